@@ -1,0 +1,1 @@
+"""Açık Kapı: the citizen request system's services, one package each, plus `common`."""

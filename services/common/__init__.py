@@ -1,0 +1,1 @@
+"""What the services truly share: events, bus topology, storage, outbox, HTTP, auth, metrics."""

@@ -1,0 +1,48 @@
+"""Configuration from the environment, read once by the runner (never at import time).
+
+The same dict is nameko's container config and each Flask app's `ACIKKAPI` config, so both sides
+of a service see the same store, broker and secrets. Defaults suit the one-command local run.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRET = "dev-only-not-secret"  # noqa: S105 - the local run's marker, refused in production
+
+DEFAULTS: dict[str, str] = {
+    "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
+    "MONGO_URI": "mongomock://local",
+    "HTTP_HOST": "127.0.0.1",
+    "HTTP_PORT": "8000",
+    "STAFF_TOKEN_SECRET": DEV_SECRET,
+    "CODE_PEPPER": DEV_SECRET,
+    "LINK_SECRET": DEV_SECRET,
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "EVENT_MAX_ATTEMPTS": "5",
+    "EVENT_RETRY_DELAY_MS": "1000",
+    "OUTBOX_SWEEP_SECONDS": "5",
+    "OUTBOX_GRACE_SECONDS": "2",
+    "ORGANISATION_PATH": str(ROOT / "data" / "sample" / "organisation.yaml"),
+    "CATALOGUE_PATH": str(ROOT / "data" / "sample" / "categories.yaml"),
+    "SMS_PROVIDER": "dev",
+    "DEV_SINK_DIR": str(ROOT / "var" / "sink"),
+    "LOG_LEVEL": "INFO",
+    "MAX_WORKERS": "10",
+}
+
+
+def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
+    """Build the config dict: defaults, then the environment, then explicit overrides."""
+    env = os.environ if env is None else env
+    config: dict = {key: env.get(key, default) for key, default in DEFAULTS.items()}
+    config.update({k: v for k, v in env.items() if k.startswith("MONGO_DB")})
+    config.update(overrides)
+    config["max_workers"] = int(config["MAX_WORKERS"])
+    if not config["MONGO_URI"].startswith("mongomock://"):
+        weak = [k for k in ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET")
+                if config[k] == DEV_SECRET]
+        if weak:
+            raise SystemExit(f"set real secrets for a real database: {', '.join(weak)}")
+    return config

@@ -1,0 +1,242 @@
+"""The event contract of the bus: the envelope and a versioned schema for every event (design §5).
+
+Events are facts in the past tense. Every payload travelling on the bus is an `Envelope`; its
+`data` is validated by the schema registered for `(type, version)`. No national ID number, full
+name, phone number or e-mail address appears in any schema here: consumers that need a citizen's
+destination resolve `citizen_ref` at send time.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from ulid import ULID
+
+KINDS = ("complaint", "request", "suggestion", "information", "thanks")
+CHANNELS = (
+    "desk", "call_centre", "web", "sms", "email", "whatsapp", "social", "field_team",
+    "neighbourhood_meeting", "post", "mayor_office", "muhtar", "cimer",
+)
+PRIORITIES = ("low", "normal", "high", "urgent")
+CASE_STATES = (
+    "received", "assigned", "acknowledged", "in_progress", "waiting_citizen", "resolved",
+    "closed", "referred", "answered", "merged",
+)
+
+
+class LocationRef(Schema):
+    """Where an application is about: administrative area only, never a street address."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    province = fields.String(required=True)
+    district = fields.String(load_default=None, allow_none=True)
+    neighbourhood = fields.String(load_default=None, allow_none=True)
+
+
+class ApplicationReceived(Schema):
+    tracking_code = fields.String(required=True)
+    security_digest = fields.String(required=True)  # keyed hash; the code itself never travels
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    category = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
+    confidential = fields.Boolean(load_default=False)
+    caller_type = fields.String(load_default="citizen")
+    location = fields.Nested(LocationRef, required=True)
+    citizen_ref = fields.String(load_default=None, allow_none=True)  # opaque; intake resolves it
+    received_at = fields.AwareDateTime(required=True)
+
+
+class ApplicationMerged(Schema):
+    original_application_id = fields.String(required=True)
+    original_tracking_code = fields.String(required=True)
+
+
+class Routed(Schema):
+    tracking_code = fields.String(required=True)
+    category = fields.String(required=True)
+    tier = fields.String(required=True)
+    institution = fields.String(required=True)
+    institution_name = fields.String(required=True)
+    unit = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    rule = fields.String(required=True)  # which rule matched, for staff to see
+    priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
+    read_hours = fields.Float(required=True)
+    resolve_hours = fields.Float(required=True)
+
+
+class Referred(Schema):
+    tracking_code = fields.String(required=True)
+    category = fields.String(required=True)
+    institution = fields.String(required=True)
+    institution_name = fields.String(required=True)
+    contact = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    rule = fields.String(required=True)
+
+
+class CaseChanged(Schema):
+    """Every case transition: the state it reached, who acted and why."""
+
+    state = fields.String(required=True, validate=validate.OneOf(CASE_STATES))
+    unit = fields.String(load_default=None, allow_none=True)
+    unit_name = fields.String(load_default=None, allow_none=True)
+    by = fields.String(load_default=None, allow_none=True)  # staff code, never a name
+    reason = fields.String(load_default=None, allow_none=True)
+    result = fields.String(load_default=None, allow_none=True)
+
+
+class SlaWarned(Schema):
+    deadline = fields.String(required=True, validate=validate.OneOf(("read", "resolve")))
+    percent_used = fields.Integer(required=True)
+    due_at = fields.AwareDateTime(required=True)
+
+
+class SlaBreached(Schema):
+    deadline = fields.String(required=True, validate=validate.OneOf(("read", "resolve")))
+    due_at = fields.AwareDateTime(required=True)
+
+
+class CaseEscalated(Schema):
+    from_level = fields.Integer(required=True, validate=validate.Range(0, 4))
+    to_level = fields.Integer(required=True, validate=validate.Range(0, 4))
+    to_role = fields.String(required=True)
+    to_staff = fields.String(load_default=None, allow_none=True)
+
+
+class DelayNoticeDue(Schema):
+    hours_open = fields.Integer(required=True)
+
+
+class NotificationOutcome(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
+    template = fields.String(required=True)
+    message_id = fields.String(required=True)
+    provider = fields.String(required=True)
+    cause_event_id = fields.String(required=True)
+    error = fields.String(load_default=None, allow_none=True)
+
+
+class ReopenRequested(Schema):
+    reason = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class SatisfactionRecorded(Schema):
+    score = fields.Integer(required=True, validate=validate.Range(1, 5))
+    comment = fields.String(load_default=None, allow_none=True)
+
+
+CASE_EVENTS = (
+    "case_acknowledged", "case_started", "case_transferred", "case_returned", "case_waiting",
+    "case_resumed", "case_resolved", "case_approved", "case_rejected", "case_closed",
+    "case_reopened",
+)
+
+# (type, version) -> (producer, data schema). Adding a version keeps the old one readable.
+EVENT_SCHEMAS: dict[tuple[str, int], tuple[str, type[Schema]]] = {
+    ("application_received", 1): ("intake", ApplicationReceived),
+    ("application_merged", 1): ("intake", ApplicationMerged),
+    ("application_routed", 1): ("routing", Routed),
+    ("application_referred", 1): ("routing", Referred),
+    **{(name, 1): ("routing", CaseChanged) for name in CASE_EVENTS},
+    ("sla_warned", 1): ("sla", SlaWarned),
+    ("sla_breached", 1): ("sla", SlaBreached),
+    ("case_escalated", 1): ("sla", CaseEscalated),
+    ("delay_notice_due", 1): ("sla", DelayNoticeDue),
+    ("notification_sent", 1): ("notify", NotificationOutcome),
+    ("notification_failed", 1): ("notify", NotificationOutcome),
+    ("reopen_requested", 1): ("tracking", ReopenRequested),
+    ("satisfaction_recorded", 1): ("tracking", SatisfactionRecorded),
+}
+LATEST_VERSION = {
+    etype: max(v for t, v in EVENT_SCHEMAS if t == etype) for etype, _ in EVENT_SCHEMAS
+}
+
+
+def producer_of(event_type: str) -> str:
+    """The service that owns (publishes) `event_type`."""
+    return EVENT_SCHEMAS[(event_type, LATEST_VERSION[event_type])][0]
+
+
+class EnvelopeSchema(Schema):
+    """The envelope every event travels in; `data` is checked against the registered schema."""
+
+    class Meta:
+        unknown = RAISE
+
+    event_id = fields.String(required=True, validate=validate.Length(equal=26))
+    type = fields.String(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    occurred_at = fields.AwareDateTime(required=True)
+    producer = fields.String(required=True)
+    correlation_id = fields.String(required=True)
+    application_id = fields.String(required=True)
+    data = fields.Dict(required=True)
+
+    @validates_schema
+    def _known_type_and_data(self, envelope: dict, **_: Any) -> None:
+        key = (envelope["type"], envelope["version"])
+        if key not in EVENT_SCHEMAS:
+            raise ValidationError(f"unknown event {key[0]} v{key[1]}", "type")
+        producer, data_schema = EVENT_SCHEMAS[key]
+        if envelope["producer"] != producer:
+            raise ValidationError(f"{key[0]} is produced by {producer}", "producer")
+        errors = data_schema().validate(envelope["data"])
+        if errors:
+            raise ValidationError({"data": errors})
+
+
+_envelope = EnvelopeSchema()
+
+
+def new_event_id() -> str:
+    """A ULID: unique, sortable by time."""
+    return str(ULID())
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the only clock events are stamped with."""
+    return datetime.now(UTC)
+
+
+def make_event(
+    event_type: str,
+    application_id: str,
+    data: dict,
+    *,
+    correlation_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> dict:
+    """Build and validate an envelope; returns the JSON-ready dict that goes on the bus."""
+    version = LATEST_VERSION[event_type]
+    producer, data_schema = EVENT_SCHEMAS[(event_type, version)]
+    schema = data_schema()
+    data = schema.dump(schema.load(schema.dump(data)))  # apply defaults, normalise types
+    envelope = {
+        "event_id": new_event_id(),
+        "type": event_type,
+        "version": version,
+        "occurred_at": (occurred_at or utcnow()).isoformat(),
+        "producer": producer,
+        "correlation_id": correlation_id or application_id,
+        "application_id": application_id,
+        "data": data,
+    }
+    _envelope.load(envelope)  # refuse to publish what a consumer would refuse to read
+    return envelope
+
+
+def load_event(payload: Any) -> dict:
+    """Validate a received envelope; returns it with `data` loaded (datetimes parsed).
+
+    Raises `ValidationError` for anything that is not a well-formed known event.
+    """
+    if not isinstance(payload, dict):
+        raise ValidationError("an event must be a JSON object")
+    envelope = _envelope.load(payload)
+    _, data_schema = EVENT_SCHEMAS[(envelope["type"], envelope["version"])]
+    envelope["data"] = data_schema().load(envelope["data"])
+    return envelope

@@ -1,0 +1,119 @@
+"""Event handlers that validate, measure, retry a bounded number of times, then dead-letter.
+
+nameko acks an event after its handler returns, exceptions included. `event_handler` replaces
+that with: the envelope is validated before a worker starts (a malformed message goes straight
+to the dead-letter queue: retrying cannot fix it); a handler that raises has its message
+republished to the retry queue, which returns it to its own queue after a delay, carrying an
+attempt count; after `EVENT_MAX_ATTEMPTS` it is parked in the dead-letter queue with the queue it
+came from and the error class. The original delivery is acked only after the republish is
+confirmed by the broker, so a poison message neither blocks its queue nor vanishes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+
+from marshmallow import ValidationError
+from nameko.amqp.publish import Publisher
+from nameko.containers import WorkerContext
+from nameko.events import EventHandler
+from nameko.exceptions import ContainerBeingKilled
+
+from services.common import metrics
+from services.common.events import load_event
+from services.common.topology import DEAD_LETTER_QUEUE, RETRY_EXCHANGE
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-acikkapi-attempts"
+ORIGIN_HEADER = "x-acikkapi-origin-queue"
+ERROR_HEADER = "x-acikkapi-error"
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+class ReliableEventHandler(EventHandler):
+    """A SERVICE_POOL event handler with validation, metrics, retries and dead-lettering."""
+
+    def setup(self) -> None:
+        super().setup()
+        config = self.container.config
+        self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+        self.republisher = Publisher(config["AMQP_URI"], use_confirms=True)
+
+    def handle_message(self, body, message) -> None:
+        started = time.perf_counter()
+        try:
+            envelope = load_event(body)
+        except ValidationError as exc:
+            fields_wrong = sorted(exc.messages) if isinstance(exc.messages, dict) else ["event"]
+            self._dead_letter(message, f"invalid envelope: {', '.join(fields_wrong)}")
+            metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
+            return
+        context_data = self.unpack_message_headers(message)
+        handle_result = partial(self.handle_result, message, started)
+        try:
+            self.container.spawn_worker(
+                self, (envelope,), {}, context_data=context_data, handle_result=handle_result
+            )
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(
+        self, message, started: float, worker_ctx: WorkerContext, result=None, exc_info=None
+    ):
+        elapsed = time.perf_counter() - started
+        metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name).observe(elapsed)
+        if exc_info is None:
+            metrics.EVENTS_HANDLED.labels(self.event_type, self._handler_name).inc()
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        error = exc_info[0].__name__  # the class only: messages may quote personal data
+        if attempts < self.max_attempts:
+            log.warning(
+                "handler failed, will retry",
+                extra={"handler": self._handler_name, "attempt": attempts, "error": error},
+            )
+            self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)
+        else:
+            self._dead_letter(message, error, attempts)
+        return result, exc_info
+
+    @property
+    def _handler_name(self) -> str:
+        return f"{self.container.service_name}.{self.method_name}"
+
+    def _dead_letter(self, message, error: str, attempts: int = 1) -> None:
+        log.error(
+            "event dead-lettered",
+            extra={"handler": self._handler_name, "attempts": attempts, "error": error},
+        )
+        metrics.EVENTS_DEAD_LETTERED.labels(self.event_type, self._handler_name).inc()
+        self._republish(message, "", DEAD_LETTER_QUEUE, attempts, error)
+
+    def _republish(self, message, exchange: str, routing_key: str, attempts: int, error: str):
+        headers = dict(message.headers or {})
+        headers.update({ATTEMPTS_HEADER: attempts, ORIGIN_HEADER: self.queue.name,
+                        ERROR_HEADER: error})
+        try:
+            self.republisher.publish(
+                message.body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                serializer=None,
+                mandatory=True,
+            )
+        except Exception:
+            # Could not park it: give it back to its queue rather than lose it.
+            log.exception("republish failed; requeueing", extra={"handler": self._handler_name})
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+
+event_handler = ReliableEventHandler.decorator

@@ -1,0 +1,54 @@
+"""Prometheus metrics every service exposes at `/metrics`.
+
+One registry per process: in the all-in-one run all six services report through it, told apart
+by the `handler` (`<service>.<method>`) and `service` labels.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_HANDLED = Counter(
+    "acikkapi_events_handled_total", "Events handled successfully", ["event", "handler"],
+    registry=REGISTRY,
+)
+EVENTS_FAILED = Counter(
+    "acikkapi_events_failed_total", "Event handler failures (each attempt)", ["event", "handler"],
+    registry=REGISTRY,
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "acikkapi_events_dead_lettered_total", "Events parked in the dead-letter queue",
+    ["event", "handler"], registry=REGISTRY,
+)
+EVENT_LATENCY = Histogram(
+    "acikkapi_event_handler_seconds", "Event handler latency", ["event", "handler"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+EVENTS_PUBLISHED = Counter(
+    "acikkapi_events_published_total", "Events confirmed by the broker", ["event", "producer"],
+    registry=REGISTRY,
+)
+OUTBOX_PENDING = Gauge(
+    "acikkapi_outbox_pending", "Outbox entries seen waiting at the last sweep", ["service"],
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "acikkapi_http_requests_total", "HTTP requests", ["service", "method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "acikkapi_http_request_seconds", "HTTP request latency", ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+NOTIFICATIONS = Counter(
+    "acikkapi_notifications_total", "Outbound messages by channel and outcome",
+    ["channel", "outcome"], registry=REGISTRY,
+)
+
+
+def exposition() -> bytes:
+    """The registry in Prometheus' text format."""
+    return generate_latest(REGISTRY)

@@ -1,0 +1,138 @@
+"""MongoDB access shared by every service: clients, the embedded store, indexes.
+
+`MONGO_URI` chooses the server; `mongomock://` selects the in-process embedded store used by the
+one-command local run and the tests. Each service owns one database (`MONGO_DB`, default
+`acikkapi_<service>`), declares its indexes in code and creates them at start-up.
+
+mongomock answers every query by scanning the whole collection, even `{"_id": x}`, and checks
+unique indexes on insert the same way. Our hot paths are therefore keyed by `_id` (uniqueness of
+tracking codes, citizens, idempotency keys lives in `_id`-keyed collections) and
+`install_embedded_fast_paths` teaches mongomock to answer `_id` equality and `$in` by dictionary
+lookup. Real MongoDB is unaffected.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymongo
+from nameko.extensions import DependencyProvider
+from pymongo.database import Database
+
+EMBEDDED_SCHEME = "mongomock://"
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+_patched = False
+_ID_SCALARS = (str, int, bytes)
+
+
+@dataclass(frozen=True)
+class Index:
+    """One index declared in code: `keys` as pymongo expects, plus options."""
+
+    keys: list[tuple[str, int]]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def install_embedded_fast_paths() -> None:
+    """Make mongomock answer `_id` equality / `$in` without scanning the collection."""
+    global _patched
+    if _patched:
+        return
+    from mongomock import collection as mm_collection
+    from mongomock.filtering import filter_applies
+
+    original = mm_collection.Collection._iter_documents
+
+    def _iter_documents(self, filter):  # noqa: A002 - mongomock's own signature
+        if isinstance(filter, dict) and "_id" in filter:
+            wanted = filter["_id"]
+            ids: list | None = None
+            if isinstance(wanted, _ID_SCALARS):
+                ids = [wanted]
+            elif isinstance(wanted, dict) and set(wanted) == {"$in"}:
+                ids = [i for i in wanted["$in"] if isinstance(i, _ID_SCALARS)]
+                if len(ids) != len(wanted["$in"]):
+                    ids = None
+            if ids is not None:
+                store = self._store
+                found = []
+                for one in dict.fromkeys(ids):
+                    if one in store:
+                        doc = store[one]
+                        if filter_applies(filter, doc):
+                            found.append(doc)
+                return iter(found)
+        return original(self, filter)
+
+    mm_collection.Collection._iter_documents = _iter_documents
+    _patched = True
+
+
+def get_client(uri: str):
+    """A process-wide client per URI, so a service's nameko side and Flask side share data."""
+    with _clients_lock:
+        client = _clients.get(uri)
+        if client is None:
+            if uri.startswith(EMBEDDED_SCHEME):
+                import mongomock
+
+                install_embedded_fast_paths()
+                client = mongomock.MongoClient(tz_aware=True)
+            else:
+                client = pymongo.MongoClient(uri, tz_aware=True, uuidRepresentation="standard")
+            _clients[uri] = client
+        return client
+
+
+def forget_clients() -> None:
+    """Drop cached clients (tests use a fresh embedded store each time)."""
+    with _clients_lock:
+        for uri, client in _clients.items():
+            if not uri.startswith(EMBEDDED_SCHEME):
+                client.close()
+        _clients.clear()
+
+
+def is_embedded(uri: str) -> bool:
+    """True when `uri` selects the in-process embedded store."""
+    return uri.startswith(EMBEDDED_SCHEME)
+
+
+def database_name(config: dict, service_name: str) -> str:
+    """The service's database: `MONGO_DB_<SERVICE>`, `MONGO_DB`, else `acikkapi_<service>`."""
+    return (
+        config.get(f"MONGO_DB_{service_name.upper()}")
+        or config.get("MONGO_DB")
+        or f"acikkapi_{service_name}"
+    )
+
+
+def get_database(config: dict, service_name: str) -> Database:
+    """The service's own database, from `MONGO_URI` in `config`."""
+    return get_client(config["MONGO_URI"])[database_name(config, service_name)]
+
+
+def ensure_indexes(db: Database, indexes: dict[str, list[Index]]) -> None:
+    """Create the declared indexes; safe to call at every start."""
+    for collection, declared in indexes.items():
+        for index in declared:
+            db[collection].create_index(index.keys, **index.options)
+
+
+class Mongo(DependencyProvider):
+    """Injects a service's store, built by `store_factory(database)` once at container setup."""
+
+    def __init__(self, store_factory):
+        self.store_factory = store_factory
+        self.store = None
+
+    def setup(self) -> None:
+        db = get_database(self.container.config, self.container.service_name)
+        self.store = self.store_factory(db)
+        self.store.ensure_indexes()
+
+    def get_dependency(self, worker_ctx):
+        return self.store

@@ -1,0 +1,145 @@
+"""Writes that carry their events, and handlers that apply each event exactly once.
+
+Delivery rule (design §6): an event is stored in the same document write as the state it
+describes — under `_outbox`, with `_outbox_at` marking the document as having something to send —
+and the relay (`services.common.relay`) publishes it and removes it. A crash between the write and
+the publish loses nothing: the relay's sweep finds the entry later.
+
+Idempotency: a handler folds an event into one document and records the event's id under
+`_handled` in that same write, guarded by a version number (`_v`), so a redelivered event changes
+nothing and emits nothing twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from eventlet.queue import Full, LightQueue
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from services.common.events import utcnow
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "_outbox"
+OUTBOX_AT = "_outbox_at"
+HANDLED = "_handled"
+VERSION = "_v"
+BOOKKEEPING = (HANDLED, OUTBOX, OUTBOX_AT, VERSION)
+HANDLED_KEEP = 100  # per document; far more than the events one document ever sees at once
+HINT_CAPACITY = 10_000
+
+# Process-local hints: "document X of collection C has something to send". They let the relay
+# publish at once; correctness never depends on them (the sweep covers a lost hint).
+_hints: dict[str, LightQueue] = {}
+
+
+class ConcurrentUpdate(Exception):
+    """The document kept changing under us; the event will be retried."""
+
+
+def hint_queue(db_name: str) -> LightQueue:
+    """The hint queue the relay of database `db_name` listens on."""
+    queue = _hints.get(db_name)
+    if queue is None:
+        queue = _hints[db_name] = LightQueue(HINT_CAPACITY)
+    return queue
+
+
+def _hint(collection: Collection, doc_id: Any) -> None:
+    with contextlib.suppress(Full):  # a full hint queue is fine: the sweep will find it
+        hint_queue(collection.database.name).put_nowait((collection.name, doc_id))
+
+
+def attach_events(doc: dict, events: list[dict]) -> dict:
+    """Return `doc` with `events` appended to its outbox."""
+    if events:
+        doc[OUTBOX] = list(doc.get(OUTBOX) or []) + list(events)
+        doc[OUTBOX_AT] = doc.get(OUTBOX_AT) or utcnow()
+    return doc
+
+
+def insert_with_events(collection: Collection, doc: dict, events: list[dict]) -> None:
+    """Insert `doc` and its events in one write (raises DuplicateKeyError like insert_one)."""
+    collection.insert_one(attach_events(dict(doc, **{VERSION: 1}), events))
+    if events:
+        _hint(collection, doc["_id"])
+
+
+def update_with_events(
+    collection: Collection, filter_: dict, set_fields: dict, events: list[dict]
+) -> bool:
+    """`$set` fields on one document and append events to its outbox, in one write.
+
+    Returns False when no document matched `filter_` (nothing written, nothing to publish).
+    """
+    update: dict = {"$set": dict(set_fields), "$inc": {VERSION: 1}}
+    if events:
+        update["$push"] = {OUTBOX: {"$each": list(events)}}
+        update["$set"][OUTBOX_AT] = utcnow()
+    result = collection.update_one(filter_, update)
+    if result.matched_count and events:
+        _hint(collection, filter_["_id"])
+    return bool(result.matched_count)
+
+
+Fold = Callable[[dict | None], tuple[dict | None, list[dict]]]
+
+
+def fold_once(
+    collection: Collection, doc_id: Any, event_id: str, fold: Fold, *, attempts: int = 20
+) -> bool:
+    """Apply `fold` to document `doc_id` once for `event_id`.
+
+    `fold(current_or_None)` returns `(new_document_or_None, events_to_publish)`; `None` means
+    "nothing to store". Returns False when this event had already been applied. The write is
+    conditional on the version read, so concurrent handlers of the same document never lose an
+    update; a conflict re-reads and folds again.
+    """
+    for _ in range(attempts):
+        current = collection.find_one({"_id": doc_id})
+        if current is not None and event_id in current.get(HANDLED, ()):
+            return False
+        new, events = fold(None if current is None else _strip(current))
+        if new is None:
+            return True
+        handled = list(current.get(HANDLED, ())) if current else []
+        new = dict(new, _id=doc_id)
+        new[HANDLED] = [*handled, event_id][-HANDLED_KEEP:]
+        if current is not None:
+            new[OUTBOX] = current.get(OUTBOX) or []
+            if current.get(OUTBOX_AT):
+                new[OUTBOX_AT] = current[OUTBOX_AT]
+        attach_events(new, events)
+        if current is None:
+            new[VERSION] = 1
+            try:
+                collection.insert_one(new)
+            except DuplicateKeyError:
+                continue  # created concurrently: fold again on top of it
+        else:
+            new[VERSION] = current.get(VERSION, 0) + 1
+            result = collection.replace_one({"_id": doc_id, VERSION: current.get(VERSION)}, new)
+            if result.matched_count == 0:
+                continue
+        if events:
+            _hint(collection, doc_id)
+        return True
+    raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
+
+
+def insert_once(collection: Collection, doc: dict) -> bool:
+    """Insert a document whose `_id` is derived from an event; False if it already exists."""
+    try:
+        collection.insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def _strip(doc: dict) -> dict:
+    """The document as domain code sees it: without the bookkeeping fields."""
+    return {k: v for k, v in doc.items() if k not in BOOKKEEPING}

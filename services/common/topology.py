@@ -1,0 +1,119 @@
+"""The bus topology, declared up front so that nothing published is dropped for want of a queue.
+
+nameko publishes events with `mandatory=False`: an event whose queue does not exist yet vanishes.
+`SUBSCRIPTIONS` lists every (event, consuming service, handler) pair; `declare` creates the
+producers' exchanges and every consumer queue exactly as nameko's `EventHandler` would, plus the
+retry and dead-letter plumbing. Every service calls `declare` at start; `make run` and the tests do
+too. A test checks that the service classes and this table agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kombu import Connection, Exchange, Queue
+from nameko.standalone.events import get_event_exchange
+
+from services.common.events import producer_of
+
+RETRY_EXCHANGE = "acikkapi.retry"
+RETRY_QUEUE = "acikkapi.retry.wait"
+DEAD_LETTER_QUEUE = "acikkapi.dead-letter"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event_type: str
+    service: str
+    method: str
+
+    @property
+    def producer(self) -> str:
+        return producer_of(self.event_type)
+
+    @property
+    def queue_name(self) -> str:
+        # nameko's SERVICE_POOL naming, so nameko consumes from the queue we declared
+        return f"evt-{self.producer}-{self.event_type}--{self.service}.{self.method}"
+
+
+def _subs(service: str, *pairs: tuple[str, str]) -> list[Subscription]:
+    return [Subscription(event, service, method) for event, method in pairs]
+
+
+SUBSCRIPTIONS: list[Subscription] = [
+    *_subs(
+        "routing",
+        ("application_received", "handle_application_received"),
+    ),
+    *_subs(
+        "sla",
+        ("application_routed", "handle_application_routed"),
+    ),
+    *_subs(
+        "notify",
+        ("application_received", "handle_application_received"),
+        ("application_routed", "handle_application_routed"),
+    ),
+    *_subs(
+        "tracking",
+        ("application_received", "handle_application_received"),
+        ("application_routed", "handle_application_routed"),
+        ("notification_sent", "handle_notification_sent"),
+    ),
+    *_subs(
+        "reporting",
+        ("application_received", "handle_application_received"),
+        ("application_routed", "handle_application_routed"),
+    ),
+]
+
+
+def event_exchange(producer: str) -> Exchange:
+    """The exchange nameko's EventDispatcher publishes `producer`'s events to."""
+    return get_event_exchange(producer, {})
+
+
+def _queues(retry_delay_ms: int) -> list[Queue]:
+    queues = [
+        Queue(
+            sub.queue_name,
+            exchange=event_exchange(sub.producer),
+            routing_key=sub.event_type,
+            durable=True,
+            auto_delete=False,
+        )
+        for sub in SUBSCRIPTIONS
+    ]
+    # A failed delivery waits here, then dead-letters through the default exchange straight back
+    # to the queue it came from (its routing key is that queue's name).
+    queues.append(
+        Queue(
+            RETRY_QUEUE,
+            exchange=Exchange(RETRY_EXCHANGE, type="fanout", durable=True),
+            durable=True,
+            queue_arguments={"x-message-ttl": retry_delay_ms, "x-dead-letter-exchange": ""},
+        )
+    )
+    queues.append(Queue(DEAD_LETTER_QUEUE, durable=True))
+    return queues
+
+
+def declare(amqp_uri: str, retry_delay_ms: int = 1000) -> None:
+    """Declare every exchange and queue of the system (idempotent)."""
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        for queue in _queues(retry_delay_ms):
+            queue.bind(channel).declare()
+        channel.close()
+
+
+def reset(amqp_uri: str, retry_delay_ms: int = 1000) -> None:
+    """Delete and re-declare everything (tests only: it drops queued messages)."""
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        for queue in _queues(retry_delay_ms):
+            queue.bind(channel).delete()
+        for producer in {sub.producer for sub in SUBSCRIPTIONS}:
+            event_exchange(producer).bind(channel).delete()
+        channel.close()
+    declare(amqp_uri, retry_delay_ms)

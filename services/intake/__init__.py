@@ -1,0 +1,1 @@
+"""Intake: citizens, applications as submitted, tracking and security codes (design §3)."""

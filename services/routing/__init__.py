@@ -1,0 +1,1 @@
+"""Routing: the organisation directory, category catalogue, jurisdiction rules and case work."""

@@ -1,16 +1,17 @@
 """Root test configuration: eventlet first, then a real broker and a fresh store per test."""
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
 import os  # noqa: E402
 import uuid  # noqa: E402
-import warnings  # noqa: E402
 
 import pytest  # noqa: E402
 from kombu import Connection  # noqa: E402
-
-warnings.filterwarnings("ignore", category=DeprecationWarning, module="eventlet")
 
 TEST_VHOST_URI = "amqp://guest:guest@127.0.0.1:5672/acikkapi-test"
 DEFAULT_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -54,7 +55,10 @@ def config(amqp_uri, tmp_path):
         DEV_SINK_DIR=str(tmp_path / "sink"),
     )
     if not mongo_uri.startswith("mongomock://"):
-        cfg["MONGO_DB"] = f"acikkapi_test_{uuid.uuid4().hex[:8]}"
+        # A real server: fresh databases per test, one per service as in production.
+        run = uuid.uuid4().hex[:8]
+        for service in ("intake", "routing", "sla", "notify", "tracking", "reporting"):
+            cfg[f"MONGO_DB_{service.upper()}"] = f"acikkapi_test_{run}_{service}"
     topology.reset(amqp_uri, retry_delay_ms=50)
     yield cfg
     forget_clients()

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 
 _PII = [
-    (re.compile(r"(?<!\d)\d{11}(?!\d)"), "[tckn]"),
+    (re.compile(r"(?<!\d)[1-9]\d{10}(?!\d)"), "[tckn]"),  # a TCKN never starts with 0
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     (re.compile(r"(?<![\w])\+?(?:90)?[\s-]?\(?0?5\d{2}\)?[\s-]?\d{3}[\s-]?\d{2}[\s-]?\d{2}(?!\d)"),
      "[phone]"),

@@ -8,12 +8,16 @@ too. A test checks that the service classes and this table agree.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import get_event_exchange
 
 from services.common.events import producer_of
+
+log = logging.getLogger(__name__)
 
 RETRY_EXCHANGE = "acikkapi.retry"
 RETRY_QUEUE = "acikkapi.retry.wait"
@@ -58,12 +62,14 @@ SUBSCRIPTIONS: list[Subscription] = [
         "tracking",
         ("application_received", "handle_application_received"),
         ("application_routed", "handle_application_routed"),
+        ("application_referred", "handle_application_referred"),
         ("notification_sent", "handle_notification_sent"),
     ),
     *_subs(
         "reporting",
         ("application_received", "handle_application_received"),
         ("application_routed", "handle_application_routed"),
+        ("application_referred", "handle_application_referred"),
     ),
 ]
 
@@ -103,7 +109,13 @@ def declare(amqp_uri: str, retry_delay_ms: int = 1000) -> None:
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
         for queue in _queues(retry_delay_ms):
-            queue.bind(channel).declare()
+            try:
+                queue.bind(channel).declare()
+            except PreconditionFailed:
+                # Declared earlier with other arguments (say, another retry delay): the queue
+                # is there and works; keep it rather than refuse to start.
+                log.warning("queue exists with other arguments", extra={"queue": queue.name})
+                channel = conn.channel()
         channel.close()
 
 

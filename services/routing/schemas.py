@@ -24,6 +24,14 @@ class CategoryListSchema(Schema):
     total = fields.Integer()
 
 
+class CaseStepSchema(Schema):
+    at = fields.DateTime()
+    state = fields.String()
+    event = fields.String()
+    by = fields.String(allow_none=True)
+    rule = fields.String(allow_none=True)
+
+
 class CaseSchema(Schema):
     application_id = fields.String()
     tracking_code = fields.String()
@@ -36,3 +44,4 @@ class CaseSchema(Schema):
     escalation_level = fields.Integer()
     received_at = fields.DateTime()
     routed_at = fields.DateTime()
+    history = fields.List(fields.Nested(CaseStepSchema))

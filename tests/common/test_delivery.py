@@ -1,0 +1,172 @@
+"""Delivery guarantees on the real broker: the outbox relay, retries, dead letters and replay."""
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from kombu import Connection, Queue
+from nameko.amqp.publish import Publisher
+from nameko.testing.services import entrypoint_waiter
+
+from services.common import topology
+from services.common.dlq import list_dead_letters, replay
+from services.common.events import make_event
+from services.common.handlers import event_handler
+from services.common.mongo import Mongo, get_database
+from services.common.outbox import OUTBOX, OUTBOX_AT, fold_once, insert_with_events
+from services.common.relay import OutboxRelay
+
+
+def received(category: str = "noise") -> dict:
+    return make_event("application_received", "app-" + category, {
+        "tracking_code": "ABCDEFGH1", "security_digest": "d" * 64, "kind": "complaint",
+        "category": category, "channel": "web", "location": {"province": "Mersin"},
+        "received_at": datetime.now(UTC),
+    })
+
+
+def publish(config: dict, event: dict) -> None:
+    Publisher(config["AMQP_URI"]).publish(
+        event, exchange=topology.event_exchange(event["producer"]), routing_key=event["type"])
+
+
+class Box:
+    """What the test service has seen, and whether the 'fix' has been deployed."""
+
+    fixed = False
+    handled: ClassVar[list[str]] = []
+
+
+class PoisonSensitiveService:
+    name = "deliverytest"
+
+    @event_handler("intake", "application_received")
+    def handle(self, event: dict) -> None:
+        if event["data"]["category"] == "poison" and not Box.fixed:
+            raise RuntimeError("cannot handle this one")
+        Box.handled.append(event["event_id"])
+
+
+def test_a_poison_message_is_retried_then_parked_and_the_queue_keeps_flowing(
+    config, container_factory
+):
+    Box.fixed, Box.handled = False, []
+    container = container_factory(PoisonSensitiveService, config)
+    container.start()
+    poison, good = received("poison"), received("noise")
+    failures = []
+
+    def third_failure(worker_ctx, result, exc_info):
+        if exc_info is not None:
+            failures.append(worker_ctx.args[0]["event_id"])
+        return len(failures) == int(config["EVENT_MAX_ATTEMPTS"])
+
+    with entrypoint_waiter(container, "handle", callback=third_failure, timeout=20):
+        publish(config, poison)
+        publish(config, good)
+
+    assert failures == [poison["event_id"]] * 3
+    assert good["event_id"] in Box.handled  # the good one was not stuck behind the poison
+    parked = list_dead_letters(config["AMQP_URI"])
+    assert [(p.event_id, p.attempts, p.error) for p in parked] == [
+        (poison["event_id"], 3, "RuntimeError")]
+    assert parked[0].origin_queue == "evt-intake-application_received--deliverytest.handle"
+    # listing is not consuming
+    assert len(list_dead_letters(config["AMQP_URI"])) == 1
+
+    Box.fixed = True
+    with entrypoint_waiter(container, "handle", timeout=10) as waited:
+        assert replay(config["AMQP_URI"]) == 1
+    assert waited.get() is None
+    assert Box.handled[-1] == poison["event_id"]
+    assert list_dead_letters(config["AMQP_URI"]) == []
+
+
+def test_a_malformed_envelope_goes_straight_to_the_dead_letter_queue(config, container_factory):
+    Box.fixed, Box.handled = False, []
+    container = container_factory(PoisonSensitiveService, config)
+    container.start()
+    broken = received("noise")
+    del broken["data"]["tracking_code"]
+    good = received("noise")
+    with entrypoint_waiter(container, "handle", timeout=10):
+        publish(config, broken)
+        publish(config, good)
+    assert Box.handled == [good["event_id"]]
+    parked = list_dead_letters(config["AMQP_URI"])
+    assert [(p.event_id, p.error) for p in parked] == [(broken["event_id"],
+                                                        "invalid envelope: data")]
+
+
+class Store:
+    def __init__(self, db):
+        self.db = db
+
+    def ensure_indexes(self) -> None:
+        pass
+
+
+class ProducerService:
+    name = "intake"  # publishes as intake, to intake's exchange
+    store = Mongo(Store)
+    relay = OutboxRelay("things")
+
+
+def _bind_probe(config: dict) -> tuple[Connection, Queue]:
+    conn = Connection(config["AMQP_URI"])
+    queue = Queue("probe-received", exchange=topology.event_exchange("intake"),
+                  routing_key="application_received", auto_delete=True)
+    queue.bind(conn.channel()).declare()
+    return conn, queue
+
+
+def _drain(conn: Connection, queue: Queue, expected: int) -> list[dict]:
+    got = []
+    with conn.SimpleQueue(queue) as simple:
+        while len(got) < expected:
+            message = simple.get(timeout=10)
+            got.append(message.payload)
+            message.ack()
+    return got
+
+
+def test_the_relay_publishes_what_was_written_with_a_document_and_clears_it(
+    config, container_factory
+):
+    conn, queue = _bind_probe(config)
+    container = container_factory(ProducerService, config)
+    container.start()
+    things = get_database(config, "intake")["things"]
+    event = received("noise")
+    insert_with_events(things, {"_id": "t1"}, [event])
+    [published] = _drain(conn, queue, 1)
+    assert published["event_id"] == event["event_id"]
+    relay = next(d for d in container.dependencies if isinstance(d, OutboxRelay))
+    assert relay.flush("things", "t1") == 0  # nothing left to send
+    doc = things.find_one({"_id": "t1"})
+    assert doc[OUTBOX] == [] and OUTBOX_AT not in doc
+    conn.release()
+
+
+def test_an_entry_left_by_a_crash_is_published_by_the_sweep_at_start(config, container_factory):
+    conn, queue = _bind_probe(config)
+    things = get_database(config, "intake")["things"]
+    leftover = received("noise")
+    # As if the process died after the write, before publishing: no relay was running.
+    insert_with_events(things, {"_id": "t2"}, [leftover])
+    container = container_factory(ProducerService, config)
+    container.start()
+    [published] = _drain(conn, queue, 1)
+    assert published["event_id"] == leftover["event_id"]
+    conn.release()
+
+
+def test_fold_once_ignores_an_event_it_has_already_applied(config):
+    col = get_database(config, "intake")["folds"]
+
+    def add_one(current):
+        count = (current or {}).get("count", 0)
+        return {"count": count + 1}, []
+
+    assert fold_once(col, "x", "event-1", add_one) is True
+    assert fold_once(col, "x", "event-1", add_one) is False
+    assert fold_once(col, "x", "event-2", add_one) is True
+    assert col.find_one({"_id": "x"})["count"] == 2

@@ -1,0 +1,157 @@
+"""The first real path across all six services, over the real RabbitMQ."""
+import json
+from contextlib import ExitStack
+from pathlib import Path
+
+from kombu import Connection, Queue
+from nameko.amqp.publish import Publisher
+from nameko.testing.services import entrypoint_waiter
+
+from services.common import topology
+from services.common.mongo import get_database
+
+APPLICATION = {
+    "kind": "complaint", "category": "road_damage", "channel": "web",
+    "description": "Sokağımızda büyük bir çukur var.",
+    "location": {"province": "Mersin", "district": "Mezitli", "neighbourhood": "Tece"},
+    "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
+                "phone": "0555 111 22 33"},
+}
+# Who consumes what (design §5), as the flows below wait for them.
+ON_RECEIVED = ["routing", "notify", "tracking", "reporting"]
+ON_ROUTED = ["sla", "notify", "tracking", "reporting"]
+
+
+def submit(system) -> dict:
+    response = system.http["intake"].post("/api/v1/applications", json=APPLICATION)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def sms_lines(config: dict) -> list[dict]:
+    path = Path(config["DEV_SINK_DIR"]) / "sms.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def waiting_for(stack: ExitStack, system, event: str, services: list[str], count: int = 1):
+    method = f"handle_{event}"
+    for name in services:
+        seen = []
+
+        def enough(worker_ctx, result, exc_info, seen=seen):
+            assert exc_info is None, exc_info
+            seen.append(1)
+            return len(seen) == count
+
+        stack.enter_context(entrypoint_waiter(system.containers[name], method, callback=enough,
+                                              timeout=60))
+
+
+def test_a_submitted_application_is_routed_timed_told_tracked_and_counted(system):
+    system.start()
+    with ExitStack() as stack:
+        waiting_for(stack, system, "application_received", ON_RECEIVED)
+        waiting_for(stack, system, "application_routed", ON_ROUTED)
+        created = submit(system)
+
+    tracked = system.track(created)
+    assert tracked["status"] == "assigned"
+    assert tracked["unit"]  # the unit's name, as the citizen sees it
+    assert [entry["status"] for entry in tracked["timeline"]][:2] == ["received", "assigned"]
+
+    case = system.http["routing"].get(f"/api/v1/cases/{created['application_id']}",
+                                      headers=system.staff).get_json()
+    assert (case["institution"], case["unit"]) == ("mezitli_bld", "mezitli_bld.works")
+    assert "mapping" in case["rule"]
+
+    timers = system.http["sla"].get(f"/api/v1/sla/cases/{created['application_id']}",
+                                    headers=system.staff)
+    assert timers.status_code == 200
+
+    [received_sms, routed_sms] = sorted(sms_lines(system.config), key=lambda m: m["at"])
+    assert received_sms["to"] == "+905551112233"
+    assert created["tracking_code"] in received_sms["text"]
+    assert created["security_code"] not in received_sms["text"]
+    assert created["tracking_code"] in routed_sms["text"] and tracked["unit"] in routed_sms["text"]
+
+    summary = system.http["reporting"].get("/api/v1/reports/summary",
+                                           headers=system.staff).get_json()
+    assert "road_damage" in json.dumps(summary)
+
+
+def test_two_hundred_applications_accepted_while_routing_is_down_all_reach_assigned(system):
+    system.start("intake", "sla", "notify", "tracking", "reporting")
+    created = [submit(system) for _ in range(200)]
+    with ExitStack() as stack:
+        waiting_for(stack, system, "application_routed", ["tracking"], count=200)
+        system.start("routing")
+    statuses = {system.track(one)["status"] for one in created}
+    assert statuses == {"assigned"}
+
+
+def capture(config: dict, producer: str, event_type: str) -> tuple[Connection, Queue]:
+    conn = Connection(config["AMQP_URI"])
+    queue = Queue(f"probe-{event_type}", exchange=topology.event_exchange(producer),
+                  routing_key=event_type, auto_delete=True)
+    queue.bind(conn.channel()).declare()
+    return conn, queue
+
+
+def take(conn: Connection, queue: Queue) -> list[dict]:
+    """Everything waiting in a probe queue right now."""
+    got = []
+    with conn.SimpleQueue(queue) as simple:
+        while True:
+            try:
+                message = simple.get(block=False)
+            except simple.Empty:
+                return got
+            got.append(message.payload)
+            message.ack()
+
+
+def test_a_redelivered_event_changes_nothing_and_sends_nothing_twice(system):
+    received_probe = capture(system.config, "intake", "application_received")
+    routed_probe = capture(system.config, "routing", "application_routed")
+    system.start()
+    with ExitStack() as stack:
+        waiting_for(stack, system, "application_received", ON_RECEIVED)
+        waiting_for(stack, system, "application_routed", ON_ROUTED)
+        waiting_for(stack, system, "notification_sent", ["tracking"], count=2)
+        created = submit(system)
+    [received] = take(*received_probe)
+    [routed] = take(*routed_probe)
+    before = {
+        "track": system.track(created),
+        "sms": sms_lines(system.config),
+        "summary": system.http["reporting"].get("/api/v1/reports/summary",
+                                                headers=system.staff).get_json(),
+        "timers": system.http["sla"].get(f"/api/v1/sla/cases/{created['application_id']}",
+                                         headers=system.staff).get_json(),
+        "case": system.http["routing"].get(f"/api/v1/cases/{created['application_id']}",
+                                           headers=system.staff).get_json(),
+    }
+
+    publisher = Publisher(system.config["AMQP_URI"])
+    with ExitStack() as stack:
+        waiting_for(stack, system, "application_received", ON_RECEIVED)
+        waiting_for(stack, system, "application_routed", ON_ROUTED)
+        for event in (received, routed):
+            publisher.publish(event, exchange=topology.event_exchange(event["producer"]),
+                              routing_key=event["type"])
+
+    # routing decided once: no second application_routed, published or waiting to be
+    case_doc = get_database(system.config, "routing")["cases"].find_one(
+        {"_id": created["application_id"]})
+    assert case_doc["_outbox"] == []
+    assert take(*routed_probe) == []
+    assert system.track(created) == before["track"]  # one timeline entry per event
+    assert sms_lines(system.config) == before["sms"]  # one SMS per event
+    assert system.http["reporting"].get("/api/v1/reports/summary",
+                                        headers=system.staff).get_json() == before["summary"]
+    assert system.http["sla"].get(f"/api/v1/sla/cases/{created['application_id']}",
+                                  headers=system.staff).get_json() == before["timers"]
+    assert system.http["routing"].get(f"/api/v1/cases/{created['application_id']}",
+                                      headers=system.staff).get_json() == before["case"]
+    for conn, _ in (received_probe, routed_probe):
+        conn.release()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv lock clean token dlq
+.PHONY: run test lint venv lock clean token dlq
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-
-bench: $(STAMP)
-	@scripts/ensure-rabbitmq.sh
-	$(BIN)/python -m benchmarks.intake_http
 
 ## Re-pin every dependency from requirements.in.
 lock:

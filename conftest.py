@@ -1,13 +1,14 @@
 """Root test configuration: eventlet first, then a real broker and a fresh store per test."""
 import warnings
 
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
 import os  # noqa: E402
+import subprocess  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
@@ -26,14 +27,35 @@ def _reachable(uri: str) -> bool:
         return False
 
 
+def _rabbitmqctl(*args: str) -> bool:
+    try:
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 @pytest.fixture(scope="session")
-def amqp_uri() -> str:
-    """The broker the tests use: TEST_AMQP_URI, else the `acikkapi-test` vhost, else `/`."""
+def amqp_uri():
+    """The broker the tests use: TEST_AMQP_URI, else a private vhost for this run.
+
+    Tests reset the topology (delete and re-declare every queue), so two runs sharing a vhost
+    would pull the floor from under each other; a vhost per run keeps them apart. Without
+    rabbitmqctl we fall back to the `acikkapi-test` vhost `make test` creates, then `/`.
+    """
     uri = os.environ.get("TEST_AMQP_URI")
     if uri:
-        return uri
-    # `make test` creates the test vhost so tests never touch a running local system's queues.
-    return TEST_VHOST_URI if _reachable(TEST_VHOST_URI) else DEFAULT_URI
+        yield uri
+        return
+    vhost = f"acikkapi-test-{uuid.uuid4().hex[:8]}"
+    if _rabbitmqctl("add_vhost", vhost) and _rabbitmqctl(
+        "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"
+    ):
+        yield f"{DEFAULT_URI}{vhost}"
+        _rabbitmqctl("delete_vhost", vhost)
+        return
+    yield TEST_VHOST_URI if _reachable(TEST_VHOST_URI) else DEFAULT_URI
 
 
 @pytest.fixture
@@ -62,3 +84,49 @@ def config(amqp_uri, tmp_path):
     topology.reset(amqp_uri, retry_delay_ms=50)
     yield cfg
     forget_clients()
+
+
+class Probe:
+    """A private queue bound to one event: what was published, as a consumer would see it."""
+
+    def __init__(self, amqp_uri: str, producer: str, event_type: str):
+        from kombu import Queue
+
+        from services.common.topology import event_exchange
+
+        self.conn = Connection(amqp_uri)
+        self.queue = Queue(f"probe-{event_type}-{uuid.uuid4().hex[:8]}",
+                           exchange=event_exchange(producer), routing_key=event_type,
+                           queue_arguments={"x-expires": 120_000})  # gone even if we crash
+        self.queue.bind(self.conn.channel()).declare()
+
+    def take(self, count: int | None = None, timeout: float = 10) -> list[dict]:
+        """`count` messages (waiting up to `timeout` for each), or all waiting now if None."""
+        got = []
+        with self.conn.SimpleQueue(self.queue) as simple:
+            while count is None or len(got) < count:
+                try:
+                    message = simple.get(block=count is not None, timeout=timeout)
+                except simple.Empty:
+                    break
+                got.append(message.payload)
+                message.ack()
+        return got
+
+    def close(self) -> None:
+        self.queue.bind(self.conn.channel()).delete()
+        self.conn.release()
+
+
+@pytest.fixture
+def probe(config):
+    """`probe(producer, event_type)` binds a fresh queue to that event; removed after the test."""
+    made = []
+
+    def make(producer: str, event_type: str) -> Probe:
+        made.append(Probe(config["AMQP_URI"], producer, event_type))
+        return made[-1]
+
+    yield make
+    for one in made:
+        one.close()

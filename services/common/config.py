@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_SECRET = "dev-only-not-secret"  # noqa: S105 - the local run's marker, refused in production
+# The local run's marker value; refused with a real database.
+DEV_SECRET = "dev-only-not-secret-local-run-only!"  # noqa: S105
 
 DEFAULTS: dict[str, str] = {
     "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
@@ -30,6 +31,7 @@ DEFAULTS: dict[str, str] = {
     "DEV_SINK_DIR": str(ROOT / "var" / "sink"),
     "LOG_LEVEL": "INFO",
     "MAX_WORKERS": "10",
+    "REPORT_TIMEZONE": "Europe/Istanbul",
 }
 
 

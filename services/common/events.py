@@ -112,6 +112,7 @@ class DelayNoticeDue(Schema):
 
 
 class NotificationOutcome(Schema):
+    # message_id is notify's message-log id (it exists for failures too), not the provider's.
     channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
     template = fields.String(required=True)
     message_id = fields.String(required=True)
@@ -198,8 +199,13 @@ def new_event_id() -> str:
 
 
 def utcnow() -> datetime:
-    """Now, timezone-aware UTC: the only clock events are stamped with."""
-    return datetime.now(UTC)
+    """Now, timezone-aware UTC, in whole milliseconds: the only clock events are stamped with.
+
+    MongoDB keeps milliseconds; stamping at that precision means a time read back from the
+    store compares equal to the one in the event ("latest wins" rules depend on it).
+    """
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def make_event(

@@ -8,6 +8,7 @@ it. Two replicas may publish the same entry twice; consumers are idempotent.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -37,6 +38,7 @@ class OutboxRelay(DependencyProvider):
         config = self.container.config
         self.db = get_database(config, self.container.service_name)
         self.amqp_uri = config["AMQP_URI"]
+        self.retry_delay_ms = int(config.get("EVENT_RETRY_DELAY_MS", 1000))
         self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS", 5))
         self.grace = timedelta(seconds=float(config.get("OUTBOX_GRACE_SECONDS", 2)))
         self.publisher = Publisher(self.amqp_uri, use_confirms=True, mandatory=True)
@@ -128,10 +130,15 @@ class OutboxRelay(DependencyProvider):
 
     def _publish(self, envelope: dict) -> None:
         exchange = topology.event_exchange(envelope["producer"])
+        # An event nobody subscribes to yet (a fact for future consumers) is published all the
+        # same, but cannot be refused for want of a queue: it would wait in the outbox forever.
+        mandatory = topology.has_consumers(envelope["type"])
+        publish = functools.partial(self.publisher.publish, envelope, exchange=exchange,
+                                    routing_key=envelope["type"], mandatory=mandatory)
         try:
-            self.publisher.publish(envelope, exchange=exchange, routing_key=envelope["type"])
+            publish()
         except UndeliverableMessage:
             # No queue bound: the topology was deleted under us. Declare it and try once more.
-            topology.declare(self.amqp_uri)
-            self.publisher.publish(envelope, exchange=exchange, routing_key=envelope["type"])
+            topology.declare(self.amqp_uri, self.retry_delay_ms)
+            publish()
         metrics.EVENTS_PUBLISHED.labels(envelope["type"], envelope["producer"]).inc()

@@ -73,6 +73,12 @@ SUBSCRIPTIONS: list[Subscription] = [
     ),
 ]
 
+_CONSUMED = frozenset(sub.event_type for sub in SUBSCRIPTIONS)
+
+def has_consumers(event_type: str) -> bool:
+    """Whether any service subscribes to `event_type`."""
+    return event_type in _CONSUMED
+
 
 def event_exchange(producer: str) -> Exchange:
     """The exchange nameko's EventDispatcher publishes `producer`'s events to."""

@@ -82,9 +82,9 @@ def create_app(
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"info": {"description": description}},
         MAX_CONTENT_LENGTH=int(config.get("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)),
-        JSON_SORT_KEYS=False,
     )
     app.json.ensure_ascii = False
+    app.json.sort_keys = False
     api = Api(app)
     api.spec.components.security_scheme(
         "staffToken", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

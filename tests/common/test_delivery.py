@@ -2,7 +2,6 @@
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from kombu import Connection, Queue
 from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 
@@ -110,53 +109,35 @@ class ProducerService:
     relay = OutboxRelay("things")
 
 
-def _bind_probe(config: dict) -> tuple[Connection, Queue]:
-    conn = Connection(config["AMQP_URI"])
-    queue = Queue("probe-received", exchange=topology.event_exchange("intake"),
-                  routing_key="application_received", auto_delete=True)
-    queue.bind(conn.channel()).declare()
-    return conn, queue
-
-
-def _drain(conn: Connection, queue: Queue, expected: int) -> list[dict]:
-    got = []
-    with conn.SimpleQueue(queue) as simple:
-        while len(got) < expected:
-            message = simple.get(timeout=10)
-            got.append(message.payload)
-            message.ack()
-    return got
-
-
 def test_the_relay_publishes_what_was_written_with_a_document_and_clears_it(
-    config, container_factory
+    config, container_factory, probe
 ):
-    conn, queue = _bind_probe(config)
+    received_probe = probe("intake", "application_received")
     container = container_factory(ProducerService, config)
     container.start()
     things = get_database(config, "intake")["things"]
     event = received("noise")
     insert_with_events(things, {"_id": "t1"}, [event])
-    [published] = _drain(conn, queue, 1)
+    [published] = received_probe.take(1)
     assert published["event_id"] == event["event_id"]
     relay = next(d for d in container.dependencies if isinstance(d, OutboxRelay))
     assert relay.flush("things", "t1") == 0  # nothing left to send
     doc = things.find_one({"_id": "t1"})
     assert doc[OUTBOX] == [] and OUTBOX_AT not in doc
-    conn.release()
 
 
-def test_an_entry_left_by_a_crash_is_published_by_the_sweep_at_start(config, container_factory):
-    conn, queue = _bind_probe(config)
+def test_an_entry_left_by_a_crash_is_published_by_the_sweep_at_start(
+    config, container_factory, probe
+):
+    received_probe = probe("intake", "application_received")
     things = get_database(config, "intake")["things"]
     leftover = received("noise")
     # As if the process died after the write, before publishing: no relay was running.
     insert_with_events(things, {"_id": "t2"}, [leftover])
     container = container_factory(ProducerService, config)
     container.start()
-    [published] = _drain(conn, queue, 1)
+    [published] = received_probe.take(1)
     assert published["event_id"] == leftover["event_id"]
-    conn.release()
 
 
 def test_fold_once_ignores_an_event_it_has_already_applied(config):

@@ -1,0 +1,9 @@
+"""`python -m services.notify`: the notify service and its HTTP API in one process."""
+import eventlet
+
+eventlet.monkey_patch()
+
+from services.common.runner import run  # noqa: E402
+
+if __name__ == "__main__":
+    run(["notify"])

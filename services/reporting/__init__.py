@@ -1,0 +1,1 @@
+"""Reporting: aggregates built from events, and the reports managers read (design §3)."""

@@ -1,0 +1,180 @@
+"""Reporting's rules: facts from events, a summary per application, and report periods.
+
+Pure: no nameko, no pymongo. Two shapes are kept (design §3, "aggregates built from events"):
+
+- a *fact* per handled event — what happened, when, and the dimensions the event carries
+  (category, channel, kind, area, institution, unit) — for time series and later reports;
+- a *summary* per application, folded from its events, which the counts are taken from: one
+  application counts once whatever its event history, and its current status and unit are there.
+
+Like tracking's read model the summary depends on the set of events, not on their order
+(events arrive on separate queues): the status is that of the latest status-bearing event by
+(time in whole milliseconds, lifecycle step, event id), and the routing outcome is last-writer-
+wins by the same key. Nothing here carries personal data.
+"""
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+STATUS_OF_EVENT = {
+    "application_received": "received",
+    "application_routed": "assigned",
+    "application_referred": "referred",
+}
+# Receipt before routing outcome when both carry the same millisecond.
+_STEP = {"application_received": 0, "application_routed": 1, "application_referred": 1}
+
+DEFAULT_TIMEZONE = "Europe/Istanbul"
+# Türkiye has kept UTC+3 all year since 2016: the fallback where no tz database is installed.
+_TURKEY = timezone(timedelta(hours=3), "+03")
+DEFAULT_PERIOD_DAYS = 30
+
+
+def to_millis(moment: datetime) -> datetime:
+    """`moment` in UTC, cut to whole milliseconds (what the store keeps)."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def fact_from_event(event: dict) -> dict:
+    """One fact per event, keyed by its event id: the dimensions it carries, nothing personal."""
+    data = event["data"]
+    location = data.get("location") or {}
+    fact = {
+        "_id": event["event_id"],
+        "type": event["type"],
+        "application_id": event["application_id"],
+        "occurred_at": to_millis(event["occurred_at"]),
+        "category": data.get("category"),
+        "channel": data.get("channel"),
+        "kind": data.get("kind"),
+        "priority": data.get("priority"),
+        "province": location.get("province"),
+        "district": location.get("district"),
+        "neighbourhood": location.get("neighbourhood"),
+        "tier": data.get("tier"),
+        "institution": data.get("institution"),
+        "unit": data.get("unit"),
+        "rule": data.get("rule"),
+    }
+    return {key: value for key, value in fact.items() if value is not None}
+
+
+def new_summary(application_id: str) -> dict:
+    """An application's summary before any event."""
+    return {
+        "application_id": application_id,
+        "category": None,
+        "kind": None,
+        "channel": None,
+        "priority": None,
+        "province": None,
+        "district": None,
+        "neighbourhood": None,
+        "received_at": None,
+        "status": None,
+        "status_at": None,
+        "status_event": None,
+        "outcome_at": None,
+        "outcome_event": None,
+        "tier": None,
+        "institution": None,
+        "institution_name": None,
+        "unit": None,
+        "unit_name": None,
+        "routed_at": None,
+        "referred_at": None,
+    }
+
+
+def _key(at: datetime | None, etype: str | None, event_id: str | None) -> tuple:
+    if at is None:
+        return ()  # sorts before every real key
+    return (at, _STEP.get(etype or "", 9), event_id or "")
+
+
+def fold_summary(current: dict | None, event: dict) -> tuple[dict | None, list[dict]]:
+    """Fold one validated envelope into an application's summary; `(None, [])` if no change."""
+    etype = event["type"]
+    if etype not in STATUS_OF_EVENT:
+        raise ValueError(f"reporting does not fold {etype}")
+    doc = new_summary(event["application_id"]) if current is None else copy.deepcopy(current)
+    data = event["data"]
+    at = to_millis(event["occurred_at"])
+    if etype == "application_received":
+        if doc.get("received_at") is not None:
+            return None, []  # a replay under a new event id: an application counts once
+        location = data["location"]
+        doc.update(
+            category=data["category"],
+            kind=data["kind"],
+            channel=data["channel"],
+            priority=data.get("priority"),
+            province=location.get("province"),
+            district=location.get("district"),
+            neighbourhood=location.get("neighbourhood"),
+            received_at=to_millis(data["received_at"]),
+        )
+    else:
+        doc["category"] = doc.get("category") or data["category"]
+        stamp = "routed_at" if etype == "application_routed" else "referred_at"
+        if doc.get(stamp) is None or at < doc[stamp]:
+            doc[stamp] = at  # the first time it happened
+        new_key = _key(at, etype, event["event_id"])
+        if new_key > _key(doc.get("outcome_at"), "application_routed", doc.get("outcome_event")):
+            doc["outcome_at"], doc["outcome_event"] = at, event["event_id"]
+            doc["tier"] = data.get("tier", "outside")
+            doc["institution"] = data["institution"]
+            doc["institution_name"] = data["institution_name"]
+            doc["unit"] = data.get("unit")
+            doc["unit_name"] = data.get("unit_name")
+    status_key = _key(doc.get("status_at"), _status_type(doc.get("status")),
+                      doc.get("status_event"))
+    if _key(at, etype, event["event_id"]) > status_key:
+        doc["status"] = STATUS_OF_EVENT[etype]
+        doc["status_at"], doc["status_event"] = at, event["event_id"]
+    return doc, []
+
+
+def _status_type(status: str | None) -> str | None:
+    for etype, reached in STATUS_OF_EVENT.items():
+        if reached == status:
+            return etype
+    return None
+
+
+def report_timezone(name: str | None) -> tzinfo:
+    """The timezone report dates are read in (municipal days, not UTC days)."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        if (name or DEFAULT_TIMEZONE) == DEFAULT_TIMEZONE:
+            return _TURKEY
+        raise
+
+
+def resolve_period(first: date | None, last: date | None, today: date) -> tuple[date, date]:
+    """The report period asked for, with what was left out filled in.
+
+    No `to`: up to today (or up to `from`, if that is later). No `from`: the
+    `DEFAULT_PERIOD_DAYS` days ending at `to`.
+    """
+    if last is None:
+        last = max(today, first) if first else today
+    if first is None:
+        first = last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    return first, last
+
+
+def period_bounds(first: date, last: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """`[first 00:00, day after last 00:00)` local time, as UTC datetimes to query with."""
+    start = datetime.combine(first, time.min, tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def ranked(counts: list[dict]) -> list[dict]:
+    """Counts largest first, ties by key (missing keys last), so answers are stable."""
+    return sorted(counts, key=lambda row: (-row["count"], row["key"] is None, row["key"] or ""))

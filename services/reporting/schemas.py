@@ -1,0 +1,56 @@
+"""Reporting's HTTP contracts: report periods and the summary answer."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+
+MAX_PERIOD_DAYS = 5 * 366  # a bound on the work one request may ask for
+
+
+class PeriodQuerySchema(Schema):
+    """`?from=YYYY-MM-DD&to=YYYY-MM-DD`, both inclusive, in the report timezone."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    # `from` is a Python keyword: the attribute is `first`, the query parameter `from`.
+    first = fields.Date(
+        data_key="from", load_default=None,
+        metadata={"description": "first day (ISO date); default: the 30 days ending at `to`"},
+    )
+    last = fields.Date(data_key="to", load_default=None,
+                       metadata={"description": "last day (ISO date), inclusive; default: today"})
+
+    @validates_schema
+    def _ordered(self, period: dict, **_: Any) -> None:
+        first, last = period.get("first"), period.get("last")
+        if first and last:
+            if last < first:
+                raise ValidationError("`to` önce gelemez / `to` is before `from`.", "to")
+            if (last - first).days >= MAX_PERIOD_DAYS:
+                raise ValidationError(f"en çok {MAX_PERIOD_DAYS} gün / at most "
+                                      f"{MAX_PERIOD_DAYS} days", "to")
+
+
+class CountSchema(Schema):
+    key = fields.String(allow_none=True)  # None: the application did not say (e.g. no district)
+    count = fields.Integer(required=True)
+
+
+class UnitCountSchema(CountSchema):
+    name = fields.String(allow_none=True)
+
+
+class SummarySchema(Schema):
+    """Applications received in a period, counted by topic, channel, region, unit and status."""
+
+    first = fields.Date(data_key="from", required=True)
+    last = fields.Date(data_key="to", required=True)
+    timezone = fields.String(required=True)
+    total = fields.Integer(required=True)
+    by_category = fields.List(fields.Nested(CountSchema), required=True)
+    by_channel = fields.List(fields.Nested(CountSchema), required=True)
+    by_district = fields.List(fields.Nested(CountSchema), required=True)
+    by_unit = fields.List(fields.Nested(UnitCountSchema), required=True)
+    by_status = fields.List(fields.Nested(CountSchema), required=True)

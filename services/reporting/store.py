@@ -1,0 +1,82 @@
+"""Reporting's repository: facts (one per event) and application summaries, and the counts.
+
+Writes are keyed by `_id` (event id, application id), so idempotency needs no unique secondary
+index. The counts are `$match` + `$group` + `$sum` pipelines, which both MongoDB and the embedded
+store answer; MongoDB uses the `received_at` index, the embedded store scans (fine for a report,
+which is not a hot path).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo.database import Database
+
+from services.common.mongo import Index, ensure_indexes
+from services.common.outbox import BOOKKEEPING, Fold, fold_once, insert_once
+
+INDEXES: dict[str, list[Index]] = {
+    "facts": [
+        Index([("type", 1), ("occurred_at", 1)]),
+        Index([("application_id", 1)]),
+    ],
+    "applications": [
+        Index([("received_at", 1)]),
+    ],
+}
+
+# Report dimension -> summary field it groups by.
+DIMENSIONS = {
+    "by_category": "category",
+    "by_channel": "channel",
+    "by_district": "district",
+    "by_status": "status",
+}
+
+
+class ReportingStore:
+    """Everything reporting persists, behind a narrow interface."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.facts = db["facts"]
+        self.applications = db["applications"]
+
+    def ensure_indexes(self) -> None:
+        ensure_indexes(self.db, INDEXES)
+
+    def record_fact(self, fact: dict) -> bool:
+        """Store one fact (its `_id` is the event id); False if it was already recorded."""
+        return insert_once(self.facts, fact)
+
+    def apply(self, application_id: str, event_id: str, fold: Fold) -> bool:
+        """Fold one event into an application's summary once (False if already applied)."""
+        return fold_once(self.applications, application_id, event_id, fold)
+
+    def get_summary(self, application_id: str) -> dict | None:
+        """One application's summary, without bookkeeping fields."""
+        return self.applications.find_one({"_id": application_id},
+                                          dict.fromkeys(BOOKKEEPING, 0))
+
+    def received_counts(self, start: datetime, end: datetime) -> dict:
+        """Applications received in `[start, end)`: the total and the counts per dimension.
+
+        Returns `{"total": n, "by_category": [{key, count}], …, "by_unit": [{key, name, count}]}`
+        (unordered; the caller ranks them).
+        """
+        period = {"received_at": {"$gte": start, "$lt": end}}
+        result: dict = {}
+        for name, field in DIMENSIONS.items():
+            rows = self.applications.aggregate([
+                {"$match": period},
+                {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
+            ])
+            result[name] = [{"key": row["_id"], "count": row["count"]} for row in rows]
+        result["total"] = sum(row["count"] for row in result["by_status"])
+        rows = self.applications.aggregate([
+            {"$match": dict(period, unit={"$ne": None})},  # routed only: a unit acts on it
+            {"$group": {"_id": "$unit", "name": {"$first": "$unit_name"},
+                        "count": {"$sum": 1}}},
+        ])
+        result["by_unit"] = [{"key": row["_id"], "name": row["name"], "count": row["count"]}
+                             for row in rows]
+        return result

@@ -1,0 +1,1 @@
+"""Tracking: the public read model (status + timeline per tracking code) and its lookup API."""

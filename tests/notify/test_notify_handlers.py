@@ -1,0 +1,192 @@
+"""Notify's handlers with their dependencies in hand: sent once, failures recorded, never twice."""
+import logging
+from datetime import UTC, datetime, timedelta
+from unittest.mock import MagicMock
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from services.common.events import load_event, make_event, utcnow
+from services.common.metrics import REGISTRY
+from services.common.mongo import get_database
+from services.common.outbox import OUTBOX
+from services.notify import domain
+from services.notify.service import NotifyService
+from services.notify.store import MessageInFlight, NotifyStore
+
+PHONE = "+905551112233"
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+class FakeSms:
+    """A provider that records what it was given, or fails like a refused request."""
+
+    name = "fake"
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, to: str, text: str) -> str:
+        if self.fail:
+            raise ConnectionError(f"provider refused {to}")  # quotes the number, as some do
+        self.sent.append((to, text))
+        return f"fake-{len(self.sent)}"
+
+
+def received(application_id: str = "app-1") -> dict:
+    return load_event(make_event("application_received", application_id, {
+        "tracking_code": "K7M4QX2D9", "security_digest": "d" * 64, "kind": "complaint",
+        "category": "road_damage", "channel": "web", "location": {"province": "Mersin"},
+        "received_at": NOW,
+    }, occurred_at=NOW))
+
+
+def routed(application_id: str = "app-1") -> dict:
+    return load_event(make_event("application_routed", application_id, {
+        "tracking_code": "K7M4QX2D9", "category": "road_damage", "tier": "district",
+        "institution": "mezitli_bld", "institution_name": "Mezitli Belediyesi",
+        "unit": "mezitli_bld.works", "unit_name": "Fen İşleri Müdürlüğü", "rule": "test",
+        "read_hours": 4, "resolve_hours": 24,
+    }, occurred_at=NOW))
+
+
+@pytest.fixture
+def store(config):
+    return NotifyStore(get_database(config, "notify"))
+
+
+def make_service(store: NotifyStore, sms: FakeSms | None = None, contact: dict | None = None):
+    intake = MagicMock()
+    intake.get_contact.return_value = contact
+    return worker_factory(NotifyService, store=store, sms=sms or FakeSms(),
+                          composer=domain.SmsComposer("https://acikkapi.example"),
+                          intake_rpc=intake)
+
+
+def contact(phone: str | None = PHONE) -> dict:
+    return {"phone": phone, "email": "ayse@example.com", "preferred_channel": "sms"}
+
+
+def counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("acikkapi_notifications_total",
+                                     {"channel": "sms", "outcome": outcome}) or 0.0
+
+
+def test_the_citizen_gets_the_received_sms_and_the_log_keeps_only_a_masked_number(store):
+    service = make_service(store, contact=contact())
+    event = received()
+    before = counted("sent")
+    service.handle_application_received(event)
+    service.intake_rpc.get_contact.assert_called_once_with("app-1")
+    [(to, text)] = service.sms.sent
+    assert to == PHONE
+    assert "K7M-4QX-2D9" in text and "https://acikkapi.example/takip" in text
+    message = store.messages.find_one({"_id": f"{event['event_id']}:sms:application_received"})
+    assert message["status"] == "sent"
+    assert message["destination"] == "+90555*****33"
+    assert message["provider_message_id"] == "fake-1"
+    assert "5551112233" not in repr(message)
+    [outcome] = message[OUTBOX]
+    assert outcome["type"] == "notification_sent"
+    assert outcome["data"]["cause_event_id"] == event["event_id"]
+    assert outcome["data"]["provider"] == "fake"
+    assert "5551112233" not in repr(outcome)
+    assert counted("sent") == before + 1
+
+
+def test_the_routed_sms_is_a_separate_message_for_the_same_application(store):
+    service = make_service(store, contact=contact())
+    service.handle_application_received(received())
+    service.handle_application_routed(routed())
+    assert len(service.sms.sent) == 2
+    assert "Fen İşleri Müdürlüğü birimine iletildi" in service.sms.sent[1][1]
+    assert store.messages.count_documents({"application_id": "app-1"}) == 2
+
+
+def test_a_redelivered_event_sends_nothing_and_asks_intake_nothing(store):
+    service = make_service(store, contact=contact())
+    event = received()
+    service.handle_application_received(event)
+    service.handle_application_received(event)
+    assert len(service.sms.sent) == 1
+    assert service.intake_rpc.get_contact.call_count == 1
+    [message] = store.messages.find()
+    assert len(message[OUTBOX]) == 1
+
+
+@pytest.mark.parametrize("found", [None, contact(phone=None)])
+def test_without_a_phone_number_nothing_is_sent_and_the_failure_is_recorded(store, found):
+    service = make_service(store, contact=found)
+    before = counted("no_contact")
+    service.handle_application_received(received())
+    assert service.sms.sent == []
+    [message] = store.messages.find()
+    assert (message["status"], message["error"], message["destination"]) == (
+        "failed", "no contact", None)
+    [outcome] = message[OUTBOX]
+    assert outcome["type"] == "notification_failed"
+    assert outcome["data"]["error"] == "no contact"
+    assert counted("no_contact") == before + 1
+
+
+def test_a_provider_failure_is_recorded_without_the_number_and_not_retried(store, caplog):
+    service = make_service(store, sms=FakeSms(fail=True), contact=contact())
+    event = received()
+    before = counted("failed")
+    with caplog.at_level(logging.INFO):
+        service.handle_application_received(event)  # does not raise: the failure is the outcome
+    [message] = store.messages.find()
+    assert (message["status"], message["error"]) == ("failed", "ConnectionError")
+    [outcome] = message[OUTBOX]
+    assert outcome["type"] == "notification_failed"
+    assert outcome["data"]["error"] == "ConnectionError"
+    assert counted("failed") == before + 1
+    assert caplog.records  # the failure was logged …
+    assert all("5551112233" not in repr(vars(record)) for record in caplog.records)  # … safely
+    service.sms.fail = False
+    service.handle_application_received(event)
+    assert service.sms.sent == []  # given up means given up: no surprise SMS later
+
+
+def test_a_message_another_worker_is_sending_is_not_sent_again_but_retried_later(store):
+    service = make_service(store, contact=contact())
+    event = received()
+    key = domain.message_key(event["event_id"], "sms", "application_received")
+    store.messages.insert_one(domain.new_message(
+        key, event, "sms", "application_received", destination="+90555*****33",
+        provider="fake", claim="other-worker", now=utcnow()))
+    with pytest.raises(MessageInFlight):
+        service.handle_application_received(event)
+    assert service.sms.sent == []
+    assert store.messages.find_one({"_id": key})["claim"] == "other-worker"
+
+
+def test_a_message_abandoned_by_a_crashed_worker_is_taken_over_and_sent_once(store):
+    service = make_service(store, contact=contact())
+    event = received()
+    key = domain.message_key(event["event_id"], "sms", "application_received")
+    long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
+    store.messages.insert_one(domain.new_message(
+        key, event, "sms", "application_received", destination="+90555*****33",
+        provider="fake", claim="crashed-worker", now=long_ago))
+    service.handle_application_received(event)
+    service.handle_application_received(event)
+    assert len(service.sms.sent) == 1
+    message = store.messages.find_one({"_id": key})
+    assert (message["status"], message["attempts"]) == ("sent", 2)
+    assert message["claim"] != "crashed-worker"
+
+
+def test_only_the_worker_holding_the_claim_records_the_outcome(store):
+    event = received()
+    key = domain.message_key(event["event_id"], "sms", "application_received")
+    message = domain.new_message(key, event, "sms", "application_received",
+                                 destination="+90555*****33", provider="fake",
+                                 claim="current", now=utcnow())
+    store.messages.insert_one(message)
+    fields, outcome = domain.outcome(message, event, provider_message_id="p1", now=utcnow())
+    assert store.finish(key, "taken-over", fields, [outcome]) is False
+    assert store.messages.find_one({"_id": key})["status"] == "sending"
+    assert store.finish(key, "current", fields, [outcome]) is True
+    assert store.messages.find_one({"_id": key})["status"] == "sent"

@@ -1,0 +1,105 @@
+"""Notify's delivery log over HTTP: staff only, masked, one application at a time."""
+from datetime import timedelta
+
+import pytest
+
+from services.common.auth import mint_token
+from services.common.events import load_event, make_event, utcnow
+from services.common.mongo import get_database
+from services.notify import domain
+from services.notify.store import NotifyStore
+from services.notify.web import create_app
+
+
+@pytest.fixture
+def store(config):
+    return NotifyStore(get_database(config, "notify"))
+
+
+@pytest.fixture
+def client(config):
+    return create_app(config).test_client()
+
+
+def bearer(config: dict) -> dict:
+    token = mint_token(config["STAFF_TOKEN_SECRET"], "u1", "coordinator")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def record(store: NotifyStore, application_id: str, template: str, *, minutes_ago: int,
+           error: str | None = None) -> str:
+    """A finished message in the log, as the service leaves it."""
+    cause = load_event(make_event("application_received", application_id, {
+        "tracking_code": "K7M4QX2D9", "security_digest": "d" * 64, "kind": "complaint",
+        "category": "road_damage", "channel": "web", "location": {"province": "Mersin"},
+        "received_at": utcnow(),
+    }))
+    at = utcnow() - timedelta(minutes=minutes_ago)
+    key = domain.message_key(cause["event_id"], "sms", template)
+    message = domain.new_message(key, cause, "sms", template,
+                                 destination=domain.mask_phone("+905551112233"),
+                                 provider="dev", claim="c", now=at)
+    store.claim(message, domain.SENDING_LEASE)
+    result = {"error": error} if error else {"provider_message_id": "dev-1"}
+    fields, event = domain.outcome(message, cause, now=at, **result)
+    store.finish(key, "c", fields, [event])
+    return key
+
+
+def test_staff_see_an_applications_messages_oldest_first_with_masked_numbers(
+    client, config, store
+):
+    later = record(store, "app-1", "application_routed", minutes_ago=1)
+    first = record(store, "app-1", "application_received", minutes_ago=5, error="no contact")
+    record(store, "app-2", "application_received", minutes_ago=3)
+    response = client.get("/api/v1/notifications?application_id=app-1", headers=bearer(config))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["count"] == 2
+    assert [item["id"] for item in body["items"]] == [first, later]
+    failed, sent = body["items"]
+    assert (failed["status"], failed["error"], failed["provider"]) == ("failed", "no contact",
+                                                                       "none")
+    assert (sent["status"], sent["template"], sent["provider_message_id"]) == (
+        "sent", "application_routed", "dev-1")
+    assert sent["destination"] == "+90555*****33"
+    assert "5551112233" not in response.get_data(as_text=True)
+    assert not any(key.startswith("_") for item in body["items"] for key in item)
+
+
+def test_an_application_without_messages_has_an_empty_log(client, config):
+    response = client.get("/api/v1/notifications?application_id=nope", headers=bearer(config))
+    assert response.status_code == 200
+    assert response.get_json() == {"application_id": "nope", "count": 0, "items": []}
+
+
+def test_the_application_id_is_required(client, config):
+    response = client.get("/api/v1/notifications", headers=bearer(config))
+    assert response.status_code == 422
+    body = response.get_json()
+    assert set(body) == {"code", "status", "message", "errors"}
+    assert "application_id" in body["errors"]["query"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"},
+                                     {"Authorization": "Basic dTE6cGFzcw=="}])
+def test_without_a_valid_staff_token_the_log_is_not_shown(client, config, store, headers):
+    record(store, "app-1", "application_received", minutes_ago=1)
+    response = client.get("/api/v1/notifications?application_id=app-1", headers=headers)
+    assert response.status_code == 401
+    body = response.get_json()
+    assert body["code"] == 401 and set(body) == {"code", "status", "message", "errors"}
+    assert "items" not in body
+
+
+def test_an_unknown_path_is_a_404_in_the_shared_error_shape(client, config):
+    response = client.get("/api/v1/notifications/whatever", headers=bearer(config))
+    assert response.status_code == 404
+    assert set(response.get_json()) == {"code", "status", "message", "errors"}
+
+
+def test_the_openapi_document_describes_the_delivery_log(client):
+    spec = client.get("/openapi.json").get_json()
+    assert "/api/v1/notifications" in spec["paths"]
+    parameters = spec["paths"]["/api/v1/notifications"]["get"]["parameters"]
+    assert any(p["name"] == "application_id" and p["in"] == "query" for p in parameters)

@@ -1,0 +1,222 @@
+"""The notify service on the real broker, asking the real intake service for the destination."""
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Queue
+from nameko.amqp.publish import Publisher
+from nameko.testing.services import entrypoint_waiter
+from nameko.testing.utils import get_extension
+
+from services.common import topology
+from services.common.codes import normalise_tracking_code
+from services.common.events import make_event, new_event_id
+from services.common.mongo import get_database
+from services.common.relay import OutboxRelay
+from services.intake.service import IntakeService
+from services.intake.store import IntakeStore
+from services.intake.web import create_app as create_intake_app
+from services.notify.service import NotifyService
+
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+PHONE = "+905551112233"
+SUBMISSION = {
+    "kind": "complaint", "category": "road_damage", "channel": "web",
+    "description": "Sokağımızda büyük bir çukur var.",
+    "location": {"province": "Mersin", "district": "Mezitli"},
+    "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
+                "phone": "05551112233"},
+}
+
+
+@pytest.fixture
+def outcomes(config):
+    """A probe queue on notify's exchange: every notification_sent / _failed published."""
+    conn = Connection(config["AMQP_URI"])
+    channel = conn.channel()
+    queue = Queue(f"probe-notify-outcomes-{uuid.uuid4().hex[:8]}",
+                  exchange=topology.event_exchange("notify"), auto_delete=True)
+    queue(channel).declare()
+    for event_type in ("notification_sent", "notification_failed"):
+        queue(channel).bind_to(exchange=topology.event_exchange("notify"),
+                               routing_key=event_type)
+    yield _Probe(queue(channel))
+    queue(channel).delete()
+    conn.release()
+
+
+class _Probe:
+    def __init__(self, queue):
+        self.queue = queue
+
+    def drain(self, application_id: str) -> list[dict]:
+        """What waits in the probe queue now about `application_id` (swept before)."""
+        got = []
+        while (message := self.queue.get(no_ack=True)) is not None:
+            got.append(json.loads(message.body))
+        # another test run sharing the broker may publish too: keep only ours
+        return [event for event in got if event["application_id"] == application_id]
+
+
+@pytest.fixture
+def system(config, container_factory):
+    """Real intake (for `get_contact`) and notify containers."""
+    intake = container_factory(IntakeService, config)
+    notify = container_factory(NotifyService, config)
+    intake.start()
+    notify.start()
+    return notify
+
+
+@pytest.fixture
+def app_id() -> str:
+    """A fresh application id per test, so nothing else on the broker can be mistaken for it."""
+    return new_event_id()
+
+
+def seed_application(config: dict, application_id: str, phone: str = PHONE) -> None:
+    """A citizen and their application in intake's store, with no event (we publish our own)."""
+    store = IntakeStore(get_database(config, "intake"))
+    store.save_citizen({"_id": "citizen-1", "tckn": "10000000146", "first_name": "Ayşe",
+                        "last_name": "Demir", "phone": phone, "email": None})
+    store.save_application({"_id": application_id, "tracking_code": "K7M4QX2D9",
+                            "citizen_id": "citizen-1", "status": "received",
+                            "received_at": NOW}, [])
+
+
+def received(application_id: str) -> dict:
+    return make_event("application_received", application_id, {
+        "tracking_code": "K7M4QX2D9", "security_digest": "d" * 64, "kind": "complaint",
+        "category": "road_damage", "channel": "web", "location": {"province": "Mersin"},
+        "citizen_ref": "citizen-1", "received_at": NOW,
+    }, occurred_at=NOW)
+
+
+def routed(application_id: str) -> dict:
+    return make_event("application_routed", application_id, {
+        "tracking_code": "K7M4QX2D9", "category": "road_damage", "tier": "district",
+        "institution": "mezitli_bld", "institution_name": "Mezitli Belediyesi",
+        "unit": "mezitli_bld.works", "unit_name": "Fen İşleri Müdürlüğü", "rule": "test",
+        "read_hours": 4, "resolve_hours": 24,
+    }, occurred_at=NOW + timedelta(seconds=1))
+
+
+def deliver(config: dict, container, event: dict) -> None:
+    """Publish `event` as its producer would; wait until notify's handler is done with it."""
+    method = f"handle_{event['type']}"
+
+    def this_event(worker_ctx, result, exc_info) -> bool:
+        return worker_ctx.args[0]["event_id"] == event["event_id"]
+
+    with entrypoint_waiter(container, method, callback=this_event,
+                           timeout=15) as waited:
+        Publisher(config["AMQP_URI"]).publish(
+            event, exchange=topology.event_exchange(event["producer"]),
+            routing_key=event["type"])
+    waited.get()  # re-raises if the handler failed
+
+
+def sms_lines(config: dict) -> list[dict]:
+    path = Path(config["DEV_SINK_DIR"]) / "sms.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def published(container, probe: _Probe, application_id: str) -> list[dict]:
+    """The outcome events published, after making the relay publish whatever is still stored."""
+    get_extension(container, OutboxRelay).sweep(grace=timedelta(0))
+    return probe.drain(application_id)
+
+
+def messages(config: dict, application_id: str) -> list[dict]:
+    found = get_database(config, "notify")["messages"].find({"application_id": application_id})
+    return list(found)
+
+
+def test_application_received_delivered_twice_sends_one_sms_and_one_notification_sent(
+    config, system, outcomes, app_id
+):
+    seed_application(config, app_id)
+    event = received(app_id)
+    deliver(config, system, event)
+    deliver(config, system, event)
+
+    [line] = sms_lines(config)
+    assert line["to"] == PHONE
+    assert "K7M-4QX-2D9" in line["text"]
+    [message] = messages(config, app_id)
+    assert message["_id"] == f"{event['event_id']}:sms:application_received"
+    assert (message["status"], message["destination"]) == ("sent", "+90555*****33")
+    assert message["provider_message_id"] == line["message_id"]
+    sent = published(system, outcomes, app_id)
+    # the relay may publish one entry twice (consumers dedupe by event id); never two events
+    assert {e["event_id"] for e in sent} == {sent[0]["event_id"]}
+    assert sent[0]["type"] == "notification_sent"
+    assert sent[0]["data"]["cause_event_id"] == event["event_id"]
+    assert sent[0]["correlation_id"] == event["correlation_id"]
+
+
+def test_application_routed_delivered_twice_sends_one_sms_naming_the_unit(
+    config, system, outcomes, app_id
+):
+    seed_application(config, app_id)
+    event = routed(app_id)
+    deliver(config, system, event)
+    deliver(config, system, event)
+    [line] = sms_lines(config)
+    assert line["text"] == ("Açık Kapı: K7M-4QX-2D9 numaralı başvurunuz Fen İşleri Müdürlüğü "
+                            "birimine iletildi.")
+    [message] = messages(config, app_id)
+    assert message["template"] == "application_routed"
+    sent = published(system, outcomes, app_id)
+    assert {(e["event_id"], e["type"]) for e in sent} == {(sent[0]["event_id"],
+                                                           "notification_sent")}
+
+
+def test_received_and_routed_each_send_their_own_sms(config, system, app_id):
+    seed_application(config, app_id)
+    deliver(config, system, received(app_id))
+    deliver(config, system, routed(app_id))
+    texts = [line["text"] for line in sms_lines(config)]
+    assert len(texts) == 2
+    assert texts[0].startswith("Açık Kapı: Başvurunuz alındı.")
+    assert texts[1].endswith("birimine iletildi.")
+    assert len(messages(config, app_id)) == 2
+
+
+def test_an_application_intake_cannot_find_is_logged_as_failed_and_nothing_is_sent(
+    config, system, outcomes, app_id
+):
+    deliver(config, system, received(app_id))  # nothing seeded: intake knows no such thing
+    assert sms_lines(config) == []
+    [message] = messages(config, app_id)
+    assert (message["status"], message["error"]) == ("failed", "no contact")
+    failed = published(system, outcomes, app_id)
+    assert {e["event_id"] for e in failed} == {failed[0]["event_id"]}
+    assert failed[0]["type"] == "notification_failed"
+    assert failed[0]["data"]["error"] == "no contact"
+
+
+def test_a_submission_through_intake_reaches_the_citizen_by_sms(config, system):
+    client = create_intake_app(config).test_client()
+
+    def ours(worker_ctx, result, exc_info):
+        return worker_ctx.args[0]["application_id"] == submitted.get("application_id")
+
+    submitted: dict = {}
+    with entrypoint_waiter(system, "handle_application_received", timeout=15,
+                           callback=ours) as waited:
+        response = client.post("/api/v1/applications", json=SUBMISSION)
+        assert response.status_code == 201
+        submitted.update(response.get_json())
+    waited.get()
+    [line] = sms_lines(config)
+    assert line["to"] == PHONE
+    assert submitted["tracking_code"] in line["text"]
+    assert normalise_tracking_code(submitted["tracking_code"]) is not None
+    assert submitted["security_code"] not in line["text"]  # the secret is never sent in clear
+    [message] = messages(config, submitted["application_id"])
+    assert message["status"] == "sent"

@@ -1,0 +1,86 @@
+"""Fixtures for reporting's tests: envelopes as the bus carries them, a publisher, a token."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from nameko.amqp.publish import Publisher
+
+from services.common.auth import mint_token
+from services.common.codes import new_tracking_code, security_digest
+from services.common.config import DEV_SECRET
+from services.common.events import load_event, make_event, new_event_id, utcnow
+from services.common.topology import event_exchange
+
+
+def received(application_id: str | None = None, *, at: datetime | None = None,
+             category: str = "road_damage", channel: str = "web", kind: str = "complaint",
+             district: str | None = "Yenişehir") -> dict:
+    """An `application_received` envelope (a new application unless `application_id`)."""
+    at = at or utcnow()
+    return make_event("application_received", application_id or new_event_id(), {
+        "tracking_code": new_tracking_code(),
+        "security_digest": security_digest(DEV_SECRET, "SECRETCODE1"),
+        "kind": kind, "category": category, "channel": channel,
+        "location": {"province": "Mersin", "district": district, "neighbourhood": "Limonluk"},
+        "received_at": at,
+    }, occurred_at=at)
+
+
+def routed(receipt: dict, *, at: datetime | None = None, unit: str = "mersin_bb.roads",
+           unit_name: str = "Yol Yapım Dairesi Başkanlığı") -> dict:
+    """The `application_routed` that follows `receipt`."""
+    return make_event("application_routed", receipt["application_id"], {
+        "tracking_code": receipt["data"]["tracking_code"],
+        "category": receipt["data"]["category"], "tier": "metropolitan",
+        "institution": "mersin_bb", "institution_name": "Mersin Büyükşehir Belediyesi",
+        "unit": unit, "unit_name": unit_name, "rule": f"mapping:{unit}",
+        "priority": "normal", "read_hours": 24, "resolve_hours": 72,
+    }, occurred_at=at)
+
+
+def referred(receipt: dict, *, at: datetime | None = None) -> dict:
+    """The `application_referred` that follows `receipt`."""
+    return make_event("application_referred", receipt["application_id"], {
+        "tracking_code": receipt["data"]["tracking_code"],
+        "category": receipt["data"]["category"], "institution": "gas_distributor",
+        "institution_name": "Toroslar Doğalgaz", "contact": {"phone": "187"},
+        "rule": "outside:gas_distributor",
+    }, occurred_at=at)
+
+
+class Events:
+    """The builders above, handed to tests as a fixture (test modules cannot import conftest)."""
+
+    received = staticmethod(received)
+    routed = staticmethod(routed)
+    referred = staticmethod(referred)
+    loaded = staticmethod(load_event)
+
+
+@pytest.fixture
+def events() -> type[Events]:
+    return Events
+
+
+@pytest.fixture
+def publish(config):
+    """Publish an envelope to its producer's exchange, as nameko's dispatcher would."""
+    publisher = Publisher(config["AMQP_URI"])
+
+    def _publish(envelope: dict) -> None:
+        publisher.publish(envelope, exchange=event_exchange(envelope["producer"]),
+                          routing_key=envelope["type"])
+
+    return _publish
+
+
+@pytest.fixture
+def staff_headers(config):
+    """Authorization headers for a staff member of `role` (a coordinator by default)."""
+
+    def _headers(role: str = "coordinator") -> dict:
+        token = mint_token(config["STAFF_TOKEN_SECRET"], "rep-0001", role)
+        return {"Authorization": f"Bearer {token}"}
+
+    return _headers

@@ -1,0 +1,136 @@
+"""The summary report over HTTP: staff only, dates validated, counts per local day.
+
+Summaries are filled through the service's own handlers (`worker_factory` with the real store),
+so these tests need no broker traffic.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from services.common.auth import mint_token
+from services.common.mongo import get_database
+from services.reporting.service import ReportingService
+from services.reporting.store import ReportingStore
+from services.reporting.web import create_app
+
+SUMMARY = "/api/v1/reports/summary"
+MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
+
+
+@pytest.fixture
+def client(config):
+    return create_app(config).test_client()
+
+
+@pytest.fixture
+def deliver(config, events):
+    """Hand an envelope to the matching handler, as the bus would."""
+    service = worker_factory(ReportingService,
+                             store=ReportingStore(get_database(config, "reporting")))
+
+    def _deliver(envelope: dict) -> dict:
+        getattr(service, f"handle_{envelope['type']}")(events.loaded(envelope))
+        return envelope
+
+    return _deliver
+
+
+@pytest.fixture
+def march(deliver, events):
+    """Five applications around March 2025 (Istanbul time) and one routing with no receipt."""
+    def at(day: str) -> datetime:
+        return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+    a = deliver(events.received(at=at("2025-03-10T10:00"), channel="web"))
+    deliver(events.routed(a, at=at("2025-03-10T10:01")))
+    b = deliver(events.received(at=at("2025-03-12T08:00"), channel="call_centre",
+                                district="Mezitli"))
+    deliver(events.routed(b, at=at("2025-03-12T08:05")))
+    # 00:30 on 1 April in Istanbul: outside March although it is still 31 March in UTC
+    deliver(events.received(at=at("2025-03-31T21:30"), category="noise", district=None))
+    # 00:30 on 1 March in Istanbul: inside March although it is still February in UTC
+    deliver(events.received(at=at("2025-02-28T21:30"), category="noise", channel="sms"))
+    e = deliver(events.received(at=at("2025-03-15T12:00"), category="natural_gas"))
+    deliver(events.referred(e, at=at("2025-03-15T12:01")))
+    # routed, but its receipt has not arrived: not (yet) an application received in March
+    deliver(events.routed(events.received(at=at("2025-03-20T09:00")),
+                          at=at("2025-03-20T09:01"), unit="mersin_bb.parks",
+                          unit_name="Park ve Bahçeler"))
+
+
+def test_a_staff_token_is_required(client):
+    response = client.get(SUMMARY, query_string=MARCH)
+    assert response.status_code == 401
+    assert "Authorization" in response.get_json()["errors"]["headers"]
+
+
+def test_a_token_signed_with_another_secret_is_refused(client):
+    forged = mint_token("not-the-secret-not-the-secret-xx", "rep-0001", "mayor")
+    response = client.get(SUMMARY, query_string=MARCH,
+                          headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+def test_a_unit_expert_may_not_read_reports(client, staff_headers):
+    response = client.get(SUMMARY, query_string=MARCH, headers=staff_headers("expert"))
+    assert response.status_code == 403
+
+
+def test_who_is_asking_is_checked_before_what_is_asked(client):
+    assert client.get(SUMMARY, query_string={"from": "yesterday"}).status_code == 401
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"from": "2025-13-01"}, "from"),
+    ({"from": "yesterday", "to": "2025-03-31"}, "from"),
+    ({"to": "31.03.2025"}, "to"),
+    ({"from": "2025-03-31", "to": "2025-03-01"}, "to"),
+    ({"from": "2015-01-01", "to": "2025-03-01"}, "to"),
+])
+def test_a_bad_period_is_a_422_naming_the_field(client, staff_headers, query, field):
+    response = client.get(SUMMARY, query_string=query, headers=staff_headers())
+    assert response.status_code == 422
+    body = response.get_json()
+    assert list(body["errors"]["query"]) == [field]
+    assert body["message"].startswith(f"{field}:")
+
+
+def test_counts_applications_received_in_the_period_by_every_dimension(
+    client, staff_headers, march
+):
+    response = client.get(SUMMARY, query_string=MARCH, headers=staff_headers("mayor"))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["from"], body["to"], body["timezone"]) == (
+        "2025-03-01", "2025-03-31", "Europe/Istanbul")
+    assert body["total"] == 4
+    assert body["by_category"] == [{"key": "road_damage", "count": 2},
+                                   {"key": "natural_gas", "count": 1},
+                                   {"key": "noise", "count": 1}]
+    assert body["by_channel"] == [{"key": "web", "count": 2},
+                                  {"key": "call_centre", "count": 1},
+                                  {"key": "sms", "count": 1}]
+    assert body["by_district"] == [{"key": "Yenişehir", "count": 3},
+                                   {"key": "Mezitli", "count": 1}]
+    assert body["by_unit"] == [{"key": "mersin_bb.roads", "name": "Yol Yapım Dairesi Başkanlığı",
+                                "count": 2}]
+    assert body["by_status"] == [{"key": "assigned", "count": 2},
+                                 {"key": "received", "count": 1},
+                                 {"key": "referred", "count": 1}]
+
+
+def test_a_period_with_nothing_in_it_counts_zero(client, staff_headers, march):
+    body = client.get(SUMMARY, query_string={"from": "2024-01-01", "to": "2024-01-31"},
+                      headers=staff_headers()).get_json()
+    assert body["total"] == 0
+    assert body["by_category"] == body["by_unit"] == []
+
+
+def test_the_day_after_the_period_starts_the_next_report(client, staff_headers, march):
+    body = client.get(SUMMARY, query_string={"from": "2025-04-01", "to": "2025-04-01"},
+                      headers=staff_headers()).get_json()
+    assert body["total"] == 1
+    assert body["by_district"] == [{"key": None, "count": 1}]

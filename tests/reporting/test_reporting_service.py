@@ -1,0 +1,96 @@
+"""Reporting as a running service: real envelopes over the real broker into facts and counts."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from nameko.testing.services import entrypoint_waiter
+
+from services.common.events import utcnow
+from services.common.mongo import get_database
+from services.common.topology import SUBSCRIPTIONS
+from services.reporting.service import ReportingService
+from services.reporting.store import ReportingStore
+from services.reporting.web import create_app
+
+SUMMARY = "/api/v1/reports/summary"
+
+
+@pytest.fixture
+def container(container_factory, config):
+    container = container_factory(ReportingService, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def store(config) -> ReportingStore:
+    return ReportingStore(get_database(config, "reporting"))
+
+
+@pytest.fixture
+def summary(config, staff_headers):
+    client = create_app(config).test_client()
+    today = utcnow().date()
+    # The events below are stamped now: a period around today in any timezone covers them.
+    period = {"from": (today - timedelta(days=1)).isoformat(),
+              "to": (today + timedelta(days=1)).isoformat()}
+
+    def _summary() -> dict:
+        response = client.get(SUMMARY, query_string=period, headers=staff_headers())
+        assert response.status_code == 200
+        return response.get_json()
+
+    return _summary
+
+
+@pytest.fixture
+def deliver(container, publish):
+    """Publish an envelope and wait until its handler has finished with it."""
+
+    def _deliver(envelope: dict) -> dict:
+        with entrypoint_waiter(container, f"handle_{envelope['type']}") as result:
+            publish(envelope)
+        result.get()  # re-raises what the handler raised
+        return envelope
+
+    return _deliver
+
+
+def test_the_service_consumes_exactly_the_queues_the_topology_declares(
+    container_factory, config
+):
+    container = container_factory(ReportingService, config)
+    handled = {(e.event_type, e.method_name) for e in container.entrypoints}
+    declared = {(s.event_type, s.method) for s in SUBSCRIPTIONS if s.service == "reporting"}
+    assert handled == declared
+    assert ("application_referred", "handle_application_referred") in handled
+
+
+def test_a_redelivered_receipt_is_one_fact_and_counts_once(deliver, events, store, summary):
+    receipt = events.received(category="noise")
+    deliver(receipt)
+    deliver(receipt)  # same event_id, as after a lost ack
+    assert store.facts.count_documents({"application_id": receipt["application_id"]}) == 1
+    body = summary()
+    assert body["total"] == 1
+    assert body["by_category"] == [{"key": "noise", "count": 1}]
+
+
+def test_routing_and_referral_reach_the_counts_by_unit_and_status(
+    deliver, events, store, summary
+):
+    routed_receipt = deliver(events.received(channel="whatsapp"))
+    deliver(events.routed(routed_receipt))
+    referred_receipt = deliver(events.received(category="natural_gas"))
+    deliver(events.referred(referred_receipt))
+    body = summary()
+    assert body["total"] == 2
+    assert body["by_status"] == [{"key": "assigned", "count": 1}, {"key": "referred", "count": 1}]
+    assert body["by_unit"] == [{"key": "mersin_bb.roads", "name": "Yol Yapım Dairesi Başkanlığı",
+                                "count": 1}]
+    assert body["by_channel"] == [{"key": "web", "count": 1}, {"key": "whatsapp", "count": 1}]
+    facts = {fact["type"] for fact in store.facts.find(
+        {"application_id": referred_receipt["application_id"]})}
+    assert facts == {"application_received", "application_referred"}
+    assert store.get_summary(routed_receipt["application_id"])["routed_at"] is not None

@@ -1,0 +1,100 @@
+"""Fixtures for tracking's tests: envelopes as the bus carries them, and a publisher."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from nameko.amqp.publish import Publisher
+
+from services.common.codes import new_tracking_code, security_digest
+from services.common.config import DEV_SECRET
+from services.common.events import load_event, make_event, new_event_id, utcnow
+from services.common.topology import event_exchange
+
+SECURITY_CODE = "SECRETCODE1"
+
+
+class Envelopes:
+    """Builds valid envelopes for one application: `received`, `routed`, `referred`, …"""
+
+    def __init__(self, pepper: str):
+        self.pepper = pepper
+
+    def received(self, application_id: str, tracking_code: str, *,
+                 at: datetime | None = None, confidential: bool = False,
+                 category: str = "road_damage") -> dict:
+        at = at or utcnow()
+        return make_event("application_received", application_id, {
+            "tracking_code": tracking_code,
+            "security_digest": security_digest(self.pepper, SECURITY_CODE),
+            "kind": "complaint",
+            "category": category,
+            "channel": "web",
+            "confidential": confidential,
+            "location": {"province": "Mersin", "district": "Yenişehir",
+                         "neighbourhood": "Limonluk"},
+            "received_at": at,
+        }, occurred_at=at)
+
+    def routed(self, application_id: str, tracking_code: str, *,
+               at: datetime | None = None, unit: str = "mersin_bb.roads",
+               unit_name: str = "Yol Yapım Dairesi Başkanlığı") -> dict:
+        return make_event("application_routed", application_id, {
+            "tracking_code": tracking_code, "category": "road_damage",
+            "tier": "metropolitan", "institution": "mersin_bb",
+            "institution_name": "Mersin Büyükşehir Belediyesi",
+            "unit": unit, "unit_name": unit_name,
+            "rule": "category:road_damage→metropolitan:mersin_bb|mapping:mersin_bb.roads",
+            "priority": "normal", "read_hours": 24, "resolve_hours": 72,
+        }, occurred_at=at)
+
+    def referred(self, application_id: str, tracking_code: str, *,
+                 at: datetime | None = None) -> dict:
+        return make_event("application_referred", application_id, {
+            "tracking_code": tracking_code, "category": "natural_gas",
+            "institution": "gas_distributor", "institution_name": "Toroslar Doğalgaz",
+            "contact": {"phone": "187"}, "rule": "category:natural_gas→outside:gas",
+        }, occurred_at=at)
+
+    def notification_sent(self, application_id: str, *, at: datetime | None = None,
+                          cause: str | None = None) -> dict:
+        return make_event("notification_sent", application_id, {
+            "channel": "sms", "template": "application_received",
+            "message_id": new_event_id(), "provider": "dev",
+            "cause_event_id": cause or new_event_id(),
+        }, occurred_at=at)
+
+    @staticmethod
+    def loaded(envelope: dict) -> dict:
+        """The envelope as a handler receives it (validated, datetimes parsed)."""
+        return load_event(envelope)
+
+
+@pytest.fixture
+def envelopes() -> Envelopes:
+    """Envelopes for pure tests (no broker, no config): the local run's pepper."""
+    return Envelopes(DEV_SECRET)
+
+
+@pytest.fixture
+def bus_envelopes(config) -> Envelopes:
+    """Envelopes whose security digest matches the pepper of the test's config."""
+    return Envelopes(config["CODE_PEPPER"])
+
+
+@pytest.fixture
+def new_application():
+    """A fresh (application id, canonical tracking code) pair."""
+    return lambda: (new_event_id(), new_tracking_code())
+
+
+@pytest.fixture
+def publish(config):
+    """Publish an envelope to its producer's exchange, as nameko's dispatcher would."""
+    publisher = Publisher(config["AMQP_URI"])
+
+    def _publish(envelope: dict) -> None:
+        publisher.publish(envelope, exchange=event_exchange(envelope["producer"]),
+                          routing_key=envelope["type"])
+
+    return _publish

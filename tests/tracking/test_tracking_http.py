@@ -1,0 +1,169 @@
+"""The public lookup over HTTP: both codes, one answer for every kind of "no", fields named.
+
+The read model is filled through the service's own handlers (`worker_factory` with the real
+store), so these tests need no broker traffic.
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from services.common.codes import display_tracking_code, new_tracking_code
+from services.common.events import load_event
+from services.common.mongo import get_database
+from services.tracking import domain
+from services.tracking.service import TrackingService
+from services.tracking.store import TrackingStore
+from services.tracking.web import NOT_FOUND, create_app
+
+TRACK = "/api/v1/track"
+
+
+@pytest.fixture
+def store(config) -> TrackingStore:
+    return TrackingStore(get_database(config, "tracking"))
+
+
+@pytest.fixture
+def client(config):
+    return create_app(config).test_client()
+
+
+@pytest.fixture
+def deliver(store):
+    """Hand an envelope to the matching handler, as the bus would."""
+    service = worker_factory(TrackingService, store=store)
+
+    def _deliver(envelope: dict) -> None:
+        getattr(service, f"handle_{envelope['type']}")(load_event(envelope))
+
+    return _deliver
+
+
+@pytest.fixture
+def routed_application(bus_envelopes, new_application, deliver):
+    application_id, code = new_application()
+    deliver(bus_envelopes.received(application_id, code))
+    deliver(bus_envelopes.routed(application_id, code))
+    return code
+
+
+def test_the_holder_of_both_codes_sees_status_unit_and_timeline(client, routed_application):
+    response = client.post(TRACK, json={"tracking_code": display_tracking_code(routed_application),
+                                        "security_code": "SECRETCODE1"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["tracking_code"] == display_tracking_code(routed_application)
+    assert body["status"] == "assigned"
+    assert body["status_text_tr"] == "İlgili birime iletildi"
+    assert body["status_text_en"] == "Assigned to the responsible unit"
+    assert body["kind"] == "complaint"
+    assert body["category"] == "road_damage"
+    assert body["category_name_tr"] == "Yol bozukluğu"
+    assert body["unit"] == {"code": "mersin_bb.roads", "name": "Yol Yapım Dairesi Başkanlığı"}
+    assert body["institution"]["code"] == "mersin_bb"
+    assert [step["status"] for step in body["timeline"]] == ["received", "assigned"]
+    assert body["timeline"][1]["text"].startswith("Başvurunuz Mersin Büyükşehir")
+    assert body["received_at"]
+    assert "security_digest" not in body and "application_id" not in body
+
+
+def test_typed_codes_are_forgiven_case_dashes_spaces_and_look_alikes(
+    client, bus_envelopes, new_application, deliver
+):
+    code = next(c for c in iter(new_tracking_code, None) if "0" in c or "1" in c)
+    application_id, _ = new_application()
+    deliver(bus_envelopes.received(application_id, code))
+    typed = code.replace("0", "o").replace("1", "l").lower()
+    typed = f" {typed[:4]} {typed[4:]} "
+    response = client.post(TRACK, json={"tracking_code": typed, "security_code": "secret-code1"})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "received"
+
+
+def test_unknown_code_and_wrong_security_code_get_the_same_answer(
+    client, routed_application, bus_envelopes, new_application, deliver
+):
+    wrong = client.post(TRACK, json={"tracking_code": routed_application,
+                                     "security_code": "SECRETCODE2"})
+    unknown = client.post(TRACK, json={"tracking_code": new_tracking_code(),
+                                       "security_code": "SECRETCODE1"})
+    # Routed but its receipt not yet folded: there is nothing to show, and that must not show.
+    application_id, code = new_application()
+    deliver(bus_envelopes.routed(application_id, code))
+    pending = client.post(TRACK, json={"tracking_code": code, "security_code": "SECRETCODE1"})
+    assert wrong.status_code == unknown.status_code == pending.status_code == 404
+    assert wrong.get_data() == unknown.get_data() == pending.get_data()
+    assert wrong.get_json()["message"] == NOT_FOUND
+
+
+def test_unknown_and_wrong_codes_both_pay_for_one_constant_time_comparison(
+    client, routed_application, monkeypatch
+):
+    calls = []
+    real = domain.digests_match
+
+    def spy(expected: str, given: str) -> bool:
+        calls.append((len(expected), len(given)))
+        return real(expected, given)
+
+    monkeypatch.setattr(domain, "digests_match", spy)
+    client.post(TRACK, json={"tracking_code": routed_application, "security_code": "WRONG"})
+    client.post(TRACK, json={"tracking_code": new_tracking_code(), "security_code": "WRONG"})
+    assert calls == [(64, 64), (64, 64)]
+
+
+def test_a_tracking_code_failing_its_check_character_is_named_as_malformed(
+    client, routed_application
+):
+    last = routed_application[-1]
+    typo = routed_application[:-1] + ("A" if last != "A" else "B")
+    response = client.post(TRACK, json={"tracking_code": typo, "security_code": "SECRETCODE1"})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert "tracking_code" in body["errors"]["json"]
+    assert body["message"].startswith("tracking_code:")
+    assert typo not in response.get_data(as_text=True)  # never echo what was typed
+
+
+@pytest.mark.parametrize("missing", ["tracking_code", "security_code"])
+def test_a_missing_code_is_named(client, routed_application, missing):
+    payload = {"tracking_code": routed_application, "security_code": "SECRETCODE1"}
+    del payload[missing]
+    response = client.post(TRACK, json=payload)
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]["json"]) == [missing]
+
+
+def test_malformed_json_is_a_400_naming_the_body(client):
+    response = client.post(TRACK, data="{tracking_code: ", content_type="application/json")
+    assert response.status_code == 400
+    assert "json" in response.get_json()["errors"]
+
+
+def test_codes_are_never_accepted_in_a_url(client, routed_application):
+    response = client.get(f"{TRACK}?tracking_code={routed_application}&security_code=SECRETCODE1")
+    assert response.status_code == 405
+
+
+def test_a_confidential_application_still_answers_the_holder_of_both_codes(
+    client, bus_envelopes, new_application, deliver
+):
+    application_id, code = new_application()
+    deliver(bus_envelopes.received(application_id, code, confidential=True))
+    response = client.post(TRACK, json={"tracking_code": code, "security_code": "SECRETCODE1"})
+    assert response.status_code == 200
+
+
+def test_lookups_never_log_either_code(client, routed_application, caplog):
+    caplog.set_level(logging.DEBUG)
+    for security_code in ("SECRETCODE1", "SECRETCODE2"):
+        client.post(TRACK, json={"tracking_code": routed_application,
+                                 "security_code": security_code})
+    client.post(TRACK, json={"tracking_code": "ZZZZZZZZZ", "security_code": "SECRETCODE1"})
+    logged = caplog.text + " ".join(str(vars(record)) for record in caplog.records)
+    for secret in (routed_application, display_tracking_code(routed_application),
+                   "SECRETCODE", "ZZZZZZZZZ"):
+        assert secret not in logged

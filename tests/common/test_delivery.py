@@ -2,16 +2,15 @@
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 
-from services.common import topology
 from services.common.dlq import list_dead_letters, replay
 from services.common.events import make_event
 from services.common.handlers import event_handler
 from services.common.mongo import Mongo, get_database
 from services.common.outbox import OUTBOX, OUTBOX_AT, fold_once, insert_with_events
 from services.common.relay import OutboxRelay
+from tests.support import publish
 
 
 def received(category: str = "noise") -> dict:
@@ -22,9 +21,6 @@ def received(category: str = "noise") -> dict:
     })
 
 
-def publish(config: dict, event: dict) -> None:
-    Publisher(config["AMQP_URI"]).publish(
-        event, exchange=topology.event_exchange(event["producer"]), routing_key=event["type"])
 
 
 class Box:

@@ -1,8 +1,8 @@
 """Fixtures for flows across services: every service running on the real broker."""
 import pytest
 
-from services.common.auth import mint_token
 from services.common.runner import SERVICES, app_factory, service_class
+from tests.support import bearer
 
 
 class System:
@@ -13,8 +13,7 @@ class System:
         self.containers = {name: container_factory(service_class(name), config)
                            for name in SERVICES}
         self.http = {name: app_factory(name)(config).test_client() for name in SERVICES}
-        token = mint_token(config["STAFF_TOKEN_SECRET"], "flow-test", "admin")
-        self.staff = {"Authorization": f"Bearer {token}"}
+        self.staff = bearer(config, "admin", user="flow-test")
 
     def start(self, *names: str) -> None:
         for name in names or SERVICES:

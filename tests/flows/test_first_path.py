@@ -3,11 +3,10 @@ import json
 from contextlib import ExitStack
 from pathlib import Path
 
-from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 
-from services.common import topology
 from services.common.mongo import get_database
+from tests.support import publish
 
 APPLICATION = {
     "kind": "complaint", "category": "road_damage", "channel": "web",
@@ -111,13 +110,11 @@ def test_a_redelivered_event_changes_nothing_and_sends_nothing_twice(system, pro
                                            headers=system.staff).get_json(),
     }
 
-    publisher = Publisher(system.config["AMQP_URI"])
     with ExitStack() as stack:
         waiting_for(stack, system, "application_received", ON_RECEIVED)
         waiting_for(stack, system, "application_routed", ON_ROUTED)
         for event in (received, routed):
-            publisher.publish(event, exchange=topology.event_exchange(event["producer"]),
-                              routing_key=event["type"])
+            publish(system.config, event)
 
     # routing decided once: no second application_routed, published or waiting to be
     case_doc = get_database(system.config, "routing")["cases"].find_one(

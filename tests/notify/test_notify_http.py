@@ -3,12 +3,12 @@ from datetime import timedelta
 
 import pytest
 
-from services.common.auth import mint_token
 from services.common.events import load_event, make_event, utcnow
 from services.common.mongo import get_database
 from services.notify import domain
 from services.notify.store import NotifyStore
 from services.notify.web import create_app
+from tests.support import bearer
 
 
 @pytest.fixture
@@ -21,9 +21,6 @@ def client(config):
     return create_app(config).test_client()
 
 
-def bearer(config: dict) -> dict:
-    token = mint_token(config["STAFF_TOKEN_SECRET"], "u1", "coordinator")
-    return {"Authorization": f"Bearer {token}"}
 
 
 def record(store: NotifyStore, application_id: str, template: str, *, minutes_ago: int,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from kombu import Connection, Queue
-from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
 
@@ -19,6 +18,7 @@ from services.intake.service import IntakeService
 from services.intake.store import IntakeStore
 from services.intake.web import create_app as create_intake_app
 from services.notify.service import NotifyService
+from tests.support import deliver
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 PHONE = "+905551112233"
@@ -103,19 +103,6 @@ def routed(application_id: str) -> dict:
     }, occurred_at=NOW + timedelta(seconds=1))
 
 
-def deliver(config: dict, container, event: dict) -> None:
-    """Publish `event` as its producer would; wait until notify's handler is done with it."""
-    method = f"handle_{event['type']}"
-
-    def this_event(worker_ctx, result, exc_info) -> bool:
-        return worker_ctx.args[0]["event_id"] == event["event_id"]
-
-    with entrypoint_waiter(container, method, callback=this_event,
-                           timeout=15) as waited:
-        Publisher(config["AMQP_URI"]).publish(
-            event, exchange=topology.event_exchange(event["producer"]),
-            routing_key=event["type"])
-    waited.get()  # re-raises if the handler failed
 
 
 def sms_lines(config: dict) -> list[dict]:

@@ -1,16 +1,15 @@
 """Fixtures for reporting's tests: envelopes as the bus carries them, a publisher, a token."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import pytest
-from nameko.amqp.publish import Publisher
 
-from services.common.auth import mint_token
 from services.common.codes import new_tracking_code, security_digest
 from services.common.config import DEV_SECRET
 from services.common.events import load_event, make_event, new_event_id, utcnow
-from services.common.topology import event_exchange
+from tests import support
 
 
 def received(application_id: str | None = None, *, at: datetime | None = None,
@@ -65,22 +64,11 @@ def events() -> type[Events]:
 
 @pytest.fixture
 def publish(config):
-    """Publish an envelope to its producer's exchange, as nameko's dispatcher would."""
-    publisher = Publisher(config["AMQP_URI"])
-
-    def _publish(envelope: dict) -> None:
-        publisher.publish(envelope, exchange=event_exchange(envelope["producer"]),
-                          routing_key=envelope["type"])
-
-    return _publish
+    """Publish an envelope to its producer's exchange, as the outbox relay does."""
+    return functools.partial(support.publish, config)
 
 
 @pytest.fixture
 def staff_headers(config):
     """Authorization headers for a staff member of `role` (a coordinator by default)."""
-
-    def _headers(role: str = "coordinator") -> dict:
-        token = mint_token(config["STAFF_TOKEN_SECRET"], "rep-0001", role)
-        return {"Authorization": f"Bearer {token}"}
-
-    return _headers
+    return functools.partial(support.bearer, config, user="rep-0001")

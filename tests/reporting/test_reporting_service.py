@@ -1,10 +1,10 @@
 """Reporting as a running service: real envelopes over the real broker into facts and counts."""
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import pytest
-from nameko.testing.services import entrypoint_waiter
 
 from services.common.events import utcnow
 from services.common.mongo import get_database
@@ -12,6 +12,7 @@ from services.common.topology import SUBSCRIPTIONS
 from services.reporting.service import ReportingService
 from services.reporting.store import ReportingStore
 from services.reporting.web import create_app
+from tests import support
 
 SUMMARY = "/api/v1/reports/summary"
 
@@ -45,16 +46,9 @@ def summary(config, staff_headers):
 
 
 @pytest.fixture
-def deliver(container, publish):
+def deliver(config, container):
     """Publish an envelope and wait until its handler has finished with it."""
-
-    def _deliver(envelope: dict) -> dict:
-        with entrypoint_waiter(container, f"handle_{envelope['type']}") as result:
-            publish(envelope)
-        result.get()  # re-raises what the handler raised
-        return envelope
-
-    return _deliver
+    return functools.partial(support.deliver, config, container)
 
 
 def test_the_service_consumes_exactly_the_queues_the_topology_declares(

@@ -9,6 +9,7 @@ from services.common.mongo import get_database
 from services.sla import domain
 from services.sla.store import SlaStore
 from services.sla.web import create_app
+from tests.support import bearer
 
 
 @pytest.fixture
@@ -21,9 +22,6 @@ def client(config):
     return create_app(config).test_client()
 
 
-def bearer(config: dict, role: str = "coordinator", unit: str | None = None) -> dict:
-    token = mint_token(config["STAFF_TOKEN_SECRET"], "u1", role, unit)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def route(store: SlaStore, application_id: str, *, hours_ago: float, unit: str = "a.works",

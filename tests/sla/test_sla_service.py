@@ -2,14 +2,12 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from nameko.amqp.publish import Publisher
-from nameko.testing.services import entrypoint_waiter
 
-from services.common import topology
 from services.common.events import make_event, new_event_id
 from services.common.mongo import get_database
 from services.common.outbox import HANDLED, VERSION
 from services.sla.service import SlaService
+from tests.support import deliver
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -30,17 +28,6 @@ def routed(application_id: str, at: datetime = T0, unit: str = "mezitli_bld.work
     }, occurred_at=at)
 
 
-def deliver(config: dict, container, event: dict) -> None:
-    """Publish `event` as its producer would and wait until the handler has finished with it."""
-    def this_event(worker_ctx, result, exc_info) -> bool:
-        return worker_ctx.args[0]["event_id"] == event["event_id"]
-
-    with entrypoint_waiter(container, "handle_application_routed", timeout=10,
-                           callback=this_event) as waited:
-        Publisher(config["AMQP_URI"]).publish(
-            event, exchange=topology.event_exchange(event["producer"]),
-            routing_key=event["type"])
-    waited.get()  # re-raises if the handler failed
 
 
 def timers(config: dict):

@@ -1,15 +1,15 @@
 """Fixtures for tracking's tests: envelopes as the bus carries them, and a publisher."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import pytest
-from nameko.amqp.publish import Publisher
 
 from services.common.codes import new_tracking_code, security_digest
 from services.common.config import DEV_SECRET
 from services.common.events import load_event, make_event, new_event_id, utcnow
-from services.common.topology import event_exchange
+from tests import support
 
 SECURITY_CODE = "SECRETCODE1"
 
@@ -90,11 +90,5 @@ def new_application():
 
 @pytest.fixture
 def publish(config):
-    """Publish an envelope to its producer's exchange, as nameko's dispatcher would."""
-    publisher = Publisher(config["AMQP_URI"])
-
-    def _publish(envelope: dict) -> None:
-        publisher.publish(envelope, exchange=event_exchange(envelope["producer"]),
-                          routing_key=envelope["type"])
-
-    return _publish
+    """Publish an envelope to its producer's exchange, as the outbox relay does."""
+    return functools.partial(support.publish, config)

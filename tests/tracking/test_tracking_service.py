@@ -1,10 +1,10 @@
 """Tracking as a running service: real envelopes over the real broker into the read model."""
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import pytest
-from nameko.testing.services import entrypoint_waiter
 
 from services.common.codes import display_tracking_code
 from services.common.events import utcnow
@@ -14,6 +14,7 @@ from services.tracking import domain
 from services.tracking.service import TrackingService
 from services.tracking.store import TrackingStore
 from services.tracking.web import create_app
+from tests import support
 
 TRACK = "/api/v1/track"
 
@@ -36,15 +37,9 @@ def client(config):
 
 
 @pytest.fixture
-def deliver(container, publish):
+def deliver(config, container):
     """Publish an envelope and wait until its handler has finished with it."""
-
-    def _deliver(envelope: dict) -> None:
-        with entrypoint_waiter(container, f"handle_{envelope['type']}") as result:
-            publish(envelope)
-        result.get()  # re-raises what the handler raised
-
-    return _deliver
+    return functools.partial(support.deliver, config, container)
 
 
 def lookup(client, code: str, security_code: str = "SECRETCODE1"):

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# eventlet announces its own deprecation on every start; we chose it deliberately (nameko).
+export PYTHONWARNINGS := ignore::DeprecationWarning
 
 .PHONY: run test lint venv lock clean token dlq
 

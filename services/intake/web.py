@@ -5,17 +5,14 @@ from flask import Flask
 from flask_smorest import Blueprint, abort
 
 from services.common.catalogue import load_categories
-from services.common.codes import display_tracking_code
-from services.common.events import utcnow
 from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
-from services.intake import domain
+from services.intake import domain, submission
 from services.intake.schemas import ApplicationCreatedSchema, CreateApplicationSchema
 from services.intake.store import IntakeStore
 
 PREFIXES = ("/api/v1/applications", "/api/v1/channels", "/api/v1/citizens", "/basvuru")
-CODE_ATTEMPTS = 8
 
 
 def create_app(config: dict) -> Flask:
@@ -23,8 +20,6 @@ def create_app(config: dict) -> Flask:
     store = IntakeStore(get_database(config, "intake"))
     store.ensure_indexes()
     catalogue = load_categories(config["CATALOGUE_PATH"])
-    hash_key = config.get("CITIZEN_HASH_KEY") or config["CODE_PEPPER"]
-    pepper = config["CODE_PEPPER"]
 
     applications = Blueprint(
         "applications", __name__, url_prefix="/api/v1/applications",
@@ -38,25 +33,11 @@ def create_app(config: dict) -> Flask:
     def submit(payload: dict):
         """Submit an application; the answer carries the tracking and security codes once."""
         try:
-            accepted = domain.accept(payload, catalogue, now=utcnow(), hash_key=hash_key,
-                                     pepper=pepper)
+            return submission.submit(store, catalogue, payload, config)
         except domain.Rejected as rejected:
             abort(422, errors={"json": rejected.errors})
-        for _ in range(CODE_ATTEMPTS):
-            if store.reserve_tracking_code(accepted.application["tracking_code"],
-                                           accepted.application["_id"]):
-                break
-            accepted = domain.with_new_codes(accepted, pepper)
-        else:
+        except submission.NoTrackingCode:
             abort(503, message="could not allocate a tracking code; please retry")
-        store.save_citizen(accepted.citizen)
-        store.save_application(accepted.application, [accepted.event])
-        return {
-            "application_id": accepted.application["_id"],
-            "tracking_code": display_tracking_code(accepted.application["tracking_code"]),
-            "security_code": accepted.security_code,
-            "status": "received",
-        }
 
     return create_service_app(
         "intake", config, [applications],

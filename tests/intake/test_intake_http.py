@@ -129,3 +129,23 @@ def test_the_service_publishes_openapi_health_and_metrics(client):
     client.post("/api/v1/applications", json=VALID)
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'acikkapi_http_requests_total{method="POST",route="/api/v1/applications"' in metrics
+
+
+def test_another_service_can_submit_over_rpc_and_a_wrong_field_is_named(config, container_factory):
+    from nameko.exceptions import RemoteError
+    from nameko.standalone.rpc import ServiceRpcProxy
+
+    from services.intake.service import IntakeService
+
+    container = container_factory(IntakeService, config)
+    container.start()
+    with ServiceRpcProxy("intake", config) as intake:
+        answer = intake.submit_application(dict(VALID, channel="muhtar"))
+        assert normalise_tracking_code(answer["tracking_code"])
+        with pytest.raises(RemoteError) as refused:
+            intake.submit_application(with_change("citizen.tckn", "10000000147"))
+    assert refused.value.exc_type == "SubmissionRefused"
+    assert "tckn" in refused.value.value
+    stored = db(config)["applications"].find_one({"_id": answer["application_id"]})
+    assert stored["channel"] == "muhtar"
+    assert db(config)["applications"].count_documents({}) == 1

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, str] = {
     "LOG_LEVEL": "INFO",
     "MAX_WORKERS": "10",
     "REPORT_TIMEZONE": "Europe/Istanbul",
+    "PROXY_HOPS": "0",
 }
 
 

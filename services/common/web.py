@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common import metrics
 
@@ -85,6 +86,11 @@ def create_app(
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    hops = int(config.get("PROXY_HOPS", 0))
+    if hops:
+        # Behind the reverse proxy: trust exactly its X-Forwarded-For hop, so rate limits see
+        # the citizen's address, and nothing a client adds in front of it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     api = Api(app)
     api.spec.components.security_scheme(
         "staffToken", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

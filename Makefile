@@ -25,6 +25,7 @@ run: $(STAMP)
 ## The test suite against the real broker (and ruff).
 test: $(STAMP)
 	@scripts/ensure-rabbitmq.sh
+	@scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -p no:cacheprovider
 
@@ -36,9 +37,10 @@ lock:
 	$(PYTHON) -m venv /tmp/acikkapi-lock && /tmp/acikkapi-lock/bin/pip install -q -r requirements.in
 	/tmp/acikkapi-lock/bin/pip freeze --exclude-editable | grep -v '^pip==' > requirements.lock
 
-## A staff token for local use: make token ROLE=expert UNIT=mersin_bb.roads USER=mbb-0020
+## A staff token for local use: make token ROLE=expert UNIT=mersin_bb.roads USER_CODE=mbb-0020
+## (INST=mezitli_bld limits an admin or coordinator to that institution)
 token: $(STAMP)
-	@$(BIN)/python -m services.common.auth mint --user $(or $(USER_CODE),dev) --role $(or $(ROLE),coordinator) $(if $(UNIT),--unit $(UNIT))
+	@$(BIN)/python -m services.common.auth mint --user $(or $(USER_CODE),dev) --role $(or $(ROLE),coordinator) $(if $(UNIT),--unit $(UNIT)) $(if $(INST),--institution $(INST))
 
 ## Dead letters: make dlq (list), make dlq ARGS="replay --all"
 dlq: $(STAMP)

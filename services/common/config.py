@@ -28,11 +28,23 @@ DEFAULTS: dict[str, str] = {
     "ORGANISATION_PATH": str(ROOT / "data" / "sample" / "organisation.yaml"),
     "CATALOGUE_PATH": str(ROOT / "data" / "sample" / "categories.yaml"),
     "SMS_PROVIDER": "dev",
+    "EMAIL_PROVIDER": "dev",
+    "MAIL_FROM": "Açık Kapı <acikkapi@example.gov.tr>",
+    "MUHTARS_PATH": str(ROOT / "data" / "sample" / "muhtars.yaml"),
+    "DEFAULT_PROVINCE": "Mersin",
+    "DUPLICATE_WINDOW_HOURS": "72",
+    "DUPLICATE_DISTANCE_METRES": "50",
+    "ATTACHMENT_MAX_BYTES": str(10 * 1024 * 1024),
+    "CODE_DELIVERY_HOURS": "24",
+    "IDEMPOTENCY_HOURS": "24",
+    "CHANNEL_WEBHOOK_SECRET": "",
     "DEV_SINK_DIR": str(ROOT / "var" / "sink"),
     "LOG_LEVEL": "INFO",
     "MAX_WORKERS": "10",
     "REPORT_TIMEZONE": "Europe/Istanbul",
     "PROXY_HOPS": "0",
+    # Open311 clients allowed to POST requests: comma-separated `client:key` (none by default).
+    "OPEN311_API_KEYS": "",
 }
 
 

@@ -56,3 +56,5 @@ def configure_logging(level: str = "INFO") -> None:
     # eventlet.wsgi and kombu are chatty at INFO and may echo request lines with codes in them
     logging.getLogger("eventlet.wsgi").setLevel(logging.WARNING)
     logging.getLogger("kombu").setLevel(logging.WARNING)
+    # nameko logs RPC arguments and replies at DEBUG: one-time codes and phone numbers.
+    logging.getLogger("nameko").setLevel(max(logging.INFO, root.level))

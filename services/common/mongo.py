@@ -60,10 +60,12 @@ def install_embedded_fast_paths() -> None:
                 store = self._store
                 found = []
                 for one in dict.fromkeys(ids):
-                    if one in store:
-                        doc = store[one]
-                        if filter_applies(filter, doc):
-                            found.append(doc)
+                    try:
+                        doc = store[one]  # one lock round, not two (`in` then `[]`)
+                    except KeyError:
+                        continue
+                    if filter_applies(filter, doc):
+                        found.append(doc)
                 return iter(found)
         return original(self, filter)
 

@@ -15,7 +15,7 @@ from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue
 from nameko.standalone.events import get_event_exchange
 
-from services.common.events import producer_of
+from services.common.events import CASE_EVENTS, producer_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ SUBSCRIPTIONS: list[Subscription] = [
     *_subs(
         "routing",
         ("application_received", "handle_application_received"),
+        ("reopen_requested", "handle_reopen_requested"),
+        ("case_escalated", "handle_case_escalated"),
     ),
     *_subs(
         "sla",
@@ -57,6 +59,8 @@ SUBSCRIPTIONS: list[Subscription] = [
         "notify",
         ("application_received", "handle_application_received"),
         ("application_routed", "handle_application_routed"),
+        ("application_merged", "handle_application_merged"),
+        ("inbound_rejected", "handle_inbound_rejected"),
     ),
     *_subs(
         "tracking",
@@ -64,12 +68,15 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("application_routed", "handle_application_routed"),
         ("application_referred", "handle_application_referred"),
         ("notification_sent", "handle_notification_sent"),
+        ("application_merged", "handle_application_merged"),
+        *((event, f"handle_{event}") for event in CASE_EVENTS),
     ),
     *_subs(
         "reporting",
         ("application_received", "handle_application_received"),
         ("application_routed", "handle_application_routed"),
         ("application_referred", "handle_application_referred"),
+        ("application_merged", "handle_application_merged"),
     ),
 ]
 

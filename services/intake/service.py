@@ -1,17 +1,26 @@
-"""Intake's bus entrypoints: the outbox relay, contact lookups, submissions from other doors."""
+"""Intake's bus entrypoints: the outbox relay, contact lookups for notify, the muhtar registry
+for the muhtar portal, submissions from other doors, and housekeeping."""
 from __future__ import annotations
 
+import logging
+
+import yaml
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from services.common.catalogue import load_categories
-from services.common.mongo import Mongo
+from services.common.mongo import Mongo, get_database
 from services.common.relay import OutboxRelay
 from services.intake import domain, submission
-from services.intake.schemas import CreateApplicationSchema
+from services.intake.schemas import CreateApplicationSchema, normalise_phone, validate_tckn
 from services.intake.store import IntakeStore
+
+log = logging.getLogger(__name__)
+PURGE_SECONDS = 600
+_SUBMISSION = CreateApplicationSchema()
 
 
 class Catalogue(DependencyProvider):
@@ -24,6 +33,34 @@ class Catalogue(DependencyProvider):
         return self.categories
 
 
+def load_muhtars(path: str, hash_key: str) -> list[dict]:
+    """Registry entries for the muhtars listed in `path` (seed 003), caller type `muhtar`."""
+    with open(path, encoding="utf-8") as handle:
+        document = yaml.safe_load(handle) or {}
+    people = []
+    for raw in document.get("muhtars") or []:
+        validate_tckn(str(raw["tckn"]))
+        person = dict(raw, tckn=str(raw["tckn"]), phone=normalise_phone(str(raw["phone"])),
+                      preferred_channel="sms")
+        people.append(domain.build_citizen(person, hash_key, channel="muhtar",
+                                           caller_type="muhtar"))
+    return people
+
+
+class MuhtarRegistry(DependencyProvider):
+    """Loads the muhtars file into the citizen registry at container setup (idempotent)."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        path = config.get("MUHTARS_PATH")
+        if not path:
+            return
+        hash_key = config.get("CITIZEN_HASH_KEY") or config["CODE_PEPPER"]
+        store = IntakeStore(get_database(config, "intake"))
+        count = store.load_registry(load_muhtars(path, hash_key))
+        log.info("muhtar registry loaded", extra={"muhtars": count})
+
+
 class SubmissionRefused(Exception):
     """A submission over RPC that names its wrong fields (`args[0]`: field → messages)."""
 
@@ -32,29 +69,79 @@ class IntakeService:
     name = "intake"
 
     store: IntakeStore = Mongo(IntakeStore)
-    relay = OutboxRelay("applications")
+    relay = OutboxRelay("applications", "inbound")
     catalogue = Catalogue()
+    muhtars = MuhtarRegistry()
     config = Config()
+
+    def _intake(self) -> submission.Intake:
+        return submission.Intake(self.store, self.catalogue, self.config)
+
+    def _hash_key(self) -> str:
+        return self.config.get("CITIZEN_HASH_KEY") or self.config["CODE_PEPPER"]
 
     @rpc
     def submit_application(self, payload: dict) -> dict:
         """Accept an application from another service's door (muhtar portal, Open311).
 
-        `payload` has the shape of `POST /api/v1/applications`. Returns the same answer; a
-        wrong field raises `SubmissionRefused` (a RemoteError to the caller) naming it.
+        `payload` has the shape of `POST /api/v1/applications` (with `caller_type`). Returns the
+        same answer; a wrong field raises `SubmissionRefused` (a RemoteError) naming it.
         """
         try:
-            valid = CreateApplicationSchema().load(payload)
-            return submission.submit(self.store, self.catalogue, valid, self.config)
+            valid = _SUBMISSION.load(payload)
+            answer = self._intake().submit(valid)
         except ValidationError as exc:
             raise SubmissionRefused(exc.messages) from None
         except domain.Rejected as rejected:
             raise SubmissionRefused(rejected.errors) from None
+        return answer
 
     @rpc
     def get_contact(self, application_id: str) -> dict | None:
-        """The citizen's phone / e-mail for an application; only notify calls this."""
+        """Where to reach the person behind an application (and a security code still owed
+        to them); only notify calls this, at send time."""
         return self.store.contact_for(application_id)
+
+    @rpc
+    def get_inbound_contact(self, inbound_id: str) -> dict | None:
+        """Where a reply to an inbound message goes: `{channel, address}`; notify only."""
+        inbound = self.store.get_inbound(inbound_id)
+        if not inbound or not inbound.get("reply_channel"):
+            return None
+        return {"channel": inbound["reply_channel"], "address": inbound["address"],
+                "subject": inbound.get("subject")}
+
+    @rpc
+    def identify_muhtar(self, tckn: str, first_name: str, last_name: str) -> str | None:
+        """The muhtar's `citizen_ref` if the TCKN and names are a registered muhtar's, else None.
+
+        Names compare Turkish-case-insensitively; the answer never says which field was wrong.
+        """
+        if not isinstance(tckn, str) or not tckn.isdigit() or len(tckn) != 11:
+            return None
+        citizen = self.store.get_citizen(domain.citizen_key(self._hash_key(), tckn))
+        if citizen is None:
+            # compare anyway, so a wrong TCKN costs the same as wrong names
+            domain.names_match("-", "-", first_name or "", last_name or "")
+            return None
+        match = domain.names_match(citizen.get("first_name") or "",
+                                   citizen.get("last_name") or "",
+                                   first_name or "", last_name or "")
+        if not match or citizen.get("caller_type") != "muhtar":
+            return None
+        return citizen["_id"]
+
+    @rpc
+    def get_citizen_contact(self, citizen_ref: str) -> dict | None:
+        """`{phone, email, preferred_channel}` of a registered person (the muhtar portal)."""
+        return self.store.citizen_contact(citizen_ref)
+
+    @timer(interval=PURGE_SECONDS)
+    def purge_expired(self) -> None:
+        """Forget security codes held for delivery and idempotency answers past their time."""
+        codes, keys = self._intake().purge()
+        if codes or keys:
+            log.info("purged", extra={"held_codes": codes, "idempotency_keys": keys})
 
 
 SERVICE = IntakeService

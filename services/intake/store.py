@@ -1,23 +1,106 @@
-"""Intake's repository: citizens, applications (with their outbox), tracking-code claims."""
+"""Intake's repository: citizens, applications (with their outbox), inbound messages (with their
+outbox), tracking-code claims, duplicate buckets, idempotency keys, code deliveries, the staff
+audit log and attachments (GridFS).
+
+Every hot-path lookup is by `_id` (the embedded store answers those from a dictionary, see
+`services.common.mongo`): citizens by the keyed hash of their TCKN, tracking codes, idempotency
+keys and duplicate buckets by their own value. No unique secondary and no TTL indexes: expiry is
+a timer in the service (`purge_expired`).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import gridfs
+from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.common.events import utcnow
+from services.common.events import new_event_id, utcnow
 from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import OUTBOX_AT, insert_with_events
+from services.common.outbox import BOOKKEEPING, OUTBOX_AT, insert_with_events, update_with_events
 
 INDEXES = {
     "applications": [
         Index([("citizen_id", 1), ("received_at", -1)]),
         Index([("tracking_code", 1)]),
+        Index([("merged_into.application_id", 1)], {"sparse": True}),
         Index([(OUTBOX_AT, 1)], {"sparse": True}),
     ],
-    "citizens": [],
+    "citizens": [Index([("caller_type", 1)], {"sparse": True})],
     # _id is the tracking code: uniqueness without a secondary unique index
     "tracking_codes": [],
+    "inbound": [Index([(OUTBOX_AT, 1)], {"sparse": True})],
+    "duplicate_buckets": [],
+    "idempotency": [Index([("created_at", 1)])],
+    "code_deliveries": [Index([("created_at", 1)])],
+    "audit_log": [Index([("citizen_id", 1), ("at", -1)]), Index([("at", -1)])],
 }
+BUCKET_KEEP = 50  # entries per duplicate bucket; older ones fall off the end
+_HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    thumbnail_id: str | None
+    width: int | None = None
+    height: int | None = None
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+class AttachmentStorage(Protocol):
+    """Where attachment bytes live (GridFS in production and in the embedded store)."""
+
+    def put(self, data: bytes, *, filename: str, content_type: str, metadata: dict) -> str: ...
+
+    def get(self, file_id: str) -> tuple[bytes, dict] | None: ...
+
+    def delete(self, file_id: str) -> None: ...
+
+
+class GridFSAttachments:
+    """Attachments in GridFS (`attachments.files` / `attachments.chunks`), ids are ULIDs.
+
+    mongomock's GridFS integration (enabled by `services.common.mongo` for the embedded store)
+    runs the same code, so one implementation serves both.
+    """
+
+    def __init__(self, db: Database, bucket: str = "attachments"):
+        _enable_embedded_gridfs(db)
+        self.fs = gridfs.GridFS(db, collection=bucket)
+
+    def put(self, data: bytes, *, filename: str, content_type: str, metadata: dict) -> str:
+        file_id = new_event_id()
+        self.fs.put(data, _id=file_id, filename=filename,
+                    metadata=dict(metadata, content_type=content_type))
+        return file_id
+
+    def get(self, file_id: str) -> tuple[bytes, dict] | None:
+        try:
+            grid_out = self.fs.get(file_id)
+        except gridfs.errors.NoFile:
+            return None
+        return grid_out.read(), dict(grid_out.metadata or {}, filename=grid_out.filename,
+                                     length=grid_out.length)
+
+    def delete(self, file_id: str) -> None:
+        self.fs.delete(file_id)
+
+
+def _enable_embedded_gridfs(db: Database) -> None:
+    if type(db).__module__.startswith("mongomock"):
+        import mongomock.gridfs
+
+        mongomock.gridfs.enable_gridfs_integration()
 
 
 class IntakeStore:
@@ -28,9 +111,17 @@ class IntakeStore:
         self.applications = db["applications"]
         self.citizens = db["citizens"]
         self.tracking_codes = db["tracking_codes"]
+        self.inbound = db["inbound"]
+        self.buckets = db["duplicate_buckets"]
+        self.idempotency = db["idempotency"]
+        self.code_deliveries = db["code_deliveries"]
+        self.audit_log = db["audit_log"]
+        self.attachments: AttachmentStorage = GridFSAttachments(db)
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
+
+    # -- tracking codes -------------------------------------------------------------------
 
     def reserve_tracking_code(self, code: str, application_id: str) -> bool:
         """Claim a tracking code; False if it is already taken."""
@@ -40,29 +131,222 @@ class IntakeStore:
             return False
         return True
 
+    def release_tracking_code(self, code: str, application_id: str) -> None:
+        """Give back a code claimed for an application that was not stored as its owner."""
+        self.tracking_codes.delete_one({"_id": code, "application_id": application_id})
+
+    # -- citizens -------------------------------------------------------------------------
+
     def save_citizen(self, citizen: dict) -> None:
-        """Register the citizen, or refresh the contact details of a known one."""
+        """Register the citizen, or refresh the details this submission carries."""
         now = utcnow()
-        fields = {k: v for k, v in citizen.items() if k not in ("_id", "tckn")}
+        fixed = ("_id", "tckn", "identity", "handles")
+        fields = {k: v for k, v in citizen.items() if k not in fixed and v is not None}
+        for channel, handle in (citizen.get("handles") or {}).items():
+            fields[f"handles.{channel}"] = handle
+        identity = citizen.get("identity") or ("tckn" if citizen.get("tckn") else "no_tckn")
         self.citizens.update_one(
             {"_id": citizen["_id"]},
             {"$set": dict(fields, updated_at=now),
-             "$setOnInsert": {"tckn": citizen["tckn"], "created_at": now}},
+             "$setOnInsert": {"tckn": citizen.get("tckn"), "identity": identity,
+                              "created_at": now}},
             upsert=True,
         )
+
+    def get_citizen(self, citizen_id: str) -> dict | None:
+        return self.citizens.find_one({"_id": citizen_id})
+
+    def update_citizen(self, citizen_id: str, fields: dict) -> dict | None:
+        """Set profile fields; returns the profile after, None if there is no such citizen."""
+        return self.citizens.find_one_and_update(
+            {"_id": citizen_id}, {"$set": dict(fields, updated_at=utcnow())},
+            return_document=ReturnDocument.AFTER)
+
+    def load_registry(self, people: list[dict]) -> int:
+        """Upsert registry entries (muhtars); returns how many were written."""
+        for person in people:
+            self.save_citizen(person)
+        return len(people)
+
+    # -- applications ---------------------------------------------------------------------
 
     def save_application(self, application: dict, events: list[dict]) -> None:
         """Store the application and its events in one write."""
         insert_with_events(self.applications, application, events)
 
+    def get_application(self, application_id: str) -> dict | None:
+        return self.applications.find_one({"_id": application_id}, _HIDDEN)
+
+    def update_application(self, application_id: str, expected_status: str, fields: dict,
+                           events: list[dict]) -> bool:
+        """Set fields and append events in one write, if the status is still as expected."""
+        return update_with_events(self.applications,
+                                  {"_id": application_id, "status": expected_status},
+                                  fields, events)
+
+    def applications_of(self, citizen_id: str, limit: int = 500) -> list[dict]:
+        """A citizen's applications, newest first."""
+        cursor = self.applications.find({"citizen_id": citizen_id}, _HIDDEN)
+        return list(cursor.sort("received_at", -1).limit(limit))
+
+    def duplicates_of(self, application_id: str) -> list[dict]:
+        """Applications merged into `application_id`, oldest first."""
+        cursor = self.applications.find({"merged_into.application_id": application_id},
+                                        _HIDDEN)
+        return list(cursor.sort("received_at", 1))
+
+    # -- duplicates -----------------------------------------------------------------------
+
+    def file_and_probe(self, own: list[str], entry: dict, probe: list[str]) -> list[dict]:
+        """File `entry` under `own` keys, and return every entry filed before under `probe`.
+
+        Each own bucket is updated and read in one atomic step (the entries before ours), so of
+        two simultaneous submissions with the same key the later always sees the earlier; the
+        neighbouring cells are read after. Own buckets are never read back whole (on the embedded
+        store, copying documents out is what costs).
+        """
+        found: list[dict] = []
+        for key in own:
+            before = self.buckets.find_one_and_update(
+                {"_id": key},
+                {"$push": {"entries": {"$each": [entry], "$slice": -BUCKET_KEEP}}},
+                upsert=True, return_document=ReturnDocument.BEFORE)
+            found.extend((before or {}).get("entries") or [])
+        others = [key for key in probe if key not in own]
+        if others:
+            for bucket in self.buckets.find({"_id": {"$in": others}}):
+                found.extend(bucket.get("entries") or [])
+        return found
+
+    def unfile(self, keys: list[str], application_id: str) -> None:
+        """Remove an application's entries (it was not stored, or became a duplicate)."""
+        for key in keys:
+            self.buckets.update_one({"_id": key},
+                                    {"$pull": {"entries": {"application_id": application_id}}})
+
+    # -- idempotency ----------------------------------------------------------------------
+
+    def claim_key(self, key_id: str, fingerprint: str, application_id: str,
+                  now: datetime) -> dict | None:
+        """Claim an idempotency key for `application_id`; returns the existing claim if any."""
+        try:
+            self.idempotency.insert_one({"_id": key_id, "fingerprint": fingerprint,
+                                         "application_id": application_id, "created_at": now,
+                                         "answer": None})
+        except DuplicateKeyError:
+            return self.idempotency.find_one({"_id": key_id}) or {}
+        return None
+
+    def complete_key(self, key_id: str, answer: dict) -> None:
+        self.idempotency.update_one({"_id": key_id}, {"$set": {"answer": answer}})
+
+    def take_over_key(self, key_id: str, stale_before: datetime, now: datetime) -> bool:
+        """Take over an unanswered claim older than `stale_before` (its request died)."""
+        result = self.idempotency.update_one(
+            {"_id": key_id, "answer": None, "created_at": {"$lt": stale_before}},
+            {"$set": {"created_at": now}})
+        return bool(result.matched_count)
+
+    def release_key(self, key_id: str) -> None:
+        """Drop an unanswered claim (the request was refused: a retry may be corrected)."""
+        self.idempotency.delete_one({"_id": key_id, "answer": None})
+
+    # -- code deliveries ------------------------------------------------------------------
+
+    def hold_codes(self, application_id: str, security_code: str, now: datetime) -> None:
+        """Keep the security code until the confirmation message has carried it."""
+        self.code_deliveries.replace_one(
+            {"_id": application_id},
+            {"_id": application_id, "security_code": security_code, "created_at": now},
+            upsert=True)
+
+    def held_code(self, application_id: str) -> str | None:
+        held = self.code_deliveries.find_one({"_id": application_id})
+        return held["security_code"] if held else None
+
+    def purge_expired(self, codes_before: datetime, keys_before: datetime) -> tuple[int, int]:
+        """Forget held codes and idempotency answers older than the cut-offs."""
+        codes = self.code_deliveries.delete_many({"created_at": {"$lt": codes_before}})
+        keys = self.idempotency.delete_many({"created_at": {"$lt": keys_before}})
+        return codes.deleted_count, keys.deleted_count
+
+    # -- inbound messages -----------------------------------------------------------------
+
+    def save_inbound(self, inbound: dict, events: list[dict]) -> bool:
+        """Record an inbound message (with the sender's address) and its events in one write;
+        False if a message with this id was recorded before (a retried webhook)."""
+        try:
+            insert_with_events(self.inbound, inbound, events)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def reject_inbound(self, inbound_id: str, reason: str, events: list[dict]) -> bool:
+        """Mark an inbound message refused, with its reply event, once (a retry adds nothing)."""
+        return update_with_events(self.inbound, {"_id": inbound_id, "status": "processing"},
+                                  {"status": "rejected", "reason": reason}, events)
+
+    def accept_inbound(self, inbound_id: str, application_id: str) -> None:
+        self.inbound.update_one({"_id": inbound_id},
+                                {"$set": {"status": "accepted",
+                                          "application_id": application_id}})
+
+    def get_inbound(self, inbound_id: str) -> dict | None:
+        return self.inbound.find_one({"_id": inbound_id}, _HIDDEN)
+
+    # -- contacts (for notify, at send time) ----------------------------------------------
+
     def contact_for(self, application_id: str) -> dict | None:
-        """Where to reach the citizen behind an application (for notify, at send time)."""
-        application = self.applications.find_one({"_id": application_id}, {"citizen_id": 1})
-        if not application or not application.get("citizen_id"):
+        """Where to reach the person behind an application, and a security code still owed.
+
+        An application that came in as a message is answered where the message came from.
+        """
+        application = self.applications.find_one(
+            {"_id": application_id},
+            {"citizen_id": 1, "inbound_id": 1, "channel": 1, "codes_by_message": 1})
+        if not application:
             return None
-        citizen = self.citizens.find_one({"_id": application["citizen_id"]},
+        citizen = None
+        if application.get("citizen_id"):
+            citizen = self.citizens.find_one({"_id": application["citizen_id"]},
+                                             {"phone": 1, "email": 1, "preferred_channel": 1})
+        contact: dict[str, Any] = {
+            "phone": (citizen or {}).get("phone"),
+            "email": (citizen or {}).get("email"),
+            "preferred_channel": (citizen or {}).get("preferred_channel", "sms"),
+            "channel": application.get("channel"),
+        }
+        if application.get("inbound_id"):
+            inbound = self.get_inbound(application["inbound_id"])
+            if inbound and inbound.get("reply_channel") in ("sms", "email"):
+                key = "phone" if inbound["reply_channel"] == "sms" else "email"
+                contact[key] = inbound["address"]
+                contact["preferred_channel"] = inbound["reply_channel"]
+        # a preference the profile cannot honour falls back to the contact it has
+        if contact["preferred_channel"] == "sms" and not contact["phone"] and contact["email"]:
+            contact["preferred_channel"] = "email"
+        elif contact["preferred_channel"] == "email" and not contact["email"] and contact["phone"]:
+            contact["preferred_channel"] = "sms"
+        if application.get("codes_by_message"):
+            contact["security_code"] = self.held_code(application_id)
+        if not citizen and not application.get("inbound_id"):
+            return None
+        return contact
+
+    def citizen_contact(self, citizen_id: str) -> dict | None:
+        citizen = self.citizens.find_one({"_id": citizen_id},
                                          {"phone": 1, "email": 1, "preferred_channel": 1})
         if not citizen:
             return None
         return {"phone": citizen.get("phone"), "email": citizen.get("email"),
                 "preferred_channel": citizen.get("preferred_channel", "sms")}
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def audit(self, entry: dict) -> None:
+        """Record one staff read (or change) of personal data."""
+        self.audit_log.insert_one(dict(entry, _id=new_event_id()))
+
+    def audit_entries(self, citizen_id: str, limit: int = 200) -> list[dict]:
+        cursor = self.audit_log.find({"citizen_id": citizen_id}).sort("at", -1).limit(limit)
+        return list(cursor)

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.common.codes import display_tracking_code
 from services.common.events import make_event
+from services.common.links import make_link_token
 
 SMS = "sms"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -83,6 +84,7 @@ def sms_context(template: str, event: dict, base_url: str) -> dict:
     context = {
         "tracking_code_display": display_tracking_code(data["tracking_code"]),
         "base_url": base_url.rstrip("/"),
+        "application_id": event["application_id"],
     }
     if template == "application_routed":
         context.update(unit_name=data["unit_name"], institution_name=data["institution_name"])
@@ -92,9 +94,16 @@ def sms_context(template: str, event: dict, base_url: str) -> dict:
 class SmsComposer:
     """Renders SMS texts for events; built once at container setup."""
 
-    def __init__(self, base_url: str, environment: Environment | None = None):
+    def __init__(self, base_url: str, environment: Environment | None = None,
+                 link_secret: str | None = None):
         self.base_url = base_url
         self.environment = environment or template_environment()
+        if link_secret:
+            # `{{ status_link(application_id) }}`: a signed link opening the status page
+            # without the codes (services.common.links; tracking serves /t/<token>).
+            root = base_url.rstrip("/")
+            self.environment.globals["status_link"] = (
+                lambda application_id: f"{root}/t/{make_link_token(link_secret, application_id)}")
 
     def render(self, channel: str, template: str, context: dict) -> str:
         """`templates/<channel>/<template>.tr.j2` rendered with `context`, one line."""
@@ -156,3 +165,75 @@ def outcome(
         occurred_at=now,
     )
     return fields, event
+
+
+# -- e-mail, replies to inbound messages, duplicates (intake channels) -----------------------
+
+EMAIL = "email"
+CHANNELS = (SMS, EMAIL)
+# Event channels whose applicant is answered on that same channel.
+ANSWER_ON_SAME_CHANNEL = {"sms": SMS, "email": EMAIL}
+
+
+def mask_email(address: str | None) -> str | None:
+    """`ayse.demir@example.com` → `a*********@example.com`: recognisable, not usable."""
+    if not address or "@" not in address:
+        return None
+    local, _, domain_part = address.partition("@")
+    return local[:1] + "*" * max(len(local) - 1, 1) + "@" + domain_part
+
+
+def mask_destination(channel: str, address: str | None) -> str | None:
+    return mask_phone(address) if channel == SMS else mask_email(address)
+
+
+def choose_channel(cause: dict, contact: dict) -> tuple[str, str | None]:
+    """`(channel, address)` for a message about an application.
+
+    An application that came in by SMS or e-mail is answered there; otherwise the citizen's
+    preferred channel. The address may be None (nothing to send to: recorded as failed).
+    """
+    came_in = (cause.get("data") or {}).get("channel") or contact.get("channel")
+    channel = ANSWER_ON_SAME_CHANNEL.get(came_in) or contact.get("preferred_channel") or SMS
+    if channel not in CHANNELS:
+        channel = SMS
+    return channel, contact.get("phone") if channel == SMS else contact.get("email")
+
+
+REJECTION_REASONS = {
+    # reason code → what the reply says was wrong (Turkish; the templates add the rest)
+    "empty": "mesajınız boş geldi",
+    "no_tckn": "mesaj T.C. kimlik numaranızla başlamalı",
+    "bad_tckn": "T.C. kimlik numarası geçersiz",
+    "no_message": "kimlik numarasından sonra başvuru metni yok",
+    "attachment_too_large": "ekli dosya çok büyük",
+    "attachment_type": "ekli dosyanın türü kabul edilmiyor (JPEG, PNG, WebP veya PDF)",
+    "attachment_corrupt": "ekli dosya okunamadı",
+}
+
+
+def message_context(template: str, event: dict, base_url: str, extra: dict) -> dict:
+    """Variables for the intake-channel templates: from the event, plus `extra` resolved at
+    send time (a security code still owed, never stored here)."""
+    data = event["data"]
+    context = {"base_url": base_url.rstrip("/"), "security_code": extra.get("security_code")}
+    if template == "inbound_rejected":
+        context["reason_text"] = REJECTION_REASONS.get(data["reason"], "başvuru okunamadı")
+        context["channel"] = data["channel"]
+        context["subject"] = extra.get("subject")
+    elif template == "application_merged":
+        context["tracking_code_display"] = display_tracking_code(data["original_tracking_code"])
+    else:
+        context.update(sms_context(template, event, base_url))
+    return context
+
+
+def render_message(composer: SmsComposer, channel: str, template: str,
+                   context: dict) -> tuple[str | None, str]:
+    """`(subject, text)`: an SMS is one line with no subject; an e-mail's template starts with
+    its subject line, then a blank line, then the body."""
+    if channel == SMS:
+        return None, composer.render(SMS, template, context)
+    raw = composer.environment.get_template(f"{EMAIL}/{template}.{LANGUAGE}.j2").render(context)
+    subject, _, body = raw.strip().partition("\n\n")
+    return " ".join(subject.split()), body.strip() + "\n"

@@ -3,7 +3,8 @@
 Only the development provider exists: `DevSinkSmsProvider` writes each message as a JSON line
 to `<DEV_SINK_DIR>/sms.jsonl` instead of sending it, so the local run and the tests can see what
 a citizen would receive. An unknown `SMS_PROVIDER` stops the service at start, never at the first
-message.
+message. E-mail works the same way (`EMAIL_PROVIDER`): `DevSinkEmailProvider` writes each message
+as an RFC 5322 file under `<DEV_SINK_DIR>/mail/`.
 """
 from __future__ import annotations
 
@@ -69,6 +70,66 @@ class SmsGateway(DependencyProvider):
 
     def setup(self) -> None:
         self.provider = build_sms_provider(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.provider
+
+
+# -- e-mail ----------------------------------------------------------------------------------
+
+class EmailProvider(Protocol):
+    name: str
+
+    def send(self, to: str, subject: str, text: str) -> str:
+        """Hand one e-mail to the provider; returns its message id, raises if refused."""
+
+
+class DevSinkEmailProvider:
+    """The development provider: each message an RFC 5322 file, `DEV_SINK_DIR/mail/<id>.eml`."""
+
+    name = "dev"
+
+    def __init__(self, sink_dir: str | Path, sender: str):
+        self.directory = Path(sink_dir) / "mail"
+        self.sender = sender
+
+    def send(self, to: str, subject: str, text: str) -> str:
+        from email.message import EmailMessage
+        from email.utils import format_datetime, make_msgid
+
+        message_id = f"dev-{new_event_id()}"
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = format_datetime(utcnow())
+        message["Message-ID"] = make_msgid(idstring=message_id, domain="acikkapi.local")
+        message["Auto-Submitted"] = "auto-replied"  # RFC 3834: no autoresponder loops
+        message.set_content(text)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # write then rename: a reader never sees half a message
+        partial = self.directory / f".{message_id}.tmp"
+        partial.write_bytes(bytes(message))
+        partial.rename(self.directory / f"{message_id}.eml")
+        return message_id
+
+
+def build_email_provider(config: dict) -> EmailProvider:
+    """The provider `EMAIL_PROVIDER` names; raises `ProviderConfigError` for anything unknown."""
+    name = config.get("EMAIL_PROVIDER", "dev")
+    if name == "dev":
+        if not is_embedded(config["MONGO_URI"]):
+            log.warning("EMAIL_PROVIDER=dev: e-mail goes to the development sink")
+        return DevSinkEmailProvider(config["DEV_SINK_DIR"],
+                                    config.get("MAIL_FROM") or "acikkapi@example.gov.tr")
+    raise ProviderConfigError(f"EMAIL_PROVIDER={name!r} is not supported; known providers: dev")
+
+
+class EmailGateway(DependencyProvider):
+    """Injects the configured e-mail provider, built (and checked) at container setup."""
+
+    def setup(self) -> None:
+        self.provider = build_email_provider(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.provider

@@ -31,5 +31,11 @@ class ReportingService:
     def handle_application_referred(self, event: dict) -> None:
         self._record(event)
 
+    @event_handler("intake", "application_merged")
+    def handle_application_merged(self, event: dict) -> None:
+        """A duplicate linked to an earlier application: a fact (how many duplicates came in),
+        never a summary, so the application is not counted twice."""
+        self.store.record_fact(domain.fact_from_event(event))
+
 
 SERVICE = ReportingService

@@ -1,44 +1,59 @@
-"""Routing's bus entrypoints: route each received application, publish the outcome."""
+"""Routing's bus entrypoints: route each received application, reopen on the citizen's request,
+carry the escalation level sla decides. Every handler folds into the case exactly once."""
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
 
-from services.common.catalogue import load_categories
 from services.common.events import utcnow
 from services.common.handlers import event_handler
-from services.common.mongo import Mongo
+from services.common.mongo import Mongo, get_database
 from services.common.relay import OutboxRelay
-from services.routing import domain
-from services.routing.directory import load_directory
+from services.routing import cases, domain
+from services.routing.organisation import OrganisationCache, organisation_for
 from services.routing.store import RoutingStore
 
 
 class Organisation(DependencyProvider):
-    """The directory and the catalogue, read from the data files at container setup."""
+    """The process's directory and catalogue (shared with the Flask side), seeded at setup."""
 
     def setup(self) -> None:
         config = self.container.config
-        self.directory = load_directory(config["ORGANISATION_PATH"])
-        self.catalogue = load_categories(config["CATALOGUE_PATH"])
+        store = RoutingStore(get_database(config, self.container.service_name))
+        self.cache: OrganisationCache = organisation_for(store, config)
 
-    def get_dependency(self, worker_ctx):
-        return self
+    def get_dependency(self, worker_ctx) -> OrganisationCache:
+        return self.cache
 
 
 class RoutingService:
     name = "routing"
 
     store: RoutingStore = Mongo(RoutingStore)
-    organisation = Organisation()
+    organisation: OrganisationCache = Organisation()
     relay = OutboxRelay("cases")
 
     @event_handler("intake", "application_received")
     def handle_application_received(self, event: dict) -> None:
-        org = self.organisation
+        org = self.organisation.current()
         self.store.apply_to_case(
             event["application_id"], event["event_id"],
             lambda current: domain.open_case(current, event, org.catalogue, org.directory,
                                              utcnow()),
+        )
+
+    @event_handler("tracking", "reopen_requested")
+    def handle_reopen_requested(self, event: dict) -> None:
+        org = self.organisation.current()
+        self.store.apply_to_case(
+            event["application_id"], event["event_id"],
+            lambda current: cases.reopen(current, event, org, utcnow()),
+        )
+
+    @event_handler("sla", "case_escalated")
+    def handle_case_escalated(self, event: dict) -> None:
+        self.store.apply_to_case(
+            event["application_id"], event["event_id"],
+            lambda current: cases.escalate(current, event, utcnow()),
         )
 
 

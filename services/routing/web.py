@@ -1,52 +1,59 @@
-"""Routing's HTTP API: the category catalogue and (staff) case lookups."""
+"""Routing's HTTP API: the category catalogue, the directory and its admin, case work.
+
+The app shares the service's database and — through `organisation.organisation_for` — the
+process's in-memory directory with the nameko side, so an admin change answered here is what the
+next routing decision uses. Blueprints: `web_directory` (catalogue, directory, dry-run decision),
+`web_cases` (inbox, case view, case actions).
+"""
 from __future__ import annotations
 
-from flask import Flask
-from flask_smorest import Blueprint, abort
+from typing import NoReturn
 
-from services.common.auth import staff_required
-from services.common.catalogue import load_categories
+from flask import Flask, g
+from flask_smorest import abort
+
 from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
-from services.routing.schemas import CaseSchema, CategoryListSchema
+from services.routing.access import Actor, Denied
+from services.routing.admin import ChangeRefused
+from services.routing.organisation import organisation_for
 from services.routing.store import RoutingStore
 
 PREFIXES = ("/api/v1/cases", "/api/v1/directory", "/api/v1/categories")
 
 
+def current_actor() -> Actor:
+    """The staff member of the request (after `staff_required`)."""
+    staff = g.staff
+    return Actor(staff.user, staff.role, staff.unit, staff.institution)
+
+
+def deny(exc: Denied) -> NoReturn:
+    """403 in the shared error shape, naming what was wrong (role, unit, inst …)."""
+    abort(403, message=exc.message, errors={exc.field: [exc.message]})
+
+
+def refuse(exc: ChangeRefused) -> NoReturn:
+    """A refused directory change in the shared error shape, with the status it means."""
+    abort(exc.status, message=exc.message, errors=exc.errors or None)
+
+
 def create_app(config: dict) -> Flask:
-    """Routing's Flask app, sharing the service's database."""
+    """Routing's Flask app, sharing the service's database and directory."""
+    # imported here: the blueprint modules use this module's helpers
+    from services.routing.web_cases import cases_blueprint
+    from services.routing.web_directory import categories_blueprint, directory_blueprint
+
     store = RoutingStore(get_database(config, "routing"))
     store.ensure_indexes()
-    catalogue = load_categories(config["CATALOGUE_PATH"])
-    listing = {"items": [c.to_dict() for c in catalogue.values()], "total": len(catalogue)}
-
-    categories = Blueprint("categories", __name__, url_prefix="/api/v1/categories",
-                           description="Kategori kataloğu / category catalogue")
-
-    @categories.route("", methods=["GET"])
-    @categories.response(200, CategoryListSchema)
-    def list_categories():
-        """Every category: code, Turkish and English names, kinds, tier and SLA."""
-        return listing
-
-    cases = Blueprint("cases", __name__, url_prefix="/api/v1/cases",
-                      description="Vaka işlemleri / case work")
-
-    @cases.route("/<application_id>", methods=["GET"])
-    @cases.response(200, CaseSchema)
-    @cases.doc(security=[{"staffToken": []}])
-    @staff_required()
-    def get_case(application_id: str):
-        """A case's work state and the routing rule that matched."""
-        case = store.get_case(application_id)
-        if case is None:
-            abort(404, message="no such case")
-        return dict(case, application_id=case["_id"])
-
+    cache = organisation_for(store, config)
     return create_service_app(
-        "routing", config, [categories, cases],
-        title="Açık Kapı — Routing", description="Directory, catalogue, routing and case work.",
+        "routing", config,
+        [categories_blueprint(cache), directory_blueprint(store, cache),
+         cases_blueprint(store, cache)],
+        title="Açık Kapı — Routing",
+        description="Organisation directory and its admin, category catalogue, routing "
+                    "decisions and case work.",
         health_checks=[mongo_check(store.db)],
     )

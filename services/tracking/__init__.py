@@ -1,1 +1,1 @@
-"""Tracking: the public read model (status + timeline per tracking code) and its lookup API."""
+"""Tracking: the public read model and its lookup, citizen pages, the muhtar portal, Open311."""

@@ -1,12 +1,14 @@
-"""Tracking's HTTP contracts: the public lookup and its answer."""
+"""Tracking's HTTP contracts: the public lookup and its siblings, and their answers."""
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from stdnum.tr import tckimlik
 
 from services.common.codes import normalise_tracking_code
 
 MALFORMED_CODE = "Geçersiz takip kodu / malformed tracking code."
 _TYPED_MAX = 32  # generous for dashes and spaces around 9 characters; stops absurd input early
+TEXT_MAX = 2000
 
 
 class TrackingCodeField(fields.String):
@@ -34,6 +36,20 @@ class TrackRequestSchema(Schema):
     security_code = fields.String(required=True, validate=validate.Length(1, _TYPED_MAX))
 
 
+class ReopenRequestSchema(TrackRequestSchema):
+    """Ask to reopen a concluded application, saying why."""
+
+    reason = fields.String(required=True, validate=validate.Length(3, TEXT_MAX))
+
+
+class SatisfactionRequestSchema(TrackRequestSchema):
+    """Rate the result of a concluded application, 1 (poor) to 5 (very good)."""
+
+    score = fields.Integer(required=True, strict=False, validate=validate.Range(1, 5))
+    comment = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=TEXT_MAX))
+
+
 class NamedRefSchema(Schema):
     code = fields.String(required=True)
     name = fields.String(required=True)
@@ -47,6 +63,14 @@ class ReferralSchema(Schema):
     contact = fields.Dict(keys=fields.String(), values=fields.String())
 
 
+class LocationSchema(Schema):
+    """Administrative area only: province, district, neighbourhood."""
+
+    province = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+    neighbourhood = fields.String(allow_none=True)
+
+
 class TimelineEntrySchema(Schema):
     """One step of the application's history (hareket bilgileri)."""
 
@@ -56,11 +80,22 @@ class TimelineEntrySchema(Schema):
     text_en = fields.String(required=True)
 
 
+class ReopenOfferSchema(Schema):
+    allowed = fields.Boolean(required=True)
+    until = fields.DateTime(allow_none=True)  # the last moment a reopen may be asked
+    requested = fields.Boolean(required=True)  # asked, and routing has not answered yet
+
+
+class SatisfactionOfferSchema(Schema):
+    allowed = fields.Boolean(required=True)
+    score = fields.Integer(allow_none=True)  # the rating already given, if any
+
+
 class TrackingAnswerSchema(Schema):
-    """What the holder of both codes is shown."""
+    """What the holder of both codes is shown (`domain.public_view` builds it)."""
 
     tracking_code = fields.String(required=True)  # display form, XXX-XXX-XXX
-    status = fields.String(required=True)
+    status = fields.String(required=True, allow_none=True)
     status_text_tr = fields.String(required=True)
     status_text_en = fields.String(required=True)
     kind = fields.String(required=True)
@@ -70,6 +105,53 @@ class TrackingAnswerSchema(Schema):
     institution = fields.Nested(NamedRefSchema, allow_none=True)
     unit = fields.Nested(NamedRefSchema, allow_none=True)
     referral = fields.Nested(ReferralSchema, allow_none=True)
+    location = fields.Nested(LocationSchema, allow_none=True)
     received_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime(allow_none=True)
+    expected_at = fields.DateTime(allow_none=True)  # from the category's resolve time
+    result = fields.String(allow_none=True)  # the unit's result, once resolved
+    merged_into = fields.String(allow_none=True)  # the original's tracking code
+    reopen = fields.Nested(ReopenOfferSchema, required=True)
+    satisfaction = fields.Nested(SatisfactionOfferSchema, required=True)
     timeline = fields.List(fields.Nested(TimelineEntrySchema), required=True)
+
+
+def _tckn(value: str) -> None:
+    """A well-formed TC Kimlik No; it is passed to intake and never stored here."""
+    if not tckimlik.is_valid(value):
+        raise ValidationError("Geçersiz T.C. Kimlik No / invalid TC Kimlik No.")
+
+
+class MuhtarLoginSchema(Schema):
+    """The portal's login form: who, and the answer to the challenge."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    tckn = fields.String(required=True, validate=_tckn)
+    first_name = fields.String(required=True, validate=validate.Length(1, 100))
+    last_name = fields.String(required=True, validate=validate.Length(1, 100))
+    captcha_id = fields.String(required=True, validate=validate.Length(1, 64))
+    captcha_answer = fields.String(required=True, validate=validate.Length(1, 8))
+
+
+class MuhtarCodeSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    code = fields.String(required=True, validate=validate.Length(6, 12))
+
+
+class MuhtarRequestSchema(Schema):
+    """A muhtar's new request (sent to intake's `submit_application`)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ("complaint", "request", "suggestion", "information", "thanks")))
+    category = fields.String(required=True, validate=validate.Length(1, 80))
+    description = fields.String(required=True, validate=validate.Length(10, 4000))
+    district = fields.String(required=True, validate=validate.Length(1, 120))
+    neighbourhood = fields.String(required=True, validate=validate.Length(1, 100))
+    confidential = fields.Boolean(load_default=False)

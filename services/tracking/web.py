@@ -1,41 +1,167 @@
-"""Tracking's HTTP API: the public lookup of an application by its tracking and security codes.
+"""Tracking's HTTP surface: the JSON lookup API, the citizens' pages, the muhtar portal, Open311.
 
-Both codes travel in a JSON body, never in a URL (URLs end up in logs and browser history), and
+Codes travel in request bodies, never in a URL (URLs end up in logs and browser history), and
 nothing here logs them. "No such code" and "wrong security code" get the same answer after the
-same work (design §9).
+same work (design §9; `lookup.Tracker`).
+
+`POST /api/v1/track` is the hot path (thousands per second): `FastLookup` answers it as a plain
+WSGI handler in front of Flask — same schema, same error shape, same metrics — because Flask's
+request machinery alone costs more than the whole lookup. The flask-smorest view of the same
+route stays registered so the OpenAPI document describes it; it is reached only when the app is
+served without the fast path.
 """
 from __future__ import annotations
 
-from flask import Flask
-from flask_smorest import Blueprint, abort
+import json
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 
+from flask import Flask, Response, request
+from flask_smorest import Blueprint, abort
+from marshmallow import ValidationError
+
+from services.common import metrics
 from services.common.catalogue import load_categories
-from services.common.codes import new_security_code, security_digest
 from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
-from services.common.web import mongo_check
-from services.tracking import domain
-from services.tracking.schemas import TrackingAnswerSchema, TrackRequestSchema
+from services.common.web import error_body, mongo_check
+from services.tracking import domain, muhtar, open311, pages
+from services.tracking.lookup import NotFound, Opened, Tracker, dumps
+from services.tracking.organisation import load_organisation
+from services.tracking.ratelimit import Blocked, client_address
+from services.tracking.rpc import RpcPool
+from services.tracking.schemas import (
+    ReopenRequestSchema,
+    SatisfactionRequestSchema,
+    TrackingAnswerSchema,
+    TrackRequestSchema,
+)
 from services.tracking.store import TrackingStore
 
-PREFIXES = ("/api/v1/track", "/open311/v2", "/t/", "/takip")
+PREFIXES = ("/api/v1/track", "/open311/v2", "/t/", "/takip", "/muhtar")
+TRACK = "/api/v1/track"
 NOT_FOUND = "Takip kodu veya güvenlik kodu hatalı / tracking or security code is wrong"
+LIMITED = ("Çok fazla deneme yapıldı; lütfen daha sonra tekrar deneyin / too many attempts; "
+           "please try again later")
+BODY_MAX = 4096  # a lookup is two short codes; anything larger is not one
+_STATUS_LINE = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found",
+                413: "413 Content Too Large", 422: "422 Unprocessable Entity",
+                429: "429 Too Many Requests"}
+_STATUS_NAME = {code: line.split(" ", 1)[1] for code, line in _STATUS_LINE.items()}
+_STATUS_NAME[422] = "Unprocessable Entity"
 
 
-def create_app(config: dict) -> Flask:
-    """Tracking's Flask app, sharing the service's database."""
-    store = TrackingStore(get_database(config, "tracking"))
-    store.ensure_indexes()
-    pepper = config["CODE_PEPPER"]
-    # Compared against when there is nothing to compare with: the digest of a random code
-    # nobody was given, so the unknown-code path does the same work as the wrong-code path.
-    dummy_digest = security_digest(pepper, new_security_code())
-    category_names = {
-        code: (category.name_tr, category.name_en)
-        for code, category in load_categories(config["CATALOGUE_PATH"]).items()
-    }
+def _summary(errors: dict, prefix: str = "") -> str:
+    """'tracking_code: …' for the first error, as the shared error shape's message."""
+    for key, value in errors.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            found = _summary(value, path)
+            if found:
+                return found
+        elif isinstance(value, list) and value:
+            return f"{path}: {value[0]}"
+    return ""
 
-    track = Blueprint("track", __name__, url_prefix="/api/v1/track",
+
+def refusal(outcome: NotFound | Blocked) -> tuple[int, dict, list[tuple[str, str]]]:
+    """The status, error body and headers of a refused lookup."""
+    if isinstance(outcome, Blocked):
+        return 429, error_body(429, "Too Many Requests", LIMITED), [
+            ("Retry-After", str(outcome.retry_after))]
+    return 404, error_body(404, "Not Found", NOT_FOUND), []
+
+
+class FastLookup:
+    """WSGI middleware answering `POST /api/v1/track`; everything else goes to Flask."""
+
+    def __init__(self, app: Callable, tracker: Tracker):
+        self.app = app
+        self.tracker = tracker
+        self.schema = TrackRequestSchema()
+        self.counters: dict[int, object] = {}
+        self.latency = metrics.HTTP_LATENCY.labels("tracking", "POST", TRACK)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != TRACK or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        status, payload, headers = self.answer(environ)
+        body = payload if isinstance(payload, bytes) else dumps(payload)
+        start_response(_STATUS_LINE[status], [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"), *headers])
+        counted = self.counters.get(status)
+        if counted is None:  # labelled children are looked up once, not per request
+            counted = self.counters[status] = metrics.HTTP_REQUESTS.labels(
+                "tracking", "POST", TRACK, str(status))
+        counted.inc()
+        self.latency.observe(time.perf_counter() - started)
+        return [body]
+
+    def answer(self, environ: dict) -> tuple[int, dict | bytes, list[tuple[str, str]]]:
+        tracker = self.tracker
+        address = client_address(environ, tracker.trusted_hops)
+        blocked = tracker.gate(address)
+        if blocked is not None:
+            return refusal(blocked)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > BODY_MAX:
+            return 413, error_body(413, "Content Too Large", "request body too large"), []
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        data: object = {}
+        if "json" in (environ.get("CONTENT_TYPE") or "") and raw:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                message = "Invalid JSON body."
+                return 400, error_body(400, "Bad Request", message, {"json": [message]}), []
+        try:
+            payload = self.schema.load(data)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            errors = {"json": exc.messages}
+            return 422, error_body(422, "Unprocessable Entity", _summary(exc.messages),
+                                   errors), []
+        outcome = tracker.open(payload["tracking_code"], payload["security_code"], address)
+        if isinstance(outcome, Opened):
+            # Confidential applications answer here too: the holder of both codes is the
+            # applicant.
+            body = tracker.view_json(outcome.application_id)
+            if body is not None:
+                return 200, body, []
+            outcome = NotFound()
+        return refusal(outcome)
+
+
+def _json(view: dict, status: int) -> Response:
+    """The view as built (`domain.public_view` is JSON-ready; the schema documents it)."""
+    return Response(dumps(view), status=status, mimetype="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _opened(tracker: Tracker, payload: dict) -> dict:
+    """Gate, open and return the read model, or abort with the refusal (for the siblings)."""
+    address = client_address(request.environ, tracker.trusted_hops)
+    blocked = tracker.gate(address)
+    outcome = blocked or tracker.open(payload["tracking_code"], payload["security_code"],
+                                      address)
+    if isinstance(outcome, Opened):
+        doc = tracker.doc(outcome.application_id)
+        if doc is not None:
+            return doc
+        outcome = NotFound()
+    status, body, headers = refusal(outcome)
+    abort(status, message=body["message"], headers=dict(headers))
+    raise AssertionError("unreachable")  # abort raises
+
+
+def api_blueprint(tracker: Tracker) -> Blueprint:
+    """`POST /api/v1/track` and its siblings `/reopen` and `/satisfaction`."""
+    track = Blueprint("track", __name__, url_prefix=TRACK,
                       description="Başvuru takibi / application tracking")
 
     @track.route("", methods=["POST"])
@@ -43,18 +169,76 @@ def create_app(config: dict) -> Flask:
     @track.response(200, TrackingAnswerSchema)
     @track.alt_response(404, description="unknown tracking code or wrong security code")
     @track.alt_response(422, description="a field is wrong; `errors` names it")
+    @track.alt_response(429, description="too many attempts from this client or on this code")
     def lookup(payload: dict):
         """An application's status and timeline, for the holder of both codes."""
-        given = security_digest(pepper, payload["security_code"])
-        doc = store.find_by_code(payload["tracking_code"])
-        if not domain.may_answer(doc, given, dummy_digest):
-            abort(404, message=NOT_FOUND)
-        # Confidential applications answer here too: the holder of both codes is the applicant.
-        return domain.public_view(doc, category_names)
+        return _json(tracker.view(_opened(tracker, payload)), 200)
 
-    return create_service_app(
-        "tracking", config, [track],
+    @track.route("/reopen", methods=["POST"])
+    @track.arguments(ReopenRequestSchema)
+    @track.response(202, TrackingAnswerSchema)
+    @track.alt_response(404, description="unknown tracking code or wrong security code")
+    @track.alt_response(409, description="the application cannot be reopened now; says why")
+    @track.alt_response(429, description="too many attempts")
+    def reopen(payload: dict):
+        """Ask to reopen a concluded application (within the category's period), with a reason.
+
+        Answered at once with "reopen requested"; routing decides, and the timeline shows it.
+        """
+        doc = _opened(tracker, payload)
+        try:
+            return _json(tracker.view(tracker.reopen(doc, payload["reason"])), 202)
+        except domain.NotAllowed as refused:
+            abort(409, message=refused.message, errors={"json": {"reason": [refused.code]}})
+
+    @track.route("/satisfaction", methods=["POST"])
+    @track.arguments(SatisfactionRequestSchema)
+    @track.response(201, TrackingAnswerSchema)
+    @track.alt_response(404, description="unknown tracking code or wrong security code")
+    @track.alt_response(409, description="nothing to rate yet, or already rated")
+    @track.alt_response(429, description="too many attempts")
+    def satisfaction(payload: dict):
+        """Rate the result of a concluded application, once per result."""
+        doc = _opened(tracker, payload)
+        try:
+            return _json(tracker.view(tracker.rate(doc, payload["score"],
+                                                   payload.get("comment"))), 201)
+        except domain.NotAllowed as refused:
+            abort(409, message=refused.message, errors={"json": {"score": [refused.code]}})
+
+    return track
+
+
+def create_app(config: dict) -> Flask:
+    """Tracking's Flask app, sharing the service's database."""
+    store = TrackingStore(get_database(config, "tracking"))
+    store.ensure_indexes()
+    catalogue = load_categories(config["CATALOGUE_PATH"])
+    tracker = Tracker(store, config, catalogue)
+    organisation = load_organisation(config["ORGANISATION_PATH"])
+    rpc = RpcPool(config)
+
+    app = create_service_app(
+        "tracking", config, [api_blueprint(tracker)],
         title="Açık Kapı — Tracking",
-        description="Public status and timeline of applications, by tracking and security code.",
+        description="Public status and timeline of applications, by tracking and security code. "
+                    "Citizen pages at /takip, the muhtar portal at /muhtar, Open311 GeoReport v2 "
+                    "at /open311/v2/discovery.xml.",
         health_checks=[mongo_check(store.db)],
     )
+    app.config.update(
+        SESSION_COOKIE_NAME="ak_oturum",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config["PUBLIC_BASE_URL"].startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+    )
+    app.secret_key = pages.session_key(config["LINK_SECRET"])
+    app.register_blueprint(pages.blueprint(tracker, config))
+    app.register_blueprint(muhtar.blueprint(tracker, store, rpc, catalogue, organisation,
+                                            config))
+    app.register_blueprint(open311.blueprint(tracker, store, rpc, catalogue, organisation,
+                                             config))
+    app.extensions["acikkapi_tracking"] = {"tracker": tracker, "rpc": rpc}
+    app.wsgi_app = FastLookup(app.wsgi_app, tracker)  # type: ignore[method-assign]
+    return app

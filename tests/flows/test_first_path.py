@@ -20,8 +20,11 @@ ON_RECEIVED = ["routing", "notify", "tracking", "reporting"]
 ON_ROUTED = ["sla", "notify", "tracking", "reporting"]
 
 
-def submit(system) -> dict:
-    response = system.http["intake"].post("/api/v1/applications", json=APPLICATION)
+def submit(system, tckn: str | None = None) -> dict:
+    body = APPLICATION
+    if tckn:  # another citizen: the same complaint from the same person would be a duplicate
+        body = dict(APPLICATION, citizen=dict(APPLICATION["citizen"], tckn=tckn))
+    response = system.http["intake"].post("/api/v1/applications", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -80,7 +83,10 @@ def test_a_submitted_application_is_routed_timed_told_tracked_and_counted(system
 
 def test_two_hundred_applications_accepted_while_routing_is_down_all_reach_assigned(system):
     system.start("intake", "sla", "notify", "tracking", "reporting")
-    created = [submit(system) for _ in range(200)]
+    from stdnum.tr import tckimlik
+
+    tckns = [f"{200000000 + n}" for n in range(200)]
+    created = [submit(system, t + tckimlik.calc_check_digits(t)) for t in tckns]
     with ExitStack() as stack:
         waiting_for(stack, system, "application_routed", ["tracking"], count=200)
         system.start("routing")

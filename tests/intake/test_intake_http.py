@@ -116,7 +116,7 @@ def test_malformed_json_is_a_400_in_the_error_shape(client, config):
 
 
 def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
-    missing = client.get("/api/v1/applications/nothing-here")
+    missing = client.get("/api/v1/applications/nothing/here/at-all")
     assert missing.status_code == 404 and missing.get_json()["code"] == 404
     wrong = client.delete("/api/v1/applications")
     assert wrong.status_code == 405 and wrong.get_json()["status"] == "Method Not Allowed"

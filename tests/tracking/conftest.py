@@ -22,18 +22,39 @@ class Envelopes:
 
     def received(self, application_id: str, tracking_code: str, *,
                  at: datetime | None = None, confidential: bool = False,
-                 category: str = "road_damage") -> dict:
+                 category: str = "road_damage", caller_type: str = "citizen",
+                 citizen_ref: str | None = None, district: str = "Yenişehir",
+                 neighbourhood: str = "Limonluk") -> dict:
         at = at or utcnow()
         return make_event("application_received", application_id, {
             "tracking_code": tracking_code,
             "security_digest": security_digest(self.pepper, SECURITY_CODE),
             "kind": "complaint",
             "category": category,
-            "channel": "web",
+            "channel": "muhtar" if caller_type == "muhtar" else "web",
             "confidential": confidential,
-            "location": {"province": "Mersin", "district": "Yenişehir",
-                         "neighbourhood": "Limonluk"},
+            "caller_type": caller_type,
+            "citizen_ref": citizen_ref,
+            "location": {"province": "Mersin", "district": district,
+                         "neighbourhood": neighbourhood},
             "received_at": at,
+        }, occurred_at=at)
+
+    def case(self, event_type: str, application_id: str, state: str, *,
+             at: datetime | None = None, unit: str | None = "mersin_bb.roads",
+             unit_name: str | None = "Yol Yapım Dairesi Başkanlığı", by: str = "mbb-0009",
+             reason: str | None = None, result: str | None = None) -> dict:
+        """A case event as routing publishes it (schema CaseChanged)."""
+        return make_event(event_type, application_id, {
+            "state": state, "unit": unit, "unit_name": unit_name, "by": by,
+            "reason": reason, "result": result,
+        }, occurred_at=at)
+
+    def merged(self, duplicate_id: str, original_id: str, original_code: str, *,
+               at: datetime | None = None) -> dict:
+        """`application_merged`: its application_id is the duplicate's."""
+        return make_event("application_merged", duplicate_id, {
+            "original_application_id": original_id, "original_tracking_code": original_code,
         }, occurred_at=at)
 
     def routed(self, application_id: str, tracking_code: str, *,
@@ -92,3 +113,43 @@ def new_application():
 def publish(config):
     """Publish an envelope to its producer's exchange, as the outbox relay does."""
     return functools.partial(support.publish, config)
+
+
+@pytest.fixture
+def tracking_store(config):
+    from services.common.mongo import get_database
+    from services.tracking.store import TrackingStore
+
+    return TrackingStore(get_database(config, "tracking"))
+
+
+@pytest.fixture
+def handle(tracking_store):
+    """Hand an envelope to tracking's matching handler, as the bus would (no broker traffic)."""
+    from nameko.testing.services import worker_factory
+
+    from services.tracking.service import TrackingService
+
+    service = worker_factory(TrackingService, store=tracking_store)
+
+    def _handle(envelope: dict) -> dict:
+        getattr(service, f"handle_{envelope['type']}")(load_event(envelope))
+        return envelope
+
+    return _handle
+
+
+@pytest.fixture
+def concluded_application(bus_envelopes, new_application, handle):
+    """(application id, tracking code) of a road damage resolved and closed a minute ago."""
+
+    def make(category: str = "road_damage") -> tuple[str, str]:
+        application_id, code = new_application()
+        handle(bus_envelopes.received(application_id, code, category=category))
+        handle(bus_envelopes.routed(application_id, code))
+        handle(bus_envelopes.case("case_resolved", application_id, "resolved",
+                                  result="Çukur kapatıldı."))
+        handle(bus_envelopes.case("case_closed", application_id, "closed"))
+        return application_id, code
+
+    return make

@@ -5,6 +5,7 @@ import functools
 from datetime import timedelta
 
 import pytest
+from nameko.events import EventHandler
 
 from services.common.codes import display_tracking_code
 from services.common.events import utcnow
@@ -51,7 +52,8 @@ def test_the_service_consumes_exactly_the_queues_the_topology_declares(
     container_factory, config
 ):
     container = container_factory(TrackingService, config)
-    handled = {(e.event_type, e.method_name) for e in container.entrypoints}
+    handled = {(e.event_type, e.method_name) for e in container.entrypoints
+               if isinstance(e, EventHandler)}
     declared = {(s.event_type, s.method) for s in SUBSCRIPTIONS if s.service == "tracking"}
     assert handled == declared
     assert ("application_referred", "handle_application_referred") in handled

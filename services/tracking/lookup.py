@@ -1,0 +1,147 @@
+"""The one way to open an application by its codes, shared by the JSON API and the pages.
+
+Order of work, the same for every request: count the client; check the tracking code is not
+locked (known or not); read the code map entry (one `_id` read, found or not); compare the
+security code's digest with it in constant time (against a dummy digest when there is nothing to
+compare with); on failure count it against the code. An unknown code and a wrong security code
+therefore cost the same and are answered the same. Codes are never logged here.
+
+The public view of an application is rendered once per version of its read model and kept for a
+minute (`view_json`): every write bumps the version, which is read from the store on each lookup,
+so an answer is never older than the store, whichever replica wrote last.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.common.catalogue import Category, load_categories
+from services.common.codes import new_security_code, security_digest
+from services.common.events import utcnow
+from services.tracking import domain
+from services.tracking.ratelimit import Blocked, Limiter, limits_from
+from services.tracking.store import TrackingStore
+
+VIEW_CACHE_SECONDS = 60.0
+VIEW_CACHE_SIZE = 20_000
+
+
+def dumps(payload) -> bytes:
+    """Compact UTF-8 JSON, as the Flask apps answer."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A lookup that succeeded: the application it opened."""
+
+    application_id: str
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """Unknown tracking code or wrong security code — deliberately indistinguishable."""
+
+
+Outcome = Opened | NotFound | Blocked
+
+
+class Tracker:
+    """Lookups, views and the holder's actions, over tracking's store."""
+
+    def __init__(self, store: TrackingStore, config: dict,
+                 catalogue: dict[str, Category] | None = None):
+        self.store = store
+        self.pepper = config["CODE_PEPPER"]
+        self.trusted_hops = int(config.get("PROXY_HOPS") or 0)
+        self.limiter = Limiter(store, self.pepper, limits_from(config))
+        # Compared against when there is nothing to compare with: the digest of a random code
+        # nobody was given, so the unknown-code path does the same work as the wrong-code path.
+        self.dummy_digest = security_digest(self.pepper, new_security_code())
+        self.catalogue = catalogue if catalogue is not None else load_categories(
+            config["CATALOGUE_PATH"])
+        self.category_names = {code: (c.name_tr, c.name_en) for code, c in self.catalogue.items()}
+        # application id → (version, fresh until (monotonic), rendered JSON)
+        self._views: dict[str, tuple[int, float, bytes]] = {}
+
+    # -- gates ----------------------------------------------------------------------------------
+
+    def gate(self, address: str, bucket: str = "lookup",
+             now: datetime | None = None) -> Blocked | None:
+        """Count one request from a client; `Blocked` when it is over its limit."""
+        return self.limiter.client(address, bucket, now or utcnow())
+
+    def open(self, tracking_code: str, security_code: str, address: str,
+             now: datetime | None = None) -> Outcome:
+        """Open an application by its (canonical) tracking code and typed security code.
+
+        The client (`address`) has been counted already (`gate`); a failure counts against it
+        and against the code.
+        """
+        now = now or utcnow()
+        blocked = self.limiter.code(tracking_code, now)
+        if blocked is not None:
+            return blocked
+        entry = self.store.code_entry(tracking_code)
+        if domain.may_answer(entry, security_digest(self.pepper, security_code),
+                             self.dummy_digest):
+            return Opened(entry["application_id"])
+        self.limiter.failed(address, tracking_code, now)
+        return NotFound()
+
+    # -- views and actions --------------------------------------------------------------------
+
+    def reopen_days(self, doc: dict) -> int:
+        category = self.catalogue.get(doc.get("category") or "")
+        return category.reopen_days if category else 0
+
+    def doc(self, application_id: str) -> dict | None:
+        """An application's read model, if it can be shown (its receipt is folded)."""
+        doc = self.store.get(application_id)
+        return doc if domain.is_visible(doc) else None
+
+    def view(self, doc: dict, now: datetime | None = None) -> dict:
+        """The JSON-ready public view of an opened application."""
+        return domain.public_view(doc, self.category_names, reopen_days=self.reopen_days(doc),
+                                  now=now or utcnow())
+
+    def view_json(self, application_id: str) -> bytes | None:
+        """The public view as JSON, rendered once per read-model version (the hot path)."""
+        version = self.store.version(application_id)
+        cached = self._views.get(application_id)
+        if cached is not None and cached[0] == version and cached[1] > time.monotonic():
+            return cached[2]
+        found = self.store.get_versioned(application_id)
+        if found is None or not domain.is_visible(found[0]):
+            return None
+        doc, version = found
+        body = dumps(self.view(doc))
+        if len(self._views) >= VIEW_CACHE_SIZE:
+            self._views.clear()  # simple and bounded; it refills at the next lookups
+        self._views[application_id] = (version, time.monotonic() + VIEW_CACHE_SECONDS, body)
+        return body
+
+    def reopen(self, doc: dict, reason: str, now: datetime | None = None) -> dict:
+        """Record the holder's reopen request and its event in one write; the new read model.
+
+        Raises `domain.NotAllowed` when the application does not allow it.
+        """
+        now = now or utcnow()
+        days = self.reopen_days(doc)
+        domain.check_reopen(doc, days, now)  # fail fast; checked again inside the write
+        event = domain.reopen_event(doc, reason, now)
+        self.store.apply(doc["application_id"], event["event_id"],
+                         lambda current: domain.request_reopen(current, event, days, now))
+        return self.store.get(doc["application_id"])
+
+    def rate(self, doc: dict, score: int, comment: str | None,
+             now: datetime | None = None) -> dict:
+        """Record the holder's rating and its event in one write; the new read model."""
+        now = now or utcnow()
+        domain.check_satisfaction(doc)
+        event = domain.satisfaction_event(doc, score, comment, now)
+        self.store.apply(doc["application_id"], event["event_id"],
+                         lambda current: domain.record_satisfaction(current, event, now))
+        return self.store.get(doc["application_id"])

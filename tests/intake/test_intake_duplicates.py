@@ -1,0 +1,152 @@
+"""Duplicates across channels: one original, merged duplicates given its tracking code, staff
+unlink; and the citizen registry staff see (masked, audited)."""
+import json
+
+import pytest
+
+from services.common.codes import normalise_tracking_code
+from services.common.mongo import get_database
+from services.intake.web import create_app
+from tests.intake.intake_samples import OTHER_TCKN, TCKN, WEB
+from tests.support import bearer
+
+
+@pytest.fixture
+def client(config):
+    return create_app(config).test_client()
+
+
+def db(config):
+    return get_database(config, "intake")
+
+
+def events(config, application_id):
+    doc = db(config)["applications"].find_one({"_id": application_id})
+    return doc.get("_outbox", [])
+
+
+def test_the_same_complaint_by_sms_then_web_is_one_original_and_one_merged_duplicate(
+        client, config):
+    by_sms = client.post("/api/v1/channels/sms", json={
+        "from": "05551112233", "text": f"{TCKN} Sokağımızda büyük bir çukur var"})
+    assert by_sms.status_code == 201, by_sms.get_json()
+    original = by_sms.get_json()
+    by_web = client.post("/api/v1/applications", json=WEB)
+    assert by_web.status_code == 201, by_web.get_json()
+    duplicate = by_web.get_json()
+
+    assert duplicate["status"] == "merged"
+    assert duplicate["tracking_code"] == original["tracking_code"]  # the first tracking code
+    assert duplicate["security_code"] is None  # never the original's, never one of its own
+    assert duplicate["merged_into"] == original["application_id"]
+    stored = db(config)["applications"].find_one({"_id": duplicate["application_id"]})
+    assert (stored["status"], stored["tracking_code"], stored["security_digest"]) == (
+        "merged", None, None)
+    [merged] = events(config, duplicate["application_id"])
+    assert merged["type"] == "application_merged"  # not received: it is not routed twice
+    assert merged["data"] == {"original_application_id": original["application_id"],
+                              "original_tracking_code":
+                                  normalise_tracking_code(original["tracking_code"])}
+    assert db(config)["tracking_codes"].count_documents({}) == 1
+    assert db(config)["code_deliveries"].count_documents(
+        {"_id": duplicate["application_id"]}) == 0
+
+
+def test_different_people_reporting_the_same_spot_are_linked_and_far_ones_are_not(
+        client, config):
+    first = client.post("/api/v1/applications", json=WEB).get_json()
+    neighbour = dict(WEB, citizen=dict(WEB["citizen"], tckn=OTHER_TCKN, first_name="Ali",
+                                       phone="05321234567"),
+                     location=dict(WEB["location"], lat=36.7452, lon=34.5312))  # ~14 m
+    second = client.post("/api/v1/applications", json=neighbour).get_json()
+    assert second["status"] == "merged" and second["tracking_code"] == first["tracking_code"]
+    farther = dict(neighbour, location=dict(WEB["location"], lat=36.7470, lon=34.5311))
+    third = client.post("/api/v1/applications", json=farther).get_json()
+    assert third["status"] == "received" and third["tracking_code"] != first["tracking_code"]
+    another_category = client.post("/api/v1/applications", json=dict(
+        WEB, category="waste_collection")).get_json()
+    assert another_category["status"] == "received"
+
+
+def test_the_window_is_configurable(config):
+    client = create_app(dict(config, DUPLICATE_WINDOW_HOURS="0")).test_client()
+    first = client.post("/api/v1/applications", json=WEB).get_json()
+    second = client.post("/api/v1/applications", json=WEB).get_json()
+    assert second["status"] == "received"
+    assert first["tracking_code"] != second["tracking_code"]
+
+
+def test_staff_unlink_a_duplicate_which_then_gets_fresh_codes_and_is_received(client, config):
+    first = client.post("/api/v1/applications", json=WEB).get_json()
+    duplicate = client.post("/api/v1/applications", json=WEB).get_json()
+    path = f"/api/v1/applications/{duplicate['application_id']}/unlink"
+    assert client.post(path).status_code == 401
+    assert client.post(path, headers=bearer(config, "expert")).status_code == 403
+
+    view = client.get(f"/api/v1/applications/{first['application_id']}",
+                      headers=bearer(config)).get_json()
+    assert [d["application_id"] for d in view["duplicates"]] == [duplicate["application_id"]]
+
+    unlinked = client.post(path, headers=bearer(config, "coordinator"))
+    assert unlinked.status_code == 200, unlinked.get_json()
+    body = unlinked.get_json()
+    assert body["status"] == "received" and body["security_code"] is None  # staff never see it
+    assert body["tracking_code"] != first["tracking_code"]
+    merged_event, received = events(config, duplicate["application_id"])
+    assert (merged_event["type"], received["type"]) == ("application_merged",
+                                                        "application_received")
+    assert received["data"]["tracking_code"] == normalise_tracking_code(body["tracking_code"])
+    held = db(config)["code_deliveries"].find_one({"_id": duplicate["application_id"]})
+    assert held["security_code"]  # goes to the citizen by SMS / e-mail
+    again = client.post(path, headers=bearer(config, "coordinator"))
+    assert again.status_code == 200 and again.get_json()["tracking_code"] == body["tracking_code"]
+    assert len(events(config, duplicate["application_id"])) == 2  # unlinked once
+    original = client.post(f"/api/v1/applications/{first['application_id']}/unlink",
+                           headers=bearer(config))
+    assert original.status_code == 409
+
+
+def test_staff_see_a_citizens_whole_history_masked_and_every_read_is_audited(client, config):
+    client.post("/api/v1/applications", json=WEB)
+    client.post("/api/v1/applications", json=dict(WEB, category="noise", kind="complaint"))
+    anonymous = client.post("/api/v1/citizens/search", json={"tckn": TCKN})
+    assert anonymous.status_code == 401
+    found = client.post("/api/v1/citizens/search", json={"tckn": TCKN},
+                        headers=bearer(config, "expert"))
+    assert found.status_code == 200
+    profile = found.get_json()
+    assert profile["tckn"] == "100******46" and profile["tckn_masked"] is True
+    assert len(profile["applications"]) == 2
+    assert {a["category"] for a in profile["applications"]} == {"road_damage", "noise"}
+
+    path = f"/api/v1/citizens/{profile['id']}"
+    assert client.get(f"{path}?reveal=true&reason=merak",
+                      headers=bearer(config, "expert")).status_code == 403
+    no_reason = client.get(f"{path}?reveal=true", headers=bearer(config, "coordinator"))
+    assert no_reason.status_code == 422 and "reason" in json.dumps(no_reason.get_json())
+    revealed = client.get(f"{path}?reveal=true&reason=Kimlik+teyidi",
+                          headers=bearer(config, "coordinator", user="mbb-0011"))
+    assert revealed.get_json()["tckn"] == TCKN
+
+    changed = client.patch(path, json={"preferred_channel": "email", "consent": True,
+                                       "neighbourhood": "Tece"}, headers=bearer(config))
+    assert changed.status_code == 200 and changed.get_json()["preferred_channel"] == "email"
+    bad = client.patch(path, json={"phone": "12"}, headers=bearer(config))
+    assert bad.status_code == 422 and "phone" in bad.get_json()["errors"]["json"]
+
+    audit = list(db(config)["audit_log"].find({"citizen_id": profile["id"]}).sort("at", 1))
+    assert [a["action"] for a in audit] == ["citizen.search", "citizen.read", "citizen.update"]
+    assert audit[1]["revealed_tckn"] is True and audit[1]["staff"] == "mbb-0011"
+    assert audit[1]["reason"] == "Kimlik teyidi"
+
+
+def test_staff_register_a_person_when_unknown(client, config):
+    response = client.post("/api/v1/citizens", json={
+        "tckn": OTHER_TCKN, "first_name": "Zeynep", "last_name": "Aksoy",
+        "phone": "05554443322", "district": "Toroslar", "neighbourhood": "Alsancak",
+        "preferred_channel": "sms", "consent": True, "caller_type": "tradesperson"},
+        headers=bearer(config))
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["caller_type"] == "tradesperson" and body["tckn"] == "100******78"
+    assert body["applications"] == []

@@ -1,0 +1,63 @@
+"""The replies notify writes for intake's channels: every refusal reason in words, on SMS and
+e-mail; the confirmation carries the security code only when one is owed."""
+from datetime import UTC, datetime
+
+import pytest
+
+from services.common.events import load_event, make_event
+from services.intake.inbound import REASON_FIELD
+from services.notify import domain
+from services.notify.providers import DevSinkEmailProvider
+
+COMPOSER = domain.SmsComposer("https://acikkapi.example")
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def rejected(reason: str, channel: str = "sms") -> dict:
+    return load_event(make_event("inbound_rejected", "01INBOUND0000000000000000A", {
+        "inbound_id": "01INBOUND0000000000000000A", "channel": channel, "reason": reason}))
+
+
+@pytest.mark.parametrize("reason", sorted(REASON_FIELD))
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_every_refusal_reason_is_told_in_turkish_on_both_channels(reason, channel):
+    assert reason in domain.REJECTION_REASONS  # intake's reasons are all known to notify
+    context = domain.message_context("inbound_rejected", rejected(reason, channel),
+                                     COMPOSER.base_url, {"subject": "Çukur"})
+    subject, text = domain.render_message(COMPOSER, channel, "inbound_rejected", context)
+    assert domain.REJECTION_REASONS[reason] in text
+    if channel == "sms":
+        assert subject is None and "\n" not in text
+    else:
+        assert "alınamadı" in subject and "(Konu: Çukur)" in subject
+
+
+def test_the_confirmation_carries_the_security_code_only_when_owed():
+    event = load_event(make_event("application_received", "app-1", {
+        "tracking_code": "K7M4QX2D9", "security_digest": "d" * 64, "kind": "complaint",
+        "category": "noise", "channel": "sms", "location": {"province": "Mersin"},
+        "received_at": NOW}))
+    owed = domain.message_context("application_received", event, COMPOSER.base_url,
+                                  {"security_code": "7QK2M9XD4P"})
+    shown = domain.message_context("application_received", event, COMPOSER.base_url, {})
+    assert "Güvenlik kodu: 7QK2M9XD4P" in domain.render_message(COMPOSER, "sms",
+                                                               "application_received", owed)[1]
+    assert "Güvenlik" not in domain.render_message(COMPOSER, "sms", "application_received",
+                                                   shown)[1]
+    assert domain.choose_channel(event, {"phone": "+905551112233", "email": "a@example.com",
+                                         "preferred_channel": "email"}) == (
+        "sms", "+905551112233")  # came in by SMS: answered by SMS
+
+
+def test_the_dev_email_sink_writes_rfc_5322_files(tmp_path):
+    from email import policy
+    from email.parser import BytesParser
+
+    provider = DevSinkEmailProvider(tmp_path, "Açık Kapı <acikkapi@example.gov.tr>")
+    message_id = provider.send("ayse@example.com", "Başvurunuz alındı", "Takip kodu: X\n")
+    [path] = (tmp_path / "mail").glob("*.eml")
+    assert path.name == f"{message_id}.eml"
+    parsed = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    assert (parsed["To"], parsed["Subject"]) == ("ayse@example.com", "Başvurunuz alındı")
+    assert parsed["Auto-Submitted"] == "auto-replied"
+    assert parsed.get_content() == "Takip kodu: X\n"

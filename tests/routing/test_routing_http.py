@@ -1,0 +1,199 @@
+"""Routing's HTTP surface, thin: staff tokens and scopes, 409 with the current state, 422 naming
+the field, the inbox's filters and paging, the directory admin's institution claim, the dry run.
+
+Cases are opened through the service's own domain and store (no broker needed here)."""
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.auth import mint_token
+from services.common.config import load_config
+from services.common.events import load_event, make_event, new_event_id
+from services.common.mongo import get_database
+from services.routing.domain import open_case
+from services.routing.store import RoutingStore
+from services.routing.web import create_app
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def config():
+    return load_config(env={}, MONGO_URI=f"mongomock://{uuid.uuid4().hex}")
+
+
+@pytest.fixture
+def http(config):
+    return create_app(config).test_client()
+
+
+@pytest.fixture
+def open_application(config, http):
+    """`open_application(category, district, minutes)` routes a new application; its id."""
+    store = RoutingStore(get_database(config, "routing"))
+    from services.routing.organisation import organisation_for
+
+    org = organisation_for(store, config).current()
+
+    def make(category="road_damage", district="Mezitli", minutes=0, **extra) -> str:
+        app_id = new_event_id()
+        at = T0 + timedelta(minutes=minutes)
+        event = load_event(make_event("application_received", app_id, {
+            "tracking_code": "K7M4QX2D9", "security_digest": "d" * 64, "kind": "complaint",
+            "category": category, "channel": "web", "received_at": at,
+            "location": {"province": "Mersin", "district": district}, **extra}))
+        store.apply_to_case(app_id, event["event_id"], lambda current: open_case(
+            current, event, org.catalogue, org.directory, at))
+        return app_id
+
+    return make
+
+
+def auth(config, role, user="staff-test", unit=None, institution=None) -> dict:
+    secret = config["STAFF_TOKEN_SECRET"]
+    return {"Authorization": f"Bearer {mint_token(secret, user, role, unit, institution)}"}
+
+
+def test_the_catalogue_is_public_and_case_work_needs_a_staff_token(http, open_application):
+    app_id = open_application()
+    assert http.get("/api/v1/categories").get_json()["total"] >= 30
+    assert http.get("/api/v1/categories/road_damage").get_json()["reopen_days"] == 15
+    for answer in (http.get("/api/v1/cases"), http.post(f"/api/v1/cases/{app_id}/acknowledge",
+                                                        json={})):
+        assert answer.status_code == 401
+        assert set(answer.get_json()) == {"code", "status", "message", "errors"}
+
+
+def test_an_expert_acts_only_on_the_units_own_cases(config, http, open_application):
+    app_id = open_application()
+    parks = auth(config, "expert", "mez-0016")
+    answer = http.post(f"/api/v1/cases/{app_id}/acknowledge", json={}, headers=parks)
+    assert answer.status_code == 403
+    assert http.get("/api/v1/cases?unit=mezitli_bld.works", headers=parks).status_code == 403
+    works = auth(config, "expert", "mez-0009")  # the backup expert, known from the directory
+    answer = http.post(f"/api/v1/cases/{app_id}/acknowledge", headers=works)  # no body at all
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["state"] == "acknowledged" and body["read_at"]
+    assert body["history"][-1]["by"] == "mez-0009"
+
+
+def test_an_invalid_transition_answers_409_with_the_current_state(config, http,
+                                                                  open_application):
+    app_id = open_application()
+    centre = auth(config, "coordinator")
+    answer = http.post(f"/api/v1/cases/{app_id}/resolve", json={"result": "x"}, headers=centre)
+    assert answer.status_code == 409
+    body = answer.get_json()
+    assert body["errors"] == {"state": ["assigned"]} and "assigned" in body["message"]
+
+
+def test_bad_input_names_the_field_and_changes_nothing(config, http, open_application):
+    app_id = open_application()
+    centre = auth(config, "coordinator")
+    before = http.get(f"/api/v1/cases/{app_id}", headers=centre).get_json()
+    for body, field in [({"unit": "mersin_bb.roads"}, "reason"),
+                        ({"unit": "mersin_bb.nowhere", "reason": "x"}, "unit"),
+                        ({"unit": "mersin_bb.roads", "reason": "x", "urgent": True}, "urgent")]:
+        answer = http.post(f"/api/v1/cases/{app_id}/transfer", json=body, headers=centre)
+        assert answer.status_code == 422, body
+        assert field in answer.get_json()["errors"]["json"]
+    assert http.post("/api/v1/cases/nope/start", json={}, headers=centre).status_code == 404
+    assert http.get(f"/api/v1/cases/{app_id}", headers=centre).get_json() == before
+
+
+def test_the_inbox_filters_and_pages_oldest_first(config, http, open_application):
+    ids = [open_application(minutes=i) for i in range(5)]
+    open_application("cleaning", minutes=6)
+    open_application("road_damage", "Yenişehir", minutes=7)
+    expert = auth(config, "expert", "mez-0008")
+    http.post(f"/api/v1/cases/{ids[0]}/acknowledge", json={}, headers=expert)
+
+    def inbox(query):
+        answer = http.get(f"/api/v1/cases?{query}", headers=expert)
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()
+
+    page = inbox("per_page=2&page=2")
+    assert (page["total"], [c["application_id"] for c in page["items"]]) == (5, ids[2:4])
+    assert [c["application_id"] for c in inbox("state=acknowledged")["items"]] == ids[:1]
+    assert inbox("state=assigned&state=acknowledged")["total"] == 5
+    assert inbox("category=cleaning")["total"] == 0  # cleaning is another unit's
+    since = (T0 + timedelta(minutes=3)).isoformat().replace("+00:00", "Z")
+    assert inbox(f"received_from={since}")["total"] == 2
+    centre = auth(config, "coordinator")
+    everything = http.get("/api/v1/cases?institution=mezitli_bld", headers=centre).get_json()
+    assert everything["total"] == 6
+    bad = http.get("/api/v1/cases?state=lost", headers=centre)
+    assert bad.status_code == 422 and "state" in bad.get_json()["errors"]["query"]
+
+
+def test_an_institutions_admin_changes_only_its_own_mappings(config, http):
+    url = "/api/v1/directory/institutions/{}/mappings/road_damage"
+    yenisehir = auth(config, "admin", institution="yenisehir_bld")
+    answer = http.put(url.format("mezitli_bld"), json={"unit": "mezitli_bld.parks"},
+                      headers=yenisehir)
+    assert answer.status_code == 403 and "inst" in answer.get_json()["errors"]
+    answer = http.put(url.format("yenisehir_bld"), json={"unit": "yenisehir_bld.parks"},
+                      headers=yenisehir)
+    assert answer.status_code == 200
+    expert = auth(config, "expert", "mez-0008")
+    assert http.put(url.format("mezitli_bld"), json={"unit": "mezitli_bld.parks"},
+                    headers=expert).status_code == 403
+    new_category = {"code": "graffiti", "name_tr": "Duvar yazısı", "name_en": "Graffiti",
+                    "kinds": ["complaint"], "tier": "district", "read_hours": 24,
+                    "resolve_hours": 96}
+    assert http.post("/api/v1/categories", json=new_category,
+                     headers=yenisehir).status_code == 403  # the catalogue is system-wide
+    system = auth(config, "coordinator")
+    assert http.post("/api/v1/categories", json=new_category, headers=system).status_code == 201
+    route = http.get("/api/v1/directory/route?category=road_damage&province=Mersin"
+                     "&district=Yenişehir", headers=expert).get_json()
+    assert (route["unit"], route["rule"]) == (
+        "yenisehir_bld.parks", "category:road_damage→district:yenisehir_bld"
+        "|mapping:yenisehir_bld.parks")
+
+
+def test_directory_changes_that_break_references_are_refused_with_the_field(config, http):
+    system = auth(config, "admin")
+    answer = http.put("/api/v1/directory/institutions/mezitli_bld/mappings/road_damage",
+                      json={"unit": "yenisehir_bld.works"}, headers=system)
+    assert answer.status_code == 422
+    assert "category_units.road_damage" in answer.get_json()["errors"]["json"]
+    answer = http.delete("/api/v1/directory/units/mezitli_bld.works", headers=system)
+    assert answer.status_code == 409
+    answer = http.post("/api/v1/directory/units", headers=system, json={
+        "code": "toroslar_bld.rural", "institution": "mezitli_bld", "name_tr": "x",
+        "name_en": "x", "experts": {"primary": "tor-0004", "backup": "tor-0005"},
+        "supervisor": "tor-0006", "director": "tor-0007"})
+    assert answer.status_code == 422 and "code" in answer.get_json()["errors"]["json"]
+
+
+def test_a_unit_shows_its_people_and_escalation_ladder(config, http):
+    answer = http.get("/api/v1/directory/units/mezitli_bld.works",
+                      headers=auth(config, "expert", "mez-0008"))
+    body = answer.get_json()
+    ladder = {step["level"]: [p["code"] for p in step["who"]] for step in body["escalation"]}
+    assert ladder == {0: ["mez-0008", "mez-0009"], 1: ["mez-0010"], 2: ["mez-0011"],
+                      3: ["mez-0002"], 4: ["mez-0001"]}
+    assert "phone" not in str(body) and "@" not in str(body)
+    tree = http.get("/api/v1/directory/tree", headers=auth(config, "expert")).get_json()
+    magm = next(i for i in tree["institutions"] if i["code"] == "magm")
+    assert [c["code"] for c in magm["children"]] == ["mersin_valilik"]
+    assert {c["code"] for c in magm["children"][0]["children"]} >= {"mersin_mem"}
+
+
+def test_a_provinces_area_model_is_replaced_by_a_system_wide_admin(config, http):
+    districts = {"districts": [{"name": "Tarsus", "neighbourhoods": ["Kızılmurat", "Şehitkerim"]}]}
+    local = auth(config, "admin", institution="mezitli_bld")
+    assert http.put("/api/v1/directory/locations/Adana", json=districts,
+                    headers=local).status_code == 403
+    system = auth(config, "admin")
+    assert http.put("/api/v1/directory/locations/Adana", json=districts,
+                    headers=system).status_code == 200
+    items = http.get("/api/v1/directory/locations", headers=system).get_json()["items"]
+    assert {"province": "Adana", **districts} in items
+    bad = http.put("/api/v1/directory/locations/Adana", json={"districts": [{"x": 1}]},
+                   headers=system)
+    assert bad.status_code == 422 and "districts" in bad.get_json()["errors"]["json"]

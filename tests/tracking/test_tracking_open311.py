@@ -1,0 +1,145 @@
+"""Acceptance: an Open311 client written from the specification lists services, posts a request
+and reads it back, in JSON and in XML — against intake, routing and tracking on the real broker.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+from nameko.testing.services import entrypoint_waiter
+
+from services.intake.service import IntakeService
+from services.routing.service import RoutingService
+from services.tracking.service import TrackingService
+from services.tracking.web import create_app
+from tests.tracking.open311_client import FlaskTransport, Open311Client, Open311ClientError
+
+KEY = "k-3f9c2a"
+JURISDICTION = "mezitli.bel.tr"
+
+
+@pytest.fixture
+def transport(config):
+    config["OPEN311_API_KEYS"] = f"partner-app:{KEY},other:k-other"
+    app = create_app(config)
+    yield FlaskTransport(app.test_client())
+    app.extensions["acikkapi_tracking"]["rpc"].close()
+
+
+@pytest.fixture
+def system(config, container_factory):
+    containers = {cls.name: container_factory(cls, config)
+                  for cls in (IntakeService, RoutingService, TrackingService)}
+    for container in containers.values():
+        container.start()
+    return containers
+
+
+def create_and_wait(system, client: Open311Client, **kwargs) -> dict:
+    """POST a request and wait until tracking has folded its receipt and routing."""
+    with ExitStack() as stack:
+        for event in ("application_received", "application_routed"):
+            stack.enter_context(entrypoint_waiter(system["tracking"], f"handle_{event}",
+                                                  timeout=30))
+        created = client.create(**kwargs)
+    return created
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_client_from_the_spec_lists_services_posts_a_request_and_reads_it_back(
+    system, transport, fmt
+):
+    client = Open311Client(transport, JURISDICTION, fmt=fmt, api_key=KEY)
+    [endpoint] = client.discovery()["endpoints"]
+    assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    assert set(endpoint["formats"]) == {"text/xml", "application/json"}
+
+    services = {s["service_code"]: s for s in client.services()}
+    road = services["road_damage"]
+    assert road["service_name"] == "Yol bozukluğu"
+    assert str(road["metadata"]).lower() == "true" and road["type"] == "realtime"
+    definition = client.service_definition("road_damage")
+    attributes = {a["code"]: a for a in definition["attributes"]}
+    assert {v["key"] for v in attributes["kind"]["values"]} >= {"complaint"}
+    assert "Mersin/Mezitli" in {v["key"] for v in attributes["district"]["values"]}
+
+    created = create_and_wait(
+        system, client, service_code="road_damage", lat="36.7511", long="34.5327",
+        address_string="Tece Mah. 1. Sokak",
+        attributes={"kind": "complaint", "district": "Mersin/Mezitli",
+                    "neighbourhood": "Tece"},
+        description="Yolda derin bir çukur var.", first_name="Ayşe", last_name="Demir",
+        phone="0555 111 22 33")
+    request_id = created["service_request_id"]
+    assert "takip kodu" in created["service_notice"]
+
+    found = client.request(request_id)
+    assert found["service_request_id"] == request_id
+    assert found["service_code"] == "road_damage" and found["status"] == "open"
+    assert found["agency_responsible"].startswith("Mezitli Belediyesi")
+    assert found["address"] == "Tece, Mezitli, Mersin"
+    assert found["requested_datetime"].endswith("Z") and found["expected_datetime"]
+    # Nothing personal is published: not the description, not the person.
+    assert found["description"] is None and "Ayşe" not in str(found) and "0555" not in str(found)
+
+    listed = client.requests(service_code="road_damage,noise", status="open")
+    assert request_id in {r["service_request_id"] for r in listed}
+    assert client.requests(status="closed") == []
+    by_id = client.requests(service_request_id=f"{request_id},01HNOSUCHREQUEST0000000000")
+    assert [r["service_request_id"] for r in by_id] == [request_id]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_the_spec_errors_in_both_formats(transport, fmt):
+    client = Open311Client(transport, JURISDICTION, fmt=fmt, api_key="wrong")
+    with pytest.raises(Open311ClientError) as error:
+        client.create(service_code="road_damage", address_string="Tece")
+    assert error.value.status == 403
+    assert "api_key" in error.value.errors[0]["description"]
+    with pytest.raises(Open311ClientError) as error:
+        Open311Client(transport, "", fmt=fmt).services()
+    assert error.value.status == 400
+    assert "jurisdiction_id" in error.value.errors[0]["description"]
+    with pytest.raises(Open311ClientError) as error:
+        Open311Client(transport, "nowhere.example", fmt=fmt).services()
+    assert error.value.status == 404
+    with pytest.raises(Open311ClientError) as error:
+        client.service_definition("no_such_service")
+    assert error.value.status == 404
+    with pytest.raises(Open311ClientError) as error:
+        client.requests(start_date="2025-01-01T00:00:00Z", end_date="2025-06-01T00:00:00Z")
+    assert error.value.status == 400 and "90 days" in error.value.errors[0]["description"]
+    with pytest.raises(Open311ClientError) as error:
+        client.requests(start_date="2025-01-01T00:00:00")  # no time zone
+    assert error.value.status == 400
+    with pytest.raises(Open311ClientError) as error:
+        client.token("12345")  # requests are created in real time: no token exists
+    assert error.value.status == 404
+
+
+def test_a_post_naming_no_location_or_a_wrong_kind_is_refused_naming_the_field(transport):
+    client = Open311Client(transport, JURISDICTION, api_key=KEY)
+    with pytest.raises(Open311ClientError) as error:
+        client.create(service_code="road_damage", attributes={"kind": "complaint"})
+    assert error.value.status == 400 and "address_string" in error.value.errors[0]["description"]
+    with pytest.raises(Open311ClientError) as error:
+        client.create(service_code="road_damage", address_string="Tece",
+                      attributes={"kind": "thanks"})
+    assert "attribute[kind]" in error.value.errors[0]["description"]
+
+
+def test_confidential_applications_are_never_listed_nor_shown(
+    transport, handle, bus_envelopes, new_application
+):
+    confidential_id, code = new_application()
+    handle(bus_envelopes.received(confidential_id, code, confidential=True, district="Mezitli"))
+    public_id, code = new_application()
+    handle(bus_envelopes.received(public_id, code, district="Mezitli"))
+    client = Open311Client(transport, JURISDICTION)
+    listed = {r["service_request_id"] for r in client.requests()}
+    assert public_id in listed and confidential_id not in listed
+    with pytest.raises(Open311ClientError) as error:
+        client.request(confidential_id)
+    assert error.value.status == 404
+    # Another jurisdiction's area does not list Mezitli's requests.
+    assert Open311Client(transport, "yenisehir.bel.tr").requests() == []

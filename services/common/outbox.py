@@ -11,7 +11,6 @@ nothing and emits nothing twice.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +34,7 @@ HINT_CAPACITY = 10_000
 # Process-local hints: "document X of collection C has something to send". They let the relay
 # publish at once; correctness never depends on them (the sweep covers a lost hint).
 _hints: dict[str, LightQueue] = {}
+_lost: set[str] = set()
 
 
 class ConcurrentUpdate(Exception):
@@ -50,8 +50,18 @@ def hint_queue(db_name: str) -> LightQueue:
 
 
 def _hint(collection: Collection, doc_id: Any) -> None:
-    with contextlib.suppress(Full):  # a full hint queue is fine: the sweep will find it
+    try:
         hint_queue(collection.database.name).put_nowait((collection.name, doc_id))
+    except Full:
+        _lost.add(collection.database.name)  # the relay's next sweep will find it
+
+
+def hints_lost(db_name: str) -> bool:
+    """Whether a hint for `db_name` was dropped since the last call (and forget it)."""
+    if db_name in _lost:
+        _lost.discard(db_name)
+        return True
+    return False
 
 
 def attach_events(doc: dict, events: list[dict]) -> dict:

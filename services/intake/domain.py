@@ -190,8 +190,9 @@ def accept(
     answer = check_answer(payload, category)
     caller_type = payload.get("caller_type") or "citizen"
     person = None if payload.get("anonymous") else payload.get("citizen")
-    citizen = build_citizen(person, hash_key, channel=payload["channel"],
-                            caller_type=caller_type)
+    # The profile's caller type is the registry's (muhtars, staff-registered esnaf / council
+    # members); a submission never changes it — claiming "muhtar" must not open the portal.
+    citizen = build_citizen(person, hash_key, channel=payload["channel"])
     application_id = application_id or new_event_id()
     tracking_code = new_tracking_code()
     security_code = new_security_code()

@@ -126,8 +126,13 @@ class Inbound:
         message = Message("email", parsed.sender, parsed.text, name=parsed.sender_name,
                           subject=parsed.subject, automatic=parsed.automatic)
         # a mail server delivering the same message again: same Message-ID, same application
+        # (with what it says: another message reusing the id is not mistaken for it)
         if not idempotency_key and parsed.message_id:
-            idempotency_key = "message-id:" + parsed.message_id
+            digest = hashlib.sha256(
+                f"{parsed.message_id}|{parsed.sender}|{parsed.subject}|{parsed.text}".encode())
+            for attachment in parsed.attachments:
+                digest.update(hashlib.sha256(attachment.data).digest())
+            idempotency_key = "message-id:" + digest.hexdigest()
         inbound_id = self._record(message, idempotency_key,
                                   extra={"subject": parsed.subject,
                                          "message_id": parsed.message_id,

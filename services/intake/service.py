@@ -88,13 +88,26 @@ class IntakeService:
         same answer; a wrong field raises `SubmissionRefused` (a RemoteError) naming it.
         """
         try:
-            valid = _SUBMISSION.load(payload)
+            valid = _SUBMISSION.load(self._with_registered_citizen(payload))
             answer = self._intake().submit(valid)
         except ValidationError as exc:
             raise SubmissionRefused(exc.messages) from None
         except domain.Rejected as rejected:
             raise SubmissionRefused(rejected.errors) from None
         return answer
+
+    def _with_registered_citizen(self, payload: dict) -> dict:
+        """`citizen_ref` (services only, e.g. the muhtar portal after `identify_muhtar`) stands
+        for the registered person: their profile's details fill `citizen`."""
+        if not isinstance(payload, dict) or not payload.get("citizen_ref"):
+            return payload
+        profile = self.store.get_citizen(str(payload["citizen_ref"]))
+        if profile is None:
+            raise SubmissionRefused({"citizen_ref": ["Kayıtlı değil / not registered."]})
+        person = {k: profile.get(k) for k in ("tckn", "first_name", "last_name", "phone",
+                                              "email") if profile.get(k)}
+        rest = {k: v for k, v in payload.items() if k not in ("citizen_ref", "citizen")}
+        return dict(rest, citizen=person, anonymous=False)
 
     @rpc
     def get_contact(self, application_id: str) -> dict | None:

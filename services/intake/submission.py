@@ -165,9 +165,21 @@ class Intake:
             return self._answer(stored, self.store.held_code(stored["_id"]), replayed=True)
         return None
 
+    def check_caller(self, payload: dict) -> None:
+        """A muhtar's application must come from a muhtar in the registry (seed 003)."""
+        if payload.get("caller_type") != "muhtar":
+            return
+        tckn = (payload.get("citizen") or {}).get("tckn")
+        profile = self.store.get_citizen(domain.citizen_key(self.settings.hash_key, tckn)) if (
+            tckn and not payload.get("anonymous")) else None
+        if not profile or profile.get("caller_type") != "muhtar":
+            raise domain.Rejected({"caller_type": [
+                "Kayıtlı bir muhtar değil / not a registered muhtar."]})
+
     def _accept(self, payload: dict, application_id: str, attachments: list[Prepared],
                 now: datetime) -> dict:
         s = self.settings
+        self.check_caller(payload)
         accepted = domain.accept(payload, self.catalogue, now=now, hash_key=s.hash_key,
                                  pepper=s.pepper, application_id=application_id)
         stored_files: list[str] = []

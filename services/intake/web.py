@@ -365,6 +365,12 @@ def create_app(config: dict) -> Flask:
         description="Vatandaş kayıtları (personel) / citizen registry (staff)",
     )
 
+    def may_set_caller_type(body: dict) -> None:
+        # a muhtar / esnaf / council member profile opens other doors (the muhtar portal)
+        if body.get("caller_type") not in (None, "citizen") and g.staff.role not in REVEAL_ROLES:
+            abort(403, errors={"json": {"caller_type": [
+                f"one of {', '.join(REVEAL_ROLES)} required"]}})
+
     def profile(citizen: dict, reveal: bool) -> dict:
         shown = dict(citizen)
         shown["tckn_masked"] = not reveal and bool(citizen.get("tckn"))
@@ -382,6 +388,7 @@ def create_app(config: dict) -> Flask:
     def register(body: dict):
         """Register a person (seed 000 step 1), or return the profile if already known."""
         idempotency_key()
+        may_set_caller_type(body)
         person = {k: v for k, v in body.items() if v is not None}
         if not person.get("first_name") or not person.get("last_name"):
             abort(422, errors={"json": {"first_name": ["Ad ve soyad gerekli / name required."]}})
@@ -435,6 +442,7 @@ def create_app(config: dict) -> Flask:
     def correct(body: dict, citizen_id: str):
         """Correct contact details, address, neighbourhood, preferred channel or consent."""
         body.pop("tckn", None)  # identity is not edited; register the right number instead
+        may_set_caller_type(body)
         updated = store.update_citizen(citizen_id, body)
         if updated is None:
             abort(404, message="no such citizen")

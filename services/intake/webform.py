@@ -43,6 +43,7 @@ TEXT = {
         "keep": "Bu kodları not alın: güvenlik kodu yalnızca bir kez gösterilir. Başvurunuzu "
         "takip sayfasından iki kodla sorgulayabilirsiniz.", "track": "Başvurumu takip et",
         "choose": "Seçiniz", "other_language": "English", "required": "zorunlu",
+        "photo_label": "Fotoğraf",
     },
     "en": {
         "title": "Application form", "intro": "For complaints, requests, suggestions, "
@@ -67,8 +68,33 @@ TEXT = {
         "keep": "Write these codes down: the security code is shown only once. Follow your "
         "application on the tracking page with both codes.", "track": "Track my application",
         "choose": "Choose", "other_language": "Türkçe", "required": "required",
+        "photo_label": "Photo",
     },
 }
+
+
+# marshmallow's generic English messages, said in the page's language
+GENERIC = {
+    "Missing data for required field.": ("Bu alan zorunludur.", "This field is required."),
+    "Field may not be null.": ("Bu alan zorunludur.", "This field is required."),
+    "Not a valid email address.": ("Geçerli bir e-posta adresi yazın.",
+                                   "Enter a valid e-mail address."),
+    "Must be one of": ("Listeden bir seçenek seçin.", "Choose one of the options."),
+}
+LABEL_OF = {
+    "kind": "kind", "category": "category", "description": "description",
+    "location.district": "district", "location.neighbourhood": "neighbourhood",
+    "location.address": "address", "citizen.first_name": "first_name",
+    "citizen.last_name": "last_name", "citizen.tckn": "tckn", "citizen.phone": "phone",
+    "citizen.email": "email", "citizen": "you", "photo": "photo_label", "form": "send",
+}
+
+
+def _say(message: str, lang: str) -> str:
+    for english, spoken in GENERIC.items():
+        if message.startswith(english):
+            return spoken[LANGUAGES.index(lang)]
+    return message
 
 
 def _flat_errors(messages: dict, prefix: str = "") -> dict[str, str]:
@@ -96,8 +122,11 @@ def form_blueprint(intake: submission.Intake, catalogue: dict[str, Category]) ->
 
     def page(values: dict, errors: dict[str, str], status: int):
         lang = language()
+        errors = {name: _say(message, lang) for name, message in errors.items()}
+        labels = {name: TEXT[lang].get(LABEL_OF.get(name, ""), name) for name in errors}
         return render_template(
             "basvuru.html", t=TEXT[lang], lang=lang, values=values, errors=errors,
+            labels=labels,
             kinds=[(k, KIND_NAMES[k][LANGUAGES.index(lang)]) for k in KINDS],
             categories=[(c.code, c.name_tr if lang == "tr" else c.name_en) for c in categories],
             max_mb=max_mb, idempotency_key=values.get("idempotency_key") or new_event_id(),

@@ -1,9 +1,11 @@
-"""Notify's bus entrypoints: tell the citizen by SMS, exactly once per cause.
+"""Notify's bus entrypoints: tell the citizen by SMS or e-mail, exactly once per cause.
 
 For each cause event the message is claimed in the log (`sending`, masked destination), handed to
 the provider, then finished as `sent` or `failed` together with its outcome event in one write.
 A redelivered event finds the finished entry and sends nothing. The destination is asked from
-intake at send time; it never travels in an event and is never stored unmasked.
+intake at send time; it never travels in an event and is never stored unmasked. The channel is
+chosen then too: an application that came in by SMS or e-mail is answered there, others on the
+citizen's preferred channel; a refused inbound message is answered where it came from.
 """
 from __future__ import annotations
 
@@ -99,36 +101,6 @@ class NotifyService:
         metrics.NOTIFICATIONS.labels(domain.SMS, "sent").inc()
         log.info("one-time code sent", extra={"destination": domain.mask_phone(phone)})
         return True
-
-    def _send_sms_once(self, cause: dict, template: str) -> None:
-        key = domain.message_key(cause["event_id"], domain.SMS, template)
-        existing = self.store.get_message(key)
-        if existing is not None and existing["status"] in domain.FINAL:
-            return  # a redelivery: already sent (or given up), and said so
-        # Render before claiming: a template error must leave nothing half-recorded.
-        text = self.composer.compose(template, cause)
-        # Bounded: a hung intake must not hold notify's workers; the event is retried instead.
-        with eventlet.Timeout(CONTACT_TIMEOUT_SECONDS, ContactLookupTimeout):
-            contact = self.intake_rpc.get_contact(cause["application_id"]) or {}
-        # Only the SMS channel exists so far: the preferred channel cannot be honoured yet.
-        phone = contact.get("phone")
-        message = domain.new_message(
-            key, cause, domain.SMS, template, destination=domain.mask_phone(phone),
-            provider=self.sms.name, claim=new_event_id(), now=utcnow(),
-        )
-        if not self.store.claim(message, domain.SENDING_LEASE):
-            return
-        if not phone:
-            self._finish(message, cause, "no_contact", error=domain.NO_CONTACT)
-            return
-        try:
-            provider_message_id = self.sms.send(phone, text)
-        except Exception as exc:
-            # The provider refused or failed: record it (class name only, the message may
-            # quote the number) rather than retry into a possible second SMS.
-            self._finish(message, cause, "failed", error=type(exc).__name__)
-            return
-        self._finish(message, cause, "sent", provider_message_id=provider_message_id)
 
     def _send_once(self, cause: dict, template: str, *, inbound: bool = False) -> None:
         """One message per cause event and template, on the channel chosen at send time.

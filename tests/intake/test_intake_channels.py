@@ -156,6 +156,14 @@ def test_a_raw_email_with_a_photo_becomes_an_application_with_a_clean_attachment
     assert inbound["reply_channel"] == "email" and inbound["address"] == "ayse@example.com"
 
 
+def test_a_mail_server_delivering_the_same_message_twice_makes_one_application(client, config):
+    raw = (FIXTURES / "complaint_with_photo.eml").read_bytes()
+    first, again = post_email(client, raw), post_email(client, raw)
+    assert again.get_json()["application_id"] == first.get_json()["application_id"]
+    assert count(config, "applications") == 1 and count(config, "inbound") == 1
+    assert gridfs_files(config) == 2  # one photo, one thumbnail: nothing stored twice
+
+
 @pytest.mark.parametrize(("raw", "reason"), [
     (email_bytes(text=None, subject=""), "empty"),
     (email_bytes(text=f"T.C. {BAD_CHECK_DIGIT} çukur var"), "bad_tckn"),

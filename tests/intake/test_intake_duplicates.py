@@ -150,3 +150,6 @@ def test_staff_register_a_person_when_unknown(client, config):
     body = response.get_json()
     assert body["caller_type"] == "tradesperson" and body["tckn"] == "100******78"
     assert body["applications"] == []
+    made_muhtar = client.patch(f"/api/v1/citizens/{body['id']}", json={"caller_type": "muhtar"},
+                               headers=bearer(config, "expert"))
+    assert made_muhtar.status_code == 403  # only coordinators and above

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
@@ -83,13 +84,20 @@ def test_muhtars_are_identified_by_tckn_and_names_turkish_case_insensitively(con
         assert contact == {"phone": muhtar["phone"], "email": muhtar["email"],
                            "preferred_channel": "sms"}
         assert rpc.get_citizen_contact("nobody") is None
+        # the muhtar portal files by reference, as identified
+        request = {k: v for k, v in WEB.items() if k != "citizen"}
         answer = rpc.submit_application(dict(
-            WEB, channel="muhtar", caller_type="muhtar", category="school_building",
-            kind="request", description="Okulun çatısı akıtıyor.",
-            citizen={"tckn": muhtar["tckn"], "first_name": muhtar["first_name"],
-                     "last_name": muhtar["last_name"], "phone": muhtar["phone"]}))
-        # a citizen who is not a muhtar is not identified as one
-        rpc.submit_application(WEB)
+            request, channel="muhtar", caller_type="muhtar", category="school_building",
+            kind="request", description="Okulun çatısı akıtıyor.", citizen_ref=ref))
+        assert answer["status"] == "received" and answer["security_code"]
+        # claiming to be a muhtar neither works nor makes one
+        with pytest.raises(RemoteError) as refused:
+            rpc.submit_application(dict(WEB, caller_type="muhtar"))
+        assert "caller_type" in refused.value.value
+        with pytest.raises(RemoteError) as unknown:
+            rpc.submit_application(dict(request, citizen_ref="nobody"))
+        assert "citizen_ref" in unknown.value.value
+        rpc.submit_application(dict(WEB, caller_type="council_member"))
         assert rpc.identify_muhtar(TCKN, "Ayşe", "Demir") is None
     stored = get_database(config, "intake")["applications"].find_one(
         {"_id": answer["application_id"]})

@@ -70,7 +70,64 @@ def install_embedded_fast_paths() -> None:
         return original(self, filter)
 
     mm_collection.Collection._iter_documents = _iter_documents
+    _install_fast_datetime_walks()
     _patched = True
+
+
+_SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
+
+
+def _install_fast_datetime_walks() -> None:
+    """Same results as mongomock's two datetime walks, without their per-value isinstance loops.
+
+    mongomock walks every document written (aware → naive UTC, milliseconds) and, with
+    `tz_aware`, every document read (naive → aware). Those walks were a sixth of a request's
+    CPU on intake's and tracking's hot paths; dispatching on the exact type first makes them
+    cheap for the scalars documents are mostly made of.
+    """
+    from collections import OrderedDict
+    from datetime import datetime
+
+    from mongomock import helpers
+
+    original_patch = helpers.patch_datetime_awareness_in_document
+    utc = helpers.utc
+
+    def patch_in(value):
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is dict:
+            return {k: patch_in(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [patch_in(item) for item in value]
+        if kind is datetime:
+            mongo_us = (value.microsecond // 1000) * 1000
+            if value.tzinfo:
+                return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
+            return value.replace(microsecond=mongo_us)
+        if isinstance(value, OrderedDict):
+            return OrderedDict((k, patch_in(v)) for k, v in value.items())
+        return original_patch(value)  # other dicts, lists, datetimes, Timestamps: as before
+
+    def aware_out(value):
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is dict:
+            return {k: aware_out(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [aware_out(item) for item in value]
+        if isinstance(value, dict):
+            return {k: aware_out(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return [aware_out(item) for item in value]
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=utc)
+        return value
+
+    helpers.patch_datetime_awareness_in_document = patch_in
+    helpers.make_datetime_timezone_aware_in_document = aware_out
 
 
 def get_client(uri: str):

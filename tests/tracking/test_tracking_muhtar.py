@@ -200,3 +200,23 @@ def test_a_new_request_is_filed_through_intake_and_its_codes_shown_once(
     assert payload["location"] == {"province": "Mersin", "district": "Mezitli",
                                    "neighbourhood": "Tece"}
     assert "tckn" not in json.dumps(payload)
+
+
+def test_a_new_request_from_the_portal_lands_in_the_real_intake_as_the_muhtars_own(
+    config, app, registry
+):
+    from services.common.mongo import get_database
+
+    browser, _ = log_in(config, app, registry)
+    html = browser.get("/muhtar/yeni").get_data(as_text=True)
+    response = browser.post("/muhtar/yeni", data={
+        "csrf_token": csrf(html), "kind": "request", "category": "school_building",
+        "district": "Mersin/Mezitli", "neighbourhood": "Tece",
+        "description": "Okulun çatısı akıyor, onarım talep ediyoruz."})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    [stored] = list(get_database(config, "intake")["applications"].find(
+        {"channel": "muhtar"}))
+    assert stored["caller_type"] == "muhtar"
+    assert stored["category"] == "school_building"
+    muhtar = get_database(config, "intake")["citizens"].find_one({"_id": stored["citizen_id"]})
+    assert muhtar["phone"] == PHONE  # filed as the logged-in muhtar, not as someone typed

@@ -1,6 +1,8 @@
 """Helpers the test modules share: publishing events, waiting for handlers, staff headers."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 
@@ -36,3 +38,72 @@ def bearer(config: dict, role: str = "coordinator", unit: str | None = None,
     """Authorization headers carrying a staff token signed with the test config's secret."""
     token = mint_token(config["STAFF_TOKEN_SECRET"], user, role, unit)
     return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def poll(fetch, done, seconds: float, every: float = 0.05):
+    """Call `fetch` until `done(result)` or `seconds` pass; returns the last result.
+
+    Only for a separate process (the all-in-one run, a browser): no entrypoint waiter reaches
+    into those.
+    """
+    import time
+
+    until = time.monotonic() + seconds
+    while True:
+        result = fetch()
+        if done(result) or time.monotonic() > until:
+            return result
+        time.sleep(every)
+
+
+@contextmanager
+def all_in_one(amqp_uri: str, workdir, **env: str):
+    """`python -m services.all` as `make run` starts it, on a free port; yields its base URL.
+
+    Starts on an empty bus (topology reset), a fresh embedded store and a sink under `workdir`.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+
+    topology.reset(amqp_uri, retry_delay_ms=50)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=f"mongomock://{port}",
+                       HTTP_PORT=str(port), DEV_SINK_DIR=str(Path(workdir) / "sink"),
+                       EVENT_RETRY_DELAY_MS="50", LOG_LEVEL="WARNING", PUBLIC_BASE_URL=base)
+    environment.update(env)
+    log_path = Path(workdir) / "all.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "services.all"], env=environment,
+                                   cwd=Path(__file__).resolve().parents[1],
+                                   stdout=log, stderr=subprocess.STDOUT)
+
+        def health():
+            try:
+                return requests.get(f"{base}/health", timeout=2).status_code
+            except requests.ConnectionError:
+                return None
+
+        try:
+            started = poll(health, lambda code: code == 200 or process.poll() is not None, 40)
+            assert started == 200, log_path.read_text()[-3000:]
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

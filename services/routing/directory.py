@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from services.common.catalogue import Category
+from services.common.places import place_key
 
 INSTITUTION_TYPES = (
     "ministry_desk", "governorship", "provincial_directorate", "metropolitan", "district",
@@ -28,14 +29,6 @@ INSTITUTION_TYPES = (
 )
 # Institution types a tier picks by location, and a muhtar request may be forwarded to.
 ROUTABLE_TYPES = ("governorship", "metropolitan", "district", "named")
-
-
-def place_key(name: str | None) -> str:
-    """Turkish-aware, case- and space-insensitive key for a place name."""
-    if not name:
-        return ""
-    text = name.strip().replace("I", "ı").replace("İ", "i").lower()
-    return " ".join(text.split())
 
 
 @dataclass(frozen=True)

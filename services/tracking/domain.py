@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from services.common.codes import digests_match, display_tracking_code
 from services.common.events import CASE_EVENTS, make_event
 from services.common.logs import scrub
-from services.tracking.organisation import place_key
+from services.common.places import place_key
 
 REOPEN_REQUESTED = "reopen_requested"
 SATISFACTION_RECORDED = "satisfaction_recorded"

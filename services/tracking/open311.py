@@ -37,9 +37,10 @@ from nameko.exceptions import RemoteError
 from services.common.catalogue import Category
 from services.common.codes import display_tracking_code
 from services.common.events import utcnow
+from services.common.places import place_key
 from services.tracking import domain
 from services.tracking.lookup import Tracker
-from services.tracking.organisation import Jurisdiction, Organisation, place_key
+from services.tracking.organisation import Jurisdiction, Organisation
 from services.tracking.ratelimit import client_address
 from services.tracking.rpc import RpcPool, remote_errors
 from services.tracking.store import TrackingStore

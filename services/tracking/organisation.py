@@ -14,13 +14,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-
-def place_key(name: str | None) -> str:
-    """Turkish-aware, case- and space-insensitive key for a place name (as routing keys them)."""
-    if not name:
-        return ""
-    text = name.strip().replace("I", "ı").replace("İ", "i").lower()
-    return " ".join(text.split())
+from services.common.places import place_key
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,11 @@
 """End to end over real HTTP: `python -m services.all` as `make run` starts it, one port."""
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import all_in_one, poll
+
 APPLICATION = {
     "kind": "complaint", "category": "road_damage", "channel": "web",
     "description": "Sokağımızda büyük bir çukur var.",
@@ -19,54 +15,10 @@ APPLICATION = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def poll(fetch, done, deadline_s: float):
-    """Call `fetch` until `done(result)` or the deadline; returns the last result."""
-    until = time.monotonic() + deadline_s
-    while True:
-        result = fetch()
-        if done(result) or time.monotonic() > until:
-            return result
-        time.sleep(0.05)  # polling a separate process over HTTP: no waiter can reach it
-
-
 @pytest.fixture(scope="module")
 def system(amqp_uri, tmp_path_factory):
-    from services.common import topology
-
-    topology.reset(amqp_uri, retry_delay_ms=50)  # an empty bus, as on a fresh machine
-    tmp_path = tmp_path_factory.mktemp("all-in-one")
-    port = free_port()
-    env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI="mongomock://e2e",
-               HTTP_PORT=str(port), DEV_SINK_DIR=str(tmp_path / "sink"),
-               EVENT_RETRY_DELAY_MS="50", LOG_LEVEL="WARNING")
-    log = (tmp_path / "all.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "services.all"], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def health():
-        try:
-            return requests.get(f"{base}/health", timeout=2).status_code
-        except requests.ConnectionError:
-            return None
-
-    try:
-        assert poll(health, lambda code: code == 200 or process.poll() is not None, 30) == 200, (
-            (tmp_path / "all.log").read_text()[-3000:])
+    with all_in_one(amqp_uri, tmp_path_factory.mktemp("all-in-one")) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_the_readme_example_is_accepted_and_tracked_as_assigned(system):

@@ -7,21 +7,16 @@ runs) and Python's `selenium`; without them the test is skipped and says why.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from services.common.auth import mint_token
 from services.common.config import DEV_SECRET
+from tests.support import all_in_one, poll
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,56 +38,10 @@ pytestmark = pytest.mark.skipif(
            "(scripts/ensure-chromium.sh does it as root) and selenium (requirements.lock)")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def poll(fetch, done, seconds: float):
-    """A separate process and a browser: no waiter reaches them, so poll (bounded)."""
-    until = time.monotonic() + seconds
-    while True:
-        result = fetch()
-        if done(result) or time.monotonic() > until:
-            return result
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def system(amqp_uri, tmp_path_factory):
-    from services.common import topology
-
-    topology.reset(amqp_uri, retry_delay_ms=50)
-    workdir = tmp_path_factory.mktemp("browser")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI="mongomock://browser",
-               HTTP_PORT=str(port), DEV_SINK_DIR=str(workdir / "sink"),
-               EVENT_RETRY_DELAY_MS="50", LOG_LEVEL="WARNING", PUBLIC_BASE_URL=base)
-    log = (workdir / "all.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "services.all"], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-
-    def health():
-        try:
-            return requests.get(f"{base}/health", timeout=2).status_code
-        except requests.ConnectionError:
-            return None
-
-    try:
-        assert poll(health, lambda code: code == 200 or process.poll() is not None, 40) == 200, (
-            (workdir / "all.log").read_text()[-3000:])
+    with all_in_one(amqp_uri, tmp_path_factory.mktemp("browser")) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture

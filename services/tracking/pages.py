@@ -197,16 +197,23 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
             return redirect("/takip", code=303)
         return page("status.html", view=tracker.view(doc), reason_max=TEXT_MAX)
 
-    @pages.post("/takip/yeniden-ac")
-    def reopen():
+    def acting_on_viewed():
+        """(the application on screen, None), or (None, the answer refusing the form)."""
         if not csrf_ok():
-            return expired_form()
+            return None, expired_form()
         doc = viewed()
         if doc is None:
-            return redirect("/takip", code=303)
+            return None, redirect("/takip", code=303)
         blocked = tracker.gate(client())
         if blocked is not None:
-            return limited(blocked)
+            return None, limited(blocked)
+        return doc, None
+
+    @pages.post("/takip/yeniden-ac")
+    def reopen():
+        doc, refused_form = acting_on_viewed()
+        if refused_form is not None:
+            return refused_form
         reason = (request.form.get("reason") or "").strip()
         if not 3 <= len(reason) <= TEXT_MAX:
             return page("status.html", 422, view=tracker.view(doc), reason_max=TEXT_MAX,
@@ -222,14 +229,9 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
 
     @pages.post("/takip/memnuniyet")
     def rate():
-        if not csrf_ok():
-            return expired_form()
-        doc = viewed()
-        if doc is None:
-            return redirect("/takip", code=303)
-        blocked = tracker.gate(client())
-        if blocked is not None:
-            return limited(blocked)
+        doc, refused_form = acting_on_viewed()
+        if refused_form is not None:
+            return refused_form
         try:
             score = int(request.form.get("score") or 0)
         except ValueError:

@@ -155,7 +155,7 @@ class SatisfactionRecorded(Schema):
 CASE_EVENTS = (
     "case_acknowledged", "case_started", "case_transferred", "case_returned", "case_waiting",
     "case_resumed", "case_resolved", "case_approved", "case_rejected", "case_closed",
-    "case_reopened",
+    "case_reopened", "case_reopen_refused",
 )
 
 # (type, version) -> (producer, data schema). Adding a version keeps the old one readable.

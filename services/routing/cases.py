@@ -207,7 +207,8 @@ def _forwarded_to(decision: Decision, category, location: dict, directory: Direc
 def reopen(case: dict | None, event: dict, org: Organisation,
            now: datetime) -> tuple[dict | None, list[dict]]:
     """Fold the citizen's `reopen_requested`: back to the same unit within the category's
-    reopen window, else refused (recorded in the history with the reason, no event)."""
+    reopen window, else refused — recorded in the history with the reason, and told as
+    `case_reopen_refused` so the citizen's page stops showing the request as waiting."""
     if case is None:
         return None, []  # nothing to reopen: tracking only offers it for a concluded case
     asked_at = event["occurred_at"]
@@ -218,7 +219,8 @@ def reopen(case: dict | None, event: dict, org: Organisation,
         new["history"] = [*case.get("history", []), history_step(
             now, case["state"], "reopen_refused", "citizen", reason=why_not)]
         new["reopen_refusals"] = int(case.get("reopen_refusals", 0)) + 1
-        return new, []
+        return new, [case_event("case_reopen_refused", new, org.directory, "citizen", now,
+                                reason=why_not)]
     directory = org.directory
     unit = case.get("unit")
     if unit not in directory.units:

@@ -57,6 +57,7 @@ _STEP = {
     "case_closed": 8,
     REOPEN_REQUESTED: 9,
     "case_reopened": 10,
+    "case_reopen_refused": 10,
     SATISFACTION_RECORDED: 11,
     "notification_sent": 12,
 }
@@ -187,6 +188,10 @@ def _case_text(etype: str, data: dict) -> tuple[str, str]:
                 "Your application was concluded and closed")
     if etype == "case_reopened":
         return ("Başvurunuz yeniden açıldı", "Your application was reopened")
+    if etype == "case_reopen_refused":
+        return ("Yeniden açma talebiniz kabul edilmedi (süre dolmuş ya da bu konu yeniden "
+                "açılamıyor)", "Your request to reopen was not accepted (the period is over or "
+                "this kind of application cannot be reopened)")
     raise ValueError(f"no text for {etype}")
 
 
@@ -398,8 +403,8 @@ def pending_reopen(doc: dict) -> dict | None:
     asked = _last(timeline, types={REOPEN_REQUESTED})
     if asked is None:
         return None
-    reopened = _last(timeline, types={"case_reopened"})
-    if reopened is not None and _order(reopened) > _order(asked):
+    answered = _last(timeline, types={"case_reopened", "case_reopen_refused"})
+    if answered is not None and _order(answered) > _order(asked):
         return None
     return asked
 

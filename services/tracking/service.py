@@ -106,6 +106,10 @@ class TrackingService:
     def handle_case_closed(self, event: dict) -> None:
         self._fold(event)
 
+    @event_handler("routing", "case_reopen_refused")
+    def handle_case_reopen_refused(self, event: dict) -> None:
+        self._fold(event)
+
     @event_handler("routing", "case_reopened")
     def handle_case_reopened(self, event: dict) -> None:
         self._fold(event)

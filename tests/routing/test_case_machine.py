@@ -143,8 +143,8 @@ def test_a_reopen_after_the_window_is_refused_and_the_reason_recorded():
     days = ORG.catalogue["road_damage"].reopen_days
     ask = load_event(make_event("reopen_requested", "app-7", {"reason": "Hâlâ bozuk."},
                                 occurred_at=T0 + timedelta(days=days, hours=1)))
-    refused, events = cases.reopen(case, ask, ORG, T0 + timedelta(days=days, hours=1))
-    assert events == []
+    refused, [told] = cases.reopen(case, ask, ORG, T0 + timedelta(days=days, hours=1))
+    assert (told["type"], told["data"]["state"]) == ("case_reopen_refused", "closed")
     assert refused["state"] == "closed"
     assert refused["history"][-1]["event"] == "reopen_refused"
     assert f"{days} days" in refused["history"][-1]["reason"]
@@ -153,8 +153,9 @@ def test_a_reopen_after_the_window_is_refused_and_the_reason_recorded():
 def test_a_referral_cannot_be_reopened():
     case = opened(category="natural_gas")
     ask = load_event(make_event("reopen_requested", "app-7", {"reason": "?"}, occurred_at=T0))
-    refused, events = cases.reopen(case, ask, ORG, T0)
-    assert events == [] and refused["history"][-1]["event"] == "reopen_refused"
+    refused, [told] = cases.reopen(case, ask, ORG, T0)
+    assert told["type"] == "case_reopen_refused"
+    assert refused["history"][-1]["event"] == "reopen_refused"
 
 
 # -- muhtar requests (seed 003) --------------------------------------------------------------

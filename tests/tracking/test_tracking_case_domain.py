@@ -222,6 +222,18 @@ def test_a_reopen_request_shows_at_once_and_its_event_leaves_with_it(app):
     assert reopened["status"] == "assigned"
 
 
+def test_a_refused_reopen_ends_the_wait_and_says_so(app):
+    doc = concluded(app)
+    now = T0 + timedelta(hours=1)
+    asked, _ = domain.request_reopen(doc, domain.reopen_event(doc, "Hâlâ bozuk.", now), 15, now)
+    refused = fold_all([app.step("case_reopen_refused", "closed", 90)], asked)
+    assert domain.pending_reopen(refused) is None
+    assert refused["status"] == "closed"
+    view = domain.public_view(refused, reopen_days=15, now=now)
+    assert view["reopen"]["requested"] is False
+    assert view["timeline"][-1]["text"].startswith("Yeniden açma talebiniz kabul edilmedi")
+
+
 def test_a_result_is_rated_once_and_a_new_result_can_be_rated_again(app):
     doc = fold_all([app.received(0), app.routed(1)])
     with pytest.raises(domain.NotAllowed):

@@ -9,6 +9,15 @@ from nameko.testing.services import entrypoint_waiter
 from services.common import topology
 from services.common.auth import mint_token
 
+# A valid web submission (a fictitious citizen with a well-formed TCKN), as the README's example.
+SAMPLE_APPLICATION = {
+    "kind": "complaint", "category": "road_damage", "channel": "web",
+    "description": "Sokağımızda büyük bir çukur var.",
+    "location": {"province": "Mersin", "district": "Mezitli", "neighbourhood": "Tece"},
+    "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
+                "phone": "0555 111 22 33"},
+}
+
 
 def publish(config: dict, envelope: dict) -> None:
     """Publish an envelope to its producer's exchange, exactly as the outbox relay does."""

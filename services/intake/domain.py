@@ -312,8 +312,7 @@ def duplicate_candidate(application: dict) -> bool:
     return application.get("status") == RECEIVED
 
 
-def own_keys(application: dict, policy: DuplicatePolicy) -> list[str]:
-    """The keys an original is filed under: its citizen and its grid cell, per category."""
+def _keys(application: dict, policy: DuplicatePolicy, around: int) -> list[str]:
     keys = []
     category = application["category"]
     if application.get("citizen_id"):
@@ -321,22 +320,19 @@ def own_keys(application: dict, policy: DuplicatePolicy) -> list[str]:
     point = _point(application)
     if point:
         row, col = _cell(policy, *point)
-        keys.append(f"geo:{category}:{row}:{col}")
+        span = range(-around, around + 1)
+        keys += [f"geo:{category}:{row + dr}:{col + dc}" for dr in span for dc in span]
     return keys
+
+
+def own_keys(application: dict, policy: DuplicatePolicy) -> list[str]:
+    """The keys an original is filed under: its citizen and its grid cell, per category."""
+    return _keys(application, policy, around=0)
 
 
 def probe_keys(application: dict, policy: DuplicatePolicy) -> list[str]:
     """The keys to look in for an original: the citizen's, and the 3×3 cells around the spot."""
-    keys = []
-    category = application["category"]
-    if application.get("citizen_id"):
-        keys.append(f"cit:{category}:{application['citizen_id']}")
-    point = _point(application)
-    if point:
-        row, col = _cell(policy, *point)
-        keys += [f"geo:{category}:{row + dr}:{col + dc}"
-                 for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
-    return keys
+    return _keys(application, policy, around=1)
 
 
 def duplicate_entry(application: dict) -> dict:

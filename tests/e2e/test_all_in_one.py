@@ -4,15 +4,9 @@ import time
 import pytest
 import requests
 
-from tests.support import all_in_one, poll
+from tests.support import SAMPLE_APPLICATION, all_in_one, poll
 
-APPLICATION = {
-    "kind": "complaint", "category": "road_damage", "channel": "web",
-    "description": "Sokağımızda büyük bir çukur var.",
-    "location": {"province": "Mersin", "district": "Mezitli", "neighbourhood": "Tece"},
-    "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
-                "phone": "0555 111 22 33"},
-}
+APPLICATION = SAMPLE_APPLICATION
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,9 @@ from datetime import datetime
 from nameko.testing.services import entrypoint_waiter
 
 from services.common.auth import mint_token
+from tests.support import SAMPLE_APPLICATION
 
-APPLICATION = {
-    "kind": "complaint", "category": "road_damage", "channel": "web",
-    "description": "Sokağımızda büyük bir çukur var.",
-    "location": {"province": "Mersin", "district": "Mezitli", "neighbourhood": "Tece"},
-    "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
-                "phone": "0555 111 22 33"},
-}
+APPLICATION = SAMPLE_APPLICATION
 
 
 def staff(system, user: str, role: str) -> dict:

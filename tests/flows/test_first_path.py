@@ -6,15 +6,9 @@ from pathlib import Path
 from nameko.testing.services import entrypoint_waiter
 
 from services.common.mongo import get_database
-from tests.support import publish
+from tests.support import SAMPLE_APPLICATION, publish
 
-APPLICATION = {
-    "kind": "complaint", "category": "road_damage", "channel": "web",
-    "description": "Sokağımızda büyük bir çukur var.",
-    "location": {"province": "Mersin", "district": "Mezitli", "neighbourhood": "Tece"},
-    "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
-                "phone": "0555 111 22 33"},
-}
+APPLICATION = SAMPLE_APPLICATION
 # Who consumes what (design §5), as the flows below wait for them.
 ON_RECEIVED = ["routing", "notify", "tracking", "reporting"]
 ON_ROUTED = ["sla", "notify", "tracking", "reporting"]

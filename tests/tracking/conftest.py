@@ -153,3 +153,32 @@ def concluded_application(bus_envelopes, new_application, handle):
         return application_id, code
 
     return make
+
+
+@pytest.fixture
+def container(container_factory, config):
+    """The tracking service, running on the test's broker and store."""
+    from services.tracking.service import TrackingService
+
+    container = container_factory(TrackingService, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def store(config):
+    """Tracking's store over the test's database."""
+    from services.common.mongo import get_database
+    from services.tracking.store import TrackingStore
+
+    return TrackingStore(get_database(config, "tracking"))
+
+
+@pytest.fixture
+def client(config):
+    """Tracking's HTTP API (its RPC pool closed afterwards)."""
+    from services.tracking.web import create_app
+
+    app = create_app(config)
+    yield app.test_client()
+    app.extensions["acikkapi_tracking"]["rpc"].close()

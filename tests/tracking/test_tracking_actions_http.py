@@ -16,12 +16,6 @@ TRACK = "/api/v1/track"
 GOOD = "SECRETCODE1"
 
 
-@pytest.fixture
-def client(config):
-    app = create_app(config)
-    yield app.test_client()
-    app.extensions["acikkapi_tracking"]["rpc"].close()
-
 
 def codes(code: str, security: str = GOOD, **extra) -> dict:
     return {"tracking_code": code, "security_code": security, **extra}

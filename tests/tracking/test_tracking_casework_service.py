@@ -6,28 +6,16 @@ import functools
 import pytest
 from nameko.testing.services import entrypoint_waiter
 
-from services.tracking.service import TrackingService
-from services.tracking.web import create_app
 from tests import support
 
 TRACK = "/api/v1/track"
 
-
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(TrackingService, config)
-    container.start()
-    return container
 
 
 @pytest.fixture
 def deliver(config, container):
     return functools.partial(support.deliver, config, container)
 
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 def lookup(client, code: str) -> dict:

@@ -12,23 +12,13 @@ from nameko.testing.services import worker_factory
 
 from services.common.codes import display_tracking_code, new_tracking_code
 from services.common.events import load_event
-from services.common.mongo import get_database
 from services.tracking import domain
 from services.tracking.service import TrackingService
-from services.tracking.store import TrackingStore
-from services.tracking.web import NOT_FOUND, create_app
+from services.tracking.web import NOT_FOUND
 
 TRACK = "/api/v1/track"
 
 
-@pytest.fixture
-def store(config) -> TrackingStore:
-    return TrackingStore(get_database(config, "tracking"))
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 @pytest.fixture

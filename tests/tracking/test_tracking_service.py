@@ -9,32 +9,15 @@ from nameko.events import EventHandler
 
 from services.common.codes import display_tracking_code
 from services.common.events import utcnow
-from services.common.mongo import get_database
 from services.common.topology import SUBSCRIPTIONS
 from services.tracking import domain
 from services.tracking.service import TrackingService
-from services.tracking.store import TrackingStore
-from services.tracking.web import create_app
 from tests import support
 
 TRACK = "/api/v1/track"
 
 
-@pytest.fixture
-def container(container_factory, config):
-    container = container_factory(TrackingService, config)
-    container.start()
-    return container
 
-
-@pytest.fixture
-def store(config) -> TrackingStore:
-    return TrackingStore(get_database(config, "tracking"))
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 @pytest.fixture

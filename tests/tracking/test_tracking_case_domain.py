@@ -8,21 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.tracking import domain
+from tests.tracking.folding import fold_all
 
 T0 = datetime(2025, 3, 3, 9, 15, 0, tzinfo=UTC)
 STAFF = "mbb-0009"
 
-
-def fold_all(events: list[dict], doc: dict | None = None) -> dict:
-    for event in events:
-        if event["type"] == "application_merged":
-            raise AssertionError("use fold_merged")
-        new, published = domain.fold_event(doc, event)
-        assert published == []
-        if new is not None:
-            doc = new
-    assert doc is not None
-    return doc
 
 
 @pytest.fixture

@@ -7,19 +7,10 @@ from datetime import UTC, datetime, timedelta
 from services.common.codes import security_digest
 from services.common.config import DEV_SECRET
 from services.tracking import domain
+from tests.tracking.folding import fold_all
 
 T0 = datetime(2025, 3, 3, 9, 15, 0, 250_400, tzinfo=UTC)
 
-
-def fold_all(events: list[dict]) -> dict:
-    doc = None
-    for event in events:
-        new, published = domain.fold_event(doc, event)
-        assert published == []
-        if new is not None:
-            doc = new
-    assert doc is not None
-    return doc
 
 
 def three_events(envelopes, new_application, gap=timedelta(minutes=5)):

@@ -4,7 +4,9 @@
 -- `wrk ... -s intake_submit.lua URL -- RUN`: each run (warm-up 1, measurement 2) and each
 -- thread draws from its own range, so no request repeats an earlier one's citizen or place.
 local counter = 0
-local thread_id = 0
+-- a global, not a local: `thread:set` in setup() sets each thread's globals (a local here would
+-- stay 0 in every thread, and the threads would send the same applications)
+thread_id = 0
 local run = 0
 
 function setup(thread)

@@ -255,7 +255,9 @@ def make_event(
     schema = _data_schema((event_type, version))
     # Loading the dumped data refuses what a consumer would refuse to read (and applies the
     # defaults); the envelope around it is built right here, so it needs no second check.
-    data = schema.dump(schema.load(schema.dump(data)))
+    dumped = schema.dump(data)
+    loaded = schema.load(dumped)
+    data = schema.dump(loaded) if _adds_keys(loaded, dumped) else dumped
     return {
         "event_id": new_event_id(),
         "type": event_type,
@@ -266,6 +268,16 @@ def make_event(
         "application_id": application_id,
         "data": data,
     }
+
+
+def _adds_keys(loaded: dict, dumped: dict) -> bool:
+    """Whether loading filled in defaults `dumped` lacks (else dumping again changes nothing)."""
+    for key, value in loaded.items():
+        if key not in dumped:
+            return True
+        if type(value) is dict and type(dumped[key]) is dict and _adds_keys(value, dumped[key]):
+            return True
+    return False
 
 
 def load_event(payload: Any) -> dict:

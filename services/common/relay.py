@@ -229,31 +229,38 @@ class OutboxRelay(DependencyProvider):
 
     def flush_many(self, refs: list[tuple[str, object]]) -> int:
         """Publish the outboxes of these documents as one batch; returns events confirmed."""
-        pending: list[tuple[str, object, list[dict]]] = []
+        pending: list[tuple[str, object, list[dict], int | None]] = []
         for collection, doc_id in refs:
             col = self.db[collection]
-            doc = col.find_one({"_id": doc_id}, {OUTBOX: 1})
+            doc = col.find_one({"_id": doc_id}, {OUTBOX: 1, VERSION: 1})
             if doc and doc.get(OUTBOX):
-                pending.append((collection, doc_id, doc[OUTBOX]))
+                pending.append((collection, doc_id, doc[OUTBOX], doc.get(VERSION)))
             else:
                 col.update_one(
                     {"_id": doc_id, OUTBOX_AT: {"$exists": True}, OUTBOX: {"$size": 0}},
                     {"$unset": {OUTBOX_AT: ""}})
-        envelopes = [envelope for _, _, outbox in pending for envelope in outbox]
+        envelopes = [envelope for _, _, outbox, _ in pending for envelope in outbox]
         confirmed = self.publisher.publish(envelopes)
         if len(confirmed) < len(envelopes):
             # Returned (no queue: the topology was deleted under us) or nacked: declare the
             # topology again; the entries stay for the next sweep.
             self._left_behind = True
             topology.declare(self.amqp_uri, self.retry_delay_ms)
-        for collection, doc_id, outbox in pending:
+        for collection, doc_id, outbox, version in pending:
             done = [e["event_id"] for e in outbox if e["event_id"] in confirmed]
             if not done:
                 continue
             col = self.db[collection]
-            col.update_one({"_id": doc_id},
-                           {"$pull": {OUTBOX: {"event_id": {"$in": done}}}, "$inc": {VERSION: 1}})
-            col.update_one({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX_AT: ""}})
+            # The usual case, in one write: everything read was sent and nothing was added since
+            # (the version is unchanged). Otherwise take out what was sent, keep the rest.
+            if not (len(done) == len(outbox) and col.update_one(
+                    {"_id": doc_id, VERSION: version},
+                    {"$set": {OUTBOX: []}, "$unset": {OUTBOX_AT: ""},
+                     "$inc": {VERSION: 1}}).matched_count):
+                col.update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"event_id": {"$in": done}}},
+                                                 "$inc": {VERSION: 1}})
+                col.update_one({"_id": doc_id, OUTBOX: {"$size": 0}},
+                               {"$unset": {OUTBOX_AT: ""}})
             for envelope in outbox:
                 if envelope["event_id"] in confirmed:
                     metrics.EVENTS_PUBLISHED.labels(envelope["type"], envelope["producer"]).inc()

@@ -31,7 +31,7 @@ def error_body(code: int, status: str, message: str, errors: dict | None = None)
 def _http_error(exc: HTTPException):
     data = getattr(exc, "data", None) or {}
     errors = data.get("errors") or data.get("messages") or {}
-    message = data.get("message") or _summary(errors) or exc.description or exc.name
+    message = data.get("message") or summary(errors) or exc.description or exc.name
     response = jsonify(error_body(exc.code or 500, exc.name, message, errors))
     response.status_code = exc.code or 500
     for key, value in (data.get("headers") or {}).items():
@@ -41,13 +41,13 @@ def _http_error(exc: HTTPException):
     return response
 
 
-def _summary(errors: dict, prefix: str = "") -> str:
+def summary(errors: dict, prefix: str = "") -> str:
     """'citizen.tckn: Invalid TC Kimlik No.' for the first error, so the message names the field."""
     for key, value in errors.items():
         path = f"{prefix}.{key}" if prefix and key not in ("json", "form", "query") else (
             prefix or ("" if key in ("json", "form", "query") else str(key)))
         if isinstance(value, dict):
-            found = _summary(value, path)
+            found = summary(value, path)
             if found:
                 return found
         elif isinstance(value, list) and value:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import jwt
@@ -22,9 +23,10 @@ from marshmallow import ValidationError
 from services.common.auth import staff_required, verify_token
 from services.common.catalogue import load_categories
 from services.common.events import utcnow
+from services.common.fastpath import DELEGATE, Answer, FastRoute, read_body
 from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
-from services.common.web import mongo_check
+from services.common.web import error_body, mongo_check, summary
 from services.intake import domain, media, submission
 from services.intake.channels import text as text_channel
 from services.intake.channels.email import EmailRefused
@@ -50,6 +52,7 @@ PREFIXES = ("/api/v1/applications", "/api/v1/channels", "/api/v1/citizens", "/ba
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REVEAL_ROLES = ("coordinator", "supervisor", "director", "admin")
 UNLINK_ROLES = ("coordinator", "supervisor", "director", "admin")
+FAST_BODY_MAX = 64 * 1024  # larger submissions go through Flask (its own limit applies)
 EMAIL_MAX_BYTES = 40 * 1024 * 1024  # so a 20 MB photo is parsed and answered, not cut off
 # Schema instances, made once: building one costs more than loading with it (webargs builds a
 # fresh one per request when given a class).
@@ -57,12 +60,17 @@ DESK_SCHEMA = DeskApplicationSchema()
 CIMER_ITEM_SCHEMA = CimerItemSchema()
 
 
+def valid_idempotency_key(key: str) -> bool:
+    """1–200 visible ASCII characters."""
+    return 0 < len(key) <= 200 and all(33 <= ord(ch) < 127 for ch in key)
+
+
 def idempotency_key() -> str | None:
     """The request's Idempotency-Key, checked: 1–200 visible ASCII characters."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not (0 < len(key) <= 200) or not all(33 <= ord(ch) < 127 for ch in key):
+    if not valid_idempotency_key(key):
         abort(422, errors={"headers": {IDEMPOTENCY_HEADER: [
             "1–200 görünür ASCII karakter / 1–200 visible ASCII characters."]}})
     return key
@@ -91,37 +99,92 @@ def webhook_guard() -> None:
               errors={"headers": {"X-Webhook-Secret": ["missing or wrong"]}})
 
 
+REFUSALS = (domain.Rejected, submission.IdempotencyConflict, submission.RequestInProgress,
+            submission.NoTrackingCode, media.AttachmentRefused, ChannelRefused)
+
+
+def refusal_of(refused: Exception, location: str) -> tuple[int, dict, str | None, dict]:
+    """The status, errors (naming the field), message and headers of a refused submission."""
+    if isinstance(refused, domain.Rejected):
+        return 422, {location: refused.errors}, None, {}
+    if isinstance(refused, submission.IdempotencyConflict):
+        return 422, {"headers": {IDEMPOTENCY_HEADER: [
+            "Bu anahtar başka bir istekle kullanıldı / key used for a different request."]}}, \
+            None, {}
+    if isinstance(refused, submission.RequestInProgress):
+        return 409, {"headers": {IDEMPOTENCY_HEADER: [
+            "Aynı anahtarlı istek sürüyor; tekrar deneyin / in progress, retry shortly."]}}, \
+            None, {}
+    if isinstance(refused, submission.NoTrackingCode):
+        return 503, {}, "could not allocate a tracking code; please retry", {}
+    if isinstance(refused, media.AttachmentRefused):
+        # 413 too large, 415 not an accepted type, 422 unreadable; the field is `photos`
+        status = {media.TOO_LARGE: 413, media.BAD_TYPE: 415}.get(refused.reason, 422)
+        text = REASON_TEXT[refused.reason]
+        return status, {"files": {"photos": [text]}}, f"photos: {text}", {}
+    if isinstance(refused, ChannelRefused):
+        return 422, {location: {refused.field: [REASON_TEXT.get(refused.reason,
+                                                                refused.reason)]},
+                     "reason": [refused.reason]}, None, {
+            "X-Inbound-Id": refused.inbound_id or "",
+            "X-Reply-Sent": "true" if refused.replied else "false"}
+    raise TypeError(f"not a refusal: {type(refused).__name__}")
+
+
 def run_submission(call: Callable[[], dict], location: str = "json") -> tuple[dict, int, dict]:
     """Run a submission, mapping every refusal to a 4xx in the shared shape."""
     try:
         answer = call()
-    except domain.Rejected as rejected:
-        abort(422, errors={location: rejected.errors})
-    except submission.IdempotencyConflict:
-        abort(422, errors={"headers": {IDEMPOTENCY_HEADER: [
-            "Bu anahtar başka bir istekle kullanıldı / key used for a different request."]}})
-    except submission.RequestInProgress:
-        abort(409, errors={"headers": {IDEMPOTENCY_HEADER: [
-            "Aynı anahtarlı istek sürüyor; tekrar deneyin / in progress, retry shortly."]}})
-    except submission.NoTrackingCode:
-        abort(503, message="could not allocate a tracking code; please retry")
-    except media.AttachmentRefused as refused:
-        refuse_attachment(refused)
-    except ChannelRefused as refused:
-        abort(422, errors={location: {refused.field: [REASON_TEXT.get(refused.reason,
-                                                                      refused.reason)]},
-                           "reason": [refused.reason]},
-              headers={"X-Inbound-Id": refused.inbound_id or "",
-                       "X-Reply-Sent": "true" if refused.replied else "false"})
+    except REFUSALS as refused:
+        status, errors, message, headers = refusal_of(refused, location)
+        abort(status, errors=errors, message=message, headers=headers)
     headers = {"Idempotent-Replayed": "true"} if answer.get("replayed") else {}
     return answer, 201, headers
 
 
 def refuse_attachment(refused: media.AttachmentRefused):
-    """413 too large, 415 not an accepted type, 422 unreadable; the field is `photos`."""
-    status = {media.TOO_LARGE: 413, media.BAD_TYPE: 415}.get(refused.reason, 422)
-    abort(status, errors={"files": {"photos": [REASON_TEXT[refused.reason]]}},
-          message=f"photos: {REASON_TEXT[refused.reason]}")
+    """Abort with the answer to a refused photo."""
+    status, errors, message, _ = refusal_of(refused, "files")
+    abort(status, errors=errors, message=message)
+
+
+class FastSubmit(FastRoute):
+    """`POST /api/v1/applications` from the public as plain WSGI: the hot path of intake.
+
+    The same schema, submission and refusals as the flask-smorest view, which still answers
+    whatever is unusual — a staff token (first-contact answers), a body that is not JSON or is
+    large, an invalid field or header — so those answers have exactly one implementation.
+    """
+
+    def __init__(self, app: Callable, intake: submission.Intake):
+        super().__init__(app, "intake", "POST", "/api/v1/applications")
+        self.intake = intake
+        self.schema = CreateApplicationSchema()
+
+    def answer(self, environ: dict) -> Answer | None:
+        if environ.get("HTTP_AUTHORIZATION") or "json" not in environ.get("CONTENT_TYPE", ""):
+            return DELEGATE
+        key = environ.get("HTTP_IDEMPOTENCY_KEY")
+        if key is not None and not valid_idempotency_key(key):
+            return DELEGATE
+        raw = read_body(environ, FAST_BODY_MAX)
+        if not raw:
+            return DELEGATE
+        try:
+            payload = self.schema.load(json.loads(raw))
+        except (ValueError, ValidationError):  # malformed JSON is a ValueError too
+            return DELEGATE
+        if payload.get("answer") or payload.get("answered"):
+            return DELEGATE  # staff only: the view refuses it
+        try:
+            answer = self.intake.submit(payload, idempotency_key=key)
+        except REFUSALS as refused:
+            status, errors, message, headers = refusal_of(refused, "json")
+            body = error_body(status, HTTPStatus(status).phrase, message or summary(errors),
+                              errors)
+            return status, body, list(headers.items())
+        headers = [("Idempotent-Replayed", "true")] if answer.get("replayed") else []
+        return 201, answer, headers
 
 
 def places_of(config: dict) -> dict[str, tuple[str, str, str]]:
@@ -458,6 +521,7 @@ def create_app(config: dict) -> Flask:
     from services.intake.webform import form_blueprint
 
     app.register_blueprint(form_blueprint(intake, catalogue))
+    app.wsgi_app = FastSubmit(app.wsgi_app, intake)  # type: ignore[method-assign]
     return app
 
 

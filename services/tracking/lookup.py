@@ -12,7 +12,6 @@ so an answer is never older than the store, whichever replica wrote last.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,17 +19,13 @@ from datetime import datetime
 from services.common.catalogue import Category, load_categories
 from services.common.codes import new_security_code, security_digest
 from services.common.events import utcnow
+from services.common.fastpath import dumps
 from services.tracking import domain
 from services.tracking.ratelimit import Blocked, Limiter, limits_from
 from services.tracking.store import TrackingStore
 
 VIEW_CACHE_SECONDS = 60.0
 VIEW_CACHE_SIZE = 20_000
-
-
-def dumps(payload) -> bytes:
-    """Compact UTF-8 JSON, as the Flask apps answer."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)

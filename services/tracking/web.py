@@ -13,19 +13,18 @@ served without the fast path.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, Response, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
-from services.common import metrics
 from services.common.catalogue import load_categories
+from services.common.fastpath import FastRoute, read_body
 from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
-from services.common.web import error_body, mongo_check
+from services.common.web import error_body, mongo_check, summary
 from services.tracking import domain, muhtar, open311, pages
 from services.tracking.lookup import NotFound, Opened, Tracker, dumps
 from services.tracking.organisation import load_organisation
@@ -45,24 +44,6 @@ NOT_FOUND = "Takip kodu veya güvenlik kodu hatalı / tracking or security code 
 LIMITED = ("Çok fazla deneme yapıldı; lütfen daha sonra tekrar deneyin / too many attempts; "
            "please try again later")
 BODY_MAX = 4096  # a lookup is two short codes; anything larger is not one
-_STATUS_LINE = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found",
-                413: "413 Content Too Large", 422: "422 Unprocessable Entity",
-                429: "429 Too Many Requests"}
-_STATUS_NAME = {code: line.split(" ", 1)[1] for code, line in _STATUS_LINE.items()}
-_STATUS_NAME[422] = "Unprocessable Entity"
-
-
-def _summary(errors: dict, prefix: str = "") -> str:
-    """'tracking_code: …' for the first error, as the shared error shape's message."""
-    for key, value in errors.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            found = _summary(value, path)
-            if found:
-                return found
-        elif isinstance(value, list) and value:
-            return f"{path}: {value[0]}"
-    return ""
 
 
 def refusal(outcome: NotFound | Blocked) -> tuple[int, dict, list[tuple[str, str]]]:
@@ -73,32 +54,13 @@ def refusal(outcome: NotFound | Blocked) -> tuple[int, dict, list[tuple[str, str
     return 404, error_body(404, "Not Found", NOT_FOUND), []
 
 
-class FastLookup:
-    """WSGI middleware answering `POST /api/v1/track`; everything else goes to Flask."""
+class FastLookup(FastRoute):
+    """`POST /api/v1/track` as plain WSGI; everything else goes to Flask."""
 
     def __init__(self, app: Callable, tracker: Tracker):
-        self.app = app
+        super().__init__(app, "tracking", "POST", TRACK)
         self.tracker = tracker
         self.schema = TrackRequestSchema()
-        self.counters: dict[int, object] = {}
-        self.latency = metrics.HTTP_LATENCY.labels("tracking", "POST", TRACK)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != TRACK or environ.get("REQUEST_METHOD") != "POST":
-            return self.app(environ, start_response)
-        started = time.perf_counter()
-        status, payload, headers = self.answer(environ)
-        body = payload if isinstance(payload, bytes) else dumps(payload)
-        start_response(_STATUS_LINE[status], [
-            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"), *headers])
-        counted = self.counters.get(status)
-        if counted is None:  # labelled children are looked up once, not per request
-            counted = self.counters[status] = metrics.HTTP_REQUESTS.labels(
-                "tracking", "POST", TRACK, str(status))
-        counted.inc()
-        self.latency.observe(time.perf_counter() - started)
-        return [body]
 
     def answer(self, environ: dict) -> tuple[int, dict | bytes, list[tuple[str, str]]]:
         tracker = self.tracker
@@ -106,13 +68,9 @@ class FastLookup:
         blocked = tracker.gate(address)
         if blocked is not None:
             return refusal(blocked)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > BODY_MAX:
+        raw = read_body(environ, BODY_MAX)
+        if raw is None:
             return 413, error_body(413, "Content Too Large", "request body too large"), []
-        raw = environ["wsgi.input"].read(length) if length > 0 else b""
         data: object = {}
         if "json" in (environ.get("CONTENT_TYPE") or "") and raw:
             try:
@@ -124,8 +82,7 @@ class FastLookup:
             payload = self.schema.load(data)  # type: ignore[arg-type]
         except ValidationError as exc:
             errors = {"json": exc.messages}
-            return 422, error_body(422, "Unprocessable Entity", _summary(exc.messages),
-                                   errors), []
+            return 422, error_body(422, "Unprocessable Entity", summary(errors), errors), []
         outcome = tracker.open(payload["tracking_code"], payload["security_code"], address)
         if isinstance(outcome, Opened):
             # Confidential applications answer here too: the holder of both codes is the

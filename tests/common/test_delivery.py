@@ -3,12 +3,20 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from nameko.testing.services import entrypoint_waiter
+from nameko.testing.utils import get_extension
 
 from services.common.dlq import list_dead_letters, replay
 from services.common.events import make_event
 from services.common.handlers import event_handler
 from services.common.mongo import Mongo, get_database
-from services.common.outbox import OUTBOX, OUTBOX_AT, fold_once, insert_with_events
+from services.common.outbox import (
+    OUTBOX,
+    OUTBOX_AT,
+    fold_once,
+    hint_queue,
+    insert_with_events,
+    update_with_events,
+)
 from services.common.relay import OutboxRelay
 from tests.support import publish
 
@@ -119,6 +127,39 @@ def test_the_relay_publishes_what_was_written_with_a_document_and_clears_it(
     container.stop()  # waits for the relay to finish what it started: confirm, then remove
     doc = things.find_one({"_id": "t1"})
     assert doc[OUTBOX] == [] and OUTBOX_AT not in doc
+
+
+def test_an_event_added_while_the_relay_publishes_stays_for_the_next_round(
+    config, container_factory, probe
+):
+    """The relay clears a document's outbox in one write only if nothing was added since it
+    read it; otherwise it takes out exactly what the broker confirmed."""
+    received_probe = probe("intake", "application_received")
+    container = container_factory(ProducerService, config)
+    relay = get_extension(container, OutboxRelay)
+    relay.setup()  # its thread is not started: this test drives it
+    things = get_database(config, "intake")["things"]
+    first, second = received("noise"), received("cleaning")
+    insert_with_events(things, {"_id": "t3", "status": "a"}, [first])
+    real_publish = relay.publisher.publish
+
+    def publish_while_a_write_lands(envelopes):
+        update_with_events(things, {"_id": "t3"}, {"status": "b"}, [second])
+        return real_publish(envelopes)
+
+    relay.publisher.publish = publish_while_a_write_lands
+    try:
+        assert relay.flush("things", "t3") == 1
+    finally:
+        relay.publisher.close()
+        queue = hint_queue(things.database.name)
+        while queue.qsize():
+            queue.get_nowait()
+    [published] = received_probe.take(1)
+    assert published["event_id"] == first["event_id"]
+    doc = things.find_one({"_id": "t3"})
+    assert [e["event_id"] for e in doc[OUTBOX]] == [second["event_id"]]
+    assert OUTBOX_AT in doc and doc["status"] == "b"
 
 
 def test_an_entry_left_by_a_crash_is_published_by_the_sweep_at_start(

@@ -149,3 +149,42 @@ def test_another_service_can_submit_over_rpc_and_a_wrong_field_is_named(config, 
     stored = db(config)["applications"].find_one({"_id": answer["application_id"]})
     assert stored["channel"] == "muhtar"
     assert db(config)["applications"].count_documents({}) == 1
+
+
+def test_the_hot_path_answers_plain_submissions_itself_and_hands_the_rest_to_flask(config):
+    """`FastSubmit` serves a well-formed public submission without Flask; anything unusual (a
+    field wrong, malformed JSON, a staff token) is answered by the flask-smorest view, so the
+    refusals have one implementation."""
+    app = create_app(config)
+    behind = app.wsgi_app.app
+    reached: list[str] = []
+
+    def flask_side(environ, start_response):
+        reached.append(environ["PATH_INFO"])
+        return behind(environ, start_response)
+
+    app.wsgi_app.app = flask_side
+    client = app.test_client()
+    fast = client.post("/api/v1/applications", json=VALID)
+    assert fast.status_code == 201 and reached == []
+    assert set(fast.get_json()) == {"application_id", "tracking_code", "security_code", "status",
+                                    "category_name", "merged_into"}
+    assert fast.headers["Cache-Control"] == "no-store"
+
+    refused = client.post("/api/v1/applications", json=with_change("citizen.tckn", "12345678901"))
+    assert refused.status_code == 422 and "tckn" in refused.get_json()["errors"]["json"]["citizen"]
+    malformed = client.post("/api/v1/applications", data=b"{not json",
+                            content_type="application/json")
+    assert malformed.status_code == 400
+    assert reached == ["/api/v1/applications"] * 2
+    assert db(config)["applications"].count_documents({}) == 1
+
+
+def test_a_refusal_on_the_hot_path_has_the_shared_shape(client):
+    """A submission refused after validation (unknown category) is answered by `FastSubmit`
+    in the shape every service uses, naming the field."""
+    response = client.post("/api/v1/applications", json=with_change("category", "no_such"))
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == 422 and body["status"] == "Unprocessable Entity"
+    assert "category" in body["errors"]["json"] and body["message"].startswith("category")

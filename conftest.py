@@ -64,6 +64,7 @@ def config(amqp_uri, tmp_path):
     from services.common import topology
     from services.common.config import load_config
     from services.common.mongo import forget_clients
+    from services.common.outbox import forget_hints
 
     mongo_uri = os.environ.get("TEST_MONGO_URI") or f"mongomock://{uuid.uuid4().hex}"
     cfg = load_config(
@@ -84,6 +85,7 @@ def config(amqp_uri, tmp_path):
     topology.reset(amqp_uri, retry_delay_ms=50)
     yield cfg
     forget_clients()
+    forget_hints()
 
 
 class Probe:

@@ -4,8 +4,9 @@ Starts the intake service alone (embedded store, a private RabbitMQ vhost remove
 a free port of 127.0.0.1, drives `POST /api/v1/applications` with wrk (50 connections, a Lua
 script giving every request its own citizen and place, so each one is a new original
 application), then waits until every accepted application's event has been confirmed by the
-broker (the outbox drained). Prints throughput, p50/p95/p99 latency, resident memory and the
-drain. Bounded: `--seconds` of load (default 20) plus at most 120 s of draining.
+broker (the outbox drained). Prints throughput, p50/p95/p99 latency, server CPU per
+application, resident memory and the drain. Bounded: `--seconds` of load (default 20) plus
+at most 120 s of draining.
 
     .venv/bin/python -m benchmarks.intake_submit [--seconds 20] [--connections 50]
 
@@ -25,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 from urllib.request import urlopen
+
+from benchmarks.tracking_system import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                                  {"route": "/api/v1/applications", "status": "201"})
         published_before = metric(base, "acikkapi_events_published_total",
                                   {"producer": "intake"})
+        cpu_before = cpu_seconds(process.pid)
         started = time.perf_counter()
         command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s",
                    "--latency", "-s", str(LUA), base, "--", "2"]
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                 break
             time.sleep(0.2)
         drained_after = time.perf_counter() - started - load_seconds
+        cpu_per = (cpu_seconds(process.pid) - cpu_before) / max(accepted, 1)
         seconds = duration_us / 1e6
         wall = f"{seconds:.1f} s measured by wrk, {load_seconds:.1f} s wall"
         print(f"intake submit benchmark: {args.connections} connections, {args.threads} wrk "
@@ -143,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         end_to_end = accepted / (load_seconds + max(drained_after, 0))
         print(f"  end to end         {end_to_end:,.0f} per second accepted AND confirmed "
               f"(accepted ÷ time until the last event was confirmed)")
+        print(f"  server CPU         {cpu_per * 1e6:,.0f} µs per accepted application, "
+              f"relay included (one whole core ≈ {1 / cpu_per:,.0f} per second)")
         print(f"  resident memory    {rss_before:.0f} MiB at start, {rss_peak:.0f} MiB after "
               f"the load")
     finally:

@@ -49,11 +49,24 @@ def hint_queue(db_name: str) -> LightQueue:
     return queue
 
 
-def _hint(collection: Collection, doc_id: Any) -> None:
+# A document's version and whole outbox as a write just stored them: the relay can publish from
+# it without reading the document back (its clearing write checks the version).
+Written = tuple[int, list[dict]]
+
+
+def _hint(collection: Collection, doc_id: Any, written: Written | None = None) -> None:
     try:
-        hint_queue(collection.database.name).put_nowait((collection.name, doc_id))
+        hint_queue(collection.database.name).put_nowait((collection.name, doc_id, written))
     except Full:
         _lost.add(collection.database.name)  # the relay's next sweep will find it
+
+
+def forget_hints() -> None:
+    """Drop every pending hint (tests start each one on a fresh embedded store)."""
+    for queue in _hints.values():
+        while queue.qsize():
+            queue.get_nowait()
+    _lost.clear()
 
 
 def hints_lost(db_name: str) -> bool:
@@ -74,9 +87,10 @@ def attach_events(doc: dict, events: list[dict]) -> dict:
 
 def insert_with_events(collection: Collection, doc: dict, events: list[dict]) -> None:
     """Insert `doc` and its events in one write (raises DuplicateKeyError like insert_one)."""
-    collection.insert_one(attach_events(dict(doc, **{VERSION: 1}), events))
+    stored = attach_events(dict(doc, **{VERSION: 1}), events)
+    collection.insert_one(stored)
     if events:
-        _hint(collection, doc["_id"])
+        _hint(collection, doc["_id"], (1, stored[OUTBOX]))
 
 
 def update_with_events(
@@ -136,7 +150,7 @@ def fold_once(
             if result.matched_count == 0:
                 continue
         if events:
-            _hint(collection, doc_id)
+            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
         return True
     raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
 

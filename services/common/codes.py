@@ -14,7 +14,8 @@ import secrets
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 # What people type for what they mean (Crockford's decoding rules).
-_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
+_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V",
+                             " ": None, "-": None, "_": None, ".": None})  # separators dropped
 TRACKING_BODY = 8
 SECURITY_LENGTH = 10
 
@@ -51,7 +52,7 @@ def display_tracking_code(code: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch not in " -_.").translate(_CONFUSABLE)
+    return text.upper().translate(_CONFUSABLE)
 
 
 def normalise_tracking_code(text: str) -> str | None:
@@ -75,7 +76,7 @@ def normalise_security_code(text: str) -> str:
 def security_digest(pepper: str, security_code: str) -> str:
     """The keyed digest of a security code; what is stored and compared."""
     canonical = normalise_security_code(security_code)
-    return hmac.new(pepper.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(pepper.encode(), canonical.encode(), hashlib.sha256).hex()
 
 
 def digests_match(expected: str, given: str) -> bool:

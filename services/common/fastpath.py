@@ -9,6 +9,7 @@ example to produce the canonical answer to anything unusual.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -46,6 +47,11 @@ def read_body(environ: dict, limit: int) -> bytes | None:
     return raw
 
 
+@functools.lru_cache(maxsize=64)
+def _status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
 class FastRoute:
     """Answers `method path` with `answer(environ)`; every other request goes to `app`."""
 
@@ -75,8 +81,7 @@ class FastRoute:
             return self.app(environ, start_response)
         status, payload, headers = result
         body = payload if isinstance(payload, bytes) else dumps(payload)
-        phrase = HTTPStatus(status).phrase
-        start_response(f"{status} {phrase}", [
+        start_response(_status_line(status), [
             ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"), *headers])
         counted = self._counters.get(status)

@@ -7,8 +7,8 @@ compare with); on failure count it against the code. An unknown code and a wrong
 therefore cost the same and are answered the same. Codes are never logged here.
 
 The public view of an application is rendered once per version of its read model and kept for a
-minute (`view_json`): every write bumps the version, which is read from the store on each lookup,
-so an answer is never older than the store, whichever replica wrote last.
+minute (`view_json`): every write bumps the version, which is checked against the store on each
+lookup, so an answer is never older than the store, whichever replica wrote last.
 """
 from __future__ import annotations
 
@@ -104,9 +104,9 @@ class Tracker:
 
     def view_json(self, application_id: str) -> bytes | None:
         """The public view as JSON, rendered once per read-model version (the hot path)."""
-        version = self.store.version(application_id)
         cached = self._views.get(application_id)
-        if cached is not None and cached[0] == version and cached[1] > time.monotonic():
+        if (cached is not None and cached[1] > time.monotonic()
+                and self.store.has_version(application_id, cached[0])):
             return cached[2]
         found = self.store.get_versioned(application_id)
         if found is None or not domain.is_visible(found[0]):

@@ -1,8 +1,11 @@
 """Abuse resistance: rate limits per client and per tracking code, and lockout after failures.
 
 Counters live in tracking's own database, one document per (bucket, subject, fixed window) keyed
-by `_id`, so every replica of the service counts in the same place and a counter costs one
-`_id` upsert. Subjects are keyed hashes (HMAC with `CODE_PEPPER`): neither client addresses nor
+by `_id`, so every replica of the service counts in the same place. Counting an attempt is one
+`_id` update and then one `_id` read of the count, all replicas' attempts included (the window's
+first attempt inserts the counter instead, and knows its count is 1): concurrent attempts may
+each see the other's, so a client is counted high, never low. Checking a code's lockout is one
+`_id` count. Subjects are keyed hashes (HMAC with `CODE_PEPPER`): neither client addresses nor
 tracking codes are stored in the clear here. An IPv6 client is counted by its /64, which is what
 one subscriber usually holds.
 
@@ -14,13 +17,17 @@ even for the right security code (the signed SMS link still opens the status).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
+
+# Counters are kept this long past their window so a sweep never removes a live one.
+GRACE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,13 @@ class Blocked:
 
 
 class CounterStore(Protocol):
-    def count(self, key: str, expires_at: datetime) -> dict: ...
+    """Counters shared by all replicas; `expires_at` in epoch seconds."""
 
-    def failures(self, key: str) -> int: ...
+    def count(self, key: str, expires_at: int) -> dict: ...
 
-    def fail(self, key: str, expires_at: datetime) -> None: ...
+    def failed_at_least(self, key: str, times: int) -> bool: ...
+
+    def fail(self, key: str, expires_at: int) -> None: ...
 
 
 def _int(config: dict, key: str, default: int) -> int:
@@ -84,6 +93,9 @@ def client_address(environ: dict, trusted_hops: int) -> str:
     return environ.get("REMOTE_ADDR") or "unknown"
 
 
+# Pure, and parsing an address was a tenth of the limiter's work on every request; bounded, since
+# an IPv6 client can present as many addresses as it likes.
+@functools.lru_cache(maxsize=65_536)
 def client_subject(address: str) -> str:
     """What a client is counted by: its IPv4 address, or the /64 of an IPv6 one."""
     try:
@@ -97,11 +109,10 @@ def client_subject(address: str) -> str:
     return str(parsed)
 
 
-def window(now: datetime, seconds: int) -> tuple[int, datetime]:
-    """The fixed window `now` falls in: its number and when it ends."""
-    epoch = now.timestamp()
-    index = int(epoch // seconds)
-    return index, datetime.fromtimestamp((index + 1) * seconds, UTC)
+def window(now: datetime, seconds: int) -> tuple[int, int]:
+    """The fixed window `now` falls in: its number and when it ends (epoch seconds)."""
+    index = int(now.timestamp() // seconds)
+    return index, (index + 1) * seconds
 
 
 def counter_key(secret: str, bucket: str, subject: str, index: int) -> str:
@@ -110,9 +121,9 @@ def counter_key(secret: str, bucket: str, subject: str, index: int) -> str:
     return f"{bucket}:{digest.hexdigest()[:32]}:{index}"
 
 
-def retry_after(ends: datetime, now: datetime) -> int:
-    """Whole seconds until a window ends (at least 1)."""
-    return max(1, math.ceil((ends - now).total_seconds()))
+def retry_after(ends: int, now: datetime) -> int:
+    """Whole seconds until a window ends (epoch seconds; at least 1)."""
+    return max(1, math.ceil(ends - now.timestamp()))
 
 
 class Limiter:
@@ -134,7 +145,7 @@ class Limiter:
                 self.secret, limit.bucket, subject, 0).rsplit(":", 1)[0]
         return f"{hashed}:{index}"
 
-    def _counter(self, limit: Limit, subject: str, now: datetime) -> tuple[str, datetime]:
+    def _counter(self, limit: Limit, subject: str, now: datetime) -> tuple[str, int]:
         index, ends = window(now, limit.window)
         return self._key(limit, subject, index), ends
 
@@ -143,8 +154,7 @@ class Limiter:
         over its failures, for buckets that count them)."""
         limit = self.limits[bucket]
         key, ends = self._counter(limit, client_subject(address), now)
-        # Kept a little past the window so a sweep never removes a live counter.
-        counter = self.store.count(key, ends + timedelta(seconds=60))
+        counter = self.store.count(key, ends + GRACE_SECONDS)
         if counter["n"] > limit.count or (limit.failures
                                           and counter.get("f", 0) >= limit.failures):
             return Blocked("client", retry_after(ends, now))
@@ -154,7 +164,7 @@ class Limiter:
         """`Blocked` while a (canonical) tracking code is locked after too many failures."""
         limit = self.limits["code"]
         key, ends = self._counter(limit, tracking_code, now)
-        if self.store.failures(key) >= limit.failures:
+        if self.store.failed_at_least(key, limit.failures):
             return Blocked("code", retry_after(ends, now))
         return None
 
@@ -163,4 +173,4 @@ class Limiter:
         for bucket, subject in (("lookup", client_subject(address)), ("code", tracking_code)):
             limit = self.limits[bucket]
             key, ends = self._counter(limit, subject, now)
-            self.store.fail(key, ends + timedelta(seconds=60))
+            self.store.fail(key, ends + GRACE_SECONDS)

@@ -7,8 +7,8 @@ Every hot lookup is keyed by `_id` (the embedded store scans collections for any
 - `codes`: `_id` = canonical tracking code → application id;
 - `muhtars`: `_id` = a muhtar's pseudonymous citizen ref → the ids of their applications;
 - `limits`: rate-limit and failure counters, `_id` = bucket, keyed subject and window, so every
-  replica counts in the same document; expired ones are swept (no TTL index: the embedded store
-  would scan for it on every insert);
+  replica counts in the same document; `expires_at` in epoch seconds, and expired ones are swept
+  (no TTL index: the embedded store would scan for it on every insert);
 - `captchas` and `logins`: the muhtar portal's challenges and one-time-code logins, `_id` = a
   random id; only digests are stored, never an answer or a code.
 """
@@ -19,6 +19,7 @@ from datetime import datetime
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Index, ensure_indexes
 from services.common.outbox import (
@@ -50,7 +51,8 @@ INDEXES: dict[str, list[Index]] = {
     "logins": [Index([("expires_at", 1)])],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
-SWEPT = ("limits", "captchas", "logins")
+# Swept by a datetime `expires_at` (counters expire in epoch seconds, see `sweep`).
+SWEPT = ("captchas", "logins")
 
 
 class TrackingStore:
@@ -113,10 +115,15 @@ class TrackingStore:
             return None
         return doc, doc.pop(VERSION, 0)
 
-    def version(self, application_id: str) -> int | None:
-        """The read model's version (it changes with every write), without reading the rest."""
-        doc = self.applications.find_one({"_id": application_id}, {VERSION: 1})
-        return doc.get(VERSION) if doc else None
+    def has_version(self, application_id: str, version: int) -> bool:
+        """Whether the read model is still at `version` (it changes with every write).
+
+        Asked as a count of one `_id` (one indexed match on a server): the embedded store then
+        copies nothing, where even a projected read copies and walks the document (three times
+        the cost).
+        """
+        return self.applications.count_documents({"_id": application_id, VERSION: version},
+                                                 limit=1) > 0
 
     def register_muhtar_application(self, citizen_ref: str, application_id: str) -> None:
         """Remember that `application_id` is one of this muhtar's requests (idempotent)."""
@@ -149,30 +156,46 @@ class TrackingStore:
 
     # -- counters -----------------------------------------------------------------------------
 
-    def count(self, key: str, expires_at: datetime) -> dict:
+    def count(self, key: str, expires_at: int) -> dict:
         """Count one attempt under `key`; the counter so far (`n` attempts, `f` failures),
-        all replicas together.
+        all replicas together. `expires_at` is in epoch seconds.
 
-        An update then a read (cheaper than find-and-modify on the embedded store): two
-        concurrent attempts may both read the other's increment — counted high, never low.
+        The attempt that creates the counter knows it is the first; any other increments it,
+        then reads it (cheaper than find-and-modify on the embedded store): two concurrent
+        attempts may both read the other's increment — counted high, never low.
         """
-        self.limits.update_one({"_id": key}, {"$inc": {"n": 1},
-                                              "$setOnInsert": {"expires_at": expires_at}},
-                               upsert=True)
+        if self._bump(key, "n", expires_at):
+            return {"n": 1}
         # No projection: counters are tiny, and the embedded store's projection code costs
         # more than copying three fields.
         return self.limits.find_one({"_id": key}) or {"n": 1}
 
-    def failures(self, key: str) -> int:
-        """Failures counted under `key` so far."""
-        counter = self.limits.find_one({"_id": key})
-        return counter.get("f", 0) if counter else 0
+    def failed_at_least(self, key: str, times: int) -> bool:
+        """Whether `times` failures or more were counted under `key`.
 
-    def fail(self, key: str, expires_at: datetime) -> None:
-        """Count one failure under `key`."""
-        self.limits.update_one({"_id": key}, {"$inc": {"f": 1},
-                                              "$setOnInsert": {"expires_at": expires_at}},
-                               upsert=True)
+        Asked as a count of one `_id` (one indexed match on a server): the embedded store then
+        copies no document — half a read's cost, and usually there is no such counter at all.
+        """
+        return self.limits.count_documents({"_id": key, "f": {"$gte": times}}, limit=1) > 0
+
+    def fail(self, key: str, expires_at: int) -> None:
+        """Count one failure under `key` (`expires_at` in epoch seconds)."""
+        self._bump(key, "f", expires_at)
+
+    def _bump(self, key: str, field: str, expires_at: int) -> bool:
+        """Add one to `field` of the counter `key`, creating it if need be; True if this created it.
+
+        An update, else an insert — not an upsert, which on the embedded store costs more than
+        either (three times an insert for a new counter). Epoch seconds rather than a datetime
+        for the same reason: the embedded store deep-copies a counter on every update.
+        """
+        while not self.limits.update_one({"_id": key}, {"$inc": {field: 1}}).matched_count:
+            try:
+                self.limits.insert_one({"_id": key, field: 1, "expires_at": expires_at})
+                return True
+            except DuplicateKeyError:
+                continue  # a concurrent attempt created it in between: count in it
+        return False
 
     # -- the muhtar portal ----------------------------------------------------------------------
 
@@ -201,7 +224,8 @@ class TrackingStore:
 
     def sweep(self, now: datetime) -> int:
         """Remove expired counters, challenges and logins; returns how many."""
-        removed = 0
+        removed = self.limits.delete_many(
+            {"expires_at": {"$lt": now.timestamp()}}).deleted_count
         for name in SWEPT:
             removed += self.db[name].delete_many({"expires_at": {"$lt": now}}).deleted_count
         return removed

@@ -21,6 +21,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
 from services.common.catalogue import load_categories
+from services.common.events import utcnow
 from services.common.fastpath import FastRoute, read_body
 from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
@@ -35,6 +36,7 @@ from services.tracking.schemas import (
     SatisfactionRequestSchema,
     TrackingAnswerSchema,
     TrackRequestSchema,
+    load_track_request,
 )
 from services.tracking.store import TrackingStore
 
@@ -60,12 +62,12 @@ class FastLookup(FastRoute):
     def __init__(self, app: Callable, tracker: Tracker):
         super().__init__(app, "tracking", "POST", TRACK)
         self.tracker = tracker
-        self.schema = TrackRequestSchema()
 
     def answer(self, environ: dict) -> tuple[int, dict | bytes, list[tuple[str, str]]]:
         tracker = self.tracker
         address = client_address(environ, tracker.trusted_hops)
-        blocked = tracker.gate(address)
+        now = utcnow()  # one clock read for both gates
+        blocked = tracker.gate(address, now=now)
         if blocked is not None:
             return refusal(blocked)
         raw = read_body(environ, BODY_MAX)
@@ -79,11 +81,12 @@ class FastLookup(FastRoute):
                 message = "Invalid JSON body."
                 return 400, error_body(400, "Bad Request", message, {"json": [message]}), []
         try:
-            payload = self.schema.load(data)  # type: ignore[arg-type]
+            payload = load_track_request(data)
         except ValidationError as exc:
             errors = {"json": exc.messages}
             return 422, error_body(422, "Unprocessable Entity", summary(errors), errors), []
-        outcome = tracker.open(payload["tracking_code"], payload["security_code"], address)
+        outcome = tracker.open(payload["tracking_code"], payload["security_code"], address,
+                               now=now)
         if isinstance(outcome, Opened):
             # Confidential applications answer here too: the holder of both codes is the
             # applicant.

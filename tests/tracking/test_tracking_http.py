@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 
 import pytest
+from marshmallow import ValidationError
 from nameko.testing.services import worker_factory
 
 from services.common.codes import display_tracking_code, new_tracking_code
 from services.common.events import load_event
 from services.tracking import domain
+from services.tracking.schemas import TrackRequestSchema, load_track_request
 from services.tracking.service import TrackingService
+from services.tracking.store import TrackingStore
 from services.tracking.web import NOT_FOUND
 
 TRACK = "/api/v1/track"
@@ -103,6 +106,78 @@ def test_unknown_and_wrong_codes_both_pay_for_one_constant_time_comparison(
     client.post(TRACK, json={"tracking_code": routed_application, "security_code": "WRONG"})
     client.post(TRACK, json={"tracking_code": new_tracking_code(), "security_code": "WRONG"})
     assert calls == [(64, 64), (64, 64)]
+
+
+def test_unknown_and_wrong_codes_do_the_same_work_in_the_store(
+    client, routed_application, monkeypatch
+):
+    calls: list[str] = []
+    for name in ("count", "failed_at_least", "code_entry", "fail", "get", "has_version",
+                 "get_versioned"):
+        real = getattr(TrackingStore, name)
+
+        def spy(self, *args, _name=name, _real=real, **kwargs):
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(TrackingStore, name, spy)
+    client.post(TRACK, json={"tracking_code": routed_application, "security_code": "WRONG"})
+    wrong, calls[:] = list(calls), []
+    client.post(TRACK, json={"tracking_code": new_tracking_code(), "security_code": "WRONG"})
+    assert wrong == calls == ["count", "failed_at_least", "code_entry", "fail", "fail"]
+
+
+def test_a_lookup_after_a_write_shows_the_write(
+    client, bus_envelopes, new_application, deliver
+):
+    """Views are rendered once per read-model version; whoever writes, the next lookup sees it."""
+    application_id, code = new_application()
+    deliver(bus_envelopes.received(application_id, code))
+    deliver(bus_envelopes.routed(application_id, code))
+    codes = {"tracking_code": code, "security_code": "SECRETCODE1"}
+    before = client.post(TRACK, json=codes).get_json()
+    assert client.post(TRACK, json=codes).get_json() == before  # answered from the cache
+    deliver(bus_envelopes.case("case_resolved", application_id, "resolved",
+                               result="Çukur kapatıldı."))
+    after = client.post(TRACK, json=codes).get_json()
+    assert before["status"] != "resolved" and after["status"] == "resolved"
+
+
+LOOKUP_BODIES = [
+    {"tracking_code": "{code}", "security_code": "SECRETCODE1"},
+    {"tracking_code": " {typed} ", "security_code": "secret-code1", "unknown": 1},
+    {"tracking_code": "{typo}", "security_code": "SECRETCODE1"},
+    {"tracking_code": "{code}" + " " * 30, "security_code": "SECRETCODE1"},
+    {"tracking_code": "{code}", "security_code": ""},
+    {"tracking_code": "{code}", "security_code": "S" * 32},
+    {"tracking_code": "{code}", "security_code": "S" * 33},
+    {"tracking_code": "{code}"},
+    {"security_code": "SECRETCODE1"},
+    {"tracking_code": 123456789, "security_code": "SECRETCODE1"},
+    {"tracking_code": "{code}", "security_code": None},
+    {"tracking_code": ["{code}"], "security_code": {"x": 1}},
+    {}, [], "text", 7, None,
+]
+
+
+@pytest.mark.parametrize("template", LOOKUP_BODIES)
+def test_the_lookup_body_loads_exactly_as_its_schema_says(template):
+    """`load_track_request` (the hot path's loader) agrees with `TrackRequestSchema`."""
+    code = new_tracking_code()
+    typo = code[:-1] + ("A" if code[-1] != "A" else "B")
+    data = template
+    if isinstance(template, dict):
+        data = {key: value.format(code=code, typed=display_tracking_code(code).lower(),
+                                  typo=typo) if isinstance(value, str) else value
+                for key, value in template.items()}
+    try:
+        expected = TrackRequestSchema().load(data)
+    except ValidationError as refused:
+        with pytest.raises(ValidationError) as raised:
+            load_track_request(data)
+        assert raised.value.messages == refused.messages
+    else:
+        assert load_track_request(data) == expected
 
 
 def test_a_tracking_code_failing_its_check_character_is_named_as_malformed(

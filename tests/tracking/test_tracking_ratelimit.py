@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import get_database
 from services.tracking.ratelimit import (
@@ -33,8 +34,8 @@ class Counters:
         doc["n"] += 1
         return dict(doc)
 
-    def failures(self, key):
-        return self.docs.get(key, {}).get("f", 0)
+    def failed_at_least(self, key, times):
+        return self.docs.get(key, {}).get("f", 0) >= times
 
     def fail(self, key, expires_at):
         self.docs.setdefault(key, {"n": 0, "f": 0, "expires_at": expires_at})["f"] += 1
@@ -104,3 +105,39 @@ def test_expired_counters_are_swept(config):
     assert store.sweep(NOW) == 0
     assert store.sweep(NOW + timedelta(minutes=3)) == 1
     assert store.limits.count_documents({}) == 0
+
+
+def test_a_counter_is_created_by_its_first_attempt_and_read_back_by_the_others(config):
+    store = TrackingStore(get_database(config, "tracking"))
+    expires = int(NOW.timestamp()) + 90
+    assert store.count("lookup:x:1", expires) == {"n": 1}  # it made the counter: no read
+    assert store.count("lookup:x:1", expires)["n"] == 2
+    store.fail("lookup:x:1", expires)
+    counter = store.count("lookup:x:1", expires)
+    assert (counter["n"], counter["f"], counter["expires_at"]) == (3, 1, expires)
+
+
+def test_an_attempt_that_loses_the_race_to_create_a_counter_still_counts(config, monkeypatch):
+    """Two replicas count a client's first attempts at once: neither attempt is lost."""
+    store = TrackingStore(get_database(config, "tracking"))
+    real_insert = store.limits.insert_one
+
+    def racing_insert(doc, *args, **kwargs):
+        monkeypatch.setattr(store.limits, "insert_one", real_insert)
+        real_insert({"_id": doc["_id"], "n": 1, "expires_at": doc["expires_at"]})  # the other
+        return real_insert(doc, *args, **kwargs)
+
+    monkeypatch.setattr(store.limits, "insert_one", racing_insert)
+    assert store.count("lookup:x:1", 100)["n"] == 2
+    assert store.limits.find_one({"_id": "lookup:x:1"})["n"] == 2
+    with pytest.raises(DuplicateKeyError):  # the race was real
+        real_insert({"_id": "lookup:x:1", "n": 1})
+
+
+def test_a_lockout_is_checked_against_the_failures_counted(config):
+    store = TrackingStore(get_database(config, "tracking"))
+    assert not store.failed_at_least("code:x:1", 1)  # no counter at all
+    store.fail("code:x:1", 100)
+    store.fail("code:x:1", 100)
+    assert store.failed_at_least("code:x:1", 2) and not store.failed_at_least("code:x:1", 3)
+

@@ -6,9 +6,11 @@ script giving every request its own citizen and place, so each one is a new orig
 application), then waits until every accepted application's event has been confirmed by the
 broker (the outbox drained). Prints throughput, p50/p95/p99 latency, server CPU per
 application, resident memory and the drain. Bounded: `--seconds` of load (default 20) plus
-at most 120 s of draining.
+at most 120 s of draining. On two or more CPUs the service runs on CPU 0 and wrk on CPU 1
+(`--no-pin` to let the scheduler place them): the load generator must not take the measured
+process's core.
 
-    .venv/bin/python -m benchmarks.intake_submit [--seconds 20] [--connections 50]
+    .venv/bin/python -m benchmarks.intake_submit [--seconds 20] [--connections 50] [--no-pin]
 
 Needs `wrk` (Debian: `apt-get install -y wrk`) and RabbitMQ with `rabbitmqctl`.
 """
@@ -71,7 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the service on CPU 0 and wrk on CPU 1 (taskset), so the "
+                             "load generator does not take the measured process's core")
     args = parser.parse_args(argv)
+    pin = args.pin and bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
+    service_cpu, client_cpu = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if pin else ([], [])
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     vhost = f"acikkapi-bench-{uuid.uuid4().hex[:8]}"
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                HTTP_PORT=str(port), LOG_LEVEL="WARNING", DEV_SINK_DIR=str(workdir / "sink"),
                PYTHONWARNINGS="ignore")
     log_file = (workdir / "log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "services.intake"],
+    process = subprocess.Popen([*service_cpu, sys.executable, "-m", "services.intake"],  # noqa: S603
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         for _ in range(300):
@@ -107,8 +114,8 @@ def main(argv: list[str] | None = None) -> None:
                                   {"producer": "intake"})
         cpu_before = cpu_seconds(process.pid)
         started = time.perf_counter()
-        command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s",
-                   "--latency", "-s", str(LUA), base, "--", "2"]
+        command = [*client_cpu, "wrk", f"-t{args.threads}", f"-c{args.connections}",
+                   f"-d{args.seconds}s", "--latency", "-s", str(LUA), base, "--", "2"]
         run = subprocess.run(command, check=True, capture_output=True,  # noqa: S603
                              text=True)
         load_seconds = time.perf_counter() - started
@@ -134,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         wall = f"{seconds:.1f} s measured by wrk, {load_seconds:.1f} s wall"
         print(f"intake submit benchmark: {args.connections} connections, {args.threads} wrk "
               f"threads, {args.seconds} s, one `python -m services.intake` process, "
-              f"embedded store, {os.cpu_count()} cores")
+              f"embedded store, {os.cpu_count()} cores"
+              f"{' (service on CPU 0, wrk on CPU 1)' if pin else ''}")
         print(f"  requests           {requests}  (non-2xx {bad_status}, socket errors "
               f"{socket_errors})")
         print(f"  accepted (201)     {int(accepted)}  = {accepted / seconds:,.0f} per second "

@@ -70,6 +70,14 @@ def install_embedded_fast_paths() -> None:
         return original(self, filter)
 
     mm_collection.Collection._iter_documents = _iter_documents
+    # mongomock compares the pymongo version with literals (`version.parse("4.0")`) on every
+    # insert and update; a parsed version never changes, so each literal is parsed once.
+    import functools
+    import types
+
+    from packaging import version
+
+    mm_collection.version = types.SimpleNamespace(parse=functools.cache(version.parse))
     _install_fast_datetime_walks()
     _install_lock_free_store()
     _install_fast_copies()

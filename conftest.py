@@ -67,10 +67,16 @@ def config(amqp_uri, tmp_path):
     from services.common.outbox import forget_hints
 
     mongo_uri = os.environ.get("TEST_MONGO_URI") or f"mongomock://{uuid.uuid4().hex}"
+    # With a real database the service refuses its development secrets, as in production.
+    secrets = {} if mongo_uri.startswith("mongomock://") else {
+        key: f"test-{key.lower()}-not-a-real-secret"
+        for key in ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET")}
     cfg = load_config(
         env={},
         AMQP_URI=amqp_uri,
         MONGO_URI=mongo_uri,
+        CHANNEL_WEBHOOK_SECRET="test-webhook-secret",  # noqa: S106 - a test value
+        **secrets,
         EVENT_RETRY_DELAY_MS="50",
         EVENT_MAX_ATTEMPTS="3",
         OUTBOX_SWEEP_SECONDS="0.5",

@@ -58,6 +58,9 @@ def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
     if not config["MONGO_URI"].startswith("mongomock://"):
         weak = [k for k in ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET")
                 if config[k] == DEV_SECRET]
+        # The channel webhooks are public URLs: unsigned, anyone could post "SMS" in a
+        # citizen's name and have our replies sent to any number.
+        weak += [k for k in ("CHANNEL_WEBHOOK_SECRET",) if not config[k]]
         if weak:
             raise SystemExit(f"set real secrets for a real database: {', '.join(weak)}")
     return config

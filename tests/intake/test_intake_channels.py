@@ -8,7 +8,6 @@ from PIL import Image
 
 from services.common.codes import normalise_tracking_code
 from services.common.mongo import get_database
-from services.intake.web import create_app
 from tests.intake.intake_samples import (
     BAD_CHECK_DIGIT,
     DESK,
@@ -22,11 +21,6 @@ from tests.intake.intake_samples import (
     jpeg,
 )
 from tests.support import bearer
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 def db(config):
@@ -75,6 +69,18 @@ def test_an_sms_with_tckn_and_message_becomes_an_application_answered_by_sms(cli
     [event] = outbox(config)
     assert event["type"] == "application_received" and event["data"]["channel"] == "sms"
     assert TCKN not in json.dumps(event) and "5551112233" not in json.dumps(event)
+
+
+def test_a_webhook_without_the_gateway_secret_is_refused_naming_the_header(client, config):
+    """Anyone can reach the webhook URLs: only the gateway knows `CHANNEL_WEBHOOK_SECRET`."""
+    body = {"from": "+905551112233", "text": f"{TCKN} Sokak lambası yanmıyor.",
+            "received_at": "2026-11-22T09:00:00+03:00"}
+    for headers in ({"X-Webhook-Secret": ""}, {"X-Webhook-Secret": "guessed"}):
+        refused = client.post("/api/v1/channels/sms", json=body, headers=headers)
+        assert refused.status_code == 401
+        assert "X-Webhook-Secret" in refused.get_json()["errors"]["headers"]
+    assert db(config)["inbound"].count_documents({}) == 0
+    assert client.post("/api/v1/channels/sms", json=body).status_code == 201
 
 
 @pytest.mark.parametrize(("text", "reason"), [

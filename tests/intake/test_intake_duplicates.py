@@ -2,18 +2,11 @@
 unlink; and the citizen registry staff see (masked, audited)."""
 import json
 
-import pytest
-
 from services.common.codes import normalise_tracking_code
 from services.common.mongo import get_database
 from services.intake.web import create_app
 from tests.intake.intake_samples import OTHER_TCKN, TCKN, WEB
 from tests.support import bearer
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 def db(config):

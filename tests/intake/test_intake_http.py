@@ -19,10 +19,6 @@ VALID = {
 }
 
 
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
-
 
 def db(config):
     return get_database(config, "intake")

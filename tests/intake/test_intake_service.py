@@ -17,7 +17,6 @@ from services.common.codes import normalise_tracking_code, security_digest
 from services.common.config import DEFAULTS
 from services.common.mongo import get_database
 from services.intake.service import IntakeService
-from services.intake.web import create_app
 from services.notify.service import NotifyService
 from tests.intake.intake_samples import FIXTURES, TCKN, WEB, email_bytes, executable
 from tests.support import bearer
@@ -38,10 +37,6 @@ def notify(config, container_factory, intake):
     container.start()
     return container
 
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 @contextmanager

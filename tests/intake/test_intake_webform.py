@@ -7,7 +7,6 @@ import pytest
 
 from services.common.codes import normalise_tracking_code, security_digest
 from services.common.mongo import get_database
-from services.intake.web import create_app
 from tests.intake.intake_samples import BAD_CHECK_DIGIT, TCKN, executable, jpeg
 
 FORM = {"kind": "complaint", "category": "road_damage", "description": "Kaldırım çökmüş.",
@@ -16,10 +15,6 @@ FORM = {"kind": "complaint", "category": "road_damage", "description": "Kaldır�
         "preferred_channel": "sms", "consent": "yes",
         "idempotency_key": "01HFORMPAGE00000000000000"}
 
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 def db(config):

@@ -300,6 +300,19 @@ def submission(form, category: Category, jurisdiction: Jurisdiction,
     return payload
 
 
+def spec_errors(errors: dict, prefix: str = "") -> list[str]:
+    """One spec error description per refused field: `citizen.first_name: Missing data…`."""
+    described = []
+    for field, value in errors.items():
+        path = f"{prefix}.{field}" if prefix else str(field)
+        if isinstance(value, dict):
+            described += spec_errors(value, path)
+        else:
+            messages = value if isinstance(value, list) else [value]
+            described.append(f"{path}: {' '.join(str(m) for m in messages)}")
+    return described
+
+
 def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
               catalogue: dict[str, Category], organisation: Organisation,
               config: dict) -> Blueprint:
@@ -380,18 +393,20 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
             created = rpc.call("intake", "submit_application", payload)
         except RemoteError as error:
             if error.exc_type == "SubmissionRefused":
-                raise Open311Error(400, *(f"{field}: {msgs}" for field, msgs in
-                                          remote_errors(error).items())) from None
+                raise Open311Error(400, *spec_errors(remote_errors(error))) from None
             log.warning("open311 submission failed", extra={"error": error.exc_type})
             raise Open311Error(400, "the request could not be created now; retry later") from None
         except Exception as exc:
             log.warning("open311 submission failed", extra={"error": type(exc).__name__})
             raise Open311Error(400, "the request could not be created now; retry later") from None
+        # A duplicate of an earlier report is answered with the original, as intake answers any
+        # second caller: the duplicate itself never becomes a public request of its own.
+        request_id = created.get("merged_into") or created["application_id"]
         log.info("open311 request created", extra={"client": client,
-                                                   "application_id": created["application_id"]})
+                                                   "application_id": request_id})
         code = display_tracking_code(created["tracking_code"].replace("-", ""))
         return render(fmt, "service_requests", [{
-            "service_request_id": created["application_id"],
+            "service_request_id": request_id,
             "service_notice": f"Başvurunuz alındı; takip kodu {code}. / Received; tracking "
                               f"code {code}.",
             "account_id": None,

@@ -89,6 +89,34 @@ def test_a_client_from_the_spec_lists_services_posts_a_request_and_reads_it_back
     assert [r["service_request_id"] for r in by_id] == [request_id]
 
 
+def test_a_second_report_of_the_same_spot_is_answered_with_the_first_request(system, transport):
+    """Intake links a report of the same spot and category as a duplicate: the partner gets
+    the original's id, which it can read back (the duplicate is never a request of its own)."""
+    client = Open311Client(transport, JURISDICTION, fmt="json", api_key=KEY)
+    spot = {"service_code": "road_damage", "lat": "36.7511", "long": "34.5327",
+            "attributes": {"kind": "complaint", "district": "Mersin/Mezitli"},
+            "description": "Yolda derin bir çukur var."}
+    first = create_and_wait(system, client, **spot, first_name="Ayşe", last_name="Demir",
+                            phone="0555 111 22 33")
+    with entrypoint_waiter(system["tracking"], "handle_application_merged", timeout=30):
+        second = client.create(**spot, first_name="Mehmet", last_name="Kaya",
+                               phone="0555 444 55 66")
+    assert second["service_request_id"] == first["service_request_id"]
+    assert client.request(second["service_request_id"])["status"] == "open"
+
+
+def test_a_refusal_by_intake_names_each_nested_field(system, transport):
+    client = Open311Client(transport, JURISDICTION, fmt="json", api_key=KEY)
+    with pytest.raises(Open311ClientError) as error:
+        client.create(service_code="road_damage", lat="36.7511", long="34.5327",
+                      attributes={"kind": "complaint", "district": "Mersin/Mezitli"},
+                      description="Yolda çukur var.", phone="0555 111 22 33")
+    descriptions = [e["description"] for e in error.value.errors]
+    assert error.value.status == 400
+    assert any(d.startswith("citizen.first_name: ") for d in descriptions), descriptions
+    assert not any("{" in d for d in descriptions)
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_the_spec_errors_in_both_formats(transport, fmt):
     client = Open311Client(transport, JURISDICTION, fmt=fmt, api_key="wrong")

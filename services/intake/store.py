@@ -212,10 +212,10 @@ class IntakeStore:
     def file_and_probe(self, own: list[str], entry: dict, probe: list[str]) -> list[dict]:
         """File `entry` under `own` keys, and return every entry filed before under `probe`.
 
-        Each own bucket is updated and read in one atomic step (the entries before ours), so of
-        two simultaneous submissions with the same key the later always sees the earlier; the
-        neighbouring cells are read after. Own buckets are never read back whole (on the embedded
-        store, copying documents out is what costs).
+        Each own bucket is created with our entry, or, if it exists, updated and read in one
+        atomic step (the entries before ours), so of two simultaneous submissions with the same
+        key the later always sees the earlier; the neighbouring cells are read after. Own buckets
+        are never read back whole (on the embedded store, copying documents out is what costs).
         """
         found: list[dict] = []
         for key in own:

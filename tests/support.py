@@ -116,3 +116,18 @@ def all_in_one(amqp_uri: str, workdir, **env: str):
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+# A category an admin adds through routing's API (not in the sample catalogue file).
+GRAFFITI = {"code": "graffiti", "name_tr": "Duvar yazısı", "name_en": "Graffiti",
+            "kinds": ["complaint"], "tier": "district", "institution": None,
+            "read_hours": 24.0, "resolve_hours": 96.0, "priority": "low", "reopen_days": 10,
+            "first_contact": False, "muhtar": False}
+
+
+def category_saved(definition: dict, *, removed: bool = False, at=None) -> dict:
+    """The `category_saved` envelope routing publishes for `definition`."""
+    from services.common.events import make_event
+
+    return make_event("category_saved", f"category:{definition['code']}",
+                      dict(definition, removed=removed), occurred_at=at)

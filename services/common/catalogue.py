@@ -1,7 +1,9 @@
-"""The category catalogue file (design §10), read by routing (which owns it) and by intake.
+"""The category catalogue (design §10): its file and its categories — pure, no I/O beyond reading
+the file.
 
-Intake validates `category` and `kind` against the same file at start so that it can accept
-applications while routing is down; routing loads it into its own database.
+Routing owns the catalogue: it seeds its database from `CATALOGUE_PATH` and lets admins create,
+change and remove categories through its API, emitting `category_saved` in the write that stores
+each change. Intake and tracking keep their own copy (`services.common.catalogue_cache`).
 """
 from __future__ import annotations
 
@@ -37,6 +39,20 @@ class Category:
             "priority": self.priority, "reopen_days": self.reopen_days,
             "first_contact": self.first_contact, "muhtar": self.muhtar,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Category:
+        """The inverse of `to_dict` (a `category_saved` event's data, or what was stored)."""
+        return cls(
+            code=data["code"], name_tr=data["name_tr"], name_en=data["name_en"],
+            kinds=tuple(data.get("kinds") or ()), tier=data["tier"],
+            institution=data.get("institution"),
+            read_hours=float(data.get("read_hours", 24)),
+            resolve_hours=float(data.get("resolve_hours", 72)),
+            priority=data.get("priority", "normal"), reopen_days=int(data.get("reopen_days", 15)),
+            first_contact=bool(data.get("first_contact", False)),
+            muhtar=bool(data.get("muhtar", False)),
+        )
 
 
 def parse_categories(raw: dict) -> dict[str, Category]:

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, str] = {
     "OUTBOX_GRACE_SECONDS": "2",
     "ORGANISATION_PATH": str(ROOT / "data" / "sample" / "organisation.yaml"),
     "CATALOGUE_PATH": str(ROOT / "data" / "sample" / "categories.yaml"),
+    # How often intake and tracking look for catalogue changes another replica stored.
+    "CATALOGUE_CHECK_SECONDS": "2",
     "SMS_PROVIDER": "dev",
     "EMAIL_PROVIDER": "dev",
     "MAIL_FROM": "Açık Kapı <acikkapi@example.gov.tr>",

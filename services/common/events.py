@@ -152,6 +152,27 @@ class SatisfactionRecorded(Schema):
     comment = fields.String(load_default=None, allow_none=True)
 
 
+class CategorySaved(Schema):
+    """A category an admin created, changed or removed through routing's API: its public
+    definition, exactly `Category.to_dict()` (no personal data). The envelope's
+    `application_id` is `category:<code>`: no application exists. Consumers keep the latest
+    by `occurred_at`."""
+
+    code = fields.String(required=True, validate=validate.Length(1, 80))
+    name_tr = fields.String(required=True)
+    name_en = fields.String(required=True)
+    kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), required=True)
+    tier = fields.String(required=True)  # routing checked it against the catalogue's tiers
+    institution = fields.String(load_default=None, allow_none=True)
+    read_hours = fields.Float(required=True)
+    resolve_hours = fields.Float(required=True)
+    priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
+    reopen_days = fields.Integer(required=True)
+    first_contact = fields.Boolean(load_default=False)
+    muhtar = fields.Boolean(load_default=False)
+    removed = fields.Boolean(load_default=False)  # deleted: the definition it last had
+
+
 CASE_EVENTS = (
     "case_acknowledged", "case_started", "case_transferred", "case_returned", "case_waiting",
     "case_resumed", "case_resolved", "case_approved", "case_rejected", "case_closed",
@@ -165,6 +186,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("inbound_rejected", 1): ("intake", InboundRejected),
     ("application_routed", 1): ("routing", Routed),
     ("application_referred", 1): ("routing", Referred),
+    ("category_saved", 1): ("routing", CategorySaved),
     **{(name, 1): ("routing", CaseChanged) for name in CASE_EVENTS},
     ("sla_warned", 1): ("sla", SlaWarned),
     ("sla_breached", 1): ("sla", SlaBreached),

@@ -110,6 +110,41 @@ def update_with_events(
     return bool(result.matched_count)
 
 
+def replace_with_events(
+    collection: Collection, doc: dict, events: list[dict], *, attempts: int = 20
+) -> None:
+    """Insert or replace `doc` (keyed by its `_id`) with `events` appended, in one write.
+
+    Events still waiting in the stored document's outbox are kept (a plain `replace_one` would
+    drop them unpublished); the write is conditional on the version read, so it never puts
+    back an entry the relay removed meanwhile.
+    """
+    doc_id = doc["_id"]
+    for _ in range(attempts):
+        current = collection.find_one({"_id": doc_id}, {OUTBOX: 1, OUTBOX_AT: 1, VERSION: 1})
+        new = {k: v for k, v in doc.items() if k not in BOOKKEEPING}
+        if current is None:
+            new[VERSION] = 1
+            attach_events(new, events)
+            try:
+                collection.insert_one(new)
+            except DuplicateKeyError:
+                continue
+        else:
+            if current.get(OUTBOX):
+                new[OUTBOX] = current[OUTBOX]
+                new[OUTBOX_AT] = current.get(OUTBOX_AT) or utcnow()
+            new[VERSION] = current.get(VERSION, 0) + 1
+            attach_events(new, events)
+            result = collection.replace_one({"_id": doc_id, VERSION: current.get(VERSION)}, new)
+            if result.matched_count == 0:
+                continue
+        if events:
+            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
+        return
+    raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
+
+
 Fold = Callable[[dict | None], tuple[dict | None, list[dict]]]
 
 

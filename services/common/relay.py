@@ -24,6 +24,7 @@ from datetime import timedelta
 
 import amqp
 import eventlet
+import eventlet.semaphore
 from eventlet.queue import Empty
 from kombu import Connection
 from nameko.extensions import DependencyProvider
@@ -190,6 +191,9 @@ class OutboxRelay(DependencyProvider):
         self.hints = hint_queue(self.db.name)
         self._left_behind = False  # something failed or a hint was lost: sweep
         self._collections: dict[str, object] = {}
+        # One flush at a time: the publisher's connection must have one reader, and `flush` /
+        # `sweep` may be called from another greenlet while the relay's thread is flushing.
+        self._flushing = eventlet.semaphore.Semaphore()
 
     def start(self) -> None:
         self._running = True
@@ -287,10 +291,15 @@ class OutboxRelay(DependencyProvider):
         `written` holds, for documents a write has just hinted, the version and outbox it
         stored: those are not read back.
         """
+        with self._flushing:
+            return self._flush(refs, written or {})
+
+    def _flush(self, refs: list[tuple[str, object]],
+               written: dict[tuple[str, object], Written | None]) -> int:
         pending: list[tuple[str, object, list[dict], int | None]] = []
         for collection, doc_id in refs:
             col = self._collection(collection)
-            stored = (written or {}).get((collection, doc_id))
+            stored = written.get((collection, doc_id))
             if stored is not None:
                 pending.append((collection, doc_id, stored[1], stored[0]))
                 continue

@@ -46,6 +46,10 @@ def _subs(service: str, *pairs: tuple[str, str]) -> list[Subscription]:
 
 SUBSCRIPTIONS: list[Subscription] = [
     *_subs(
+        "intake",
+        ("category_saved", "handle_category_saved"),
+    ),
+    *_subs(
         "routing",
         ("application_received", "handle_application_received"),
         ("reopen_requested", "handle_reopen_requested"),
@@ -69,6 +73,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("application_referred", "handle_application_referred"),
         ("notification_sent", "handle_notification_sent"),
         ("application_merged", "handle_application_merged"),
+        ("category_saved", "handle_category_saved"),
         *((event, f"handle_{event}") for event in CASE_EVENTS),
     ),
     *_subs(

@@ -1,5 +1,6 @@
 """Intake's bus entrypoints: the outbox relay, contact lookups for notify, the muhtar registry
-for the muhtar portal, submissions from other doors, and housekeeping."""
+for the muhtar portal, submissions from other doors, the admin's catalogue changes, and
+housekeeping."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,8 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.common.catalogue import load_categories
+from services.common.catalogue_cache import CatalogueCache, catalogue_for
+from services.common.handlers import event_handler
 from services.common.mongo import Mongo, get_database
 from services.common.relay import OutboxRelay
 from services.intake import domain, submission
@@ -24,13 +26,14 @@ _SUBMISSION = CreateApplicationSchema()
 
 
 class Catalogue(DependencyProvider):
-    """The category catalogue, read from its file at container setup."""
+    """The category catalogue: the file plus the admin changes stored here, shared with the
+    Flask side of the process."""
 
     def setup(self) -> None:
-        self.categories = load_categories(self.container.config["CATALOGUE_PATH"])
+        self.cache = catalogue_for(self.container.config, self.container.service_name)
 
-    def get_dependency(self, worker_ctx):
-        return self.categories
+    def get_dependency(self, worker_ctx) -> CatalogueCache:
+        return self.cache
 
 
 def load_muhtars(path: str, hash_key: str) -> list[dict]:
@@ -70,7 +73,7 @@ class IntakeService:
 
     store: IntakeStore = Mongo(IntakeStore)
     relay = OutboxRelay("applications", "inbound")
-    catalogue = Catalogue()
+    catalogue: CatalogueCache = Catalogue()
     muhtars = MuhtarRegistry()
     config = Config()
 
@@ -148,6 +151,11 @@ class IntakeService:
     def get_citizen_contact(self, citizen_ref: str) -> dict | None:
         """`{phone, email, preferred_channel}` of a registered person (the muhtar portal)."""
         return self.store.citizen_contact(citizen_ref)
+
+    @event_handler("routing", "category_saved")
+    def handle_category_saved(self, event: dict) -> None:
+        """An admin created, changed or removed a category: validate against it from now on."""
+        self.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
 
     @timer(interval=PURGE_SECONDS)
     def purge_expired(self) -> None:

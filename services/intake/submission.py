@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.catalogue import Category
+from services.common.catalogue_cache import CatalogueCache
 from services.common.codes import display_tracking_code
 from services.common.events import new_event_id, utcnow
 from services.intake import domain
@@ -95,11 +96,16 @@ def _unseal(pepper: str, key: str, sealed: str | None) -> str | None:
 class Intake:
     """The use cases of intake over its store; shared by the HTTP app and the nameko service."""
 
-    def __init__(self, store: IntakeStore, catalogue: dict[str, Category], config: dict):
+    def __init__(self, store: IntakeStore, catalogue: CatalogueCache, config: dict):
         self.store = store
-        self.catalogue = catalogue
+        self.catalogue_cache = catalogue
         self.config = config
         self.settings = Settings.from_config(config)
+
+    @property
+    def catalogue(self) -> dict[str, Category]:
+        """The categories now (admin changes included); a clock read, no database read."""
+        return self.catalogue_cache.get()
 
     # -- the one way in -------------------------------------------------------------------
 

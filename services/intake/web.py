@@ -21,7 +21,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
 from services.common.auth import staff_required, verify_token
-from services.common.catalogue import load_categories
+from services.common.catalogue_cache import catalogue_for
 from services.common.events import utcnow
 from services.common.fastpath import DELEGATE, Answer, FastRoute, read_body
 from services.common.mongo import get_database
@@ -196,7 +196,7 @@ def create_app(config: dict) -> Flask:
     """Intake's Flask app, sharing the service's database."""
     store = IntakeStore(get_database(config, "intake"))
     store.ensure_indexes()
-    catalogue = load_categories(config["CATALOGUE_PATH"])
+    catalogue = catalogue_for(config, "intake")  # the same object the nameko side updates
     intake = submission.Intake(store, catalogue, config)
     inbound = Inbound(intake, places_of(config))
     max_bytes = intake.settings.attachment_max_bytes

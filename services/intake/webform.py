@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from marshmallow import ValidationError
 
-from services.common.catalogue import Category
+from services.common.catalogue_cache import CatalogueCache
 from services.common.events import KINDS, new_event_id
 from services.intake import domain, media, submission
 from services.intake.schemas import CreateApplicationSchema
@@ -108,13 +108,19 @@ def _flat_errors(messages: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def form_blueprint(intake: submission.Intake, catalogue: dict[str, Category]) -> Blueprint:
+def form_blueprint(intake: submission.Intake, catalogue: CatalogueCache) -> Blueprint:
     """The `/basvuru` pages."""
     form = Blueprint("webform", __name__, url_prefix="/basvuru",
                      template_folder="templates")
     max_mb = intake.settings.attachment_max_bytes // (1024 * 1024)
-    categories = sorted(catalogue.values(), key=lambda c: c.name_tr)
-    categories = [c for c in categories if c.code != "unmapped_example"]
+    sorted_for: list = [None, []]  # (catalogue, its categories by Turkish name), rebuilt on change
+
+    def categories() -> list:
+        current = catalogue.get()
+        if sorted_for[0] is not current:
+            by_name = sorted(current.values(), key=lambda c: c.name_tr)
+            sorted_for[:] = [current, [c for c in by_name if c.code != "unmapped_example"]]
+        return sorted_for[1]
 
     def language() -> str:
         lang = request.values.get("lang", "tr")
@@ -128,7 +134,8 @@ def form_blueprint(intake: submission.Intake, catalogue: dict[str, Category]) ->
             "basvuru.html", t=TEXT[lang], lang=lang, values=values, errors=errors,
             labels=labels,
             kinds=[(k, KIND_NAMES[k][LANGUAGES.index(lang)]) for k in KINDS],
-            categories=[(c.code, c.name_tr if lang == "tr" else c.name_en) for c in categories],
+            categories=[(c.code, c.name_tr if lang == "tr" else c.name_en)
+                        for c in categories()],
             max_mb=max_mb, idempotency_key=values.get("idempotency_key") or new_event_id(),
         ), status
 

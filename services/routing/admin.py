@@ -14,6 +14,7 @@ import copy
 from dataclasses import dataclass, field
 
 from services.common.catalogue import parse_categories
+from services.common.events import make_event
 from services.routing.directory import (
     Problem,
     check_directory,
@@ -217,3 +218,33 @@ def update_category(records: Records, code: str, fields: dict) -> Records:
     if current is None:
         raise ChangeRefused(404, f"no such category {code}")
     return update(records, "categories", code, merge_category(current, fields))
+
+
+# -- what consumers of the catalogue are told ---------------------------------------------------
+
+def category_saved(record: dict, *, removed: bool = False) -> dict:
+    """The `category_saved` event for a stored category record: its public definition."""
+    category = parse_categories({"categories": [record]})[record["code"]]
+    return make_event("category_saved", f"category:{category.code}",
+                      dict(category.to_dict(), removed=removed))
+
+
+def category_events(old: list[dict], new: list[dict], codes: set[str] | None = None
+                    ) -> dict[str, dict]:
+    """code → `category_saved` for each category whose definition differs between the
+    `old` and `new` records (limited to `codes` if given); removed ones carry their last."""
+    before = {c["code"]: c for c in old}
+    after = {c["code"]: c for c in new}
+    events = {}
+    for code in (codes if codes is not None else before.keys() | after.keys()):
+        if code in after:
+            if code in before and _definition(before[code]) == _definition(after[code]):
+                continue
+            events[code] = category_saved(after[code])
+        elif code in before:
+            events[code] = category_saved(before[code], removed=True)
+    return events
+
+
+def _definition(record: dict) -> dict:
+    return parse_categories({"categories": [record]})[record["code"]].to_dict()

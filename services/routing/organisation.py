@@ -93,12 +93,23 @@ class OrganisationCache:
         `make` raises `admin.ChangeRefused` to refuse; then nothing is stored.
         """
         with self._lock:
-            changed = make(self.records())
+            before = self.records()
+            old_categories = list(before.categories)  # `make` changes copies, never these
+            changed = make(before)
+            touched = {record if what == "delete" else record["code"]
+                       for what, kind, record in changed.writes if kind == "categories"}
+            # Intake and tracking keep their own copy of the catalogue: each changed category's
+            # `category_saved` travels in the write that stores it.
+            events = admin.category_events(old_categories, changed.categories, touched)
             for what, kind, record in changed.writes:
+                code = record if what == "delete" else record.get("code")
+                # a category saved or deleted more than once in one change carries its event
+                # (its final state) once
+                carried = [events.pop(code)] if kind == "categories" and code in events else []
                 if what == "save":
-                    self.store.save_record(kind, record)
+                    self.store.save_record(kind, record, events=carried)
                 else:
-                    self.store.delete_record(kind, record)
+                    self.store.delete_record(kind, record, events=carried)
             self.store.bump_version()
             self._rebuild()
             return self._snapshot
@@ -107,7 +118,10 @@ class OrganisationCache:
         """Replace the stored directory and catalogue with the data files' (explicit reload)."""
         with self._lock:
             flat, categories = read_files(self.config)
-            self.store.replace_directory(flat, categories)
+            stored = self.store.load_directory()[1]
+            # every category the reload changes or removes is news to intake and tracking
+            self.store.replace_directory(flat, categories,
+                                         admin.category_events(stored, categories))
             self._rebuild()
             return self._snapshot
 

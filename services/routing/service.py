@@ -1,5 +1,6 @@
 """Routing's bus entrypoints: route each received application, reopen on the citizen's request,
-carry the escalation level sla decides. Every handler folds into the case exactly once."""
+carry the escalation level sla decides. Every handler folds into the case exactly once. The relay
+publishes the case events and the `category_saved` events of admin catalogue changes."""
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
@@ -30,7 +31,8 @@ class RoutingService:
 
     store: RoutingStore = Mongo(RoutingStore)
     organisation: OrganisationCache = Organisation()
-    relay = OutboxRelay("cases")
+    # cases carry the case events; directory_categories the admin's `category_saved`
+    relay = OutboxRelay("cases", "directory_categories")
 
     @event_handler("intake", "application_received")
     def handle_application_received(self, event: dict) -> None:

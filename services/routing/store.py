@@ -5,6 +5,10 @@ Directory records live in one collection per kind, keyed by their code (`_id`), 
 and every uniqueness check is by `_id` (the embedded-store rule of services/common/mongo.py).
 `directory_meta` holds one document, `{_id: "directory", version}`: every change bumps it, and a
 process rebuilds its in-memory directory when the version it holds is not the stored one.
+
+A category changed through the admin API carries its `category_saved` event in the write that
+stores it (outbox rule; the relay publishes `directory_categories` too). A removed category
+therefore stays as a tombstone (`removed: true`) holding that event; reads skip tombstones.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from services.common.outbox import (
     ConcurrentUpdate,
     Fold,
     fold_once,
+    replace_with_events,
     update_with_events,
 )
 
@@ -32,6 +37,8 @@ INDEXES = {
         Index([("institution", 1), ("state", 1), ("received_at", 1)]),
         Index([(OUTBOX_AT, 1)], {"sparse": True}),
     ],
+    # the relay's sweep looks for waiting `category_saved` events here
+    "directory_categories": [Index([(OUTBOX_AT, 1)], {"sparse": True})],
 }
 # directory kind → collection; each document is keyed by the record's code (provinces by name)
 DIRECTORY_COLLECTIONS = {
@@ -44,6 +51,7 @@ DIRECTORY_COLLECTIONS = {
 KEY_OF_KIND = {"locations": "province"}
 META = "directory_meta"
 META_ID = "directory"
+REMOVED = "removed"  # a category tombstone: deleted, kept for the event it carries
 
 
 class RoutingStore:
@@ -137,14 +145,19 @@ class RoutingStore:
         return flat, self._all("categories"), version
 
     def _all(self, kind: str) -> list[dict]:
-        docs = sorted(self.db[DIRECTORY_COLLECTIONS[kind]].find({}, {"_id": 0}),
+        projection = dict.fromkeys(("_id", *BOOKKEEPING), 0)
+        docs = sorted(self.db[DIRECTORY_COLLECTIONS[kind]].find({REMOVED: {"$ne": True}},
+                                                                projection),
                       key=lambda doc: doc.get("order", 0))
         for doc in docs:
             doc.pop("order", None)
         return docs
 
     def seed_directory(self, flat: dict, categories: list[dict]) -> bool:
-        """Store the directory if none is stored yet; False when one already was."""
+        """Store the directory if none is stored yet; False when one already was.
+
+        No events: every service reads the same files itself.
+        """
         if self.directory_version() is not None:
             return False
         self._write_all(flat, categories, remove_others=False)
@@ -154,34 +167,67 @@ class RoutingStore:
             return False  # seeded concurrently, with the same files
         return True
 
-    def replace_directory(self, flat: dict, categories: list[dict]) -> int:
-        """Replace the stored directory wholesale (an explicit reload); returns the version."""
-        self._write_all(flat, categories, remove_others=True)
+    def replace_directory(self, flat: dict, categories: list[dict],
+                          category_events: dict[str, dict] | None = None) -> int:
+        """Replace the stored directory wholesale (an explicit reload); returns the version.
+
+        `category_events` (code → `category_saved`) go with the writes of the categories the
+        reload changed or removed.
+        """
+        self._write_all(flat, categories, remove_others=True, category_events=category_events)
         return self.bump_version()
 
-    def _write_all(self, flat: dict, categories: list[dict], remove_others: bool) -> None:
+    def _write_all(self, flat: dict, categories: list[dict], remove_others: bool,
+                   category_events: dict[str, dict] | None = None) -> None:
         records = dict(flat, categories=categories)
+        events = category_events or {}
         for kind, collection_name in DIRECTORY_COLLECTIONS.items():
             collection = self.db[collection_name]
             key = KEY_OF_KIND.get(kind, "code")
             docs = records.get(kind) or []
+            if kind == "categories":
+                for order, doc in enumerate(docs):
+                    self.save_record(kind, doc, order, _events_for(events, doc[key]))
+                if remove_others:
+                    kept = [doc[key] for doc in docs]
+                    for gone in collection.find({"_id": {"$nin": kept}, REMOVED: {"$ne": True}},
+                                                {"_id": 1}):
+                        self.delete_record(kind, gone["_id"], _events_for(events, gone["_id"]))
+                continue
             for order, doc in enumerate(docs):
                 collection.replace_one({"_id": doc[key]}, dict(doc, _id=doc[key], order=order),
                                        upsert=True)
             if remove_others:
                 collection.delete_many({"_id": {"$nin": [doc[key] for doc in docs]}})
 
-    def save_record(self, kind: str, record: dict, order: int | None = None) -> None:
-        """Insert or replace one directory record (keyed by its code)."""
+    def save_record(self, kind: str, record: dict, order: int | None = None,
+                    events: list[dict] = ()) -> None:
+        """Insert or replace one directory record (keyed by its code).
+
+        A category is written with its `events` (and any still waiting) in the same write.
+        """
         key = record[KEY_OF_KIND.get(kind, "code")]
         collection = self.db[DIRECTORY_COLLECTIONS[kind]]
         if order is None:
             existing = collection.find_one({"_id": key}, {"order": 1})
             order = existing["order"] if existing else collection.count_documents({})
-        collection.replace_one({"_id": key}, dict(record, _id=key, order=order), upsert=True)
+        doc = dict(record, _id=key, order=order)
+        if kind == "categories":
+            replace_with_events(collection, doc, list(events))
+        else:
+            collection.replace_one({"_id": key}, doc, upsert=True)
 
-    def delete_record(self, kind: str, code: str) -> bool:
-        return self.db[DIRECTORY_COLLECTIONS[kind]].delete_one({"_id": code}).deleted_count == 1
+    def delete_record(self, kind: str, code: str, events: list[dict] = ()) -> bool:
+        """Remove one record; a category becomes a tombstone carrying its `events`."""
+        collection = self.db[DIRECTORY_COLLECTIONS[kind]]
+        if kind != "categories":
+            return collection.delete_one({"_id": code}).deleted_count == 1
+        existing = collection.find_one({"_id": code, REMOVED: {"$ne": True}}, {"order": 1})
+        if existing is None:
+            return False
+        replace_with_events(collection, {"_id": code, REMOVED: True,
+                                         "order": existing.get("order", 0)}, list(events))
+        return True
 
     def bump_version(self) -> int:
         """Mark the directory changed; returns the new version."""
@@ -189,3 +235,7 @@ class RoutingStore:
             {"_id": META_ID}, {"$inc": {"version": 1}, "$set": {"source": "admin"}},
             upsert=True, return_document=ReturnDocument.AFTER)
         return int(meta["version"])
+
+
+def _events_for(events: dict[str, dict], code: str) -> list[dict]:
+    return [events[code]] if code in events else []

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.common.catalogue import Category, load_categories
+from services.common.catalogue import Category
+from services.common.catalogue_cache import CatalogueCache, catalogue_for
 from services.common.codes import new_security_code, security_digest
 from services.common.events import utcnow
 from services.common.fastpath import dumps
@@ -47,7 +48,7 @@ class Tracker:
     """Lookups, views and the holder's actions, over tracking's store."""
 
     def __init__(self, store: TrackingStore, config: dict,
-                 catalogue: dict[str, Category] | None = None):
+                 catalogue: CatalogueCache | None = None):
         self.store = store
         self.pepper = config["CODE_PEPPER"]
         self.trusted_hops = int(config.get("PROXY_HOPS") or 0)
@@ -55,11 +56,27 @@ class Tracker:
         # Compared against when there is nothing to compare with: the digest of a random code
         # nobody was given, so the unknown-code path does the same work as the wrong-code path.
         self.dummy_digest = security_digest(self.pepper, new_security_code())
-        self.catalogue = catalogue if catalogue is not None else load_categories(
-            config["CATALOGUE_PATH"])
-        self.category_names = {code: (c.name_tr, c.name_en) for code, c in self.catalogue.items()}
-        # application id → (version, fresh until (monotonic), rendered JSON)
-        self._views: dict[str, tuple[int, float, bytes]] = {}
+        # the file's categories plus the admin changes folded here (`category_saved`)
+        self.catalogue_cache = catalogue if catalogue is not None else catalogue_for(
+            config, "tracking")
+        self._names: tuple[dict | None, dict[str, tuple[str, str]]] = (None, {})
+        # application id → (version, fresh until (monotonic), rendered JSON, catalogue used)
+        self._views: dict[str, tuple[int, float, bytes, dict]] = {}
+
+    @property
+    def catalogue(self) -> dict[str, Category]:
+        """The categories now (admin changes included); a clock read, no database read."""
+        return self.catalogue_cache.get()
+
+    @property
+    def category_names(self) -> dict[str, tuple[str, str]]:
+        """code → (Turkish, English) name, rebuilt when the catalogue changed."""
+        current = self.catalogue
+        names_of, names = self._names
+        if names_of is not current:
+            names = {code: (c.name_tr, c.name_en) for code, c in current.items()}
+            self._names = (current, names)
+        return names
 
     # -- gates ----------------------------------------------------------------------------------
 
@@ -105,7 +122,8 @@ class Tracker:
     def view_json(self, application_id: str) -> bytes | None:
         """The public view as JSON, rendered once per read-model version (the hot path)."""
         cached = self._views.get(application_id)
-        if (cached is not None and cached[1] > time.monotonic()
+        catalogue = self.catalogue  # a renamed category re-renders the view
+        if (cached is not None and cached[1] > time.monotonic() and cached[3] is catalogue
                 and self.store.has_version(application_id, cached[0])):
             return cached[2]
         found = self.store.get_versioned(application_id)
@@ -115,7 +133,8 @@ class Tracker:
         body = dumps(self.view(doc))
         if len(self._views) >= VIEW_CACHE_SIZE:
             self._views.clear()  # simple and bounded; it refills at the next lookups
-        self._views[application_id] = (version, time.monotonic() + VIEW_CACHE_SECONDS, body)
+        self._views[application_id] = (version, time.monotonic() + VIEW_CACHE_SECONDS, body,
+                                       catalogue)
         return body
 
     def reopen(self, doc: dict, reason: str, now: datetime | None = None) -> dict:

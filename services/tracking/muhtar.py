@@ -18,7 +18,7 @@ from flask import Blueprint, Response, redirect, request, session
 from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 
-from services.common.catalogue import Category
+from services.common.catalogue_cache import CatalogueCache
 from services.common.events import KINDS, utcnow
 from services.tracking import domain, portal
 from services.tracking.lookup import Tracker
@@ -44,14 +44,21 @@ def unavailable() -> Response:
 
 
 def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
-              catalogue: dict[str, Category], organisation: Organisation,
+              catalogue: CatalogueCache, organisation: Organisation,
               config: dict) -> Blueprint:
     """`/muhtar…`: login, code, lists, new request, logout."""
     bp = Blueprint("muhtar", __name__, url_prefix="/muhtar")
     key = portal.portal_key(config["CODE_PEPPER"])
     login_schema, code_schema, request_schema = (MuhtarLoginSchema(), MuhtarCodeSchema(),
                                                  MuhtarRequestSchema())
-    categories = sorted(catalogue.values(), key=lambda c: (not c.muhtar, c.name_tr))
+    sorted_for: list = [None, []]  # (catalogue, muhtar categories first), rebuilt on change
+
+    def categories() -> list:
+        current = catalogue.get()
+        if sorted_for[0] is not current:
+            sorted_for[:] = [current, sorted(current.values(),
+                                             key=lambda c: (not c.muhtar, c.name_tr))]
+        return sorted_for[1]
 
     def client() -> str:
         return client_address(request.environ, tracker.trusted_hops)
@@ -71,7 +78,7 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
 
     def new_request_page(status: int = 200, **context) -> Response:
         return page("muhtar/new.html", status, kinds=[(k, *domain.KIND_NAMES[k]) for k in KINDS],
-                    categories=categories, places=organisation.places, **context)
+                    categories=categories(), places=organisation.places, **context)
 
     @bp.get("")
     def start():

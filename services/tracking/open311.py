@@ -35,6 +35,7 @@ from flask import Blueprint, Response, request
 from nameko.exceptions import RemoteError
 
 from services.common.catalogue import Category
+from services.common.catalogue_cache import CatalogueCache
 from services.common.codes import display_tracking_code
 from services.common.events import utcnow
 from services.common.places import place_key
@@ -314,7 +315,7 @@ def spec_errors(errors: dict, prefix: str = "") -> list[str]:
 
 
 def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
-              catalogue: dict[str, Category], organisation: Organisation,
+              catalogue: CatalogueCache, organisation: Organisation,
               config: dict) -> Blueprint:
     """`/open311/v2/…`."""
     bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -351,7 +352,7 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
     def category_arg(code: str | None) -> Category:
         if not code:
             raise Open311Error(400, "service_code: required")
-        category = catalogue.get(code)
+        category = catalogue.get().get(code)
         if category is None:
             raise Open311Error(404, f"service_code: {code[:80]} not found")
         return category
@@ -371,7 +372,7 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
     @bp.get(f"/services.{FORMATS}")
     def services(fmt: str):
         jurisdiction_arg(request.args)
-        return render(fmt, "services", [service_entry(c) for c in catalogue.values()])
+        return render(fmt, "services", [service_entry(c) for c in catalogue.get().values()])
 
     @bp.get(f"/services/<service_code>.{FORMATS}")
     def definition(service_code: str, fmt: str):

@@ -1,4 +1,5 @@
-"""Tracking's bus entrypoints: fold every event about an application into its read model.
+"""Tracking's bus entrypoints: fold every event about an application into its read model, and
+keep the admin's catalogue changes (`category_saved`) for category names and reopen days.
 
 Also runs the outbox relay that publishes what citizens do here (`reopen_requested`,
 `satisfaction_recorded`, stored with the read model in one write) and a periodic sweep of expired
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import logging
 
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
+from services.common.catalogue_cache import CatalogueCache, catalogue_for
 from services.common.codes import normalise_tracking_code
 from services.common.events import utcnow
 from services.common.handlers import event_handler
@@ -22,11 +25,23 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 60
 
 
+class Catalogue(DependencyProvider):
+    """The category catalogue: the file plus the admin changes stored here, shared with the
+    Flask side of the process (category names, reopen days, Open311 services)."""
+
+    def setup(self) -> None:
+        self.cache = catalogue_for(self.container.config, self.container.service_name)
+
+    def get_dependency(self, worker_ctx) -> CatalogueCache:
+        return self.cache
+
+
 class TrackingService:
     name = "tracking"
 
     store: TrackingStore = Mongo(TrackingStore)
     relay = OutboxRelay("applications")
+    catalogue: CatalogueCache = Catalogue()
 
     def _fold(self, event: dict) -> None:
         self.store.apply(event["application_id"], event["event_id"],
@@ -52,6 +67,11 @@ class TrackingService:
                          lambda current: domain.fold_merged(current, event, original=True))
         self.store.apply(event["application_id"], event["event_id"],
                          lambda current: domain.fold_merged(current, event, original=False))
+
+    @event_handler("routing", "category_saved")
+    def handle_category_saved(self, event: dict) -> None:
+        """An admin created, changed or removed a category: name it on the pages from now on."""
+        self.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
 
     @event_handler("routing", "application_routed")
     def handle_application_routed(self, event: dict) -> None:

@@ -20,7 +20,7 @@ from flask import Flask, Response, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
-from services.common.catalogue import load_categories
+from services.common.catalogue_cache import catalogue_for
 from services.common.events import utcnow
 from services.common.fastpath import FastRoute, read_body
 from services.common.mongo import get_database
@@ -173,7 +173,7 @@ def create_app(config: dict) -> Flask:
     """Tracking's Flask app, sharing the service's database."""
     store = TrackingStore(get_database(config, "tracking"))
     store.ensure_indexes()
-    catalogue = load_categories(config["CATALOGUE_PATH"])
+    catalogue = catalogue_for(config, "tracking")  # the same object the nameko side updates
     tracker = Tracker(store, config, catalogue)
     organisation = load_organisation(config["ORGANISATION_PATH"])
     rpc = RpcPool(config)

@@ -1,32 +1,11 @@
 """The directory as data: seeded from the files once, changed by validated admin changes, and
 rebuilt in memory — for this process at once, for another replica at its next version check."""
-import uuid
 
 import pytest
 
-from services.common.config import load_config
-from services.common.mongo import get_database
 from services.routing import admin
 from services.routing.domain import decide
-from services.routing.organisation import OrganisationCache, organisation_for
-from services.routing.store import RoutingStore
-
-
-@pytest.fixture
-def config() -> dict:
-    """A fresh embedded store; the directory version is checked on every decision."""
-    return dict(load_config(env={}, MONGO_URI=f"mongomock://{uuid.uuid4().hex}"),
-                DIRECTORY_CHECK_SECONDS=0)
-
-
-@pytest.fixture
-def store(config) -> RoutingStore:
-    return RoutingStore(get_database(config, "routing"))
-
-
-@pytest.fixture
-def cache(store, config) -> OrganisationCache:
-    return organisation_for(store, config)
+from services.routing.organisation import OrganisationCache
 
 
 def where(district, neighbourhood=None):

@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,26 +28,18 @@ import uuid
 from pathlib import Path
 from urllib.request import urlopen
 
-from benchmarks.tracking_system import cpu_seconds
+from benchmarks.processes import (
+    HOST,
+    ROOT,
+    cpu_seconds,
+    free_port,
+    private_vhost,
+    rabbitmqctl,
+    stop,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 LUA = Path(__file__).with_name("intake_submit.lua")
 DRAIN_TIMEOUT = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def rabbitmqctl(*args: str) -> bool:
-    try:
-        return subprocess.run(["rabbitmqctl", "-q", *args],  # noqa: S603, S607 - local tool
-                              capture_output=True, timeout=60, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def metric(base: str, name: str, labels: dict[str, str]) -> float:
@@ -81,9 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     service_cpu, client_cpu = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if pin else ([], [])
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
-    vhost = f"acikkapi-bench-{uuid.uuid4().hex[:8]}"
-    if not (rabbitmqctl("add_vhost", vhost)
-            and rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
+    vhost = private_vhost()
+    if vhost is None:
         raise SystemExit("could not create a RabbitMQ vhost (rabbitmqctl)")
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -161,11 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  resident memory    {rss_before:.0f} MiB at start, {rss_peak:.0f} MiB after "
               f"the load")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         rabbitmqctl("delete_vhost", vhost)
         log_file.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from benchmarks.processes import cpu_seconds
 from benchmarks.tracking_system import (
     System,
-    cpu_seconds,
     load,
     request_bytes,
     seed_applications,

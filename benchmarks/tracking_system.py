@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,22 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.request import Request, urlopen
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    try:
-        return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True,  # noqa: S603,S607
-                              timeout=60, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+from benchmarks.processes import (
+    HOST,
+    ROOT,
+    cpu_seconds,
+    free_port,
+    private_vhost,
+    rabbitmqctl,
+    stop,
+)
 
 
 class System:
@@ -54,13 +46,8 @@ class System:
     def __enter__(self) -> System:
         amqp = os.environ.get("AMQP_URI")
         if not amqp:
-            self.vhost = f"acikkapi-bench-{uuid.uuid4().hex[:8]}"
-            if _rabbitmqctl("add_vhost", self.vhost) and _rabbitmqctl(
-                    "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"):
-                amqp = f"amqp://guest:guest@{HOST}:5672/{self.vhost}"
-            else:
-                self.vhost = None
-                amqp = f"amqp://guest:guest@{HOST}:5672/acikkapi-test"
+            self.vhost = private_vhost()
+            amqp = f"amqp://guest:guest@{HOST}:5672/{self.vhost or 'acikkapi-test'}"
         env = dict(os.environ, AMQP_URI=amqp, MONGO_URI=f"mongomock://bench-{uuid.uuid4().hex}",
                    HTTP_PORT=str(self.port), HTTP_HOST=HOST, PROXY_HOPS="1",
                    DEV_SINK_DIR=str(self.workdir / "sink"), LOG_LEVEL="WARNING",
@@ -83,14 +70,10 @@ class System:
 
     def __exit__(self, *exc) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            stop(self.process)
         self.log.close()
         if self.vhost:
-            _rabbitmqctl("delete_vhost", self.vhost)
+            rabbitmqctl("delete_vhost", self.vhost)
 
     def pid(self) -> int:
         assert self.process is not None
@@ -117,13 +100,6 @@ def wait_quiet(pid: int, seconds: float = 120, idle: float = 0.10) -> float:
         if cpu_seconds(pid) - before < idle:
             break
     return time.monotonic() - began
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc)."""
-    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields_[11]) + int(fields_[12])) / ticks
 
 
 def request_bytes(path: str, body: dict, client: str) -> bytes:

@@ -42,3 +42,21 @@ def test_the_standard_limits_apply():
         parse_headers(io.BytesIO(b"X-Long: " + b"a" * 70000 + b"\r\n\r\n"))
     with pytest.raises(http.client.HTTPException):
         parse_headers(io.BytesIO(b"".join(b"X-%d: 1\r\n" % i for i in range(150)) + b"\r\n"))
+
+
+def test_plain_headers_are_read_without_the_e_mail_parser(monkeypatch):
+    """Only unusual blocks reach the standard parser: what makes this reader worth having."""
+    from services.common import httpheaders
+
+    handed_over: list[int] = []
+
+    def standard(lines, _class):
+        handed_over.append(len(lines))
+        return standard_parse_headers(io.BytesIO(b"".join(lines)), _class)
+
+    monkeypatch.setattr(httpheaders, "_standard_parse", standard)
+    parse_headers(io.BytesIO(BLOCKS[0]))
+    parse_headers(io.BytesIO(BLOCKS[1]))
+    assert handed_over == []
+    folded = parse_headers(io.BytesIO(b"Host: x\r\nX-Folded: a\r\n  b\r\n\r\n"))
+    assert handed_over == [4] and folded.get("X-Folded").replace("\r\n", "") == "a  b"

@@ -1,0 +1,54 @@
+"""What every benchmark needs around the process it measures: a free local port, a private
+RabbitMQ vhost (removed afterwards), the process's CPU time, and stopping it."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def rabbitmqctl(*args: str) -> bool:
+    """Run `rabbitmqctl -q …`; True when it succeeded."""
+    try:
+        return subprocess.run(["rabbitmqctl", "-q", *args],  # noqa: S603, S607 - local tool
+                              capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def private_vhost() -> str | None:
+    """A new vhost the guest user may use (delete it with `rabbitmqctl("delete_vhost", …)`),
+    or None when rabbitmqctl cannot make one."""
+    vhost = f"acikkapi-bench-{uuid.uuid4().hex[:8]}"
+    if rabbitmqctl("add_vhost", vhost) and rabbitmqctl(
+            "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"):
+        return vhost
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields_[11]) + int(fields_[12])) / ticks
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate, and kill if it has not ended within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()

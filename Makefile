@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # eventlet announces its own deprecation on every start; we chose it deliberately (nameko).
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test lint venv lock clean token dlq
+.PHONY: run run-all-in-one test lint venv lock clean token dlq db db-stop
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,15 +16,34 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
-## The whole system locally: all six services, embedded store, sample organisation, port 8000.
+## The whole system locally: six service processes under supervisord, nginx on port 8000 in
+## front, the embedded database (FerretDB, data in var/ferretdb) and RabbitMQ. Ctrl-C stops the
+## services; the database and the broker keep running like any server (make db-stop).
 run: $(STAMP)
 	@scripts/ensure-rabbitmq.sh
+	@scripts/ensure-ferretdb.sh
+	@scripts/ensure-nginx.sh
+	@mkdir -p var/sink
+	@$(BIN)/python scripts/run_local.py
+
+## A developer's shortcut: all six services in one process on port 8000 (no nginx).
+run-all-in-one: $(STAMP)
+	@scripts/ensure-rabbitmq.sh
+	@scripts/ensure-ferretdb.sh
 	@mkdir -p var/sink
 	$(BIN)/python -m services.all
 
-## The test suite against the real broker (and ruff).
+## The embedded database server alone (built once into .tools/ with Go), and stopping it.
+db:
+	@scripts/ensure-ferretdb.sh
+db-stop:
+	@scripts/ensure-ferretdb.sh stop
+
+## The test suite against the real broker and the real database server (and ruff).
 test: $(STAMP)
 	@scripts/ensure-rabbitmq.sh
+	@scripts/ensure-ferretdb.sh
+	@scripts/ensure-nginx.sh
 	@scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -p no:cacheprovider
@@ -46,5 +65,5 @@ token: $(STAMP)
 dlq: $(STAMP)
 	$(BIN)/python -m services.common.dlq $(or $(ARGS),list)
 
-clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+clean: db-stop
+	rm -rf $(VENV) var .tools .pytest_cache .ruff_cache

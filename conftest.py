@@ -1,4 +1,4 @@
-"""Root test configuration: eventlet first, then a real broker and a fresh store per test."""
+"""Root test configuration: eventlet first, then a real broker and fresh databases per test."""
 import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -10,6 +10,7 @@ eventlet.monkey_patch()
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import uuid  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 from kombu import Connection  # noqa: E402
@@ -58,39 +59,89 @@ def amqp_uri():
     yield TEST_VHOST_URI if _reachable(TEST_VHOST_URI) else DEFAULT_URI
 
 
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+DEFAULT_TEST_MONGO_URI = "mongodb://127.0.0.1:27018/"  # scripts/ensure-ferretdb.sh's server
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    """The database server the tests use: TEST_MONGO_URI, else the local FerretDB.
+
+    Every test gets databases of its own on it (`databases`), named after this run, so runs
+    and tests never see each other's data, as each run has its own RabbitMQ vhost.
+    """
+    import pymongo
+
+    uri = os.environ.get("TEST_MONGO_URI") or DEFAULT_TEST_MONGO_URI
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        pytest.exit(f"no database server answers at {uri} ({exc}); "
+                    "`make test` starts one (scripts/ensure-ferretdb.sh)", returncode=3)
+    yield uri
+    client.close()
+
+
+_RUN = uuid.uuid4().hex[:8]
+_counter = iter(range(1, 10**9))
+
+
+@contextmanager
+def fresh_databases(mongo_uri: str):
+    """`{MONGO_URI, MONGO_DB_<SERVICE>: …}` naming new databases; dropped on leaving."""
+    from services.common.config import is_local
+    from services.common.mongo import forget_clients, get_client
+
+    prefix = f"t{_RUN}_{next(_counter)}"
+    names = {f"MONGO_DB_{service.upper()}": f"{prefix}_{service}" for service in SERVICES}
+    settings = dict(names, MONGO_URI=mongo_uri)
+    if not is_local(mongo_uri):  # a server off this machine: the service demands real secrets
+        settings.update({key: f"test-{key.lower()}-not-a-real-secret"
+                         for key in ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET")})
+    try:
+        yield settings
+    finally:
+        client = get_client(mongo_uri)
+        for name in names.values():
+            client.drop_database(name)
+        forget_clients()
+
+
 @pytest.fixture
-def config(amqp_uri, tmp_path):
-    """A config with a fresh embedded store and a freshly declared, empty bus topology."""
+def databases(mongo_uri):
+    """Fresh databases for this test, dropped after it."""
+    with fresh_databases(mongo_uri) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def module_databases(mongo_uri):
+    """Fresh databases for a module's tests (a separate process serving them all)."""
+    with fresh_databases(mongo_uri) as settings:
+        yield settings
+
+
+@pytest.fixture
+def config(amqp_uri, databases, tmp_path):
+    """A config with fresh databases and a freshly declared, empty bus topology."""
     from services.common import topology
     from services.common.config import load_config
-    from services.common.mongo import forget_clients
     from services.common.outbox import forget_hints
 
-    mongo_uri = os.environ.get("TEST_MONGO_URI") or f"mongomock://{uuid.uuid4().hex}"
-    # With a real database the service refuses its development secrets, as in production.
-    secrets = {} if mongo_uri.startswith("mongomock://") else {
-        key: f"test-{key.lower()}-not-a-real-secret"
-        for key in ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET")}
     cfg = load_config(
         env={},
         AMQP_URI=amqp_uri,
-        MONGO_URI=mongo_uri,
         CHANNEL_WEBHOOK_SECRET="test-webhook-secret",  # noqa: S106 - a test value
-        **secrets,
         EVENT_RETRY_DELAY_MS="50",
         EVENT_MAX_ATTEMPTS="3",
         OUTBOX_SWEEP_SECONDS="0.5",
         OUTBOX_GRACE_SECONDS="0.2",
         DEV_SINK_DIR=str(tmp_path / "sink"),
+        **databases,
     )
-    if not mongo_uri.startswith("mongomock://"):
-        # A real server: fresh databases per test, one per service as in production.
-        run = uuid.uuid4().hex[:8]
-        for service in ("intake", "routing", "sla", "notify", "tracking", "reporting"):
-            cfg[f"MONGO_DB_{service.upper()}"] = f"acikkapi_test_{run}_{service}"
     topology.reset(amqp_uri, retry_delay_ms=50)
     yield cfg
-    forget_clients()
     forget_hints()
 
 

@@ -1,7 +1,8 @@
 """Applications accepted per second over HTTP by a real `python -m services.intake` process.
 
-Starts the intake service alone (embedded store, a private RabbitMQ vhost removed afterwards) on
-a free port of 127.0.0.1, drives `POST /api/v1/applications` with wrk (50 connections, a Lua
+Starts the intake service alone (databases of its own on the real server — the local FerretDB,
+or `MONGO_URI` — and a private RabbitMQ vhost, both removed afterwards) on a free port of
+127.0.0.1, drives `POST /api/v1/applications` with wrk (50 connections, a Lua
 script giving every request its own citizen and place, so each one is a new original
 application), then waits until every accepted application's event has been confirmed by the
 broker (the outbox drained). Prints throughput, p50/p95/p99 latency, server CPU per
@@ -24,18 +25,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib.request import urlopen
 
 from benchmarks.processes import (
     HOST,
     ROOT,
+    bench_databases,
     cpu_seconds,
+    drop_databases,
     free_port,
     private_vhost,
     rabbitmqctl,
     stop,
+    store_name,
 )
 
 LUA = Path(__file__).with_name("intake_submit.lua")
@@ -78,8 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     port = free_port()
     base = f"http://{HOST}:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="acikkapi-bench-intake-"))
-    env = dict(os.environ, AMQP_URI=f"amqp://guest:guest@{HOST}:5672/{vhost}",
-               MONGO_URI=f"mongomock://bench-{uuid.uuid4().hex[:6]}", HTTP_HOST=HOST,
+    databases = bench_databases()
+    env = dict(os.environ, AMQP_URI=f"amqp://guest:guest@{HOST}:5672/{vhost}", **databases,
+               HTTP_HOST=HOST,
                HTTP_PORT=str(port), LOG_LEVEL="WARNING", DEV_SINK_DIR=str(workdir / "sink"),
                PYTHONWARNINGS="ignore")
     log_file = (workdir / "log").open("w")
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         wall = f"{seconds:.1f} s measured by wrk, {load_seconds:.1f} s wall"
         print(f"intake submit benchmark: {args.connections} connections, {args.threads} wrk "
               f"threads, {args.seconds} s, one `python -m services.intake` process, "
-              f"embedded store, {os.cpu_count()} cores"
+              f"store {store_name(databases['MONGO_URI'])}, {os.cpu_count()} cores"
               f"{' (service on CPU 0, wrk on CPU 1)' if pin else ''}")
         print(f"  requests           {requests}  (non-2xx {bad_status}, socket errors "
               f"{socket_errors})")
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
               f"the load")
     finally:
         stop(process)
+        drop_databases(databases)
         rabbitmqctl("delete_vhost", vhost)
         log_file.close()
         shutil.rmtree(workdir, ignore_errors=True)

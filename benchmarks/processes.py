@@ -1,5 +1,6 @@
 """What every benchmark needs around the process it measures: a free local port, a private
-RabbitMQ vhost (removed afterwards), the process's CPU time, and stopping it."""
+RabbitMQ vhost (removed afterwards), databases of its own on the real server (dropped
+afterwards), the process's CPU time, and stopping it."""
 from __future__ import annotations
 
 import os
@@ -52,3 +53,36 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> None:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+
+
+def bench_databases() -> dict[str, str]:
+    """`MONGO_URI` (the environment's, else the local FerretDB of `make db`) and a fresh
+    database name per service for one benchmark run."""
+    uri = os.environ.get("MONGO_URI") or "mongodb://127.0.0.1:27018/"
+    run = uuid.uuid4().hex[:8]
+    return {"MONGO_URI": uri,
+            **{f"MONGO_DB_{name.upper()}": f"bench_{run}_{name}" for name in SERVICES}}
+
+
+def drop_databases(settings: dict[str, str]) -> None:
+    """Drop the databases `bench_databases` named."""
+    import pymongo
+
+    with pymongo.MongoClient(settings["MONGO_URI"]) as client:
+        for key, name in settings.items():
+            if key.startswith("MONGO_DB_"):
+                client.drop_database(name)
+
+
+def store_name(uri: str) -> str:
+    """What the server at `uri` is, for a benchmark's heading (FerretDB or MongoDB, version)."""
+    import pymongo
+
+    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        info = client.admin.command("buildInfo")
+    if "ferretdbVersion" in info:
+        return f"FerretDB {info['ferretdbVersion'].lstrip('v')} at {uri}"
+    return f"MongoDB {info['version']} at {uri}"

@@ -1,7 +1,7 @@
 """Benchmark: 10,000 random code guesses against a real process, and the timing of "no".
 
-`python -m benchmarks.tracking_guesses` starts `python -m services.all` (embedded store, private
-vhost), files a few applications, then
+`python -m benchmarks.tracking_guesses` starts `python -m services.all` (its own databases on
+the real server, private vhost), files a few applications, then
 
 1. sends 10,000 guesses — random tracking codes from many clients, random security codes for one
    real tracking code, and everything from one client — and prints the statuses (no 200 and no

@@ -1,11 +1,11 @@
 """Benchmark: citizen lookups (`POST /api/v1/track`) per second and their latency, real process.
 
-`python -m benchmarks.tracking_lookup [--applications N] [--seconds S] [--connections C]`
-starts `python -m services.all` (embedded store, private vhost), files N applications through
-intake's API, waits until tracking has them, then looks them up with their real codes over
-C keep-alive connections for S seconds (at most 200,000 requests), each request from one of
-1,000 client addresses (X-Forwarded-For; the per-client and per-code limits stay on and are
-counted on every request, none is exceeded). Prints lookups per second, p50/p95/p99 latency,
+`python -m benchmarks.tracking_lookup [--applications N] [--seconds S] [--connections C]` starts
+`python -m services.all` (its own databases on the real server, private vhost), files N
+applications through intake's API, waits until tracking has them, then looks them up with their
+real codes over C keep-alive connections for S seconds (at most 200,000 requests), each request
+from one of 1,000 client addresses (X-Forwarded-For; the per-client and per-code limits stay on and
+are counted on every request, none is exceeded). Prints lookups per second, p50/p95/p99 latency,
 the statuses seen and the server's CPU use. Target on the 2-core machine: ≥ 3,000/s, p99 < 20 ms.
 Only 127.0.0.1 is contacted.
 """

@@ -1,10 +1,11 @@
 """Shared by the tracking benchmarks: a real `python -m services.all` and a fast HTTP load client.
 
-`System` starts the all-in-one process on a free port of 127.0.0.1 with the embedded store and
-a private RabbitMQ vhost (removed afterwards), trusting one proxy hop so a benchmark can stand in
-for many clients with `X-Forwarded-For` (the limits stay on: every request still does the
-counting work). `load` drives keep-alive connections with raw asyncio streams — a Python HTTP
-library would spend more time per request than the server does — bounded in time and count.
+`System` starts the all-in-one process on a free port of 127.0.0.1 with databases of its own on the
+real server and a private RabbitMQ vhost (removed afterwards), trusting one proxy hop so a
+benchmark can stand in for many clients with `X-Forwarded-For` (the limits stay on: every request
+still does the counting work). `load` drives keep-alive connections with raw asyncio streams — a
+Python HTTP library would spend more time per request than the server does — bounded in time and
+count.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,14 @@ from urllib.request import Request, urlopen
 from benchmarks.processes import (
     HOST,
     ROOT,
+    bench_databases,
     cpu_seconds,
+    drop_databases,
     free_port,
     private_vhost,
     rabbitmqctl,
     stop,
+    store_name,
 )
 
 
@@ -48,7 +51,9 @@ class System:
         if not amqp:
             self.vhost = private_vhost()
             amqp = f"amqp://guest:guest@{HOST}:5672/{self.vhost or 'acikkapi-test'}"
-        env = dict(os.environ, AMQP_URI=amqp, MONGO_URI=f"mongomock://bench-{uuid.uuid4().hex}",
+        self.databases = bench_databases()
+        self.store = store_name(self.databases["MONGO_URI"])
+        env = dict(os.environ, AMQP_URI=amqp, **self.databases,
                    HTTP_PORT=str(self.port), HTTP_HOST=HOST, PROXY_HOPS="1",
                    DEV_SINK_DIR=str(self.workdir / "sink"), LOG_LEVEL="WARNING",
                    PUBLIC_BASE_URL=self.base, **self.env)
@@ -72,6 +77,7 @@ class System:
         if self.process is not None:
             stop(self.process)
         self.log.close()
+        drop_databases(self.databases)
         if self.vhost:
             rabbitmqctl("delete_vhost", self.vhost)
 

@@ -75,10 +75,10 @@ def poll(fetch, done, seconds: float, every: float = 0.05):
 
 
 @contextmanager
-def all_in_one(amqp_uri: str, workdir, **env: str):
+def all_in_one(amqp_uri: str, databases: dict, workdir, **env: str):
     """`python -m services.all` as `make run` starts it, on a free port; yields its base URL.
 
-    Starts on an empty bus (topology reset), a fresh embedded store and a sink under `workdir`.
+    Starts on an empty bus (topology reset), the `databases` given and a sink under `workdir`.
     """
     import os
     import subprocess
@@ -90,7 +90,7 @@ def all_in_one(amqp_uri: str, workdir, **env: str):
     topology.reset(amqp_uri, retry_delay_ms=50)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    environment = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=f"mongomock://{port}",
+    environment = dict(os.environ, **databases, AMQP_URI=amqp_uri,
                        HTTP_PORT=str(port), DEV_SINK_DIR=str(Path(workdir) / "sink"),
                        EVENT_RETRY_DELAY_MS="50", LOG_LEVEL="WARNING", PUBLIC_BASE_URL=base)
     environment.update(env)
@@ -131,3 +131,146 @@ def category_saved(definition: dict, *, removed: bool = False, at=None) -> dict:
 
     return make_event("category_saved", f"category:{definition['code']}",
                       dict(definition, removed=removed), occurred_at=at)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below `pid` (Linux /proc), zombies excluded."""
+    from pathlib import Path
+
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive TCP ports free on 127.0.0.1 right now."""
+    import random
+    import socket
+
+    for _ in range(200):
+        first = random.randrange(20_000, 40_000)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
+class LocalSystem:
+    """`make run`'s process tree (supervisord, six services, nginx) on free ports.
+
+    `start()` waits until every service answers `/health`; `stop()` sends SIGTERM (as Ctrl-C
+    or an operator would) and returns the seconds until the whole tree is gone; `kill()` sends
+    SIGKILL to every process of the tree at once.
+    """
+
+    SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+
+    def __init__(self, amqp_uri: str, databases: dict, workdir, **env: str):
+        from pathlib import Path
+
+        self.workdir = Path(workdir)
+        self.first_port = free_port_block(7)
+        self.front = self.first_port + 6
+        self.base = f"http://127.0.0.1:{self.front}"
+        self.env = {**databases, "AMQP_URI": amqp_uri, "LOG_LEVEL": "WARNING",
+                    "DEV_SINK_DIR": str(self.workdir / "sink"), "PUBLIC_BASE_URL": self.base,
+                    "EVENT_RETRY_DELAY_MS": "50", "OUTBOX_GRACE_SECONDS": "0.5", **env}
+        self.process = None
+        self.starts = 0
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.first_port + self.SERVICES.index(name)}"
+
+    def start(self, seconds: float = 60) -> None:
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        import requests
+
+        self.starts += 1
+        log = (self.workdir / f"run-{self.starts}.log").open("w")
+        root = str(Path(__file__).resolve().parents[1])
+        self.process = subprocess.Popen(
+            [sys.executable, "scripts/run_local.py", "--listen", f"127.0.0.1:{self.front}",
+             "--first-port", str(self.first_port), "--run-dir", str(self.workdir / "run")],
+            cwd=root, env=dict(os.environ, **self.env), stdout=log, stderr=subprocess.STDOUT)
+
+        def healthy() -> bool:
+            for name in self.SERVICES:
+                try:
+                    if requests.get(f"{self.service_url(name)}/health",
+                                    timeout=2).status_code != 200:
+                        return False
+                except requests.RequestException:
+                    return False
+            try:
+                return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        ok = poll(healthy, lambda up: up or self.process.poll() is not None, seconds, every=0.2)
+        assert ok, (self.workdir / f"run-{self.starts}.log").read_text()[-3000:]
+
+    def tree(self) -> set[int]:
+        """The supervisor and every process below it."""
+        return {self.process.pid} | descendants(self.process.pid) if self.process else set()
+
+    def stop(self, limit: float = 60) -> float:
+        """SIGTERM the supervisor; the seconds until every process of the tree has exited."""
+        import time
+
+        pids = self.tree()
+        started = time.monotonic()
+        self.process.terminate()
+        gone = poll(lambda: [p for p in pids if _alive(p)], lambda left: not left, limit, 0.05)
+        self.process.wait(timeout=5)
+        self.process = None
+        assert not gone, f"still running after {limit} s: {gone}"
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL the whole tree at once, as a power cut or the OOM killer would."""
+        import contextlib
+        import os
+        import signal
+
+        pids = self.tree()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        poll(lambda: [p for p in pids if _alive(p)], lambda left: not left, 10, 0.05)
+        self.process = None
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.kill()
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -14,7 +14,8 @@ DEV_SECRET = "dev-only-not-secret-local-run-only!"  # noqa: S105
 
 DEFAULTS: dict[str, str] = {
     "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
-    "MONGO_URI": "mongomock://local",
+    # The embedded server of `make run` and the tests (scripts/ensure-ferretdb.sh).
+    "MONGO_URI": "mongodb://127.0.0.1:27018/",
     "HTTP_HOST": "127.0.0.1",
     "HTTP_PORT": "8000",
     "STAFF_TOKEN_SECRET": DEV_SECRET,
@@ -57,12 +58,26 @@ def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
     config.update({k: v for k, v in env.items() if k.startswith("MONGO_DB")})
     config.update(overrides)
     config["max_workers"] = int(config["MAX_WORKERS"])
-    if not config["MONGO_URI"].startswith("mongomock://"):
+    if not is_local(config["MONGO_URI"]):
         weak = [k for k in ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET")
                 if config[k] == DEV_SECRET]
         # The channel webhooks are public URLs: unsigned, anyone could post "SMS" in a
         # citizen's name and have our replies sent to any number.
         weak += [k for k in ("CHANNEL_WEBHOOK_SECRET",) if not config[k]]
         if weak:
-            raise SystemExit(f"set real secrets for a real database: {', '.join(weak)}")
+            raise SystemExit(
+                f"set real secrets for a database off this machine: {', '.join(weak)}")
     return config
+
+
+def is_local(mongo_uri: str) -> bool:
+    """Whether every host of `mongo_uri` is this machine's loopback (the local run's store).
+
+    Only there may the development secrets and an unsigned webhook stand: anything a
+    deployment reaches over a network needs real ones.
+    """
+    rest = mongo_uri.split("://", 1)[-1]
+    hosts = rest.split("/", 1)[0].rpartition("@")[2]
+    names = [h.rsplit(":", 1)[0] if not h.startswith("[") else h.split("]")[0] + "]"
+             for h in hosts.split(",")]
+    return bool(names) and all(n in ("127.0.0.1", "localhost", "[::1]") for n in names)

@@ -1,31 +1,56 @@
-"""MongoDB access shared by every service: clients, the embedded store, indexes.
+"""MongoDB-wire access shared by every service: clients, what the server can do, indexes, and the
+one conditional write every document change goes through.
 
-`MONGO_URI` chooses the server; `mongomock://` selects the in-process embedded store used by the
-one-command local run and the tests. Each service owns one database (`MONGO_DB`, default
-`acikkapi_<service>`), declares its indexes in code and creates them at start-up.
+`MONGO_URI` chooses the server: FerretDB 1.24 on its SQLite backend for `make run` and the tests
+(`scripts/ensure-ferretdb.sh`), a MongoDB replica set in production. Each service owns one
+database (`MONGO_DB_<SERVICE>`, `MONGO_DB`, else `acikkapi_<service>`), declares its indexes in
+code and creates them at start-up.
 
-mongomock answers every query by scanning the whole collection, even `{"_id": x}`, and checks
-unique indexes on insert the same way. Our hot paths are therefore keyed by `_id` (uniqueness of
-tracking codes, citizens, idempotency keys lives in `_id`-keyed collections) and
-`install_embedded_fast_paths` teaches mongomock to answer `_id` equality and `$in` by dictionary
-lookup. Real MongoDB is unaffected.
+What FerretDB 1.24 does differently, measured on it (docs/architecture.md, "The store"):
+
+- Only a filter that is exactly `{"_id": <string>}` reaches SQLite's index. Any other filter —
+  a second key, a secondary field, `$in`, a range — decodes and tests every document of the
+  collection. Hot paths therefore read and write by `_id` alone.
+- An update is not atomic: FerretDB reads the matching document, computes the new one and writes
+  it by `_id` in a separate statement. Two writers to one document lose one write (`$inc` lost
+  73 % of 800 concurrent increments), a `{_id, _v}` guard lets both through, and
+  `find_one_and_update` can claim one document twice. Insert with a unique `_id` and delete by
+  `_id` are atomic.
+
+So a document changes only through `write_guarded`: on MongoDB a replace filtered on the version
+read (atomic there); on FerretDB first an insert-once *version claim* `<collection>:<id>@<v>` —
+the one writer whose insert succeeds may write version v, by `_id` alone.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import pymongo
 from nameko.extensions import DependencyProvider
+from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
-EMBEDDED_SCHEME = "mongomock://"
+from services.common.events import utcnow
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-_patched = False
-_ID_SCALARS = (str, int, bytes)
+log = logging.getLogger(__name__)
+VERSION = "_v"
+CLAIMS = "_version_claims"
+# A claim whose writer has not written within this time is taken as dead (a kill -9 between
+# claiming and writing): the next writer claims the version after it instead of waiting forever.
+CLAIM_LEASE = timedelta(seconds=10)
+# Claims older than this are purged: no writer holds a read for that long.
+CLAIM_KEEP = timedelta(hours=1)
+
+# One client per URI and process (pymongo pools connections; the nameko side and the Flask side
+# of a service share it), and what each server is, asked once.
+_clients: dict[str, pymongo.MongoClient] = {}
+_ferretdb: dict[int, bool] = {}
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -36,233 +61,24 @@ class Index:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def install_embedded_fast_paths() -> None:
-    """Make mongomock answer `_id` equality / `$in` without scanning the collection."""
-    global _patched
-    if _patched:
-        return
-    from mongomock import collection as mm_collection
-    from mongomock.filtering import filter_applies
-
-    original = mm_collection.Collection._iter_documents
-
-    def _iter_documents(self, filter):  # noqa: A002 - mongomock's own signature
-        if isinstance(filter, dict) and "_id" in filter:
-            wanted = filter["_id"]
-            ids: list | None = None
-            if isinstance(wanted, _ID_SCALARS):
-                ids = [wanted]
-            elif isinstance(wanted, dict) and set(wanted) == {"$in"}:
-                ids = [i for i in wanted["$in"] if isinstance(i, _ID_SCALARS)]
-                if len(ids) != len(wanted["$in"]):
-                    ids = None
-            if ids is not None:
-                store = self._store
-                found = []
-                for one in dict.fromkeys(ids):
-                    try:
-                        doc = store[one]  # one lock round, not two (`in` then `[]`)
-                    except KeyError:
-                        continue
-                    if filter_applies(filter, doc):
-                        found.append(doc)
-                return iter(found)
-        return original(self, filter)
-
-    mm_collection.Collection._iter_documents = _iter_documents
-    # mongomock compares the pymongo version with literals (`version.parse("4.0")`) on every
-    # insert and update; a parsed version never changes, so each literal is parsed once.
-    import functools
-    import types
-
-    from packaging import version
-
-    mm_collection.version = types.SimpleNamespace(parse=functools.cache(version.parse))
-    _install_fast_datetime_walks()
-    _install_lock_free_store()
-    _install_fast_copies()
-    _patched = True
-
-
-def _install_fast_copies() -> None:
-    """Copy documents in and out of mongomock without `copy`'s generic machinery.
-
-    mongomock copies every document it returns (`_copy_field`, leaf by leaf with `copy.copy`)
-    and snapshots every document it updates (`copy.deepcopy`). For the dicts, lists, strings,
-    numbers and datetimes documents are made of, dispatching on the exact type is several
-    times faster; immutable leaves (datetimes included) need no copy at all. Any other type
-    goes through `copy` as before.
-    """
-    import copy
-    import types
-    from datetime import datetime
-
-    from mongomock import collection as mm_collection
-
-    immutable = _SCALARS | {datetime}
-
-    def deepcopy(value, memo=None):
-        kind = type(value)
-        if kind in immutable:
-            return value
-        if kind is dict:
-            return {k: deepcopy(v) for k, v in value.items()}
-        if kind is list:
-            return [deepcopy(item) for item in value]
-        return copy.deepcopy(value, memo)
-
-    original_copy_field = mm_collection._copy_field
-
-    def copy_field(obj, container):
-        kind = type(obj)
-        if kind in immutable:
-            return obj
-        if kind is list:
-            return [copy_field(item, container) for item in obj]
-        if kind is dict:
-            new = container()
-            for key, value in obj.items():
-                new[key] = copy_field(value, container)
-            return new
-        return original_copy_field(obj, container)
-
-    mm_collection._copy_field = copy_field
-    mm_collection.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
-
-
-def _install_lock_free_store() -> None:
-    """Drop mongomock's per-access reader/writer lock where every thread is a green thread.
-
-    The lock keeps real threads from mutating a collection's dictionary while another iterates
-    it. Under eventlet's monkey patching all our "threads" are greenlets of one OS thread, and a
-    mongomock operation never yields (it does no I/O), so it runs atomically anyway — while
-    taking the lock cost five lock round trips per document access, a tenth of a submission's
-    CPU. Without monkey patching (plain threads) the lock stays.
-    """
-    import eventlet.patcher
-    from mongomock.store import CollectionStore
-
-    if not eventlet.patcher.is_monkey_patched("thread"):
-        return
-
-    def expire(store) -> None:
-        if store._ttl_indexes:
-            store._remove_expired_documents()
-
-    def contains(self, key):
-        expire(self)
-        return key in self._documents
-
-    def getitem(self, key):
-        expire(self)
-        return self._documents[key]
-
-    def setitem(self, key, value):
-        self._documents[key] = value
-
-    def delitem(self, key):
-        del self._documents[key]
-
-    def length(self):
-        expire(self)
-        return len(self._documents)
-
-    def documents(self):
-        expire(self)
-        yield from self._documents.values()
-
-    CollectionStore.__contains__ = contains
-    CollectionStore.__getitem__ = getitem
-    CollectionStore.__setitem__ = setitem
-    CollectionStore.__delitem__ = delitem
-    CollectionStore.__len__ = length
-    CollectionStore.documents = property(documents)
-
-
-_SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
-
-
-def _install_fast_datetime_walks() -> None:
-    """Same results as mongomock's two datetime walks, without their per-value isinstance loops.
-
-    mongomock walks every document written (aware → naive UTC, milliseconds) and, with
-    `tz_aware`, every document read (naive → aware). Those walks were a sixth of a request's
-    CPU on intake's and tracking's hot paths; dispatching on the exact type first makes them
-    cheap for the scalars documents are mostly made of.
-    """
-    from collections import OrderedDict
-    from datetime import datetime
-
-    from mongomock import helpers
-
-    original_patch = helpers.patch_datetime_awareness_in_document
-    utc = helpers.utc
-
-    def patch_in(value):
-        kind = type(value)
-        if kind in _SCALARS:
-            return value
-        if kind is dict:
-            return {k: patch_in(v) for k, v in value.items()}
-        if kind is list or kind is tuple:
-            return [patch_in(item) for item in value]
-        if kind is datetime:
-            mongo_us = (value.microsecond // 1000) * 1000
-            if value.tzinfo:
-                return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
-            return value.replace(microsecond=mongo_us)
-        if isinstance(value, OrderedDict):
-            return OrderedDict((k, patch_in(v)) for k, v in value.items())
-        return original_patch(value)  # other dicts, lists, datetimes, Timestamps: as before
-
-    def aware_out(value):
-        kind = type(value)
-        if kind in _SCALARS:
-            return value
-        if kind is dict:
-            return {k: aware_out(v) for k, v in value.items()}
-        if kind is list or kind is tuple:
-            return [aware_out(item) for item in value]
-        if isinstance(value, dict):
-            return {k: aware_out(v) for k, v in value.items()}
-        if isinstance(value, (tuple, list)):
-            return [aware_out(item) for item in value]
-        if isinstance(value, datetime):
-            return value.replace(tzinfo=utc)
-        return value
-
-    helpers.patch_datetime_awareness_in_document = patch_in
-    helpers.make_datetime_timezone_aware_in_document = aware_out
-
-
-def get_client(uri: str):
-    """A process-wide client per URI, so a service's nameko side and Flask side share data."""
-    with _clients_lock:
+def get_client(uri: str) -> pymongo.MongoClient:
+    """The process's client for `uri`."""
+    with _lock:
         client = _clients.get(uri)
         if client is None:
-            if uri.startswith(EMBEDDED_SCHEME):
-                import mongomock
-
-                install_embedded_fast_paths()
-                client = mongomock.MongoClient(tz_aware=True)
-            else:
-                client = pymongo.MongoClient(uri, tz_aware=True, uuidRepresentation="standard")
+            client = pymongo.MongoClient(uri, tz_aware=True, uuidRepresentation="standard",
+                                         serverSelectionTimeoutMS=10_000)
             _clients[uri] = client
         return client
 
 
 def forget_clients() -> None:
-    """Drop cached clients (tests use a fresh embedded store each time)."""
-    with _clients_lock:
-        for uri, client in _clients.items():
-            if not uri.startswith(EMBEDDED_SCHEME):
-                client.close()
+    """Close and drop every client (tests, between runs of a service in one process)."""
+    with _lock:
+        for client in _clients.values():
+            client.close()
         _clients.clear()
-
-
-def is_embedded(uri: str) -> bool:
-    """True when `uri` selects the in-process embedded store."""
-    return uri.startswith(EMBEDDED_SCHEME)
+        _ferretdb.clear()
 
 
 def database_name(config: dict, service_name: str) -> str:
@@ -279,24 +95,135 @@ def get_database(config: dict, service_name: str) -> Database:
     return get_client(config["MONGO_URI"])[database_name(config, service_name)]
 
 
+def is_ferretdb(db: Database) -> bool:
+    """Whether the server is FerretDB (asked once per client: `buildInfo` names it)."""
+    client = db.client
+    known = _ferretdb.get(id(client))
+    if known is None:
+        known = _ferretdb[id(client)] = "ferretdbVersion" in client.admin.command("buildInfo")
+    return known
+
+
+def has_atomic_guards(db: Database) -> bool:
+    """Whether a filtered update is atomic on this server (MongoDB: yes; FerretDB 1.x: no)."""
+    return not is_ferretdb(db)
+
+
+def has_indexed_queries(db: Database) -> bool:
+    """Whether a query on a secondary index uses it (MongoDB: yes; FerretDB 1.x: only `_id`)."""
+    return not is_ferretdb(db)
+
+
 def ensure_indexes(db: Database, indexes: dict[str, list[Index]]) -> None:
-    """Create the declared indexes; safe to call at every start."""
+    """Create the declared indexes (and the version claims' own); safe at every start."""
     for collection, declared in indexes.items():
         for index in declared:
             db[collection].create_index(index.keys, **index.options)
+    if not has_atomic_guards(db):
+        db[CLAIMS].create_index([("at", 1)])
+
+
+class Conflict(Exception):
+    """Another writer changed the document first; read it again and retry."""
+
+
+def write_guarded(collection: Collection, doc_id: Any, read_version: int | None,
+                  new: dict) -> int:
+    """Store `new` as document `doc_id` if it is still at `read_version` (None: absent; 0: stored
+    without a version).
+
+    Returns the version written. Raises `Conflict` when another writer got there first, and
+    `DuplicateKeyError` from the insert of a document that someone else created meanwhile.
+    """
+    if read_version is None:
+        new = dict(new, _id=doc_id, **{VERSION: 1})
+        collection.insert_one(new)
+        return 1
+    version = read_version + 1
+    if has_atomic_guards(collection.database):
+        new = dict(new, _id=doc_id, **{VERSION: version})
+        # a document stored without a version (0) matches `None`: the field is absent
+        guard = {"_id": doc_id, VERSION: read_version or None}
+        if not collection.replace_one(guard, new).matched_count:
+            raise Conflict(doc_id)
+        return version
+    version = _claim_version(collection, doc_id, version)
+    collection.replace_one({"_id": doc_id}, dict(new, _id=doc_id, **{VERSION: version}))
+    return version
+
+
+def _claim_version(collection: Collection, doc_id: Any, version: int) -> int:
+    """Win the right to write `version` of the document, or raise `Conflict`.
+
+    A claim left by a writer that died before writing would block its version forever; once it
+    is older than the lease, the version after it is claimed instead (all contenders agree on
+    which, and the insert picks one of them).
+    """
+    claims = collection.database[CLAIMS]
+    prefix = f"{collection.name}:{doc_id}@"
+    for _ in range(5):
+        try:
+            claims.insert_one({"_id": f"{prefix}{version}", "at": utcnow()})
+            return version
+        except DuplicateKeyError:
+            held = claims.find_one({"_id": f"{prefix}{version}"})
+            at: datetime | None = held.get("at") if held else None
+            if at is not None and utcnow() - at < CLAIM_LEASE:
+                raise Conflict(doc_id) from None
+            stored = collection.find_one({"_id": doc_id}, {VERSION: 1})
+            if stored is None or stored.get(VERSION, 0) >= version:
+                raise Conflict(doc_id) from None  # it was written after all
+            version += 1
+    raise Conflict(doc_id)
+
+
+def purge_version_claims(db: Database, now: datetime | None = None) -> int:
+    """Forget version claims older than `CLAIM_KEEP` (FerretDB has no TTL indexes)."""
+    if has_atomic_guards(db):
+        return 0
+    cutoff = (now or utcnow()) - CLAIM_KEEP
+    return db[CLAIMS].delete_many({"at": {"$lt": cutoff}}).deleted_count
 
 
 class Mongo(DependencyProvider):
-    """Injects a service's store, built by `store_factory(database)` once at container setup."""
+    """Injects a service's store, built by `store_factory(database)` once at container setup.
+
+    On FerretDB it also purges the service's old version claims every `CLAIM_PURGE_SECONDS`.
+    """
 
     def __init__(self, store_factory):
         self.store_factory = store_factory
         self.store = None
+        self.db: Database | None = None
+        self._purger = None
 
     def setup(self) -> None:
-        db = get_database(self.container.config, self.container.service_name)
-        self.store = self.store_factory(db)
+        self.db = get_database(self.container.config, self.container.service_name)
+        self.store = self.store_factory(self.db)
         self.store.ensure_indexes()
+
+    def start(self) -> None:
+        if not has_atomic_guards(self.db):
+            seconds = float(self.container.config.get("CLAIM_PURGE_SECONDS", 600))
+            self._purger = self.container.spawn_managed_thread(
+                lambda: self._purge_every(seconds), identifier="version_claim_purge")
+
+    def _purge_every(self, seconds: float) -> None:
+        import eventlet
+
+        while True:
+            eventlet.sleep(seconds)
+            try:
+                purge_version_claims(self.db)
+            except pymongo.errors.PyMongoError:
+                log.warning("purging version claims failed; next round", exc_info=True)
+
+    def stop(self) -> None:
+        if self._purger is not None:
+            self._purger.kill()
+            self._purger = None
+
+    kill = stop
 
     def get_dependency(self, worker_ctx):
         return self.store

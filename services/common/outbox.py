@@ -12,21 +12,23 @@ nothing and emits nothing twice.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
+import eventlet
 from eventlet.queue import Full, LightQueue
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import utcnow
+from services.common.mongo import VERSION, Conflict, write_guarded
 
 log = logging.getLogger(__name__)
 
 OUTBOX = "_outbox"
 OUTBOX_AT = "_outbox_at"
 HANDLED = "_handled"
-VERSION = "_v"
 BOOKKEEPING = (HANDLED, OUTBOX, OUTBOX_AT, VERSION)
 HANDLED_KEEP = 100  # per document; far more than the events one document ever sees at once
 HINT_CAPACITY = 10_000
@@ -93,21 +95,56 @@ def insert_with_events(collection: Collection, doc: dict, events: list[dict]) ->
         _hint(collection, doc["_id"], (1, stored[OUTBOX]))
 
 
+Change = Callable[[dict | None], dict | None]
+
+
+def modify(collection: Collection, doc_id: Any, change: Change, *,
+           attempts: int = 20) -> dict | None:
+    """Read document `doc_id`, store `change(doc_or_None)` in its place, retrying on conflict.
+
+    `change` gets the whole stored document (bookkeeping included) and returns the new one, or
+    None to write nothing. Every write is `write_guarded` against the version read, so a
+    concurrent writer is never overwritten; a conflict reads again and calls `change` again.
+    Returns the document stored, or None when `change` declined.
+    """
+    for attempt in range(attempts):
+        current = collection.find_one({"_id": doc_id})
+        new = change(current)
+        if new is None:
+            return None
+        read_version = None if current is None else current.get(VERSION, 0)
+        try:
+            new[VERSION] = write_guarded(collection, doc_id, read_version, new)
+        except (Conflict, DuplicateKeyError):
+            # Let the other writer finish; jittered so that many contenders spread out
+            # instead of colliding again in step.
+            eventlet.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))  # noqa: S311
+            continue
+        new["_id"] = doc_id
+        if new.get(OUTBOX) and (current is None or new[OUTBOX] != current.get(OUTBOX)):
+            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
+        return new
+    raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
+
+
 def update_with_events(
     collection: Collection, filter_: dict, set_fields: dict, events: list[dict]
 ) -> bool:
-    """`$set` fields on one document and append events to its outbox, in one write.
+    """Set fields on one document and append events to its outbox, in one write.
 
-    Returns False when no document matched `filter_` (nothing written, nothing to publish).
+    `filter_` is `{"_id": …}` plus top-level equalities the stored document must still have
+    (a status, a claim, a version); they are checked on the document read, inside the guarded
+    write. Returns False when the document is absent or no longer matches (nothing written).
     """
-    update: dict = {"$set": dict(set_fields), "$inc": {VERSION: 1}}
-    if events:
-        update["$push"] = {OUTBOX: {"$each": list(events)}}
-        update["$set"][OUTBOX_AT] = utcnow()
-    result = collection.update_one(filter_, update)
-    if result.matched_count and events:
-        _hint(collection, filter_["_id"])
-    return bool(result.matched_count)
+    doc_id = filter_["_id"]
+    conditions = {k: v for k, v in filter_.items() if k != "_id"}
+
+    def change(current: dict | None) -> dict | None:
+        if current is None or any(current.get(k) != v for k, v in conditions.items()):
+            return None
+        return attach_events(dict(current, **set_fields), events)
+
+    return modify(collection, doc_id, change) is not None
 
 
 def replace_with_events(
@@ -116,33 +153,19 @@ def replace_with_events(
     """Insert or replace `doc` (keyed by its `_id`) with `events` appended, in one write.
 
     Events still waiting in the stored document's outbox are kept (a plain `replace_one` would
-    drop them unpublished); the write is conditional on the version read, so it never puts
-    back an entry the relay removed meanwhile.
+    drop them unpublished).
     """
-    doc_id = doc["_id"]
-    for _ in range(attempts):
-        current = collection.find_one({"_id": doc_id}, {OUTBOX: 1, OUTBOX_AT: 1, VERSION: 1})
+
+    def change(current: dict | None) -> dict:
         new = {k: v for k, v in doc.items() if k not in BOOKKEEPING}
-        if current is None:
-            new[VERSION] = 1
-            attach_events(new, events)
-            try:
-                collection.insert_one(new)
-            except DuplicateKeyError:
-                continue
-        else:
-            if current.get(OUTBOX):
-                new[OUTBOX] = current[OUTBOX]
-                new[OUTBOX_AT] = current.get(OUTBOX_AT) or utcnow()
-            new[VERSION] = current.get(VERSION, 0) + 1
-            attach_events(new, events)
-            result = collection.replace_one({"_id": doc_id, VERSION: current.get(VERSION)}, new)
-            if result.matched_count == 0:
-                continue
-        if events:
-            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
-        return
-    raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
+        if current is not None and current.get(OUTBOX):
+            new[OUTBOX] = current[OUTBOX]
+            new[OUTBOX_AT] = current.get(OUTBOX_AT) or utcnow()
+        if current is not None and current.get(HANDLED):
+            new[HANDLED] = current[HANDLED]
+        return attach_events(new, events)
+
+    modify(collection, doc["_id"], change, attempts=attempts)
 
 
 Fold = Callable[[dict | None], tuple[dict | None, list[dict]]]
@@ -155,16 +178,19 @@ def fold_once(
 
     `fold(current_or_None)` returns `(new_document_or_None, events_to_publish)`; `None` means
     "nothing to store". Returns False when this event had already been applied. The write is
-    conditional on the version read, so concurrent handlers of the same document never lose an
+    guarded by the version read, so concurrent handlers of the same document never lose an
     update; a conflict re-reads and folds again.
     """
-    for _ in range(attempts):
-        current = collection.find_one({"_id": doc_id})
-        if current is not None and event_id in current.get(HANDLED, ()):
-            return False
+    seen = False
+
+    def change(current: dict | None) -> dict | None:
+        nonlocal seen
+        seen = current is not None and event_id in current.get(HANDLED, ())
+        if seen:
+            return None
         new, events = fold(None if current is None else _strip(current))
         if new is None:
-            return True
+            return None
         handled = list(current.get(HANDLED, ())) if current else []
         new = dict(new, _id=doc_id)
         new[HANDLED] = [*handled, event_id][-HANDLED_KEEP:]
@@ -172,22 +198,33 @@ def fold_once(
             new[OUTBOX] = current.get(OUTBOX) or []
             if current.get(OUTBOX_AT):
                 new[OUTBOX_AT] = current[OUTBOX_AT]
-        attach_events(new, events)
-        if current is None:
-            new[VERSION] = 1
-            try:
-                collection.insert_one(new)
-            except DuplicateKeyError:
-                continue  # created concurrently: fold again on top of it
-        else:
-            new[VERSION] = current.get(VERSION, 0) + 1
-            result = collection.replace_one({"_id": doc_id, VERSION: current.get(VERSION)}, new)
-            if result.matched_count == 0:
-                continue
-        if events:
-            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
-        return True
-    raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
+        return attach_events(new, events)
+
+    modify(collection, doc_id, change, attempts=attempts)
+    return not seen
+
+
+def clear_published(collection: Collection, doc_id: Any, published: set[str]) -> int:
+    """Take the `published` events out of a document's outbox; returns how many it held.
+
+    Events added since the relay read the outbox stay for the next round.
+    """
+    removed = 0
+
+    def change(current: dict | None) -> dict | None:
+        nonlocal removed
+        outbox = (current or {}).get(OUTBOX) or []
+        left = [e for e in outbox if e["event_id"] not in published]
+        removed = len(outbox) - len(left)
+        if current is None or (not removed and (left or OUTBOX_AT not in current)):
+            return None
+        new = dict(current, **{OUTBOX: left})
+        if not left:
+            new.pop(OUTBOX_AT, None)
+        return new
+
+    modify(collection, doc_id, change)
+    return removed
 
 
 def insert_once(collection: Collection, doc: dict) -> bool:

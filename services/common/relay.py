@@ -8,10 +8,13 @@ and is tried again). Waiting for each confirm in turn capped a relay at ~340 eve
 pays the round trip once.
 
 It also sweeps for entries older than a grace period: at start (entries a crash left behind)
-and, on a real MongoDB, every `OUTBOX_SWEEP_SECONDS` (an indexed query). On the embedded store
-nothing survives a crash, so after the start it sweeps only when something was actually left
-behind — a hint dropped from a full queue or a failed publish — instead of scanning the whole
-collection on a timer. Two replicas may publish the same entry twice; consumers are idempotent.
+and, on MongoDB, every `OUTBOX_SWEEP_SECONDS` (an indexed query). On FerretDB the same query
+decodes every document of the collection, so there it sweeps at start, when something was
+actually left behind (a hint dropped from a full queue, a failed publish), and every
+`OUTBOX_BACKSTOP_SECONDS` (entries another replica left when it died). Published entries are
+taken out through the guarded write (`outbox.clear_published`), never by a blind update that
+could overwrite a concurrent write. Two replicas may publish the same entry twice; consumers
+are idempotent.
 """
 from __future__ import annotations
 
@@ -31,12 +34,13 @@ from nameko.extensions import DependencyProvider
 
 from services.common import metrics, topology
 from services.common.events import utcnow
-from services.common.mongo import get_database, is_embedded
+from services.common.mongo import get_database, has_indexed_queries
 from services.common.outbox import (
     OUTBOX,
     OUTBOX_AT,
     VERSION,
     Written,
+    clear_published,
     hint_queue,
     hints_lost,
 )
@@ -176,6 +180,7 @@ class OutboxRelay(DependencyProvider):
 
     def __init__(self, *collections: str):
         self.collections = collections
+        self.publisher: ConfirmingPublisher | None = None  # made in setup
         self._running = False
         self._thread = None
 
@@ -186,7 +191,10 @@ class OutboxRelay(DependencyProvider):
         self.retry_delay_ms = int(config.get("EVENT_RETRY_DELAY_MS", 1000))
         self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS", 5))
         self.grace = timedelta(seconds=float(config.get("OUTBOX_GRACE_SECONDS", 2)))
-        self.embedded = is_embedded(config["MONGO_URI"])
+        # Sweeping is a query on `_outbox_at`: indexed on MongoDB, a scan of every document on
+        # FerretDB. There it runs at start, after a failure or a lost hint, and as a backstop.
+        self.indexed = has_indexed_queries(self.db)
+        self.backstop_seconds = float(config.get("OUTBOX_BACKSTOP_SECONDS", 300))
         self.publisher = ConfirmingPublisher(self.amqp_uri)
         self.hints = hint_queue(self.db.name)
         self._left_behind = False  # something failed or a hint was lost: sweep
@@ -205,14 +213,16 @@ class OutboxRelay(DependencyProvider):
             self.hints.put_nowait(None)  # wake the loop so it can finish
             self._thread.wait()
             self._thread = None
-        self.publisher.close()
+        if self.publisher is not None:
+            self.publisher.close()
 
     def kill(self) -> None:
         self._running = False
         if self._thread is not None:
             self._thread.kill()
             self._thread = None
-        self.publisher.close()
+        if self.publisher is not None:  # a container killed before its setup has none
+            self.publisher.close()
 
     def get_dependency(self, worker_ctx):
         return self
@@ -223,6 +233,7 @@ class OutboxRelay(DependencyProvider):
         self.sweep(grace=timedelta(0))
         clock = eventlet.hubs.get_hub().clock
         next_sweep = clock() + self.sweep_seconds
+        next_backstop = clock() + self.backstop_seconds
         while self._running:
             try:
                 item = self.hints.get(timeout=max(0.0, next_sweep - clock()))
@@ -245,9 +256,12 @@ class OutboxRelay(DependencyProvider):
                     written[ref] = None if ref in written else stored
                 self._flush_guarded(list(written), written)
             if clock() >= next_sweep:
-                if not self.embedded or self._left_behind or hints_lost(self.db.name):
+                backstop = clock() >= next_backstop
+                if self.indexed or backstop or self._left_behind or hints_lost(self.db.name):
                     self._left_behind = False
                     self.sweep(grace=self.grace)
+                if backstop:
+                    next_backstop = clock() + self.backstop_seconds
                 next_sweep = clock() + self.sweep_seconds
 
     def sweep(self, grace: timedelta) -> int:
@@ -306,10 +320,8 @@ class OutboxRelay(DependencyProvider):
             doc = col.find_one({"_id": doc_id}, {OUTBOX: 1, VERSION: 1})
             if doc and doc.get(OUTBOX):
                 pending.append((collection, doc_id, doc[OUTBOX], doc.get(VERSION)))
-            else:
-                col.update_one(
-                    {"_id": doc_id, OUTBOX_AT: {"$exists": True}, OUTBOX: {"$size": 0}},
-                    {"$unset": {OUTBOX_AT: ""}})
+            elif doc:
+                clear_published(col, doc_id, set())  # a marker with nothing left to send
         envelopes = [envelope for _, _, outbox, _ in pending for envelope in outbox]
         confirmed = self.publisher.publish(envelopes)
         if len(confirmed) < len(envelopes):
@@ -318,23 +330,14 @@ class OutboxRelay(DependencyProvider):
             self._left_behind = True
             topology.declare(self.amqp_uri, self.retry_delay_ms)
         counted: Counter[tuple[str, str]] = Counter()
-        for collection, doc_id, outbox, version in pending:
-            done = [e["event_id"] for e in outbox if e["event_id"] in confirmed]
+        for collection, doc_id, outbox, _version in pending:
+            done = {e["event_id"] for e in outbox if e["event_id"] in confirmed}
             if not done:
                 continue
-            col = self._collection(collection)
-            # The usual case, in one write: everything read was sent and nothing was added since
-            # (the version is unchanged). Otherwise take out what was sent, keep the rest.
-            if not (len(done) == len(outbox) and col.update_one(
-                    {"_id": doc_id, VERSION: version},
-                    {"$set": {OUTBOX: []}, "$unset": {OUTBOX_AT: ""},
-                     "$inc": {VERSION: 1}}).matched_count):
-                col.update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"event_id": {"$in": done}}},
-                                                 "$inc": {VERSION: 1}})
-                col.update_one({"_id": doc_id, OUTBOX: {"$size": 0}},
-                               {"$unset": {OUTBOX_AT: ""}})
+            # Whatever was added since it was read stays for the next round.
+            clear_published(self._collection(collection), doc_id, done)
             for envelope in outbox:
-                if envelope["event_id"] in confirmed:
+                if envelope["event_id"] in done:
                     counted[(envelope["type"], envelope["producer"])] += 1
         for (event_type, producer), published in counted.items():
             metrics.EVENTS_PUBLISHED.labels(event_type, producer).inc(published)

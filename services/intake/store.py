@@ -1,11 +1,11 @@
 """Intake's repository: citizens, applications (with their outbox), inbound messages (with their
 outbox), tracking-code claims, duplicate buckets, idempotency keys, code deliveries, the staff
-audit log and attachments (GridFS).
+audit log and attachments.
 
-Every hot-path lookup is by `_id` (the embedded store answers those from a dictionary, see
+Every hot-path lookup is by `_id`, the only filter FerretDB answers from an index (see
 `services.common.mongo`): citizens by the keyed hash of their TCKN, tracking codes, idempotency
-keys and duplicate buckets by their own value. No unique secondary and no TTL indexes: expiry is
-a timer in the service (`purge_expired`).
+keys and duplicate buckets by their own value, so uniqueness is the `_id`'s. No TTL indexes
+(FerretDB has none): expiry is a timer in the service (`purge_expired`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-import gridfs
+from bson import Binary
 from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -58,7 +58,7 @@ class StoredAttachment:
 
 
 class AttachmentStorage(Protocol):
-    """Where attachment bytes live (GridFS in production and in the embedded store)."""
+    """Where attachment bytes live."""
 
     def put(self, data: bytes, *, filename: str, content_type: str, metadata: dict) -> str: ...
 
@@ -67,40 +67,51 @@ class AttachmentStorage(Protocol):
     def delete(self, file_id: str) -> None: ...
 
 
-class GridFSAttachments:
-    """Attachments in GridFS (`attachments.files` / `attachments.chunks`), ids are ULIDs.
+class ChunkedAttachments:
+    """Attachments as `_id`-keyed documents: `attachments` (`_id`: a ULID) and its chunks in
+    `attachment_chunks` (`_id`: `<file id>#<n>`).
 
-    mongomock's GridFS integration (enabled by `services.common.mongo` for the embedded store)
-    runs the same code, so one implementation serves both.
+    GridFS finds a file's chunks with a query on `files_id`: on FerretDB that decodes every
+    chunk of every attachment. Here every read is by `_id`. The chunks are written first and
+    the file's document last, so a file exists only once it is whole; a crash in between leaves
+    chunks nobody points at (`delete` and the retention job remove them by `_id`).
     """
 
-    def __init__(self, db: Database, bucket: str = "attachments"):
-        _enable_embedded_gridfs(db)
-        self.fs = gridfs.GridFS(db, collection=bucket)
+    CHUNK_BYTES = 1024 * 1024
+
+    def __init__(self, db: Database, collection: str = "attachments"):
+        self.files = db[collection]
+        self.chunks = db[f"{collection.rstrip('s')}_chunks"]
 
     def put(self, data: bytes, *, filename: str, content_type: str, metadata: dict) -> str:
         file_id = new_event_id()
-        self.fs.put(data, _id=file_id, filename=filename,
-                    metadata=dict(metadata, content_type=content_type))
+        count = max(1, -(-len(data) // self.CHUNK_BYTES))
+        for n in range(count):
+            piece = data[n * self.CHUNK_BYTES:(n + 1) * self.CHUNK_BYTES]
+            self.chunks.insert_one({"_id": f"{file_id}#{n}", "data": Binary(piece)})
+        self.files.insert_one({"_id": file_id, "filename": filename, "length": len(data),
+                               "chunks": count, "uploaded_at": utcnow(),
+                               "metadata": dict(metadata, content_type=content_type)})
         return file_id
 
     def get(self, file_id: str) -> tuple[bytes, dict] | None:
-        try:
-            grid_out = self.fs.get(file_id)
-        except gridfs.errors.NoFile:
+        meta = self.files.find_one({"_id": file_id})
+        if meta is None:
             return None
-        return grid_out.read(), dict(grid_out.metadata or {}, filename=grid_out.filename,
-                                     length=grid_out.length)
+        parts = []
+        for n in range(meta["chunks"]):
+            chunk = self.chunks.find_one({"_id": f"{file_id}#{n}"})
+            if chunk is None:
+                return None  # being deleted
+            parts.append(bytes(chunk["data"]))
+        return b"".join(parts), dict(meta.get("metadata") or {}, filename=meta["filename"],
+                                     length=meta["length"])
 
     def delete(self, file_id: str) -> None:
-        self.fs.delete(file_id)
-
-
-def _enable_embedded_gridfs(db: Database) -> None:
-    if type(db).__module__.startswith("mongomock"):
-        import mongomock.gridfs
-
-        mongomock.gridfs.enable_gridfs_integration()
+        meta = self.files.find_one({"_id": file_id}, {"chunks": 1})
+        self.files.delete_one({"_id": file_id})
+        for n in range((meta or {}).get("chunks", 0)):
+            self.chunks.delete_one({"_id": f"{file_id}#{n}"})
 
 
 class IntakeStore:
@@ -116,7 +127,7 @@ class IntakeStore:
         self.idempotency = db["idempotency"]
         self.code_deliveries = db["code_deliveries"]
         self.audit_log = db["audit_log"]
-        self.attachments: AttachmentStorage = GridFSAttachments(db)
+        self.attachments: AttachmentStorage = ChunkedAttachments(db)
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)

@@ -16,8 +16,8 @@ from typing import Protocol
 
 from nameko.extensions import DependencyProvider
 
+from services.common.config import is_local
 from services.common.events import new_event_id, utcnow
-from services.common.mongo import is_embedded
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def build_sms_provider(config: dict) -> SmsProvider:
     """The provider `SMS_PROVIDER` names; raises `ProviderConfigError` for anything unknown."""
     name = config.get("SMS_PROVIDER", "dev")
     if name == "dev":
-        if not is_embedded(config["MONGO_URI"]):
+        if not is_local(config["MONGO_URI"]):
             log.warning("SMS_PROVIDER=dev: messages go to the development sink, not to citizens")
         return DevSinkSmsProvider(config["DEV_SINK_DIR"])
     raise ProviderConfigError(f"SMS_PROVIDER={name!r} is not supported; known providers: dev")
@@ -118,7 +118,7 @@ def build_email_provider(config: dict) -> EmailProvider:
     """The provider `EMAIL_PROVIDER` names; raises `ProviderConfigError` for anything unknown."""
     name = config.get("EMAIL_PROVIDER", "dev")
     if name == "dev":
-        if not is_embedded(config["MONGO_URI"]):
+        if not is_local(config["MONGO_URI"]):
             log.warning("EMAIL_PROVIDER=dev: e-mail goes to the development sink")
         return DevSinkEmailProvider(config["DEV_SINK_DIR"],
                                     config.get("MAIL_FROM") or "acikkapi@example.gov.tr")

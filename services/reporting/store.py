@@ -1,9 +1,9 @@
 """Reporting's repository: facts (one per event) and application summaries, and the counts.
 
 Writes are keyed by `_id` (event id, application id), so idempotency needs no unique secondary
-index. The counts are `$match` + `$group` + `$sum` pipelines, which both MongoDB and the embedded
-store answer; MongoDB uses the `received_at` index, the embedded store scans (fine for a report,
-which is not a hot path).
+index. The counts are `$match` + `$group` + `$sum` pipelines, which both MongoDB and FerretDB
+answer; MongoDB uses the `received_at` index, FerretDB scans (fine for a report, which is not a
+hot path).
 """
 from __future__ import annotations
 
@@ -72,11 +72,16 @@ class ReportingStore:
             ])
             result[name] = [{"key": row["_id"], "count": row["count"]} for row in rows]
         result["total"] = sum(row["count"] for row in result["by_status"])
+        # routed only: a unit acts on it. Grouped by unit *and* name (FerretDB 1.24 has no
+        # `$first`); a unit renamed within the period counts once, under one of its names.
         rows = self.applications.aggregate([
-            {"$match": dict(period, unit={"$ne": None})},  # routed only: a unit acts on it
-            {"$group": {"_id": "$unit", "name": {"$first": "$unit_name"},
-                        "count": {"$sum": 1}}},
+            {"$match": dict(period, unit={"$ne": None})},
+            {"$group": {"_id": {"unit": "$unit", "name": "$unit_name"}, "count": {"$sum": 1}}},
         ])
-        result["by_unit"] = [{"key": row["_id"], "name": row["name"], "count": row["count"]}
-                             for row in rows]
+        units: dict[str, dict] = {}
+        for row in rows:
+            unit = units.setdefault(row["_id"]["unit"], {"key": row["_id"]["unit"], "count": 0})
+            unit["count"] += row["count"]
+            unit["name"] = unit.get("name") or row["_id"].get("name")
+        result["by_unit"] = list(units.values())
         return result

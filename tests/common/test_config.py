@@ -1,17 +1,33 @@
-"""Configuration: the local run works with defaults; a real database demands real secrets."""
+"""Configuration: the local run works with defaults; a database off this machine demands real
+secrets."""
 import pytest
 
-from services.common.config import load_config
+from services.common.config import is_local, load_config
 
 REAL = "mongodb://db.example:27017/"
 SECRETS = {"STAFF_TOKEN_SECRET": "s1" * 20, "CODE_PEPPER": "s2" * 20, "LINK_SECRET": "s3" * 20,
            "CHANNEL_WEBHOOK_SECRET": "s4" * 20}
 
 
-def test_the_embedded_store_runs_on_the_defaults():
+def test_the_local_run_uses_the_embedded_server_on_loopback_with_the_defaults():
     config = load_config(env={})
-    assert config["MONGO_URI"].startswith("mongomock://")
+    assert config["MONGO_URI"] == "mongodb://127.0.0.1:27018/"
     assert config["CHANNEL_WEBHOOK_SECRET"] == ""  # the local run's webhooks are open
+
+
+@pytest.mark.parametrize("uri", [
+    "mongodb://127.0.0.1:27018/", "mongodb://localhost/", "mongodb://u:p@[::1]:27017/x",
+    "mongodb://127.0.0.1:27017,localhost:27018/?replicaSet=rs0"])
+def test_a_database_on_loopback_counts_as_the_local_run(uri):
+    assert is_local(uri)
+    load_config(env={"MONGO_URI": uri})  # no refusal
+
+
+@pytest.mark.parametrize("uri", [
+    REAL, "mongodb://127.0.0.1:27017,mongo-2:27017/?replicaSet=rs0",
+    "mongodb+srv://cluster.example/", "mongodb://127.0.0.1.evil.example/"])
+def test_any_host_off_this_machine_is_not_local(uri):
+    assert not is_local(uri)
 
 
 def test_a_real_database_refuses_every_development_secret_by_name():

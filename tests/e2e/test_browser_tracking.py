@@ -39,8 +39,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def system(amqp_uri, tmp_path_factory):
-    with all_in_one(amqp_uri, tmp_path_factory.mktemp("browser")) as base:
+def system(amqp_uri, module_databases, tmp_path_factory):
+    with all_in_one(amqp_uri, module_databases, tmp_path_factory.mktemp("browser")) as base:
         yield base
 
 

@@ -35,14 +35,14 @@ def count(config, collection):
     return db(config)[collection].count_documents({})
 
 
-def gridfs_files(config):
-    return count(config, "attachments.files")
+def stored_files(config):
+    return count(config, "attachments")
 
 
 def assert_nothing_stored(config):
     assert count(config, "applications") == 0
     assert count(config, "tracking_codes") == 0
-    assert gridfs_files(config) == 0
+    assert stored_files(config) == 0
 
 
 # -- SMS ---------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_a_mail_server_delivering_the_same_message_twice_makes_one_application(c
     first, again = post_email(client, raw), post_email(client, raw)
     assert again.get_json()["application_id"] == first.get_json()["application_id"]
     assert count(config, "applications") == 1 and count(config, "inbound") == 1
-    assert gridfs_files(config) == 2  # one photo, one thumbnail: nothing stored twice
+    assert stored_files(config) == 2  # one photo, one thumbnail: nothing stored twice
 
 
 @pytest.mark.parametrize(("raw", "reason"), [
@@ -353,7 +353,7 @@ def test_a_field_team_submission_with_photos_is_placed_by_the_photo_gps(client, 
     stored = db(config)["applications"].find_one({"_id": response.get_json()["application_id"]})
     assert stored["channel"] == "field_team" and len(stored["attachments"]) == 2
     assert (stored["location"]["lat"], stored["location"]["lon"]) == (36.745, 34.531111)
-    assert gridfs_files(config) == 4  # two photos, two thumbnails
+    assert stored_files(config) == 4  # two photos, two thumbnails
 
 
 @pytest.mark.parametrize(("photo", "status"), [(executable(), 415), (big_photo(), 413)])

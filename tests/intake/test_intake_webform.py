@@ -79,4 +79,4 @@ def test_an_executable_renamed_jpg_is_refused_on_the_form(client, config):
     assert response.status_code == 422
     assert 'href="#photo"' in response.get_data(as_text=True)
     assert db(config)["applications"].count_documents({}) == 0
-    assert db(config)["attachments.files"].count_documents({}) == 0
+    assert db(config)["attachments"].count_documents({}) == 0

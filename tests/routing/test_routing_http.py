@@ -2,7 +2,6 @@
 the field, the inbox's filters and paging, the directory admin's institution claim, the dry run.
 
 Cases are opened through the service's own domain and store (no broker needed here)."""
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,8 +18,8 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def config():
-    return load_config(env={}, MONGO_URI=f"mongomock://{uuid.uuid4().hex}")
+def config(databases):
+    return load_config(env={}, **databases)
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
-"""The directory-as-data tests run on a fresh embedded routing store without a broker, with the
+"""The directory-as-data tests run on a fresh routing database without a broker, with the
 directory version checked on every decision."""
-import uuid
-
 import pytest
 
 from services.common.config import load_config
@@ -11,9 +9,8 @@ from services.routing.store import RoutingStore
 
 
 @pytest.fixture
-def config() -> dict:
-    return dict(load_config(env={}, MONGO_URI=f"mongomock://{uuid.uuid4().hex}"),
-                DIRECTORY_CHECK_SECONDS=0)
+def config(databases) -> dict:
+    return dict(load_config(env={}, **databases), DIRECTORY_CHECK_SECONDS=0)
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Make sure the embedded database server answers: FerretDB 1.24 (MongoDB wire protocol) with its
+# SQLite backend, data under var/ferretdb/, loopback only, telemetry off.
+#
+#   scripts/ensure-ferretdb.sh          build it if missing, start it if not answering
+#   scripts/ensure-ferretdb.sh build    only build it
+#   scripts/ensure-ferretdb.sh stop     stop the server this script started
+#
+# Built once into the project-local, git-ignored .tools/bin with the Go toolchain from the
+# v1.24.2 module. `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` alone builds a
+# binary that panics at start: the module omits the generated build/version/version.txt (upstream
+# writes it with `bin/task gen-version`), so we build the same module source with that file
+# written. Environment:
+#   FERRETDB_ADDR      listen address (default 127.0.0.1:27018; 27017 is left to a real MongoDB)
+#   FERRETDB_DIR       data and state directory (default var/ferretdb)
+#   FERRETDB_HANDLER   sqlite (default) or postgresql, with FERRETDB_POSTGRESQL_URL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+version=v1.24.2
+bin="$root/.tools/bin/ferretdb"
+addr=${FERRETDB_ADDR:-127.0.0.1:27018}
+host=${addr%:*}
+port=${addr##*:}
+dir=${FERRETDB_DIR:-$root/var/ferretdb}
+handler=${FERRETDB_HANDLER:-sqlite}
+
+answers() { (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; }
+
+build() {
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "version: $version"; then
+    return 0
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    echo "FerretDB is not built and Go is missing: install the Go toolchain (https://go.dev/doc/install" >&2
+    echo "or Debian's golang-go) so that .tools/bin/ferretdb can be built, then run this again." >&2
+    exit 1
+  fi
+  echo "Building FerretDB $version into .tools/bin (once)…"
+  go mod download "github.com/FerretDB/FerretDB@$version"
+  local src work
+  src="$(go env GOMODCACHE)/cache/download/github.com/!ferret!d!b/!ferret!d!b/@v/$version.zip"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  (cd "$work" && python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(".")' "$src")
+  local mod="$work/github.com/FerretDB/FerretDB@$version"
+  echo "$version" > "$mod/build/version/version.txt"
+  mkdir -p "$root/.tools/bin"
+  (cd "$mod" && GOBIN="$root/.tools/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 go install ./cmd/ferretdb)
+  "$bin" --version | grep -q "version: $version"
+}
+
+start() {
+  if answers; then
+    echo "FerretDB is up on $addr."
+    return 0
+  fi
+  if [ "$host" != "127.0.0.1" ] && [ "$host" != "localhost" ]; then
+    echo "No database answers on $addr; start it there (or unset FERRETDB_ADDR)." >&2
+    exit 1
+  fi
+  mkdir -p "$dir/data"
+  local backend=("--handler=$handler")
+  if [ "$handler" = "sqlite" ]; then
+    backend+=("--sqlite-url=file:$dir/data/")
+  else
+    backend+=("--postgresql-url=${FERRETDB_POSTGRESQL_URL:?set FERRETDB_POSTGRESQL_URL for the postgresql handler}")
+  fi
+  # setsid: the server outlives this script and a Ctrl-C meant for `make run`'s services.
+  setsid "$bin" "${backend[@]}" --state-dir="$dir" --listen-addr="$addr" \
+    --telemetry=disable --debug-addr=- --log-level=warn \
+    >>"$dir/ferretdb.log" 2>&1 < /dev/null &
+  echo $! > "$dir/ferretdb.pid"
+  for _ in $(seq 1 100); do
+    if answers; then
+      echo "FerretDB is up on $addr (data in ${dir#"$root"/})."
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "FerretDB did not come up on $addr within 10 s; its log, $dir/ferretdb.log, ends:" >&2
+  tail -n 20 "$dir/ferretdb.log" >&2
+  exit 1
+}
+
+stop() {
+  if [ -f "$dir/ferretdb.pid" ] && kill "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then
+    for _ in $(seq 1 50); do answers || break; sleep 0.1; done
+    echo "FerretDB stopped."
+  fi
+  rm -f "$dir/ferretdb.pid"
+}
+
+case "${1:-start}" in
+  build) build ;;
+  start) build; start ;;
+  stop) stop ;;
+  *) echo "usage: $0 [build|start|stop]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,110 @@
+"""`make run` as a citizen and an operator meet it: six service processes under a supervisor,
+nginx in front, the embedded database server underneath.
+
+An accepted application survives a stop and a kill -9 of the whole process tree; each service
+is a process of its own, and one that dies is started again while the others keep serving; a
+stop ends every process within 30 s.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import SAMPLE_APPLICATION, LocalSystem, poll
+
+STOP_LIMIT = 30.0  # seconds within which every process must be gone (issue #9)
+
+
+@pytest.fixture
+def system(amqp_uri, databases, tmp_path):
+    local = LocalSystem(amqp_uri, databases, tmp_path)
+    yield local
+    local.close()
+
+
+def submit(system: LocalSystem, tckn: str = "10000000146") -> dict:
+    body = dict(SAMPLE_APPLICATION, citizen=dict(SAMPLE_APPLICATION["citizen"], tckn=tckn))
+    answer = requests.post(f"{system.base}/api/v1/applications", json=body, timeout=10)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def track(system: LocalSystem, created: dict) -> tuple[int, dict]:
+    answer = requests.post(f"{system.base}/api/v1/track", timeout=10, json={
+        "tracking_code": created["tracking_code"], "security_code": created["security_code"]})
+    return answer.status_code, answer.json()
+
+
+def assigned(system: LocalSystem, created: dict) -> dict:
+    status, body = poll(lambda: track(system, created),
+                        lambda got: got[0] == 200 and got[1]["status"] == "assigned", 30)
+    assert status == 200 and body["status"] == "assigned", body
+    return body
+
+
+def kept(before: dict, after: dict) -> bool:
+    """The same status, and every step seen before still on the timeline (notifications may
+    have been added since)."""
+    return after["status"] == before["status"] and all(
+        step in after["timeline"] for step in before["timeline"])
+
+
+def service_pids(system: LocalSystem) -> dict[str, int]:
+    """The process of each service, from the command lines below the supervisor."""
+    found = {}
+    for pid in system.tree():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for name in LocalSystem.SERVICES:
+            if f"services.{name}".encode() in argv:
+                found[name] = pid
+    return found
+
+
+def test_an_application_survives_a_stop_and_a_kill_of_the_whole_tree(system):
+    system.start()
+    created = submit(system)
+    before = assigned(system, created)
+
+    took = system.stop()
+    assert took < STOP_LIMIT, f"the stop took {took:.1f} s"
+    system.start()
+    status, after_stop = track(system, created)
+    assert status == 200
+    assert kept(before, after_stop)
+
+    system.kill()
+    system.start()
+    status, after_kill = track(system, created)
+    assert status == 200
+    assert kept(before, after_kill)
+
+
+def test_each_service_is_a_process_of_its_own_and_one_that_dies_is_started_again(system):
+    system.start()
+    pids = service_pids(system)
+    assert set(pids) == set(LocalSystem.SERVICES)
+    assert len(set(pids.values())) == 6
+
+    os.kill(pids["intake"], signal.SIGKILL)
+    tracked_meanwhile = requests.get(f"{system.base}/api/v1/categories", timeout=10)
+    assert tracked_meanwhile.status_code == 200  # routing kept serving
+
+    def restarted() -> int | None:
+        pid = service_pids(system).get("intake")
+        if pid is None or pid == pids["intake"]:
+            return None
+        try:
+            ok = requests.get(f"{system.service_url('intake')}/health", timeout=2)
+        except requests.RequestException:
+            return None
+        return pid if ok.status_code == 200 else None
+
+    assert poll(restarted, lambda pid: pid is not None, 30) is not None
+    assigned(system, submit(system, tckn="10000000078"))

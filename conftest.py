@@ -123,6 +123,17 @@ def module_databases(mongo_uri):
 
 
 @pytest.fixture
+def container_factory(databases, container_factory):
+    """nameko's, set up after (so torn down before) the test's databases.
+
+    nameko's autouse `fast_teardown` sets `container_factory` up first: its containers would be
+    killed only after `databases` had closed the client, and a relay sweeping in between died of
+    it mid-kill.
+    """
+    return container_factory
+
+
+@pytest.fixture
 def config(amqp_uri, databases, tmp_path):
     """A config with fresh databases and a freshly declared, empty bus topology."""
     from services.common import topology

@@ -91,7 +91,9 @@ def supervisord_conf(python: str, ports: dict[str, int], nginx: str, run_dir: Pa
         # Children inherit supervisord's environment (MONGO_URI, AMQP_URI, …) plus these.
         # Replicas share the port: eventlet listens with SO_REUSEPORT, the kernel spreads
         # connections between them.
-        env = {"HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        # nginx is the one hop in front (its X-Forwarded-For names the client), as in compose.
+        env = {"HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1",
+               "PROXY_HOPS": os.environ.get("PROXY_HOPS", "1")}
         environment = ",".join(f'{k}="{v}"' for k, v in sorted(env.items()))
         sections += [
             f"[program:{name}]",

@@ -58,3 +58,5 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("kombu").setLevel(logging.WARNING)
     # nameko logs RPC arguments and replies at DEBUG: one-time codes and phone numbers.
     logging.getLogger("nameko").setLevel(max(logging.INFO, root.level))
+    # pymongo logs every command and reply whole at DEBUG: tracking codes, names, phones.
+    logging.getLogger("pymongo").setLevel(max(logging.INFO, root.level))

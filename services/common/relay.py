@@ -218,9 +218,11 @@ class OutboxRelay(DependencyProvider):
 
     def kill(self) -> None:
         self._running = False
-        if self._thread is not None:
-            self._thread.kill()
-            self._thread = None
+        thread, self._thread = self._thread, None
+        # nameko may kill the container from the relay's own greenlet (an error in it): that
+        # greenlet ends by returning, and killing it from inside would never finish.
+        if thread is not None and thread is not eventlet.getcurrent():
+            thread.kill()
         if self.publisher is not None:  # a container killed before its setup has none
             self.publisher.close()
 
@@ -230,7 +232,7 @@ class OutboxRelay(DependencyProvider):
     # -- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self.sweep(grace=timedelta(0))
+        self._sweep_guarded(timedelta(0))
         clock = eventlet.hubs.get_hub().clock
         next_sweep = clock() + self.sweep_seconds
         next_backstop = clock() + self.backstop_seconds
@@ -259,10 +261,19 @@ class OutboxRelay(DependencyProvider):
                 backstop = clock() >= next_backstop
                 if self.indexed or backstop or self._left_behind or hints_lost(self.db.name):
                     self._left_behind = False
-                    self.sweep(grace=self.grace)
+                    self._sweep_guarded(self.grace)
                 if backstop:
                     next_backstop = clock() + self.backstop_seconds
                 next_sweep = clock() + self.sweep_seconds
+
+    def _sweep_guarded(self, grace: timedelta) -> None:
+        """Sweep; a database or broker away now is tried again at the next round."""
+        try:
+            self.sweep(grace=grace)
+        except Exception:
+            self._left_behind = True
+            log.warning("outbox sweep failed; next round", exc_info=True)
+            eventlet.sleep(0.5)
 
     def sweep(self, grace: timedelta) -> int:
         """Publish every outbox entry waiting longer than `grace`; returns how many documents."""

@@ -350,8 +350,14 @@ def duplicate_entry(application: dict) -> dict:
     }
 
 
-def find_original(application: dict, entries: list[dict], policy: DuplicatePolicy) -> dict | None:
-    """The earliest earlier application this one duplicates, or None."""
+def find_original(application: dict, entries: list[dict], policy: DuplicatePolicy, *,
+                  filed_before: set[str] | frozenset[str] = frozenset()) -> dict | None:
+    """The earliest earlier application this one duplicates, or None.
+
+    `filed_before` names applications that filed under one of this one's own keys before it:
+    they count as earlier whatever their clocks said (of two submissions at the same moment,
+    the one whose entry was filed first is the original, and the other one knows it).
+    """
     if not duplicate_candidate(application):
         return None
     since = application["received_at"] - policy.window
@@ -364,7 +370,8 @@ def find_original(application: dict, entries: list[dict], policy: DuplicatePolic
             continue
         # only earlier ones; ties (same millisecond) are broken by id (ULIDs sort by time)
         if (entry["received_at"], entry["application_id"]) > (application["received_at"],
-                                                              application["_id"]):
+                                                              application["_id"]) \
+                and entry["application_id"] not in filed_before:
             continue
         same_citizen = bool(application.get("citizen_id")) and (
             entry.get("citizen_id") == application["citizen_id"])

@@ -3,6 +3,7 @@ for the muhtar portal, submissions from other doors, the admin's catalogue chang
 housekeeping."""
 from __future__ import annotations
 
+import hmac
 import logging
 
 import yaml
@@ -13,6 +14,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.common.catalogue_cache import CatalogueCache, catalogue_for
+from services.common.events import make_event
 from services.common.handlers import event_handler
 from services.common.mongo import Mongo, get_database
 from services.common.relay import OutboxRelay
@@ -113,6 +115,26 @@ class IntakeService:
         return dict(rest, citizen=person, anonymous=False)
 
     @rpc
+    def receipt_for_codes(self, tracking_code: str, digest: str) -> dict | None:
+        """The `application_received` envelope for the holder of both codes, else None.
+
+        Tracking asks when it has not folded a code yet (it lags intake under a burst): the
+        codes intake answered 201 for must open the application, not count as a wrong guess.
+        `digest` is the security code's digest (`codes.security_digest`); the code itself never
+        travels. Compared in constant time; no personal data in the answer.
+        """
+        if not isinstance(tracking_code, str) or not isinstance(digest, str):
+            return None
+        application = self.store.application_for_code(tracking_code)
+        stored = (application or {}).get("security_digest") or ""
+        if not application or not hmac.compare_digest(stored.encode(), digest.encode()):
+            return None
+        # as published, with an event id of its own: the reader folds it in memory only
+        return make_event("application_received", application["_id"],
+                          domain.received_data(application),
+                          occurred_at=application["received_at"])
+
+    @rpc
     def get_contact(self, application_id: str) -> dict | None:
         """Where to reach the person behind an application (and a security code still owed
         to them); only notify calls this, at send time."""
@@ -159,10 +181,11 @@ class IntakeService:
 
     @timer(interval=PURGE_SECONDS)
     def purge_expired(self) -> None:
-        """Forget security codes held for delivery and idempotency answers past their time."""
-        codes, keys = self._intake().purge()
-        if codes or keys:
-            log.info("purged", extra={"held_codes": codes, "idempotency_keys": keys})
+        """Forget held security codes, idempotency answers and duplicate slots past their time."""
+        codes, keys, slots = self._intake().purge()
+        if codes or keys or slots:
+            log.info("purged", extra={"held_codes": codes, "idempotency_keys": keys,
+                                      "duplicate_slots": slots})
 
 
 SERVICE = IntakeService

@@ -1,44 +1,56 @@
 """Intake's repository: citizens, applications (with their outbox), inbound messages (with their
-outbox), tracking-code claims, duplicate buckets, idempotency keys, code deliveries, the staff
+outbox), tracking-code claims, duplicate slots, idempotency keys, code deliveries, the staff
 audit log and attachments.
 
 Every hot-path lookup is by `_id`, the only filter FerretDB answers from an index (see
 `services.common.mongo`): citizens by the keyed hash of their TCKN, tracking codes, idempotency
-keys and duplicate buckets by their own value, so uniqueness is the `_id`'s. No TTL indexes
+keys and duplicate slots by their own value, so uniqueness is the `_id`'s. No TTL indexes
 (FerretDB has none): expiry is a timer in the service (`purge_expired`).
+
+On FerretDB an update is a read and a write by `_id`, not one step: a document more than one
+writer touches (citizens, applications, inbound messages, idempotency keys) changes only through
+`services.common.outbox.modify` (a guarded write), and what must be decided once is decided by
+an insert with a unique `_id` (tracking codes, duplicate slots, held codes).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bson import Binary
-from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
 from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import BOOKKEEPING, OUTBOX_AT, insert_with_events, update_with_events
+from services.common.outbox import (
+    BOOKKEEPING,
+    OUTBOX_AT,
+    insert_with_events,
+    modify,
+    update_with_events,
+)
 
 INDEXES = {
     "applications": [
         Index([("citizen_id", 1), ("received_at", -1)]),
         Index([("tracking_code", 1)]),
-        Index([("merged_into.application_id", 1)], {"sparse": True}),
         Index([(OUTBOX_AT, 1)], {"sparse": True}),
     ],
     "citizens": [Index([("caller_type", 1)], {"sparse": True})],
     # _id is the tracking code: uniqueness without a secondary unique index
     "tracking_codes": [],
     "inbound": [Index([(OUTBOX_AT, 1)], {"sparse": True})],
-    "duplicate_buckets": [],
+    # _id is `<key>@<period start>#<n>`: one filed duplicate entry per slot (see DuplicateSlots)
+    "duplicate_slots": [Index([("at", 1)])],
+    # _id is `<original application id>#<n>`: the applications merged into it
+    "merged_links": [],
     "idempotency": [Index([("created_at", 1)])],
     "code_deliveries": [Index([("created_at", 1)])],
     "audit_log": [Index([("citizen_id", 1), ("at", -1)]), Index([("at", -1)])],
 }
-BUCKET_KEEP = 50  # entries per duplicate bucket; older ones fall off the end
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
 
 
@@ -123,7 +135,8 @@ class IntakeStore:
         self.citizens = db["citizens"]
         self.tracking_codes = db["tracking_codes"]
         self.inbound = db["inbound"]
-        self.buckets = db["duplicate_buckets"]
+        self.slots = db["duplicate_slots"]
+        self.merged_links = db["merged_links"]
         self.idempotency = db["idempotency"]
         self.code_deliveries = db["code_deliveries"]
         self.audit_log = db["audit_log"]
@@ -143,8 +156,21 @@ class IntakeStore:
         return True
 
     def release_tracking_code(self, code: str, application_id: str) -> None:
-        """Give back a code claimed for an application that was not stored as its owner."""
-        self.tracking_codes.delete_one({"_id": code, "application_id": application_id})
+        """Give back a code claimed for an application that was not stored as its owner.
+
+        Read and deleted by `_id` alone (a filter with a second key scans every code on
+        FerretDB); only the claimer ever releases its own claim, so nothing changes between.
+        """
+        claim = self.tracking_codes.find_one({"_id": code}, {"application_id": 1})
+        if claim is not None and claim.get("application_id") == application_id:
+            self.tracking_codes.delete_one({"_id": code})
+
+    def application_for_code(self, code: str) -> dict | None:
+        """The stored application a tracking code belongs to (two reads by `_id`)."""
+        claim = self.tracking_codes.find_one({"_id": code}, {"application_id": 1})
+        if claim is None:
+            return None
+        return self.applications.find_one({"_id": claim["application_id"]}, _HIDDEN)
 
     # -- citizens -------------------------------------------------------------------------
 
@@ -166,24 +192,29 @@ class IntakeStore:
             return
         except DuplicateKeyError:
             pass
-        for channel, handle in handles.items():
-            fields[f"handles.{channel}"] = handle
-        self.citizens.update_one(
-            {"_id": citizen["_id"]},
-            {"$set": dict(fields, updated_at=now),
-             "$setOnInsert": {"tckn": citizen.get("tckn"), "identity": identity,
-                              "created_at": now}},
-            upsert=True,
-        )
+
+        def refresh(current: dict | None) -> dict:
+            if current is None:  # removed meanwhile: registered afresh
+                current = {"tckn": citizen.get("tckn"), "identity": identity, "created_at": now}
+            merged = {**current, **fields, "updated_at": now}
+            if handles:
+                merged["handles"] = dict(current.get("handles") or {}, **handles)
+            return merged
+
+        # several submissions of one person, and staff edits, may meet here
+        modify(self.citizens, citizen["_id"], refresh)
 
     def get_citizen(self, citizen_id: str) -> dict | None:
-        return self.citizens.find_one({"_id": citizen_id})
+        return self.citizens.find_one({"_id": citizen_id}, _HIDDEN)
 
     def update_citizen(self, citizen_id: str, fields: dict) -> dict | None:
         """Set profile fields; returns the profile after, None if there is no such citizen."""
-        return self.citizens.find_one_and_update(
-            {"_id": citizen_id}, {"$set": dict(fields, updated_at=utcnow())},
-            return_document=ReturnDocument.AFTER)
+        now = utcnow()
+        stored = modify(self.citizens, citizen_id,
+                        lambda current: None if current is None else {
+                            **current, **fields, "updated_at": now})
+        return None if stored is None else {k: v for k, v in stored.items()
+                                            if k not in BOOKKEEPING}
 
     def load_registry(self, people: list[dict]) -> int:
         """Upsert registry entries (muhtars); returns how many were written."""
@@ -212,45 +243,94 @@ class IntakeStore:
         cursor = self.applications.find({"citizen_id": citizen_id}, _HIDDEN)
         return list(cursor.sort("received_at", -1).limit(limit))
 
+    def link_duplicate(self, original_id: str, duplicate_id: str) -> None:
+        """Note that `duplicate_id` is being merged into `original_id` (before it is stored).
+
+        Slot `<original>#<n>` of `merged_links`, the first free one: `duplicates_of` reads the
+        slots by `_id` (a query on `merged_into` reads every application on FerretDB). A slot
+        whose duplicate was never stored, or was unlinked since, is skipped on reading.
+        """
+        n = 0
+        while True:
+            try:
+                self.merged_links.insert_one({"_id": f"{original_id}#{n}",
+                                              "application_id": duplicate_id})
+                return
+            except DuplicateKeyError:
+                n += 1
+
     def duplicates_of(self, application_id: str) -> list[dict]:
         """Applications merged into `application_id`, oldest first."""
-        cursor = self.applications.find({"merged_into.application_id": application_id},
-                                        _HIDDEN)
-        return list(cursor.sort("received_at", 1))
+        found = []
+        n = 0
+        while True:
+            link = self.merged_links.find_one({"_id": f"{application_id}#{n}"})
+            if link is None:
+                break
+            duplicate = self.get_application(link["application_id"])
+            if duplicate is not None and (duplicate.get("merged_into") or {}).get(
+                    "application_id") == application_id:
+                found.append(duplicate)
+            n += 1
+        return sorted(found, key=lambda application: application["received_at"])
 
     # -- duplicates -----------------------------------------------------------------------
 
-    def file_and_probe(self, own: list[str], entry: dict, probe: list[str]) -> list[dict]:
-        """File `entry` under `own` keys, and return every entry filed before under `probe`.
+    def read_slots(self, sequences: list[str], ends: dict[str, int]) -> list[dict]:
+        """The entries filed in each slot sequence from `ends[sequence]` (0 if absent) on.
 
-        Each own bucket is created with our entry, or, if it exists, updated and read in one
-        atomic step (the entries before ours), so of two simultaneous submissions with the same
-        key the later always sees the earlier; the neighbouring cells are read after. Own buckets
-        are never read back whole (on the embedded store, copying documents out is what costs).
+        Each slot is read by `_id` until the first one missing; `ends` is moved past what was
+        read, so calling again reads only what was filed since. A withdrawn slot is skipped.
         """
         found: list[dict] = []
-        for key in own:
-            try:  # a new bucket: nothing was filed before ours (and an insert is cheap)
-                self.buckets.insert_one({"_id": key, "entries": [entry]})
-                continue
-            except DuplicateKeyError:
-                pass
-            before = self.buckets.find_one_and_update(
-                {"_id": key},
-                {"$push": {"entries": {"$each": [entry], "$slice": -BUCKET_KEEP}}},
-                upsert=True, return_document=ReturnDocument.BEFORE)
-            found.extend((before or {}).get("entries") or [])
-        others = [key for key in probe if key not in own]
-        if others:
-            for bucket in self.buckets.find({"_id": {"$in": others}}):
-                found.extend(bucket.get("entries") or [])
+        for sequence in sequences:
+            n = ends.get(sequence, 0)
+            while True:
+                slot = self.slots.find_one({"_id": f"{sequence}#{n}"})
+                if slot is None:
+                    break
+                if not slot.get("withdrawn"):
+                    found.append(_entry_of(slot))
+                n += 1
+            ends[sequence] = n
         return found
 
-    def unfile(self, keys: list[str], application_id: str) -> None:
-        """Remove an application's entries (it was not stored, or became a duplicate)."""
-        for key in keys:
-            self.buckets.update_one({"_id": key},
-                                    {"$pull": {"entries": {"application_id": application_id}}})
+    def file_slot(self, sequence: str, start: int, entry: dict) -> tuple[str, list[dict]]:
+        """File `entry` in the first free slot of `sequence` at or after `start`.
+
+        Returns the slot taken and the entries of the slots found taken on the way: whoever
+        filed in this sequence before us, even a moment before (the insert of a slot succeeds
+        for exactly one writer).
+        """
+        seen: list[dict] = []
+        n = start
+        while True:
+            slot_id = f"{sequence}#{n}"
+            try:
+                self.slots.insert_one({"_id": slot_id, "entry": entry,
+                                       "at": entry["received_at"], "filed_at": utcnow()})
+                return slot_id, seen
+            except DuplicateKeyError:
+                slot = self.slots.find_one({"_id": slot_id})
+                if slot is not None and not slot.get("withdrawn"):
+                    seen.append(_entry_of(slot))
+                n += 1
+
+    def slot_withdrawn(self, slot_id: str) -> bool:
+        slot = self.slots.find_one({"_id": slot_id}, {"withdrawn": 1})
+        return slot is None or bool(slot.get("withdrawn"))
+
+    def unfile(self, slots: list[str]) -> None:
+        """Withdraw our own entries (the application was not stored, or became a duplicate).
+
+        The slot stays, emptied: readers walk a sequence until the first missing slot, so a
+        deleted one would hide every entry after it. Only the filer writes its slot.
+        """
+        for slot_id in slots:
+            slot = self.slots.find_one({"_id": slot_id}, {"at": 1})
+            if slot is not None:
+                self.slots.replace_one({"_id": slot_id},
+                                       {"withdrawn": True, "at": slot["at"]})
 
     # -- idempotency ----------------------------------------------------------------------
 
@@ -266,38 +346,73 @@ class IntakeStore:
         return None
 
     def complete_key(self, key_id: str, answer: dict) -> None:
-        self.idempotency.update_one({"_id": key_id}, {"$set": {"answer": answer}})
+        # guarded: a take-over of the same key (below) must not undo the answer
+        modify(self.idempotency, key_id,
+               lambda current: None if current is None else dict(current, answer=answer))
 
     def take_over_key(self, key_id: str, stale_before: datetime, now: datetime) -> bool:
-        """Take over an unanswered claim older than `stale_before` (its request died)."""
-        result = self.idempotency.update_one(
-            {"_id": key_id, "answer": None, "created_at": {"$lt": stale_before}},
-            {"$set": {"created_at": now}})
-        return bool(result.matched_count)
+        """Take over an unanswered claim older than `stale_before` (its request died).
+
+        Of two retries taking over at once exactly one succeeds: the guarded write lets one
+        writer store the refreshed claim, and the other then reads it as fresh.
+        """
+
+        def take(current: dict | None) -> dict | None:
+            if current is None or current.get("answer") is not None:
+                return None
+            if current["created_at"] >= stale_before:
+                return None
+            return dict(current, created_at=now)
+
+        return modify(self.idempotency, key_id, take) is not None
 
     def release_key(self, key_id: str) -> None:
         """Drop an unanswered claim (the request was refused: a retry may be corrected)."""
-        self.idempotency.delete_one({"_id": key_id, "answer": None})
+        claim = self.idempotency.find_one({"_id": key_id}, {"answer": 1})
+        if claim is not None and claim.get("answer") is None:
+            self.idempotency.delete_one({"_id": key_id})
 
     # -- code deliveries ------------------------------------------------------------------
 
-    def hold_codes(self, application_id: str, security_code: str, now: datetime) -> None:
-        """Keep the security code until the confirmation message has carried it."""
+    def hold_codes(self, application_id: str, security_code: str, now: datetime) -> bool:
+        """Keep the security code until the confirmation message has carried it.
+
+        Once per application: False when a code is held already (a concurrent unlink holds
+        its own; two holders would leave the citizen a code that does not match).
+        """
         held = {"_id": application_id, "security_code": security_code, "created_at": now}
         try:
             self.code_deliveries.insert_one(held)
-        except DuplicateKeyError:  # fresh codes for the same application (unlink)
-            self.code_deliveries.replace_one({"_id": application_id}, held)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def drop_held_code(self, application_id: str, security_code: str) -> None:
+        """Forget a held code we stored, if it is still ours (an unlink that did not happen)."""
+        held = self.code_deliveries.find_one({"_id": application_id})
+        if held is not None and held.get("security_code") == security_code:
+            self.code_deliveries.delete_one({"_id": application_id})
+
+    def held(self, application_id: str) -> dict | None:
+        return self.code_deliveries.find_one({"_id": application_id})
 
     def held_code(self, application_id: str) -> str | None:
         held = self.code_deliveries.find_one({"_id": application_id})
         return held["security_code"] if held else None
 
-    def purge_expired(self, codes_before: datetime, keys_before: datetime) -> tuple[int, int]:
-        """Forget held codes and idempotency answers older than the cut-offs."""
+    def purge_expired(self, codes_before: datetime, keys_before: datetime,
+                      slots_before: datetime | None = None) -> tuple[int, int, int]:
+        """Forget held codes, idempotency answers and duplicate slots older than the cut-offs.
+
+        `slots_before` must be the start of a slot period (`DuplicateSlots.purge_before`): a
+        period's slots go all together, never leaving a gap a reader would stop at.
+        """
         codes = self.code_deliveries.delete_many({"created_at": {"$lt": codes_before}})
         keys = self.idempotency.delete_many({"created_at": {"$lt": keys_before}})
-        return codes.deleted_count, keys.deleted_count
+        slots = 0
+        if slots_before is not None:
+            slots = self.slots.delete_many({"at": {"$lt": slots_before}}).deleted_count
+        return codes.deleted_count, keys.deleted_count, slots
 
     # -- inbound messages -----------------------------------------------------------------
 
@@ -316,9 +431,9 @@ class IntakeStore:
                                   {"status": "rejected", "reason": reason}, events)
 
     def accept_inbound(self, inbound_id: str, application_id: str) -> None:
-        self.inbound.update_one({"_id": inbound_id},
-                                {"$set": {"status": "accepted",
-                                          "application_id": application_id}})
+        # guarded like every write to a document with an outbox (the relay clears it)
+        update_with_events(self.inbound, {"_id": inbound_id},
+                           {"status": "accepted", "application_id": application_id}, [])
 
     def get_inbound(self, inbound_id: str) -> dict | None:
         return self.inbound.find_one({"_id": inbound_id}, _HIDDEN)
@@ -379,3 +494,38 @@ class IntakeStore:
     def audit_entries(self, citizen_id: str, limit: int = 200) -> list[dict]:
         cursor = self.audit_log.find({"citizen_id": citizen_id}).sort("at", -1).limit(limit)
         return list(cursor)
+
+
+def _entry_of(slot: dict) -> dict:
+    """A filed entry, with where it is filed and when (to tell a live filer from a dead one)."""
+    return dict(slot["entry"], slot=slot["_id"], filed_at=slot.get("filed_at"))
+
+
+class DuplicateSlots:
+    """Where duplicate entries are filed: per key and period, a sequence of insert-once slots.
+
+    A key (`cit:<category>:<citizen>`, `geo:<category>:<row>:<col>`) is split in periods of
+    twice the duplicate window, so a probe reads the one or two periods its window overlaps and
+    old periods are purged whole. Within a period, slot n is `<key>@<period start>#<n>`: filing
+    inserts the first free slot, reading walks slots by `_id` until one is missing.
+    """
+
+    def __init__(self, window: timedelta):
+        self.span = max(2 * window, timedelta(minutes=1)).total_seconds()
+
+    def _start(self, at: datetime) -> int:
+        return int(math.floor(at.timestamp() / self.span) * self.span)
+
+    def sequences(self, key: str, since: datetime, until: datetime) -> list[str]:
+        """The slot sequences of `key` holding entries received from `since` to `until`."""
+        first, last = self._start(since), self._start(until)
+        step = int(self.span)
+        return [f"{key}@{start}" for start in range(first, last + 1, step)]
+
+    def sequence(self, key: str, at: datetime) -> str:
+        """The sequence an entry received at `at` is filed in."""
+        return f"{key}@{self._start(at)}"
+
+    def purge_before(self, window: timedelta, now: datetime) -> datetime:
+        """The start of the oldest period a probe made at `now` still reads."""
+        return datetime.fromtimestamp(self._start(now - window), tz=now.tzinfo)

@@ -15,16 +15,22 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import eventlet
+
 from services.common.catalogue import Category
 from services.common.catalogue_cache import CatalogueCache
 from services.common.codes import display_tracking_code
 from services.common.events import new_event_id, utcnow
 from services.intake import domain
 from services.intake.media import Prepared
-from services.intake.store import IntakeStore
+from services.intake.store import DuplicateSlots, IntakeStore
 
 CODE_ATTEMPTS = 8
 STALE_CLAIM = timedelta(seconds=30)  # an unanswered Idempotency-Key older than this was dropped
+# An entry filed this recently whose application is not stored yet belongs to a submission still
+# being stored: a duplicate of it waits for it rather than becoming a second original. Older, it
+# was left by a submission that died.
+IN_FLIGHT = timedelta(seconds=5)
 
 
 class NoTrackingCode(Exception):
@@ -101,6 +107,7 @@ class Intake:
         self.catalogue_cache = catalogue
         self.config = config
         self.settings = Settings.from_config(config)
+        self.slots = DuplicateSlots(self.settings.duplicates.window)
 
     @property
     def catalogue(self) -> dict[str, Category]:
@@ -207,17 +214,12 @@ class Intake:
                 raise NoTrackingCode()
             original = None
             if domain.duplicate_candidate(accepted.application):
-                filed = domain.own_keys(accepted.application, s.duplicates)
-                entries = self.store.file_and_probe(
-                    filed, domain.duplicate_entry(accepted.application),
-                    domain.probe_keys(accepted.application, s.duplicates))
-                original = self._live_original(accepted.application, entries)
+                original, filed = self._find_or_file(accepted.application)
             if original is not None:
-                self.store.unfile(filed, application_id)
-                filed = []
                 self.store.release_tracking_code(claimed_code, application_id)
                 claimed_code = None
                 accepted = domain.merge(accepted, original, now=now)
+                self.store.link_duplicate(original["application_id"], application_id)
             if accepted.citizen:
                 self.store.save_citizen(accepted.citizen)
             if accepted.security_code and accepted.application["codes_by_message"]:
@@ -229,26 +231,91 @@ class Intake:
             raise
         return self._answer(accepted.application, accepted.security_code)
 
-    def _live_original(self, application: dict, entries: list[dict]) -> dict | None:
+    def _find_or_file(self, application: dict) -> tuple[dict | None, list[str]]:
+        """`(original, [])` for a duplicate; `(None, slots filed)` for a new original.
+
+        Every read and write is by `_id` (see `DuplicateSlots`). The entries filed under the
+        application's own keys and its neighbours' are read first; when none is a live original
+        the application files itself in the next free slot of each own key. An insert succeeds
+        for one writer only, so a submission filing at the same moment under the same key
+        shows up on the way (it filed first: it is the original, whatever the clock said).
+        Neighbouring cells are read again after filing: of two submissions filing at once in
+        neighbouring cells, at least the later reader sees the other.
+        """
+        policy = self.settings.duplicates
+        at = application["received_at"]
+        own = domain.own_keys(application, policy)
+        own_sequences = [seq for key in own
+                         for seq in self.slots.sequences(key, at - policy.window, at)]
+        around = [seq for key in domain.probe_keys(application, policy) if key not in own
+                  for seq in self.slots.sequences(key, at - policy.window, at)]
+        ends: dict[str, int] = {}
+        before = self.store.read_slots(own_sequences, ends)
+        near = self.store.read_slots(around, ends)
+        filed_before = {entry["application_id"] for entry in before}
+        original = self._live_original(application, before + near, filed_before)
+        if original is not None:
+            return original, []
+        entry = domain.duplicate_entry(application)
+        filed: list[str] = []
+        late: list[dict] = []
+        try:
+            for key in own:
+                sequence = self.slots.sequence(key, at)
+                slot, seen = self.store.file_slot(sequence, ends.get(sequence, 0), entry)
+                filed.append(slot)
+                late += seen
+                filed_before.update(e["application_id"] for e in seen)
+            late += self.store.read_slots(around, ends)
+            original = self._live_original(application, late, filed_before) if late else None
+        except BaseException:
+            self.store.unfile(filed)
+            raise
+        if original is not None:
+            self.store.unfile(filed)
+            return original, []
+        return None, filed
+
+    def _live_original(self, application: dict, entries: list[dict],
+                       filed_before: set[str] = frozenset()) -> dict | None:
         """The original `find_original` names, if it is really stored and not itself merged."""
         candidates = list(entries)
         while candidates:
-            original = domain.find_original(application, candidates, self.settings.duplicates)
+            original = domain.find_original(application, candidates, self.settings.duplicates,
+                                            filed_before=filed_before)
             if original is None:
                 return None
-            stored = self.store.get_application(original["application_id"])
-            if stored is not None and stored.get("status") == domain.RECEIVED:
+            if self._is_live(original):
                 return original
             candidates = [e for e in candidates
                           if e["application_id"] != original["application_id"]]
         return None
+
+    def _is_live(self, entry: dict) -> bool:
+        """Whether the entry's application is stored as received (not merged, not refused).
+
+        A submission files its entry before it stores its application; one filed moments ago
+        is waited for (briefly) instead of being taken for dead.
+        """
+        delay = 0.005
+        while True:
+            stored = self.store.get_application(entry["application_id"])
+            if stored is not None:
+                return stored.get("status") == domain.RECEIVED
+            filed_at = entry.get("filed_at")
+            if filed_at is None or utcnow() - filed_at > IN_FLIGHT:
+                return False
+            if self.store.slot_withdrawn(entry["slot"]):
+                return False
+            eventlet.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     def _undo(self, application_id: str, code: str | None, filed: list[str],
               files: list[str]) -> None:
         if code:
             self.store.release_tracking_code(code, application_id)
         if filed:
-            self.store.unfile(filed, application_id)
+            self.store.unfile(filed)
         for file_id in files:
             self.store.attachments.delete(file_id)
 
@@ -303,19 +370,37 @@ class Intake:
                 fields, event, self.settings.pepper)
         else:
             raise NoTrackingCode()
-        self.store.hold_codes(application_id, security_code, now)
+        # Held before the event exists, so notify finds the code when it sends; held once: of
+        # two staff unlinking at once, the one whose code is held goes on.
+        if not self._hold_unlink_code(application_id, security_code, now):
+            self.store.release_tracking_code(fields["tracking_code"], application_id)
+            raise domain.Rejected({"application_id": ["Birleştirilmiş değil / not merged."]})
         if not self.store.update_application(application_id, domain.MERGED, fields, [event]):
+            self.store.drop_held_code(application_id, security_code)
             self.store.release_tracking_code(fields["tracking_code"], application_id)
             raise domain.Rejected({"application_id": ["Birleştirilmiş değil / not merged."]})
         return self._answer(dict(application, **fields), None)
 
+    def _hold_unlink_code(self, application_id: str, security_code: str,
+                          now: datetime) -> bool:
+        if self.store.hold_codes(application_id, security_code, now):
+            return True
+        held = self.store.held(application_id)
+        if held is not None:
+            if now - held["created_at"] < STALE_CLAIM:
+                return False  # another unlink is under way
+            # left by an unlink that died before storing the application: replace it, once
+            self.store.drop_held_code(application_id, held["security_code"])
+        return self.store.hold_codes(application_id, security_code, now)
+
     # -- housekeeping ---------------------------------------------------------------------
 
-    def purge(self, now: datetime | None = None) -> tuple[int, int]:
-        """Forget held codes and idempotency answers past their hold times."""
+    def purge(self, now: datetime | None = None) -> tuple[int, int, int]:
+        """Forget held codes, idempotency answers and duplicate slots past their time."""
         now = now or utcnow()
-        return self.store.purge_expired(now - self.settings.code_hold,
-                                        now - self.settings.idempotency_hold)
+        return self.store.purge_expired(
+            now - self.settings.code_hold, now - self.settings.idempotency_hold,
+            self.slots.purge_before(self.settings.duplicates.window, now))
 
 
 def show_code(code: str | None) -> str | None:

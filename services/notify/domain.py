@@ -3,7 +3,9 @@
 Pure: no nameko, no pymongo. Message texts are Jinja2 templates under `templates/<channel>/`
 (`<template>.<language>.j2`), rendered with `StrictUndefined` so a missing variable is an error,
 never a blank in a citizen's SMS. A message is identified by its cause: one message per
-(cause event, channel, template), which is what makes sending exactly-once.
+(cause event, template), whatever channel it goes out on, which is what makes sending
+exactly-once. A cause has one recipient (the applicant, or the sender of a refused message), so
+the pair names the recipient too.
 """
 from __future__ import annotations
 
@@ -40,9 +42,14 @@ _GSM7 = set(
 _GSM7_EXTENDED = set("^{}\\[~]|€\f")
 
 
-def message_key(cause_event_id: str, channel: str, template: str) -> str:
-    """The message-log id: one message per cause event, channel and template."""
-    return f"{cause_event_id}:{channel}:{template}"
+def message_key(cause_event_id: str, template: str) -> str:
+    """The message-log id: one message per cause event and template, on whichever channel.
+
+    The channel is chosen at send time and may differ between two deliveries of one event (the
+    citizen changed their preference meanwhile); it is not part of the id, so the two cannot
+    both claim a message and both send.
+    """
+    return f"{cause_event_id}:{template}"
 
 
 def mask_phone(phone: str | None) -> str | None:

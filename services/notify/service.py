@@ -1,7 +1,9 @@
 """Notify's bus entrypoints: tell the citizen by SMS or e-mail, exactly once per cause.
 
-For each cause event the message is claimed in the log (`sending`, masked destination), handed to
-the provider, then finished as `sent` or `failed` together with its outcome event in one write.
+For each cause event the message is claimed in the log (`sending`, masked destination) by
+inserting it under the cause's id and template — of any number of concurrent deliveries, one
+insert succeeds and one message goes out — handed to the provider, then finished as `sent` or
+`failed` together with its outcome event in one write.
 A redelivered event finds the finished entry and sends nothing. The destination is asked from
 intake at send time; it never travels in an event and is never stored unmasked. The channel is
 chosen then too: an application that came in by SMS or e-mail is answered there, others on the
@@ -108,11 +110,10 @@ class NotifyService:
         The destination (and a security code still owed) is asked from intake when sending;
         for a refused inbound message it is the address the message came from.
         """
-        keys = [domain.message_key(cause["event_id"], ch, template) for ch in domain.CHANNELS]
-        for key in keys:
-            existing = self.store.get_message(key)
-            if existing is not None and existing["status"] in domain.FINAL:
-                return  # a redelivery: already sent (or given up), and said so
+        key = domain.message_key(cause["event_id"], template)
+        existing = self.store.get_message(key)
+        if existing is not None and existing["status"] in domain.FINAL:
+            return  # a redelivery: already sent (or given up), and said so
         # Bounded: a hung intake must not hold notify's workers; the event is retried instead.
         with eventlet.Timeout(CONTACT_TIMEOUT_SECONDS, ContactLookupTimeout):
             if inbound:
@@ -127,7 +128,7 @@ class NotifyService:
         subject, text = domain.render_message(self.composer, channel, template, context)
         provider = self.sms if channel == domain.SMS else self.email
         message = domain.new_message(
-            domain.message_key(cause["event_id"], channel, template), cause, channel, template,
+            key, cause, channel, template,
             destination=domain.mask_destination(channel, address), provider=provider.name,
             claim=new_event_id(), now=utcnow(),
         )

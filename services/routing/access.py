@@ -137,6 +137,16 @@ def inbox_scope(actor: Actor, directory: Directory, unit: str | None,
     return (sorted(units) or None), (sorted(institutions) or None)
 
 
+def inbox_holders(units: list[str] | None, institutions: list[str] | None,
+                  directory: Directory) -> list[str]:
+    """The units whose inboxes hold the cases an inbox query in this scope can show."""
+    if units is None and institutions is None:
+        return sorted(directory.units)
+    wanted = set(institutions or ())
+    return sorted(set(units or ()) | {code for code, unit in directory.units.items()
+                                      if unit.institution in wanted})
+
+
 def check_directory_change(actor: Actor, institution: str | None) -> None:
     """Raise `Denied` unless `actor` may change records of `institution` (None: system-wide)."""
     if actor.role not in DIRECTORY_ROLES:

@@ -69,6 +69,11 @@ class Records:
             items.append(record)
         self.writes.append(("save", kind, record))
 
+    def add(self, kind: str, record: dict) -> None:
+        """Save a record that must be new: stored by an insert, refused if one came meanwhile."""
+        self.save(kind, record)
+        self.writes[-1] = ("create", kind, record)
+
     def delete(self, kind: str, code: str) -> None:
         key = "province" if kind == "locations" else "code"
         items = self.items(kind)
@@ -116,7 +121,7 @@ def create(records: Records, kind: str, record: dict) -> Records:
         raise ChangeRefused(409, f"{SINGULAR[kind]} {code} already exists",
                             {"json": {"code": ["already exists"]}})
     new = records.copy()
-    new.save(kind, record)
+    new.add(kind, record)
     validate(new, records, kind, code)
     return new
 

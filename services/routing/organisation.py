@@ -27,7 +27,7 @@ from services.common.catalogue import parse_categories
 from services.routing import admin
 from services.routing.directory import check_directory, parse_directory, read_organisation_file
 from services.routing.domain import Organisation
-from services.routing.store import RoutingStore
+from services.routing.store import KEY_OF_KIND, RecordExists, RoutingStore
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +101,22 @@ class OrganisationCache:
             # Intake and tracking keep their own copy of the catalogue: each changed category's
             # `category_saved` travels in the write that stores it.
             events = admin.category_events(old_categories, changed.categories, touched)
-            for what, kind, record in changed.writes:
-                code = record if what == "delete" else record.get("code")
+            # Creates first: the insert is what decides, across replicas, that a code is new;
+            # a refused one must leave nothing else of the change stored.
+            writes = sorted(changed.writes, key=lambda write: write[0] != "create")
+            for what, kind, record in writes:
+                code = record if what == "delete" else record.get(KEY_OF_KIND.get(kind, "code"))
                 # a category saved or deleted more than once in one change carries its event
                 # (its final state) once
                 carried = [events.pop(code)] if kind == "categories" and code in events else []
-                if what == "save":
+                if what == "create":
+                    try:
+                        self.store.create_record(kind, record, events=carried)
+                    except RecordExists:
+                        raise admin.ChangeRefused(
+                            409, f"{admin.SINGULAR[kind]} {code} already exists",
+                            {"json": {"code": ["already exists"]}}) from None
+                elif what == "save":
                     self.store.save_record(kind, record, events=carried)
                 else:
                     self.store.delete_record(kind, record, events=carried)

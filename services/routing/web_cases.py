@@ -12,7 +12,7 @@ from flask_smorest import Blueprint, abort
 from services.common.auth import staff_required
 from services.common.events import utcnow
 from services.routing import cases
-from services.routing.access import Denied, check_case_action, inbox_scope
+from services.routing.access import Denied, check_case_action, inbox_holders, inbox_scope
 from services.routing.domain import Organisation
 from services.routing.organisation import OrganisationCache
 from services.routing.schemas import (
@@ -75,6 +75,7 @@ def cases_blueprint(store: RoutingStore, cache: OrganisationCache) -> Blueprint:
         page, per_page = query["page"], query["per_page"]
         items, total = store.inbox(
             units=units, institutions=institutions,
+            holders=inbox_holders(units, institutions, org.directory),
             states=query.get("state") or list(cases.OPEN_STATES),
             category=query.get("category"), received_from=query.get("received_from"),
             received_to=query.get("received_to"), skip=(page - 1) * per_page, limit=per_page)

@@ -576,6 +576,37 @@ def is_visible(doc: dict | None) -> bool:
     return bool(doc and doc.get("received_at") is not None and doc.get("tracking_code"))
 
 
+def day_key(moment: datetime) -> str:
+    """The UTC day of `moment` as Open311's listing index keys it: `YYYYMMDD`."""
+    return moment.astimezone(UTC).strftime("%Y%m%d")
+
+
+def area_scope(province: str | None, district: str | None = None) -> str:
+    """The listing index's name for an area: `*` (the country), a province, or a district within
+    it — names normalised (`place_key`), so any spelling finds the same entries."""
+    if not place_key(province):
+        return "*"
+    if not place_key(district):
+        return place_key(province)
+    return f"{place_key(province)}/{place_key(district)}"
+
+
+def public_scopes(area: dict | None) -> list[str]:
+    """Every area an application's place belongs to: the country, its province, its district."""
+    area = area or {}
+    scopes = ["*"]
+    if area.get("province"):
+        scopes.append(area_scope(area["province"]))
+        if area.get("district"):
+            scopes.append(area_scope(area["province"], area["district"]))
+    return scopes
+
+
+def in_area(doc: dict, province: str | None, district: str | None) -> bool:
+    """Whether an application's place lies in the area (province, district); None = all."""
+    return area_scope(province, district) in public_scopes(doc.get("area"))
+
+
 def muhtar_list(status: str | None) -> str:
     """Seed 003's lists: Pending (received), Forwarded (assigned … resolved), Concluded."""
     if status in (None, "received"):

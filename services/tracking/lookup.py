@@ -3,30 +3,45 @@
 Order of work, the same for every request: count the client; check the tracking code is not
 locked (known or not); read the code map entry (one `_id` read, found or not); compare the
 security code's digest with it in constant time (against a dummy digest when there is nothing to
-compare with); on failure count it against the code. An unknown code and a wrong security code
-therefore cost the same and are answered the same. Codes are never logged here.
+compare with); on failure count it against the client and the code. An unknown code and a wrong
+security code therefore cost the same and are answered the same. Codes are never logged here.
+The JSON API's hot path (`lookup`) stores the client's count with the failures, in one insert
+after the comparison, and answers as if it had counted first.
 
 The public view of an application is rendered once per version of its read model and kept for a
 minute (`view_json`): every write bumps the version, which is checked against the store on each
 lookup, so an answer is never older than the store, whichever replica wrote last.
+
+Our own lag is never the citizen's failure: under a burst tracking may not have folded an
+application intake has just answered 201 for. When the comparison fails, the owner of the codes
+is asked (`receipts`: intake's `receipt_for_codes`, with the digest, never the code); if intake
+confirms the pair, the application opens as intake stored it — its receipt folded in memory
+only, shown exactly as the real event will show it — and nothing is counted. Every failed
+comparison asks, so an unknown code and a wrong security code still cost the same.
 """
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.catalogue import Category
 from services.common.catalogue_cache import CatalogueCache, catalogue_for
 from services.common.codes import new_security_code, security_digest
-from services.common.events import utcnow
+from services.common.events import load_event, utcnow
 from services.common.fastpath import dumps
 from services.tracking import domain
 from services.tracking.ratelimit import Blocked, Limiter, limits_from
 from services.tracking.store import TrackingStore
 
+log = logging.getLogger(__name__)
 VIEW_CACHE_SECONDS = 60.0
 VIEW_CACHE_SIZE = 20_000
+PENDING_SECONDS = 120.0  # a receipt confirmed by intake, until tracking has folded its own
+# (tracking code, security digest) → the `application_received` envelope, or None
+Receipts = Callable[[str, str], dict | None]
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,11 @@ class Tracker:
     """Lookups, views and the holder's actions, over tracking's store."""
 
     def __init__(self, store: TrackingStore, config: dict,
-                 catalogue: CatalogueCache | None = None):
+                 catalogue: CatalogueCache | None = None, receipts: Receipts | None = None):
         self.store = store
+        self.receipts = receipts
+        # application id → (kept until (monotonic), read model folded from intake's receipt)
+        self._pending: dict[str, tuple[float, dict]] = {}
         self.pepper = config["CODE_PEPPER"]
         self.trusted_hops = int(config.get("PROXY_HOPS") or 0)
         self.limiter = Limiter(store, self.pepper, limits_from(config))
@@ -97,11 +115,65 @@ class Tracker:
         if blocked is not None:
             return blocked
         entry = self.store.code_entry(tracking_code)
-        if domain.may_answer(entry, security_digest(self.pepper, security_code),
-                             self.dummy_digest):
+        digest = security_digest(self.pepper, security_code)
+        if domain.may_answer(entry, digest, self.dummy_digest):
             return Opened(entry["application_id"])
+        pending = self._confirmed_by_owner(tracking_code, digest)
+        if pending is not None:
+            return Opened(pending)
         self.limiter.failed(address, tracking_code, now)
         return NotFound()
+
+    def _confirmed_by_owner(self, tracking_code: str, digest: str) -> str | None:
+        """The application id, when intake confirms codes tracking does not (yet) know."""
+        if self.receipts is None:
+            return None
+        try:
+            envelope = self.receipts(tracking_code, digest)
+        except Exception:  # intake away or slow: an ordinary miss, as before
+            log.warning("receipt check with intake failed", exc_info=True)
+            return None
+        if envelope is None:
+            return None
+        event = load_event(envelope)
+        doc, _ = domain.fold_event(None, event)
+        if doc is None:
+            return None
+        if len(self._pending) >= VIEW_CACHE_SIZE:
+            self._pending.clear()
+        self._pending[event["application_id"]] = (time.monotonic() + PENDING_SECONDS, doc)
+        return event["application_id"]
+
+    def _pending_doc(self, application_id: str) -> dict | None:
+        kept = self._pending.get(application_id)
+        if kept is None or kept[0] < time.monotonic():
+            self._pending.pop(application_id, None)
+            return None
+        return kept[1]
+
+    def lookup(self, tracking_code: str, security_code: str, address: str,
+               now: datetime | None = None) -> Outcome:
+        """`gate` and `open` in one, for the hot path: the same answers, the same work for an
+        unknown code and a wrong security code, and the lookup's counts stored in one insert
+        (`Limiter.lookup`)."""
+        opened: list[str] = []
+
+        def attempt() -> bool:
+            entry = self.store.code_entry(tracking_code)
+            digest = security_digest(self.pepper, security_code)
+            if domain.may_answer(entry, digest, self.dummy_digest):
+                opened.append(entry["application_id"])
+                return True
+            pending = self._confirmed_by_owner(tracking_code, digest)
+            if pending is not None:
+                opened.append(pending)
+                return True
+            return False
+
+        outcome = self.limiter.lookup(address, tracking_code, now or utcnow(), attempt)
+        if isinstance(outcome, Blocked):
+            return outcome
+        return Opened(opened[0]) if outcome else NotFound()
 
     # -- views and actions --------------------------------------------------------------------
 
@@ -110,9 +182,13 @@ class Tracker:
         return category.reopen_days if category else 0
 
     def doc(self, application_id: str) -> dict | None:
-        """An application's read model, if it can be shown (its receipt is folded)."""
+        """An application's read model, if it can be shown (its receipt is folded here, or
+        intake confirmed it to the holder of its codes moments ago)."""
         doc = self.store.get(application_id)
-        return doc if domain.is_visible(doc) else None
+        if domain.is_visible(doc):
+            self._pending.pop(application_id, None)
+            return doc
+        return self._pending_doc(application_id)
 
     def view(self, doc: dict, now: datetime | None = None) -> dict:
         """The JSON-ready public view of an opened application."""
@@ -128,7 +204,9 @@ class Tracker:
             return cached[2]
         found = self.store.get_versioned(application_id)
         if found is None or not domain.is_visible(found[0]):
-            return None
+            pending = self._pending_doc(application_id)
+            return None if pending is None else dumps(self.view(pending))
+        self._pending.pop(application_id, None)
         doc, version = found
         body = dumps(self.view(doc))
         if len(self._views) >= VIEW_CACHE_SIZE:

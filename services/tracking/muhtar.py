@@ -70,9 +70,9 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
 
     def login_page(status: int = 200, **context) -> Response:
         question_tr, question_en, answer = portal.new_challenge()
-        captcha_id = portal.new_id()
-        store.save_captcha(captcha_id, portal.digest(key, captcha_id, answer),
-                           utcnow() + portal.CAPTCHA_TTL)
+        expires_at = utcnow() + portal.CAPTCHA_TTL
+        captcha_id = portal.new_id(expires_at)
+        store.save_captcha(captcha_id, portal.digest(key, captcha_id, answer), expires_at)
         return page("muhtar/login.html", status, captcha_id=captcha_id,
                     question_tr=question_tr, question_en=question_en, **context)
 
@@ -158,16 +158,19 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
         except ValidationError as exc:
             return page("muhtar/code.html", 422, errors=field_errors(exc.messages))
         now = utcnow()
-        entry = store.count_login_attempt(login_id)
-        if portal.code_matches(key, entry, form["code"], now):
-            store.drop_login(login_id)
+        # Each attempt wins its own numbered slot: concurrent guesses are all counted.
+        entry = store.count_login_attempt(login_id, portal.CODE_ATTEMPTS)
+        # The login is spent by the one delete that removes it: two right answers sent at once
+        # make one session, and the other is refused below (its login is gone).
+        matched = portal.code_matches(key, entry, form["code"], now)
+        if matched and store.drop_login(login_id):
             active = portal.new_session(entry["citizen_ref"], now)
             store.save_login(active)
             session.clear()  # a new session after login: nothing carried over
             session.permanent = True
             session["muhtar"] = active["_id"]
             return redirect("/muhtar/talepler", code=303)
-        if entry is None or entry["attempts"] >= portal.CODE_ATTEMPTS or (
+        if matched or entry is None or entry["attempts"] >= portal.CODE_ATTEMPTS or (
                 entry["expires_at"] <= now):
             if entry is not None:
                 store.drop_login(login_id)

@@ -14,20 +14,26 @@ Mapping to Açık Kapı:
   three attributes: `kind` (the kinds the category allows), `district` and `neighbourhood`
   (the location the routing rules need; Open311's lat/long are kept but not geocoded);
 - a jurisdiction is an institution (`jurisdiction_id` = its web host, e.g. `mersin.bel.tr`, or its
-  code); it is required, since the endpoint serves many; `requests` lists the applications in the
-  jurisdiction's area (province, district); `agency_responsible` names who holds each one;
+  code); it is required, since the endpoint serves many; `requests` lists, and `requests/{id}`
+  shows, the applications in the jurisdiction's area (province, district); `agency_responsible`
+  names who holds each one. A POST must place the request in that area (a district's
+  jurisdiction places one that names no district in its own): otherwise it is refused with 400
+  naming the jurisdiction that covers the place, so what a jurisdiction accepts it can read back;
 - `service_request_id` is the application id; confidential applications are never listed nor
   shown; `description`, contact fields and media are never published (they may hold personal
   data and live in intake) — status, dates, the area and who acts are;
 - status `open` / `closed`: closed = closed, referred, answered or merged;
 - POST files the application through intake's `submit_application` (channel `web`) and answers
-  `realtime` with its id and tracking code; `tokens` therefore knows no token.
+  `realtime` with its id and tracking code; `tokens` therefore knows no token;
+- the listing never scans the read model: it reads the per-(area, day) index the receipts fill
+  (`PublicListing`), at most 90 days and `MAX_RESULTS` requests, reusing entries briefly.
 """
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +59,14 @@ FORMATS = "<any(json, xml):fmt>"
 MIME = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 MAX_SPAN = timedelta(days=90)
 MAX_RESULTS = 1000
+MAX_IDS = 100  # service_request_id=a,b,…: each is one read
+# A listing reads at most about this many applications, newest first (the spec lets a server
+# limit results): a narrow filter over a busy area's 90 days stops here.
+MAX_EXAMINED = 10_000
+ENTRY_SECONDS = 30.0
+PAST_DAY_SECONDS = 300.0
+ENTRY_CACHE_SIZE = 50_000
+DAY_CACHE_SIZE = 20_000
 DESCRIPTION_MAX = 4000
 CHANGESET = "2025-01-01T00:00:00Z"
 # Element names of list items in XML (JSON arrays have none).
@@ -192,12 +206,8 @@ def request_entry(doc: dict, category_names: dict[str, tuple[str, str]]) -> dict
     }
 
 
-def listing_query(args: dict, jurisdiction: Jurisdiction, now: datetime) -> dict:
-    """The read-model query for `GET requests`, from the spec's optional arguments."""
-    base: dict = {"confidential": {"$ne": True}}
-    ids = _csv(args.get("service_request_id"))
-    if ids:  # "This overrides all other arguments."
-        return dict(base, _id={"$in": ids[:MAX_RESULTS]}, received_at={"$ne": None})
+def listing_args(args: dict, now: datetime) -> tuple[datetime, datetime, set[str], set[str]]:
+    """`GET requests`' optional arguments, checked: (start, end, statuses, service codes)."""
     start = parse_w3("start_date", args["start_date"]) if args.get("start_date") else None
     end = parse_w3("end_date", args["end_date"]) if args.get("end_date") else None
     if start and end and end < start:
@@ -210,22 +220,120 @@ def listing_query(args: dict, jurisdiction: Jurisdiction, now: datetime) -> dict
         start = end - MAX_SPAN
     if end is None:
         end = start + MAX_SPAN
-    query = dict(base, received_at={"$gte": start, "$lte": end})
     statuses = set(_csv(args.get("status")))
     if statuses - {"open", "closed"}:
         raise Open311Error(400, "status: open, closed or both (comma delimited)")
-    if statuses == {"open"}:
-        query["status"] = {"$nin": sorted(domain.CLOSED_STATUSES)}
-    elif statuses == {"closed"}:
-        query["status"] = {"$in": sorted(domain.CLOSED_STATUSES)}
-    codes = _csv(args.get("service_code"))
-    if codes:
-        query["category"] = {"$in": codes}
-    if jurisdiction.province:
-        query["area.province"] = place_key(jurisdiction.province)
-    if jurisdiction.district:
-        query["area.district"] = place_key(jurisdiction.district)
-    return query
+    return start, end, statuses, set(_csv(args.get("service_code")))
+
+
+def days_back(start: datetime, end: datetime) -> list[str]:
+    """The index's days (`YYYYMMDD`, UTC) from `end`'s back to `start`'s."""
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    return [(last - timedelta(days=n)).strftime("%Y%m%d") for n in range((last - first).days + 1)]
+
+
+class PublicListing:
+    """`GET requests`, bounded: read through the per-(area, day) index the receipts fill, never
+    by scanning the read model.
+
+    A listing walks the jurisdiction's days newest first, takes the index entries in the time
+    range and the service codes asked for, reads those applications by `_id` and stops once a
+    day brings the answer to `MAX_RESULTS`. Reused briefly, so repeated or varied queries cost
+    little: each application's public entry (its status may lag by `ENTRY_SECONDS`) and each
+    past day's entries (`PAST_DAY_SECONDS`; today and yesterday are probed for new entries on
+    every listing — one read each — so a request is listed as soon as its receipt is folded).
+    """
+
+    def __init__(self, store: TrackingStore, tracker: Tracker):
+        self.store = store
+        self.tracker = tracker
+        # (scope, day) → (trusted until (monotonic), entries in slot order)
+        self._days: dict[tuple[str, str], tuple[float, list[dict]]] = {}
+        # application id → (fresh until (monotonic), category names used, summary)
+        self._entries: dict[str, tuple[float, dict, dict]] = {}
+
+    def day(self, scope: str, day: str, recent: bool) -> list[dict]:
+        """The index entries of one area and day; only slots not seen yet are read."""
+        cached = self._days.get((scope, day))
+        now = time.monotonic()
+        if cached is not None and not recent and cached[0] > now:
+            return cached[1]
+        entries = list(cached[1]) if cached is not None else []
+        entries += self.store.public_day(scope, day, entries[-1]["slot"] + 1 if entries else 1)
+        if len(self._days) >= DAY_CACHE_SIZE:
+            self._days.clear()  # simple and bounded; it refills at the next listings
+        self._days[(scope, day)] = (now + PAST_DAY_SECONDS, entries)
+        return entries
+
+    def summary(self, application_id: str, *, cached: bool = True) -> dict | None:
+        """What a listing needs of one application — its spec entry, receipt time, area — or
+        None when it is not public (not received yet, or confidential)."""
+        names = self.tracker.category_names
+        now = time.monotonic()
+        hit = self._entries.get(application_id)
+        if cached and hit is not None and hit[0] > now and hit[1] is names:
+            return hit[2]
+        doc = self.store.get(application_id)
+        if not domain.is_visible(doc) or doc.get("confidential"):
+            return None  # not kept: a request being created is read again until it shows
+        summary = {"entry": request_entry(doc, names), "received_at": doc["received_at"],
+                   "area": doc.get("area")}
+        if len(self._entries) >= ENTRY_CACHE_SIZE:
+            self._entries.clear()
+        self._entries[application_id] = (now + ENTRY_SECONDS, names, summary)
+        return summary
+
+    def by_ids(self, ids: list[str], jurisdiction: Jurisdiction) -> list[dict]:
+        """`service_request_id=a,b,…` ("overrides all other arguments"), in the jurisdiction."""
+        if len(ids) > MAX_IDS:
+            raise Open311Error(400, f"service_request_id: at most {MAX_IDS} ids at once")
+        found = (self.summary(request_id[:64]) for request_id in dict.fromkeys(ids))
+        return [summary["entry"] for summary in found
+                if summary is not None and in_jurisdiction(summary, jurisdiction)]
+
+    def listing(self, args: dict, jurisdiction: Jurisdiction, now: datetime) -> list[dict]:
+        """The jurisdiction's public requests matching the spec's arguments, newest first."""
+        ids = _csv(args.get("service_request_id"))
+        if ids:
+            return self.by_ids(ids, jurisdiction)
+        start, end, statuses, codes = listing_args(args, now)
+        scope = domain.area_scope(jurisdiction.province, jurisdiction.district)
+        recent = {domain.day_key(now), domain.day_key(now - timedelta(days=1))}
+        found: list[dict] = []
+        seen: set[str] = set()
+        examined = 0
+        for day in days_back(start, end):
+            entries = [entry for entry in self.day(scope, day, day in recent)
+                       if start <= entry["received_at"] <= end
+                       and (not codes or entry.get("category") in codes)
+                       and entry["application_id"] not in seen]
+            for entry in sorted(entries, key=lambda e: e["received_at"], reverse=True):
+                seen.add(entry["application_id"])
+                summary = self.summary(entry["application_id"])
+                if summary is not None and (not statuses or summary["entry"]["status"]
+                                            in statuses):
+                    found.append(summary)
+            examined += len(entries)
+            # Earlier days only hold earlier receipts: once the answer is full, stop.
+            if len(found) >= MAX_RESULTS or examined >= MAX_EXAMINED:
+                break
+        found.sort(key=lambda summary: summary["received_at"], reverse=True)
+        return [summary["entry"] for summary in found[:MAX_RESULTS]]
+
+
+def in_jurisdiction(summary: dict, jurisdiction: Jurisdiction) -> bool:
+    """Whether an application lies in the jurisdiction's area (what its listing shows)."""
+    return domain.in_area(summary, jurisdiction.province, jurisdiction.district)
+
+
+def covering(organisation: Organisation, province: str | None,
+             district: str | None) -> list[str]:
+    """The jurisdictions whose area holds the place, the most local first."""
+    place = {"area": {"province": place_key(province), "district": place_key(district)}}
+    found = [j for j in organisation.jurisdictions.values()
+             if j.province and domain.in_area(place, j.province, j.district)]
+    found.sort(key=lambda j: j.district is None)
+    return [j.id for j in found]
 
 
 def api_keys(config: dict) -> dict[str, str]:
@@ -272,11 +380,23 @@ def submission(form, category: Category, jurisdiction: Jurisdiction,
     district = organisation.district(district) if district_text else None
     if district_text and district is None:
         errors.append("attribute[district]: not a district of this service area")
+    if not district_text and jurisdiction.district:
+        # A district's jurisdiction takes requests in its district: that is where it lists them.
+        district = organisation.district(jurisdiction.district) or jurisdiction.district
     province = province or organisation.province_of(district) or jurisdiction.province
     if province is None and len(organisation.places) == 1:
         province = next(iter(organisation.places))
     if province is None:
         errors.append("attribute[district]: required to place the request")
+    elif not (district_text and district is None) and not domain.in_area(
+            {"area": {"province": province, "district": district}},
+            jurisdiction.province, jurisdiction.district):
+        # Accepted, it would be listed and read back under another jurisdiction only.
+        elsewhere = covering(organisation, province, district)[:3]
+        errors.append(f"attribute[district]: {district or province} is outside the area of "
+                      f"{jurisdiction.id}; post it to "
+                      + (" or ".join(f"jurisdiction_id {j}" for j in elsewhere)
+                         or "the jurisdiction that serves it"))
     description = (form.get("description") or "").strip()
     if len(description) > DESCRIPTION_MAX:
         errors.append(f"description: at most {DESCRIPTION_MAX} characters")
@@ -320,6 +440,7 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
     """`/open311/v2/…`."""
     bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
     keys = api_keys(config)
+    public = PublicListing(store, tracker)
     base_url = config["PUBLIC_BASE_URL"].rstrip("/") + "/open311/v2"
 
     def fmt_of() -> str:
@@ -416,19 +537,18 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
     @bp.get(f"/requests.{FORMATS}")
     def listing(fmt: str):
         jurisdiction = jurisdiction_arg(request.args)
-        query = listing_query(request.args, jurisdiction, utcnow())
-        docs = store.list_public(query, MAX_RESULTS)
         return render(fmt, "service_requests",
-                      [request_entry(doc, tracker.category_names) for doc in docs
-                       if domain.is_visible(doc)])
+                      public.listing(request.args, jurisdiction, utcnow()))
 
     @bp.get(f"/requests/<service_request_id>.{FORMATS}")
     def one(service_request_id: str, fmt: str):
-        jurisdiction_arg(request.args)
-        doc = store.get(service_request_id[:64])
-        if not domain.is_visible(doc) or doc.get("confidential"):
+        jurisdiction = jurisdiction_arg(request.args)
+        # Read afresh (a client polls here for the request it just posted), and only within
+        # the jurisdiction's area, as its listing shows.
+        summary = public.summary(service_request_id[:64], cached=False)
+        if summary is None or not in_jurisdiction(summary, jurisdiction):
             raise Open311Error(404, f"service_request_id: {service_request_id[:64]} not found")
-        return render(fmt, "service_requests", [request_entry(doc, tracker.category_names)])
+        return render(fmt, "service_requests", [summary["entry"]])
 
     @bp.get(f"/tokens/<token>.{FORMATS}")
     def token(token: str, fmt: str):

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, flash, redirect, render_template, request, session
 from marshmallow import ValidationError
 
+from services.common.events import utcnow
 from services.common.links import read_link_token
 from services.tracking import domain
 from services.tracking.lookup import Opened, Tracker
@@ -134,8 +135,7 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
         entry = session.get("view") or {}
         if not entry or entry.get("until", 0) < time.time():
             return None
-        doc = tracker.store.get(entry["id"])
-        return doc if domain.is_visible(doc) else None
+        return tracker.doc(entry["id"])
 
     @pages.get("/")
     def home():
@@ -151,7 +151,8 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
     def track():
         if not csrf_ok():
             return expired_form()
-        blocked = tracker.gate(client())
+        now = utcnow()  # one clock read: the client and the code are counted in one window
+        blocked = tracker.gate(client(), now=now)
         if blocked is not None:
             return limited(blocked)
         typed = {"tracking_code": request.form.get("tracking_code", ""),
@@ -161,7 +162,8 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
         except ValidationError as exc:
             return page("track_form.html", 422, errors=field_errors(exc.messages),
                         tracking_code=typed["tracking_code"][:32])
-        outcome = tracker.open(payload["tracking_code"], payload["security_code"], client())
+        outcome = tracker.open(payload["tracking_code"], payload["security_code"], client(),
+                               now=now)
         if isinstance(outcome, Blocked):
             return limited(outcome)
         if not isinstance(outcome, Opened):

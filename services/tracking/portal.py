@@ -44,9 +44,10 @@ def digest(key: bytes, bound_to: str, secret: str) -> str:
     return hmac.new(key, f"{bound_to}:{normal}".encode(), hashlib.sha256).hexdigest()
 
 
-def new_id() -> str:
-    """A random, unguessable id for a challenge, a login or a session."""
-    return secrets.token_urlsafe(24)
+def new_id(expires_at: datetime) -> str:
+    """A random, unguessable id for a challenge, a login or a session, led by its expiry (epoch
+    seconds, hex): the store keeps it with what expires at the same time, and drops it whole."""
+    return f"{int(expires_at.timestamp()):x}.{secrets.token_urlsafe(24)}"
 
 
 def new_challenge() -> tuple[str, str, str]:
@@ -67,14 +68,15 @@ def new_one_time_code() -> str:
 def new_login(key: bytes, citizen_ref: str | None, code: str, now: datetime) -> dict:
     """A pending login waiting for its code. An unknown person gets one too (with no ref and
     a code nobody was sent), so the next step looks and costs the same either way."""
-    login_id = new_id()
+    expires_at = now + CODE_TTL
+    login_id = new_id(expires_at)
     return {"_id": login_id, "state": PENDING, "citizen_ref": citizen_ref,
-            "digest": digest(key, login_id, code), "attempts": 0,
-            "expires_at": now + CODE_TTL}
+            "digest": digest(key, login_id, code), "attempts": 0, "expires_at": expires_at}
 
 
 def code_matches(key: bytes, login: dict | None, code: str, now: datetime) -> bool:
-    """Whether `code` opens `login` now (constant-time; counted attempts checked by caller)."""
+    """Whether `code` opens `login` now (constant-time). `attempts` is this attempt's number
+    (the store counts it); past `CODE_ATTEMPTS` nothing opens it."""
     if login is None or login.get("state") != PENDING:
         return False
     fresh = login["expires_at"] > now and login.get("attempts", 0) <= CODE_ATTEMPTS
@@ -84,8 +86,9 @@ def code_matches(key: bytes, login: dict | None, code: str, now: datetime) -> bo
 
 def new_session(citizen_ref: str, now: datetime) -> dict:
     """An active portal session (a fresh id: the login id is never reused as a session)."""
-    return {"_id": new_id(), "state": ACTIVE, "citizen_ref": citizen_ref,
-            "expires_at": now + SESSION_TTL}
+    expires_at = now + SESSION_TTL
+    return {"_id": new_id(expires_at), "state": ACTIVE, "citizen_ref": citizen_ref,
+            "expires_at": expires_at}
 
 
 def session_valid(entry: dict | None, now: datetime) -> bool:

@@ -1,13 +1,16 @@
 """Abuse resistance: rate limits per client and per tracking code, and lockout after failures.
 
-Counters live in tracking's own database, one document per (bucket, subject, fixed window) keyed
-by `_id`, so every replica of the service counts in the same place. Counting an attempt is one
-`_id` update and then one `_id` read of the count, all replicas' attempts included (the window's
-first attempt inserts the counter instead, and knows its count is 1): concurrent attempts may
-each see the other's, so a client is counted high, never low. Checking a code's lockout is one
-`_id` count. Subjects are keyed hashes (HMAC with `CODE_PEPPER`): neither client addresses nor
-tracking codes are stored in the clear here. An IPv6 client is counted by its /64, which is what
-one subscriber usually holds.
+Counters live in tracking's own database, keyed by (bucket, subject, fixed window), so every
+replica of the service counts in the same place. Nothing is incremented in place (on FerretDB an
+`$inc` is a read and a separate write, and concurrent ones are lost): counting is winning the
+next insert-once slot `<counter>:<n|f>#<i>` — the slot won is the exact count, concurrent
+attempts each win a different one, and a client or a code is never counted low. When a count
+reaches its limit, a marker is stored for the rest of the window; a client's failures and a
+code's lockout are checked by reading that marker by `_id` (a small collection: only blocked
+subjects are in it). Once a subject is known to be blocked, this process answers without asking
+the store again until its window ends (a window's block is never lifted). Subjects are keyed
+hashes (HMAC with `CODE_PEPPER`): neither client addresses nor tracking codes are stored in the
+clear here. An IPv6 client is counted by its /64, which is what one subscriber usually holds.
 
 A client is limited on all its lookups (floods, scraping) and, more strictly, on failed ones
 (guessing). A tracking code is counted whether or not it exists, and a failed lookup counts as a
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -51,11 +55,17 @@ class Blocked:
 class CounterStore(Protocol):
     """Counters shared by all replicas; `expires_at` in epoch seconds."""
 
-    def count(self, key: str, expires_at: int) -> dict: ...
+    def claim(self, key: str, field: str, expires_at: int, stop: int) -> int:
+        """Count one under `key`'s `field`: the count, or `stop + 1` once `stop` are counted."""
+        ...
 
-    def failed_at_least(self, key: str, times: int) -> bool: ...
+    def claim_all(self, claims: list[tuple[str, str, int, int]]) -> list[int]:
+        """`claim` for several (key, field, expires_at, stop) at once."""
+        ...
 
-    def fail(self, key: str, expires_at: int) -> None: ...
+    def locked(self, key: str, expires_at: int) -> bool: ...
+
+    def lock(self, key: str, expires_at: int) -> None: ...
 
 
 def _int(config: dict, key: str, default: int) -> int:
@@ -134,6 +144,8 @@ class Limiter:
         self.secret = secret
         self.limits = limits
         self._subjects: dict[tuple[str, str], str] = {}
+        # counter key → end of its window (epoch seconds), for the subjects known to be blocked
+        self._blocked: dict[str, int] = {}
 
     def _key(self, limit: Limit, subject: str, index: int) -> str:
         # The keyed hash of a subject is the same in every window: worked out once.
@@ -149,14 +161,44 @@ class Limiter:
         index, ends = window(now, limit.window)
         return self._key(limit, subject, index), ends
 
+    def _block(self, key: str, ends: int, mark: bool) -> None:
+        """Remember that `key` is blocked until `ends`; with `mark`, tell the other replicas
+        (known here means marked already: a mark that was read, or stored by this process)."""
+        if key in self._blocked:
+            return
+        if mark:
+            self.store.lock(key, ends + GRACE_SECONDS)
+        if len(self._blocked) > 100_000:
+            self._blocked.clear()  # bounded; a forgotten block costs one read to learn again
+        self._blocked[key] = ends
+
+    def _is_blocked(self, key: str, ends: int) -> bool:
+        """Known here, or marked by any replica (then known here from now on)."""
+        if key in self._blocked:
+            return True
+        if self.store.locked(key, ends + GRACE_SECONDS):
+            self._block(key, ends, mark=False)
+            return True
+        return False
+
     def client(self, address: str, bucket: str, now: datetime) -> Blocked | None:
         """Count one request from `address` in `bucket`; `Blocked` when over the limit (or
         over its failures, for buckets that count them)."""
         limit = self.limits[bucket]
         key, ends = self._counter(limit, client_subject(address), now)
-        counter = self.store.count(key, ends + GRACE_SECONDS)
-        if counter["n"] > limit.count or (limit.failures
-                                          and counter.get("f", 0) >= limit.failures):
+        if key in self._blocked:
+            return Blocked("client", retry_after(ends, now))
+        count = self.store.claim(key, "n", ends + GRACE_SECONDS, limit.count)
+        if count > limit.count:
+            # Marked where the other replicas read the mark anyway (buckets with failures);
+            # elsewhere they learn it from their own next claim.
+            self._block(key, ends, mark=bool(limit.failures))
+            return Blocked("client", retry_after(ends, now))
+        # The mark of too many failures, left by `failed` here or elsewhere. Not read by the
+        # window's first request: a failure is counted by a request counted before it (in the
+        # same window: gate and lookup share one clock read), and slot 1 is always won before
+        # any other, so nothing can be marked yet.
+        if limit.failures and count > 1 and self._is_blocked(key, ends):
             return Blocked("client", retry_after(ends, now))
         return None
 
@@ -164,13 +206,69 @@ class Limiter:
         """`Blocked` while a (canonical) tracking code is locked after too many failures."""
         limit = self.limits["code"]
         key, ends = self._counter(limit, tracking_code, now)
-        if self.store.failed_at_least(key, limit.failures):
+        if limit.failures and self._is_blocked(key, ends):
             return Blocked("code", retry_after(ends, now))
         return None
 
+    def known_blocked(self, address: str, bucket: str, now: datetime) -> Blocked | None:
+        """`Blocked` if this process already knows the client is refused for the window (no
+        store access; None means "ask `client` or `lookup`")."""
+        key, ends = self._counter(self.limits[bucket], client_subject(address), now)
+        return Blocked("client", retry_after(ends, now)) if key in self._blocked else None
+
+    def lookup(self, address: str, tracking_code: str, now: datetime,
+               attempt: Callable[[], bool]) -> Blocked | bool:
+        """One lookup from `address` of `tracking_code`, counted: what `client`, `code`,
+        `attempt()` (True when it opens the application) and, on failure, `failed` would
+        answer, in that order of precedence — with all the lookup's counts stored in one insert.
+
+        So the lookup is attempted before the client's count is known (unless this process
+        knows it is refused): a client refused by its count gets its 429 all the same, with one
+        failure counted high. The attempt is skipped for a locked code.
+        """
+        client_limit, code_limit = self.limits["lookup"], self.limits["code"]
+        key, ends = self._counter(client_limit, client_subject(address), now)
+        if key in self._blocked:
+            return Blocked("client", retry_after(ends, now))
+        code_key, code_ends = self._counter(code_limit, tracking_code, now)
+        locked = bool(code_limit.failures) and self._is_blocked(code_key, code_ends)
+        opened = not locked and attempt()
+        claims = [(key, "n", ends + GRACE_SECONDS, client_limit.count)]
+        if not opened and not locked:
+            claims += [(counter, "f", counter_ends + GRACE_SECONDS, limit.failures)
+                       for counter, counter_ends, limit in ((key, ends, client_limit),
+                                                            (code_key, code_ends, code_limit))
+                       if limit.failures]
+        count, *failures = self.store.claim_all(claims)
+        over = count > client_limit.count
+        # As in `client`: the mark of the client's failures — read before this lookup's own
+        # failure may set it (the failure that reaches the limit is still answered).
+        marked = (not over and bool(client_limit.failures) and count > 1
+                  and self._is_blocked(key, ends))
+        for (counter, _, _, stop), failure in zip(claims[1:], failures, strict=True):
+            if failure >= stop:
+                self._block(counter, code_ends if counter == code_key else ends, mark=True)
+        if over:
+            self._block(key, ends, mark=bool(client_limit.failures))
+        if over or marked:
+            return Blocked("client", retry_after(ends, now))
+        if locked:
+            return Blocked("code", retry_after(code_ends, now))
+        return opened
+
     def failed(self, address: str, tracking_code: str, now: datetime) -> None:
-        """Count one failed lookup against the client and the tracking code (known or not)."""
+        """Count one failed lookup against the client and the tracking code (known or not);
+        the lookup was counted by `client` first, with the same `now`."""
+        counted = []
         for bucket, subject in (("lookup", client_subject(address)), ("code", tracking_code)):
             limit = self.limits[bucket]
-            key, ends = self._counter(limit, subject, now)
-            self.store.fail(key, ends + GRACE_SECONDS)
+            if limit.failures:
+                counted.append((*self._counter(limit, subject, now), limit.failures))
+        counts = self.store.claim_all([(key, "f", ends + GRACE_SECONDS, failures)
+                                       for key, ends, failures in counted])
+        for (key, ends, failures), count in zip(counted, counts, strict=True):
+            if count >= failures:
+                # The failure that reaches the limit marks it; any later one (a concurrent
+                # lookup already past the check) marks it again, so a crash in between never
+                # leaves the subject unmarked for long.
+                self._block(key, ends, mark=True)

@@ -2,8 +2,8 @@
 keep the admin's catalogue changes (`category_saved`) for category names and reopen days.
 
 Also runs the outbox relay that publishes what citizens do here (`reopen_requested`,
-`satisfaction_recorded`, stored with the read model in one write) and a periodic sweep of expired
-rate-limit counters, captchas and portal logins.
+`satisfaction_recorded`, stored with the read model in one write) and a periodic sweep that drops
+the collections of expired rate-limit counters, captchas and portal logins.
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ class TrackingService:
                                  data["security_digest"])
         if data.get("caller_type") == "muhtar" and data.get("citizen_ref"):
             self.store.register_muhtar_application(data["citizen_ref"], event["application_id"])
+        self.store.index_public(event["application_id"])  # Open311's listing
 
     @event_handler("intake", "application_merged")
     def handle_application_merged(self, event: dict) -> None:

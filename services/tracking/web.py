@@ -46,6 +46,7 @@ NOT_FOUND = "Takip kodu veya güvenlik kodu hatalı / tracking or security code 
 LIMITED = ("Çok fazla deneme yapıldı; lütfen daha sonra tekrar deneyin / too many attempts; "
            "please try again later")
 BODY_MAX = 4096  # a lookup is two short codes; anything larger is not one
+RECEIPT_TIMEOUT_SECONDS = 2.0
 
 
 def refusal(outcome: NotFound | Blocked) -> tuple[int, dict, list[tuple[str, str]]]:
@@ -67,9 +68,29 @@ class FastLookup(FastRoute):
         tracker = self.tracker
         address = client_address(environ, tracker.trusted_hops)
         now = utcnow()  # one clock read for both gates
-        blocked = tracker.gate(address, now=now)
+        blocked = tracker.limiter.known_blocked(address, "lookup", now)
         if blocked is not None:
             return refusal(blocked)
+        payload = self.payload(environ)
+        if isinstance(payload, tuple):
+            # Counted all the same: a client over its limit is refused whatever it sends.
+            blocked = tracker.gate(address, now=now)
+            return refusal(blocked) if blocked is not None else payload
+        # The client is counted together with the lookup (`Tracker.lookup`).
+        outcome = tracker.lookup(payload["tracking_code"], payload["security_code"], address,
+                                 now=now)
+        if isinstance(outcome, Opened):
+            # Confidential applications answer here too: the holder of both codes is the
+            # applicant.
+            body = tracker.view_json(outcome.application_id)
+            if body is not None:
+                return 200, body, []
+            outcome = NotFound()
+        return refusal(outcome)
+
+    @staticmethod
+    def payload(environ: dict) -> dict | tuple[int, dict, list[tuple[str, str]]]:
+        """The lookup's payload, or the answer refusing the body (413, 400 or 422)."""
         raw = read_body(environ, BODY_MAX)
         if raw is None:
             return 413, error_body(413, "Content Too Large", "request body too large"), []
@@ -81,20 +102,10 @@ class FastLookup(FastRoute):
                 message = "Invalid JSON body."
                 return 400, error_body(400, "Bad Request", message, {"json": [message]}), []
         try:
-            payload = load_track_request(data)
+            return load_track_request(data)
         except ValidationError as exc:
             errors = {"json": exc.messages}
             return 422, error_body(422, "Unprocessable Entity", summary(errors), errors), []
-        outcome = tracker.open(payload["tracking_code"], payload["security_code"], address,
-                               now=now)
-        if isinstance(outcome, Opened):
-            # Confidential applications answer here too: the holder of both codes is the
-            # applicant.
-            body = tracker.view_json(outcome.application_id)
-            if body is not None:
-                return 200, body, []
-            outcome = NotFound()
-        return refusal(outcome)
 
 
 def _json(view: dict, status: int) -> Response:
@@ -106,9 +117,10 @@ def _json(view: dict, status: int) -> Response:
 def _opened(tracker: Tracker, payload: dict) -> dict:
     """Gate, open and return the read model, or abort with the refusal (for the siblings)."""
     address = client_address(request.environ, tracker.trusted_hops)
-    blocked = tracker.gate(address)
+    now = utcnow()  # one clock read: the client and the code are counted in the same windows
+    blocked = tracker.gate(address, now=now)
     outcome = blocked or tracker.open(payload["tracking_code"], payload["security_code"],
-                                      address)
+                                      address, now=now)
     if isinstance(outcome, Opened):
         doc = tracker.doc(outcome.application_id)
         if doc is not None:
@@ -174,9 +186,12 @@ def create_app(config: dict) -> Flask:
     store = TrackingStore(get_database(config, "tracking"))
     store.ensure_indexes()
     catalogue = catalogue_for(config, "tracking")  # the same object the nameko side updates
-    tracker = Tracker(store, config, catalogue)
-    organisation = load_organisation(config["ORGANISATION_PATH"])
     rpc = RpcPool(config)
+    # A short wait for the receipt check: a lookup must not hang on an intake that is away.
+    receipts_rpc = RpcPool(config, size=4, timeout=RECEIPT_TIMEOUT_SECONDS)
+    tracker = Tracker(store, config, catalogue, receipts=lambda code, digest: receipts_rpc.call(
+        "intake", "receipt_for_codes", code, digest))
+    organisation = load_organisation(config["ORGANISATION_PATH"])
 
     app = create_service_app(
         "tracking", config, [api_blueprint(tracker)],

@@ -19,3 +19,17 @@ def test_json_log_lines_mask_extra_fields_too():
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "citizen [tckn]"
     assert line["phone"] == "[phone]"
+
+
+def test_drivers_that_log_whole_messages_stay_quiet_even_at_debug():
+    import logging
+
+    from services.common.logs import configure_logging
+
+    configure_logging("DEBUG")
+    try:
+        # pymongo logs every command and reply whole, nameko every RPC's arguments.
+        for name in ("pymongo", "pymongo.command", "nameko", "nameko.rpc"):
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    finally:
+        configure_logging("INFO")

@@ -108,3 +108,67 @@ def test_each_service_is_a_process_of_its_own_and_one_that_dies_is_started_again
 
     assert poll(restarted, lambda pid: pid is not None, 30) is not None
     assigned(system, submit(system, tckn="10000000078"))
+
+
+BURST = 120  # two lookups each stay under one client's 300 per 10 minutes
+
+
+def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system, databases):
+    """A lookup right after each 201, during the burst, opens the application (tracking's lag
+    is never "wrong code"); SIGTERM while events still wait in the queues ends every process
+    within 30 s; after a restart every accepted application reaches tracking with one SMS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.common.mongo import get_client
+
+    system.start()
+
+    def submit_and_look(tckn: str) -> tuple[dict, int, str]:
+        created = submit(system, tckn)
+        status, body = track(system, created)
+        return created, status, body.get("status")
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(submit_and_look, valid_tckns(BURST)))
+    looked = [(status, state) for _, status, state in results]
+    assert all(status == 200 for status, _ in looked), looked
+    assert {state for _, state in looked} <= {"received", "assigned"}
+    created = [one for one, _, _ in results]
+    took = system.stop()
+    assert took < STOP_LIMIT, f"the stop took {took:.1f} s"
+
+    system.start()
+    read_model = get_client(databases["MONGO_URI"])[databases["MONGO_DB_TRACKING"]]
+    ids = {one["application_id"] for one in created}
+    poll(lambda: sum(1 for doc in read_model["applications"].find({}, {"status": 1})
+                     if doc["_id"] in ids and doc.get("status") == "assigned"),
+         lambda n: n == BURST, 60, every=0.5)
+    for one in created:
+        status, body = track(system, one)
+        assert (status, body.get("status")) == (200, "assigned"), body
+
+    def received_sms() -> list[str]:
+        path = system.workdir / "sink" / "sms.jsonl"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        return [line for line in lines if "alındı" in line]
+
+    codes = [one["tracking_code"] for one in created]
+    sent = poll(received_sms, lambda lines: sum(
+        any(code in line for line in lines) for code in codes) == BURST, 60)
+    for code in codes:  # exactly one "received" SMS per application
+        assert sum(code in line for line in sent) == 1, code
+
+
+def valid_tckns(count: int) -> list[str]:
+    """`count` distinct well-formed TC Kimlik numbers (fictitious), so no two are duplicates."""
+    from stdnum.tr import tckimlik
+
+    found = []
+    for stem in range(100_000_000, 100_000_000 + count * 3):
+        digits = str(stem)
+        number = digits + tckimlik.calc_check_digits(digits)
+        if tckimlik.is_valid(number):
+            found.append(number)
+        if len(found) == count:
+            return found
+    raise AssertionError("not enough numbers")

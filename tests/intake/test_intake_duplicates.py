@@ -1,12 +1,22 @@
 """Duplicates across channels: one original, merged duplicates given its tracking code, staff
 unlink; and the citizen registry staff see (masked, audited)."""
 import json
+from datetime import timedelta
 
-from services.common.codes import normalise_tracking_code
+import eventlet
+
+from services.common.catalogue_cache import catalogue_for
+from services.common.codes import normalise_tracking_code, security_digest
+from services.common.events import utcnow
 from services.common.mongo import get_database
+from services.intake.store import IntakeStore
+from services.intake.submission import Intake
 from services.intake.web import create_app
 from tests.intake.intake_samples import OTHER_TCKN, TCKN, WEB
 from tests.support import bearer
+
+NEIGHBOUR = dict(WEB, citizen=dict(WEB["citizen"], tckn=OTHER_TCKN, first_name="Ali",
+                                   phone="05321234567"))
 
 
 def db(config):
@@ -48,9 +58,7 @@ def test_the_same_complaint_by_sms_then_web_is_one_original_and_one_merged_dupli
 def test_different_people_reporting_the_same_spot_are_linked_and_far_ones_are_not(
         client, config):
     first = client.post("/api/v1/applications", json=WEB).get_json()
-    neighbour = dict(WEB, citizen=dict(WEB["citizen"], tckn=OTHER_TCKN, first_name="Ali",
-                                       phone="05321234567"),
-                     location=dict(WEB["location"], lat=36.7452, lon=34.5312))  # ~14 m
+    neighbour = dict(NEIGHBOUR, location=dict(WEB["location"], lat=36.7452, lon=34.5312))  # ~14 m
     second = client.post("/api/v1/applications", json=neighbour).get_json()
     assert second["status"] == "merged" and second["tracking_code"] == first["tracking_code"]
     farther = dict(neighbour, location=dict(WEB["location"], lat=36.7470, lon=34.5311))
@@ -97,6 +105,59 @@ def test_staff_unlink_a_duplicate_which_then_gets_fresh_codes_and_is_received(cl
     original = client.post(f"/api/v1/applications/{first['application_id']}/unlink",
                            headers=bearer(config))
     assert original.status_code == 409
+
+
+def test_simultaneous_submissions_of_one_complaint_make_exactly_one_original(client, config):
+    """A double submit, and a neighbour reporting the same spot at the same moment: one
+    original, every other one merged into it (none lost, none a second original)."""
+    payloads = [WEB] * 4 + [NEIGHBOUR] * 2
+    pool = eventlet.GreenPool(len(payloads))
+    answers = list(pool.imap(lambda payload: client.post("/api/v1/applications", json=payload),
+                             payloads))
+    assert [a.status_code for a in answers] == [201] * len(payloads)
+    bodies = [a.get_json() for a in answers]
+    [original] = [b for b in bodies if b["status"] == "received"]
+    merged = [b for b in bodies if b["status"] == "merged"]
+    assert len(merged) == len(payloads) - 1
+    assert {b["merged_into"] for b in merged} == {original["application_id"]}
+    assert {b["tracking_code"] for b in bodies} == {original["tracking_code"]}
+    assert db(config)["tracking_codes"].count_documents({}) == 1  # the merged gave theirs back
+    later = client.post("/api/v1/applications", json=WEB).get_json()
+    assert later["merged_into"] == original["application_id"]
+
+
+def test_two_staff_unlinking_at_once_unlink_once_and_the_held_code_is_the_stored_one(
+        client, config):
+    client.post("/api/v1/applications", json=WEB)
+    duplicate = client.post("/api/v1/applications", json=WEB).get_json()
+    path = f"/api/v1/applications/{duplicate['application_id']}/unlink"
+    pool = eventlet.GreenPool(3)
+    answers = list(pool.imap(lambda _: client.post(path, headers=bearer(config, "coordinator")),
+                             range(3)))
+    assert {a.status_code for a in answers} <= {200, 409} and 200 in {
+        a.status_code for a in answers}
+    assert len({a.get_json()["tracking_code"] for a in answers if a.status_code == 200}) == 1
+    stored = db(config)["applications"].find_one({"_id": duplicate["application_id"]})
+    held = db(config)["code_deliveries"].find_one({"_id": duplicate["application_id"]})
+    # the code the citizen will be sent opens the application (not a losing attempt's)
+    assert security_digest(config["CODE_PEPPER"], held["security_code"]) == \
+        stored["security_digest"]
+    assert [e["type"] for e in events(config, duplicate["application_id"])] == [
+        "application_merged", "application_received"]
+    assert db(config)["tracking_codes"].count_documents({}) == 2  # the losers gave theirs back
+
+
+def test_duplicate_slots_are_purged_once_no_window_can_reach_them(client, config):
+    first = client.post("/api/v1/applications", json=WEB).get_json()
+    intake = Intake(IntakeStore(db(config)), catalogue_for(config, "intake"), config)
+    slots = db(config)["duplicate_slots"]
+    filed = slots.count_documents({})
+    assert filed == 2  # under the citizen and under the grid cell
+    assert intake.purge(utcnow())[2] == 0  # inside the window: kept
+    duplicate = client.post("/api/v1/applications", json=WEB).get_json()
+    assert duplicate["merged_into"] == first["application_id"]
+    assert intake.purge(utcnow() + timedelta(days=30))[2] == filed
+    assert slots.count_documents({}) == 0
 
 
 def test_staff_see_a_citizens_whole_history_masked_and_every_read_is_audited(client, config):

@@ -87,9 +87,8 @@ def test_a_phone_number_is_masked_to_its_prefix_and_last_two_digits(phone, maske
     assert domain.mask_phone(phone) == masked
 
 
-def test_a_message_is_identified_by_its_cause_channel_and_template():
-    assert domain.message_key("01ABC", "sms", "application_received") == \
-        "01ABC:sms:application_received"
+def test_a_message_is_identified_by_its_cause_and_template_whatever_the_channel():
+    assert domain.message_key("01ABC", "application_received") == "01ABC:application_received"
 
 
 def test_a_new_message_records_the_masked_destination_and_never_the_text():

@@ -3,6 +3,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from unittest.mock import MagicMock
 
+import eventlet
 import pytest
 from nameko.testing.services import worker_factory
 
@@ -82,7 +83,8 @@ def test_the_citizen_gets_the_received_sms_and_the_log_keeps_only_a_masked_numbe
     [(to, text)] = service.sms.sent
     assert to == PHONE
     assert "K7M-4QX-2D9" in text and "https://acikkapi.example/takip" in text
-    message = store.messages.find_one({"_id": f"{event['event_id']}:sms:application_received"})
+    message = store.messages.find_one(
+        {"_id": domain.message_key(event["event_id"], "application_received")})
     assert message["status"] == "sent"
     assert message["destination"] == "+90555*****33"
     assert message["provider_message_id"] == "fake-1"
@@ -152,7 +154,7 @@ def test_a_provider_failure_is_recorded_without_the_number_and_not_retried(store
 def test_a_message_another_worker_is_sending_is_not_sent_again_but_retried_later(store):
     service = make_service(store, contact=contact())
     event = received()
-    key = domain.message_key(event["event_id"], "sms", "application_received")
+    key = domain.message_key(event["event_id"], "application_received")
     store.messages.insert_one(domain.new_message(
         key, event, "sms", "application_received", destination="+90555*****33",
         provider="fake", claim="other-worker", now=utcnow()))
@@ -165,7 +167,7 @@ def test_a_message_another_worker_is_sending_is_not_sent_again_but_retried_later
 def test_a_message_abandoned_by_a_crashed_worker_is_taken_over_and_sent_once(store):
     service = make_service(store, contact=contact())
     event = received()
-    key = domain.message_key(event["event_id"], "sms", "application_received")
+    key = domain.message_key(event["event_id"], "application_received")
     long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
     store.messages.insert_one(domain.new_message(
         key, event, "sms", "application_received", destination="+90555*****33",
@@ -180,7 +182,7 @@ def test_a_message_abandoned_by_a_crashed_worker_is_taken_over_and_sent_once(sto
 
 def test_only_the_worker_holding_the_claim_records_the_outcome(store):
     event = received()
-    key = domain.message_key(event["event_id"], "sms", "application_received")
+    key = domain.message_key(event["event_id"], "application_received")
     message = domain.new_message(key, event, "sms", "application_received",
                                  destination="+90555*****33", provider="fake",
                                  claim="current", now=utcnow())
@@ -190,3 +192,86 @@ def test_only_the_worker_holding_the_claim_records_the_outcome(store):
     assert store.messages.find_one({"_id": key})["status"] == "sending"
     assert store.finish(key, "current", fields, [outcome]) is True
     assert store.messages.find_one({"_id": key})["status"] == "sent"
+
+
+def test_many_workers_handling_one_cause_at_once_send_exactly_one_message(store):
+    """Deliveries of one event racing each other, even ones that would pick different channels
+    (the citizen changed their preference between two contact lookups): one message goes out."""
+    sms = FakeSms()
+    service = make_service(store, sms=sms)
+    email = MagicMock()
+    email.name = "fake-mail"
+    email.send.return_value = "mail-1"
+    service.email = email
+    service.intake_rpc.get_contact.side_effect = [
+        dict(contact(), preferred_channel="sms" if i % 2 else "email") for i in range(12)]
+    event = received()
+
+    def handle(_):
+        try:
+            service.handle_application_received(event)
+        except MessageInFlight:
+            return "in flight"  # retried later by the bus, and then finds it sent
+        return "handled"
+
+    pool = eventlet.GreenPool(12)
+    outcomes = list(pool.imap(handle, range(12)))
+    assert len(sms.sent) + email.send.call_count == 1
+    assert outcomes.count("handled") >= 1
+    [message] = store.messages.find()
+    assert message["status"] == "sent" and len(message[OUTBOX]) == 1
+    service.intake_rpc.get_contact.side_effect = None
+    service.intake_rpc.get_contact.return_value = contact()
+    service.handle_application_received(event)  # the retry of one that was in flight
+    assert len(sms.sent) + email.send.call_count == 1
+
+
+def test_an_abandoned_message_taken_over_by_many_workers_at_once_is_sent_once(store):
+    sms = FakeSms()
+    service = make_service(store, sms=sms, contact=contact())
+    event = received()
+    key = domain.message_key(event["event_id"], "application_received")
+    long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
+    store.messages.insert_one(domain.new_message(
+        key, event, "sms", "application_received", destination="+90555*****33",
+        provider="fake", claim="crashed-worker", now=long_ago))
+
+    def handle(_):
+        try:
+            service.handle_application_received(event)
+        except MessageInFlight:
+            return "in flight"
+        return "handled"
+
+    pool = eventlet.GreenPool(8)
+    list(pool.imap(handle, range(8)))
+    assert len(sms.sent) == 1
+    message = store.messages.find_one({"_id": key})
+    assert (message["status"], message["attempts"]) == ("sent", 2)
+
+
+def test_a_take_over_whose_worker_died_midway_is_taken_over_after_the_lease(store):
+    event = received()
+    key = domain.message_key(event["event_id"], "application_received")
+    long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
+    store.messages.insert_one(domain.new_message(
+        key, event, "sms", "application_received", destination="+90555*****33",
+        provider="fake", claim="crashed-worker", now=long_ago))
+    # a worker won the take-over of that claim, then died before writing it
+    store.takeovers.insert_one({"_id": f"{key}@crashed-worker", "claim": "dead-taker",
+                                "at": long_ago})
+    sms = FakeSms()
+    make_service(store, sms=sms, contact=contact()).handle_application_received(event)
+    assert len(sms.sent) == 1
+    assert store.messages.find_one({"_id": key})["status"] == "sent"
+
+
+def test_the_delivery_log_lists_an_applications_messages_without_a_query(store):
+    service = make_service(store, contact=contact())
+    service.handle_application_received(received())
+    service.handle_application_routed(routed())
+    service.handle_application_received(received("app-2"))
+    assert [m["template"] for m in store.log_for("app-1")] == ["application_received",
+                                                               "application_routed"]
+    assert [m["application_id"] for m in store.log_for("app-2")] == ["app-2"]
+    assert store.log_for("app-3") == []

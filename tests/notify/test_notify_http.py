@@ -32,7 +32,7 @@ def record(store: NotifyStore, application_id: str, template: str, *, minutes_ag
         "received_at": utcnow(),
     }))
     at = utcnow() - timedelta(minutes=minutes_ago)
-    key = domain.message_key(cause["event_id"], "sms", template)
+    key = domain.message_key(cause["event_id"], template)
     message = domain.new_message(key, cause, "sms", template,
                                  destination=domain.mask_phone("+905551112233"),
                                  provider="dev", claim="c", now=at)

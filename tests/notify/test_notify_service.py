@@ -135,8 +135,9 @@ def test_application_received_delivered_twice_sends_one_sms_and_one_notification
     assert line["to"] == PHONE
     assert "K7M-4QX-2D9" in line["text"]
     [message] = messages(config, app_id)
-    assert message["_id"] == f"{event['event_id']}:sms:application_received"
-    assert (message["status"], message["destination"]) == ("sent", "+90555*****33")
+    assert message["_id"] == f"{event['event_id']}:application_received"
+    assert (message["status"], message["channel"], message["destination"]) == (
+        "sent", "sms", "+90555*****33")
     assert message["provider_message_id"] == line["message_id"]
     sent = published(system, outcomes, app_id)
     # the relay may publish one entry twice (consumers dedupe by event id); never two events

@@ -4,7 +4,9 @@ the field, the inbox's filters and paging, the directory admin's institution cla
 Cases are opened through the service's own domain and store (no broker needed here)."""
 from datetime import UTC, datetime, timedelta
 
+import eventlet
 import pytest
+from pymongo.collection import Collection
 
 from services.common.auth import mint_token
 from services.common.config import load_config
@@ -196,3 +198,74 @@ def test_a_provinces_area_model_is_replaced_by_a_system_wide_admin(config, http)
     bad = http.put("/api/v1/directory/locations/Adana", json={"districts": [{"x": 1}]},
                    headers=system)
     assert bad.status_code == 422 and "districts" in bad.get_json()["errors"]["json"]
+
+
+def test_two_staff_acting_on_one_case_at_once_one_wins_and_the_other_gets_409(
+        config, http, open_application):
+    app_id = open_application()
+    expert = auth(config, "expert", "mez-0008")
+    pool = eventlet.GreenPool(4)
+    answers = list(pool.imap(lambda _: http.post(f"/api/v1/cases/{app_id}/acknowledge",
+                                                 json={}, headers=expert), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    refused = next(a for a in answers if a.status_code == 409).get_json()
+    assert refused["errors"] == {"state": ["acknowledged"]}
+    case = get_database(config, "routing")["cases"].find_one({"_id": app_id})
+    assert [e["type"] for e in case["_outbox"]][-1:] == ["case_acknowledged"]
+    assert sum(e["type"] == "case_acknowledged" for e in case["_outbox"]) == 1
+    assert [s["event"] for s in case["history"]].count("case_acknowledged") == 1
+
+
+def test_the_inbox_keeps_every_case_routed_and_moved_at_the_same_time(
+        config, http, open_application):
+    pool = eventlet.GreenPool(10)
+    ids = list(pool.imap(lambda i: open_application(minutes=i), range(10)))
+    expert = auth(config, "expert", "mez-0008")
+    assert http.get("/api/v1/cases?per_page=200", headers=expert).get_json()["total"] == 10
+    centre = auth(config, "coordinator")
+    moved = list(pool.imap(lambda app_id: http.post(
+        f"/api/v1/cases/{app_id}/transfer", json={"unit": "mezitli_bld.parks", "reason": "park"},
+        headers=centre).status_code, ids[:6]))
+    assert moved == [200] * 6
+    works = http.get("/api/v1/cases?per_page=200", headers=expert).get_json()
+    assert sorted(c["application_id"] for c in works["items"]) == sorted(ids[6:])
+    assert works["total"] == 4
+    parks = http.get("/api/v1/cases?unit=mezitli_bld.parks&per_page=200",
+                     headers=centre).get_json()
+    assert [c["application_id"] for c in parks["items"]] == ids[:6]  # oldest first
+
+
+def test_the_inbox_reads_by_id_only_and_drops_an_entry_its_case_left(
+        config, http, open_application, monkeypatch):
+    ids = [open_application(minutes=i) for i in range(3)]
+    store = RoutingStore(get_database(config, "routing"))
+    # a writer that stopped between moving a case and deleting the inbox entry it left
+    store.cases.update_one({"_id": ids[1]}, {"$set": {
+        "unit": "mezitli_bld.parks", "inbox": {"unit": "mezitli_bld.parks", "stint": "x"}}})
+    queries = []
+    real_find_one, real_find = Collection.find_one, Collection.find
+
+    def find_one(self, filter=None, *args, **kwargs):  # noqa: A002 - pymongo's name
+        queries.append((self.name, filter))
+        return real_find_one(self, filter, *args, **kwargs)
+
+    def find(self, filter=None, *args, **kwargs):  # noqa: A002
+        queries.append((self.name, filter))
+        return real_find(self, filter, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find_one", find_one)
+    monkeypatch.setattr(Collection, "find", find)
+    monkeypatch.setattr(Collection, "count_documents", lambda *a, **k: pytest.fail("a scan"))
+    expert = auth(config, "expert", "mez-0008")
+    page = http.get("/api/v1/cases", headers=expert).get_json()
+    assert [c["application_id"] for c in page["items"]] == [ids[0], ids[2]]
+    assert page["total"] == 2
+    assert [name for name, _ in queries if name == "cases"]  # the page, by _id:
+    assert all(set(filter_) == {"_id"} and isinstance(filter_["_id"], str)
+               for name, filter_ in queries if name == "cases")
+    # and the unit's own open cases, nothing else
+    assert {name for name, _ in queries if name.startswith("inbox")} == {
+        "inbox.mezitli_bld.works"}
+    monkeypatch.undo()
+    again = http.get("/api/v1/cases", headers=expert).get_json()
+    assert again["total"] == 2  # the stale entry is gone for good

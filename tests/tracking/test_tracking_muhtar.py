@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
+import eventlet
 import pytest
 from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_waiter
 
+from services.common.events import utcnow
 from services.intake.service import IntakeService
 from services.notify.service import NotifyService
 from services.tracking import portal
@@ -220,3 +223,54 @@ def test_a_new_request_from_the_portal_lands_in_the_real_intake_as_the_muhtars_o
     assert stored["category"] == "school_building"
     muhtar = get_database(config, "intake")["citizens"].find_one({"_id": stored["citizen_id"]})
     assert muhtar["phone"] == PHONE  # filed as the logged-in muhtar, not as someone typed
+
+
+def test_a_challenge_is_answered_once_even_when_answers_race(store):
+    """Ten answers to one challenge at once: exactly one gets it (the one whose delete removed
+    it), so one solved challenge never opens two logins."""
+    expires_at = utcnow() + portal.CAPTCHA_TTL
+    captcha_id = portal.new_id(expires_at)
+    store.save_captcha(captcha_id, "digest", expires_at)
+    taken = list(eventlet.GreenPool(10).imap(lambda _: store.take_captcha(captcha_id),
+                                             range(10)))
+    assert [t["digest"] for t in taken if t is not None] == ["digest"]
+    assert store.take_captcha(captcha_id) is None
+    assert store.take_captcha("not-an-id") is None
+
+
+def test_concurrent_code_attempts_are_all_counted_and_a_login_is_spent_once(store):
+    """Twenty guesses of one login's code at once: five are numbered 1–5, every other one is
+    past the limit (a lost `$inc` would let them all through); and of ten right answers at
+    once, one makes a session."""
+    login = portal.new_login(portal.portal_key("pepper"), "ref-1", "ACDEFH", utcnow())
+    store.save_login(login)
+    attempts = list(eventlet.GreenPool(20).imap(
+        lambda _: store.count_login_attempt(login["_id"], portal.CODE_ATTEMPTS)["attempts"],
+        range(20)))
+    assert sorted(attempts) == [1, 2, 3, 4, 5] + [portal.CODE_ATTEMPTS + 1] * 15
+    spent = list(eventlet.GreenPool(10).imap(lambda _: store.drop_login(login["_id"]),
+                                             range(10)))
+    assert spent.count(True) == 1
+    assert store.get_login(login["_id"]) is None
+
+
+def test_a_muhtars_applications_filed_at_once_all_stay_on_the_list(store):
+    ids = [f"01HAPPLICATION{n:012d}" for n in range(20)]
+    list(eventlet.GreenPool(20).imap(
+        lambda application_id: store.register_muhtar_application("ref-1", application_id),
+        ids))
+    store.register_muhtar_application("ref-1", ids[0])  # a redelivery adds nothing
+    assert sorted(store.muhtars.find_one({"_id": "ref-1"})["applications"]) == ids
+
+
+def test_expired_challenges_and_logins_are_swept_whole(store):
+    now = utcnow()
+    captcha_id = portal.new_id(now + portal.CAPTCHA_TTL)
+    store.save_captcha(captcha_id, "digest", now + portal.CAPTCHA_TTL)
+    session = portal.new_session("ref-1", now)
+    store.save_login(session)
+    assert store.sweep(now) == 0
+    assert store.sweep(now + timedelta(minutes=30)) == 1  # the challenge's collection
+    assert store.get_login(session["_id"]) is not None
+    assert store.sweep(now + portal.SESSION_TTL + timedelta(hours=1)) == 1
+    assert store.get_login(session["_id"]) is None

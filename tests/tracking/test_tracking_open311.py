@@ -4,12 +4,16 @@ and reads it back, in JSON and in XML — against intake, routing and tracking o
 from __future__ import annotations
 
 from contextlib import ExitStack
+from datetime import timedelta
 
 import pytest
 from nameko.testing.services import entrypoint_waiter
+from pymongo.collection import Collection
 
+from services.common.events import utcnow
 from services.intake.service import IntakeService
 from services.routing.service import RoutingService
+from services.tracking.open311 import w3
 from services.tracking.service import TrackingService
 from services.tracking.web import create_app
 from tests.tracking.open311_client import FlaskTransport, Open311Client, Open311ClientError
@@ -171,3 +175,87 @@ def test_confidential_applications_are_never_listed_nor_shown(
     assert error.value.status == 404
     # Another jurisdiction's area does not list Mezitli's requests.
     assert Open311Client(transport, "yenisehir.bel.tr").requests() == []
+
+
+def test_a_jurisdiction_reads_back_what_it_accepts_and_refuses_what_is_not_its_area(
+    system, transport
+):
+    """A POST to a district's jurisdiction that names no district is placed in that district,
+    read back and listed there; one naming another district is refused with a 400 that names
+    the jurisdiction covering it (accepted, it would be readable only there)."""
+    client = Open311Client(transport, JURISDICTION, fmt="json", api_key=KEY)
+    created = create_and_wait(system, client, service_code="road_damage",
+                              address_string="Tece Mah. 1. Sokak",
+                              attributes={"kind": "complaint"},
+                              description="Yolda derin bir çukur var.", first_name="Ayşe",
+                              last_name="Demir", phone="0555 111 22 33")
+    request_id = created["service_request_id"]
+    found = client.request(request_id)
+    assert found["address"] == "Mezitli, Mersin"
+    assert request_id in {r["service_request_id"] for r in client.requests()}
+    # The province's jurisdiction lists it too; another district's does not show it.
+    assert Open311Client(transport, "mersin.bel.tr").request(request_id)["address"]
+    neighbour = Open311Client(transport, "yenisehir.bel.tr")
+    with pytest.raises(Open311ClientError) as error:
+        neighbour.request(request_id)
+    assert error.value.status == 404
+    assert neighbour.requests(service_request_id=request_id) == []
+
+    with pytest.raises(Open311ClientError) as error:
+        client.create(service_code="road_damage", address_string="Limonluk Mah.",
+                      attributes={"kind": "complaint", "district": "Mersin/Yenişehir"},
+                      first_name="Ayşe", last_name="Demir", phone="0555 111 22 33")
+    [refusal] = error.value.errors
+    assert error.value.status == 400
+    assert refusal["description"].startswith("attribute[district]: Yenişehir is outside")
+    assert "jurisdiction_id yenisehir.bel.tr" in refusal["description"]
+
+
+def test_the_listing_reads_its_index_by_id_only_and_answers_newest_first(
+    transport, handle, bus_envelopes, new_application, monkeypatch
+):
+    """`GET requests` never scans the read model: every read it makes is one `_id`; yet it
+    answers as the spec says (date range, status, service codes, newest first), and a request
+    received since the last listing shows at once."""
+    now = utcnow()
+    ids = {}
+    for name, days, district, category in (
+            ("today", 0, "Mezitli", "road_damage"), ("last_week", 7, "Mezitli", "noise"),
+            ("in_march", 80, "Mezitli", "road_damage"), ("too_old", 100, "Mezitli", "noise"),
+            ("elsewhere", 1, "Yenişehir", "road_damage")):
+        application_id, code = new_application()
+        handle(bus_envelopes.received(application_id, code, district=district,
+                                      category=category,
+                                      at=now - timedelta(days=days, minutes=5)))
+        ids[name] = application_id
+    handle(bus_envelopes.case("case_closed", ids["last_week"], "closed"))
+    handle(bus_envelopes.received(*new_application(), district="Mezitli"))  # a redelivery
+    filters: list[dict] = []
+    real_find = Collection.find
+
+    def find(self, filter=None, *args, **kwargs):  # noqa: A002 - pymongo's own name
+        if self.database.name.endswith("_tracking") and not self.name.startswith("catalogue"):
+            filters.append(filter)  # (the catalogue's copy is read whole when it changes)
+        return real_find(self, filter, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find", find)
+    client = Open311Client(transport, JURISDICTION)
+
+    def listed(**filters_) -> list[str]:
+        return [r["service_request_id"] for r in client.requests(**filters_)
+                if r["service_request_id"] in ids.values()]
+
+    assert listed() == [ids["today"], ids["last_week"], ids["in_march"]]
+    assert listed(status="open") == [ids["today"], ids["in_march"]]
+    assert listed(status="closed") == [ids["last_week"]]
+    assert listed(service_code="noise") == [ids["last_week"]]
+    assert listed(start_date=w3(now - timedelta(days=8)),
+                  end_date=w3(now - timedelta(days=6))) == [ids["last_week"]]
+    application_id, code = new_application()
+    handle(bus_envelopes.received(application_id, code, district="Mezitli"))
+    ids["just_now"] = application_id
+    assert listed()[:2] == [ids["just_now"], ids["today"]]
+    assert filters and all(set(f) == {"_id"} and isinstance(f["_id"], str) for f in filters)
+    with pytest.raises(Open311ClientError) as error:
+        client.requests(service_request_id=",".join(f"id{n}" for n in range(101)))
+    assert error.value.status == 400

@@ -1,6 +1,7 @@
 """The directory as data: seeded from the files once, changed by validated admin changes, and
 rebuilt in memory — for this process at once, for another replica at its next version check."""
 
+import eventlet
 import pytest
 
 from services.routing import admin
@@ -140,3 +141,41 @@ def test_an_explicit_reload_puts_the_files_back(cache):
     org = cache.reload_files()
     assert org.version == 3
     assert route(cache, "road_damage", "Mezitli").unit == "mezitli_bld.works"
+
+
+NEW_UNIT = {"code": "mezitli_bld.lighting", "institution": "mezitli_bld", "name_tr": "Aydınlatma",
+            "name_en": "Lighting", "experts": {"primary": "mez-0008", "backup": "mez-0009"},
+            "supervisor": "mez-0010", "director": "mez-0011"}
+
+
+@pytest.mark.parametrize("kind", ["units", "categories"])
+def test_two_replicas_creating_the_same_code_at_once_store_it_once_and_refuse_the_other(
+    store, config, kind
+):
+    record = NEW_UNIT if kind == "units" else admin.category_record({
+        "code": "graffiti", "name_tr": "Duvar yazısı", "name_en": "Graffiti",
+        "kinds": ["complaint"], "tier": "district", "read_hours": 24, "resolve_hours": 96})
+    replicas = [OrganisationCache(store, config) for _ in range(4)]  # four processes
+    for replica in replicas:
+        replica.start()
+
+    def create(replica):
+        try:
+            replica.change(lambda r: admin.create(r, kind, record))
+        except admin.ChangeRefused as refused:
+            return refused.status
+        return 201
+
+    pool = eventlet.GreenPool(len(replicas))
+    assert sorted(pool.imap(create, replicas)) == [201, 409, 409, 409]
+    assert store.db[f"directory_{kind}"].count_documents({"_id": record["code"]}) == 1
+    assert record["code"] in (replicas[0].current().directory.units if kind == "units"
+                              else replicas[0].current().catalogue)
+
+
+def test_directory_versions_bumped_at_once_are_all_distinct(store, cache):
+    before = cache.current().version
+    pool = eventlet.GreenPool(8)
+    versions = list(pool.imap(lambda _: store.bump_version(), range(8)))
+    assert sorted(versions) == list(range(before + 1, before + 9))  # none lost, none shared
+    assert store.directory_version() == before + 8

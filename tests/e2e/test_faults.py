@@ -1,0 +1,24 @@
+"""The fault suite, reduced: the same runs `python -m benchmarks.faults` makes, with fewer
+applications and three of its faults — a service killed mid-load, the database stopped for 10 s,
+every event delivered twice. Each runs the whole system as `make run` does, on a database server
+and a RabbitMQ vhost of its own.
+"""
+import pytest
+
+from benchmarks.faults import run_one
+
+
+@pytest.mark.parametrize("fault, applications", [
+    ("kill-intake", 120), ("stop-database", 80), ("duplicates", 80)])
+def test_nothing_accepted_is_lost_or_sent_twice_through_a_fault(fault, applications):
+    row = run_one(fault, applications, concurrency=8, offset=0)  # databases of its own
+    assert row["accepted"] > 0, row
+    assert (row["lost"], row["no_sms"], row["doubled"]) == (0, 0, 0), row
+    assert row["counts_match"], row
+    if fault == "stop-database":
+        # Known (issue note): a notification sent just before the outage cannot record its
+        # outcome; its redelivered event meets the fresh send claim until the retries run out
+        # and is parked — replayable, and the SMS went out once (checked above).
+        assert all(key.endswith(":MessageInFlight") for key in row["dead_letters"]), row
+    else:
+        assert not row["dead_letters"], row

@@ -130,7 +130,7 @@ def inject(fault: str, system: LocalSystem, database: PrivateDatabase, amqp_uri:
         return "nothing broken"
     if fault.startswith("kill-"):
         name = fault.removeprefix("kill-")
-        pids = service_pids(system)
+        pids = system.service_pids()
         os.kill(pids[name], 9)
         return f"kill -9 {name} (pid {pids[name]})"
     if fault == "restart-rabbitmq":
@@ -153,19 +153,6 @@ def inject(fault: str, system: LocalSystem, database: PrivateDatabase, amqp_uri:
                 routing_key="application_received", serializer="json")
         return "a malformed application_received published"
     raise ValueError(fault)
-
-
-def service_pids(system: LocalSystem) -> dict[str, int]:
-    found = {}
-    for pid in system.tree():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for name in LocalSystem.SERVICES:
-            if f"services.{name}".encode() in argv:
-                found[name] = pid
-    return found
 
 
 class Capture:

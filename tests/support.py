@@ -234,6 +234,21 @@ class LocalSystem:
         """The supervisor and every process below it."""
         return {self.process.pid} | descendants(self.process.pid) if self.process else set()
 
+    def service_pids(self) -> dict[str, int]:
+        """The process of each service, from the command lines below the supervisor."""
+        from pathlib import Path
+
+        found = {}
+        for pid in self.tree():
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            for name in self.SERVICES:
+                if f"services.{name}".encode() in argv:
+                    found[name] = pid
+        return found
+
     def stop(self, limit: float = 60) -> float:
         """SIGTERM the supervisor; the seconds until every process of the tree has exited."""
         import time

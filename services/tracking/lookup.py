@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 VIEW_CACHE_SECONDS = 60.0
 VIEW_CACHE_SIZE = 20_000
 PENDING_SECONDS = 120.0  # a receipt confirmed by intake, until tracking has folded its own
+# After a failed receipt check (intake away or slow), lookups stop asking for this long, so that
+# they do not each wait for the RPC's timeout; misses are then ordinary misses, as before.
+RECEIPTS_PAUSE_SECONDS = 10.0
 # (tracking code, security digest) → the `application_received` envelope, or None
 Receipts = Callable[[str, str], dict | None]
 
@@ -66,6 +69,7 @@ class Tracker:
                  catalogue: CatalogueCache | None = None, receipts: Receipts | None = None):
         self.store = store
         self.receipts = receipts
+        self._receipts_paused_until = 0.0
         # application id → (kept until (monotonic), read model folded from intake's receipt)
         self._pending: dict[str, tuple[float, dict]] = {}
         self.pepper = config["CODE_PEPPER"]
@@ -126,12 +130,14 @@ class Tracker:
 
     def _confirmed_by_owner(self, tracking_code: str, digest: str) -> str | None:
         """The application id, when intake confirms codes tracking does not (yet) know."""
-        if self.receipts is None:
+        if self.receipts is None or time.monotonic() < self._receipts_paused_until:
             return None
         try:
             envelope = self.receipts(tracking_code, digest)
         except Exception:  # intake away or slow: an ordinary miss, as before
-            log.warning("receipt check with intake failed", exc_info=True)
+            self._receipts_paused_until = time.monotonic() + RECEIPTS_PAUSE_SECONDS
+            log.warning("receipt check with intake failed; paused",
+                        extra={"seconds": RECEIPTS_PAUSE_SECONDS}, exc_info=True)
             return None
         if envelope is None:
             return None

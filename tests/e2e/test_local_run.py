@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 import requests
@@ -53,20 +52,6 @@ def kept(before: dict, after: dict) -> bool:
         step in after["timeline"] for step in before["timeline"])
 
 
-def service_pids(system: LocalSystem) -> dict[str, int]:
-    """The process of each service, from the command lines below the supervisor."""
-    found = {}
-    for pid in system.tree():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for name in LocalSystem.SERVICES:
-            if f"services.{name}".encode() in argv:
-                found[name] = pid
-    return found
-
-
 def test_an_application_survives_a_stop_and_a_kill_of_the_whole_tree(system):
     system.start()
     created = submit(system)
@@ -88,7 +73,7 @@ def test_an_application_survives_a_stop_and_a_kill_of_the_whole_tree(system):
 
 def test_each_service_is_a_process_of_its_own_and_one_that_dies_is_started_again(system):
     system.start()
-    pids = service_pids(system)
+    pids = system.service_pids()
     assert set(pids) == set(LocalSystem.SERVICES)
     assert len(set(pids.values())) == 6
 
@@ -97,7 +82,7 @@ def test_each_service_is_a_process_of_its_own_and_one_that_dies_is_started_again
     assert tracked_meanwhile.status_code == 200  # routing kept serving
 
     def restarted() -> int | None:
-        pid = service_pids(system).get("intake")
+        pid = system.service_pids().get("intake")
         if pid is None or pid == pids["intake"]:
             return None
         try:

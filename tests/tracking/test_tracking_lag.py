@@ -60,3 +60,22 @@ def test_the_pages_open_it_too(lagging):
     page = client.get("/takip/basvuru")
     assert page.status_code == 200
     assert created["tracking_code"] in page.get_data(as_text=True)
+
+
+def test_an_intake_that_does_not_answer_is_asked_once_not_on_every_lookup(config):
+    """Intake away: one receipt check waits for it, the lookups after it do not."""
+    from services.common.mongo import get_database
+    from services.tracking.lookup import NotFound, Tracker
+    from services.tracking.store import TrackingStore
+
+    asked = []
+
+    def away(code, digest):
+        asked.append(code)
+        raise TimeoutError("intake did not answer")
+
+    tracker = Tracker(TrackingStore(get_database(config, "tracking")), config, receipts=away)
+    for n in range(5):
+        outcome = tracker.lookup(f"AAA{n:06d}", "WRONGCODE1", f"10.0.0.{n}")
+        assert isinstance(outcome, NotFound)
+    assert len(asked) == 1

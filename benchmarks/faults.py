@@ -44,7 +44,7 @@ from benchmarks.processes import (
     private_vhost,
     rabbitmqctl,
 )
-from tests.support import SAMPLE_APPLICATION, LocalSystem, poll
+from tests.support import SAMPLE_APPLICATION, LocalSystem, poll, valid_tckns
 
 FAULTS = ("none", "kill-intake", "kill-routing", "kill-sla", "kill-notify", "kill-tracking",
           "kill-reporting", "restart-rabbitmq", "stop-database", "duplicates", "poison")
@@ -69,19 +69,6 @@ class PrivateDatabase:
     def stop(self) -> None:
         subprocess.run([str(ROOT / "scripts" / "ensure-ferretdb.sh"), "stop"],  # noqa: S603
                        env=self.env, check=True, capture_output=True)
-
-
-def tckns(count: int, offset: int) -> list[str]:
-    """`count` distinct well-formed (fictitious) TC Kimlik numbers."""
-    from stdnum.tr import tckimlik
-
-    found = []
-    stem = 200_000_000 + offset
-    while len(found) < count:
-        digits = str(stem)
-        found.append(digits + tckimlik.calc_check_digits(digits))
-        stem += 1
-    return found
 
 
 def submit_all(system: LocalSystem, numbers: list[str], concurrency: int,
@@ -270,7 +257,7 @@ def run_one(fault: str, count: int, concurrency: int, offset: int,
         thread = threading.Thread(target=injector)
         thread.start()
         started = time.monotonic()
-        accepted, refused = submit_all(system, tckns(count, offset), concurrency, at_third)
+        accepted, refused = submit_all(system, valid_tckns(count, offset), concurrency, at_third)
         thread.join()
         row["load_seconds"] = round(time.monotonic() - started, 1)
         if capture is not None:  # after the first deliveries: every event a second time

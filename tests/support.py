@@ -289,3 +289,19 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def valid_tckns(count: int, offset: int = 0) -> list[str]:
+    """`count` distinct well-formed (fictitious) TC Kimlik numbers, so no two applications
+    filed with them are duplicates of each other."""
+    from stdnum.tr import tckimlik
+
+    found = []
+    stem = 200_000_000 + offset
+    while len(found) < count:
+        digits = str(stem)
+        number = digits + tckimlik.calc_check_digits(digits)
+        if tckimlik.is_valid(number):
+            found.append(number)
+        stem += 1
+    return found

@@ -38,7 +38,6 @@ from services.common.mongo import get_database, has_indexed_queries
 from services.common.outbox import (
     OUTBOX,
     OUTBOX_AT,
-    VERSION,
     Written,
     clear_published,
     hint_queue,
@@ -321,19 +320,19 @@ class OutboxRelay(DependencyProvider):
 
     def _flush(self, refs: list[tuple[str, object]],
                written: dict[tuple[str, object], Written | None]) -> int:
-        pending: list[tuple[str, object, list[dict], int | None]] = []
+        pending: list[tuple[str, object, list[dict]]] = []
         for collection, doc_id in refs:
             col = self._collection(collection)
             stored = written.get((collection, doc_id))
             if stored is not None:
-                pending.append((collection, doc_id, stored[1], stored[0]))
+                pending.append((collection, doc_id, stored[1]))
                 continue
-            doc = col.find_one({"_id": doc_id}, {OUTBOX: 1, VERSION: 1})
+            doc = col.find_one({"_id": doc_id}, {OUTBOX: 1})
             if doc and doc.get(OUTBOX):
-                pending.append((collection, doc_id, doc[OUTBOX], doc.get(VERSION)))
+                pending.append((collection, doc_id, doc[OUTBOX]))
             elif doc:
                 clear_published(col, doc_id, set())  # a marker with nothing left to send
-        envelopes = [envelope for _, _, outbox, _ in pending for envelope in outbox]
+        envelopes = [envelope for _, _, outbox in pending for envelope in outbox]
         confirmed = self.publisher.publish(envelopes)
         if len(confirmed) < len(envelopes):
             # Returned (no queue: the topology was deleted under us) or nacked: declare the
@@ -341,7 +340,7 @@ class OutboxRelay(DependencyProvider):
             self._left_behind = True
             topology.declare(self.amqp_uri, self.retry_delay_ms)
         counted: Counter[tuple[str, str]] = Counter()
-        for collection, doc_id, outbox, _version in pending:
+        for collection, doc_id, outbox in pending:
             done = {e["event_id"] for e in outbox if e["event_id"] in confirmed}
             if not done:
                 continue

@@ -84,12 +84,19 @@ def test_a_write_whose_condition_no_longer_holds_writes_nothing(config):
     assert col.find_one({"_id": "m"})["status"] == "sent"
 
 
-def test_a_version_claim_left_by_a_dead_writer_does_not_block_the_document(config):
+@pytest.fixture
+def claimed(config):
+    """A document at version 1 on FerretDB, and a way to leave a claim on its version 2."""
     db = get_database(config, "tracking")
     if not is_ferretdb(db):
         pytest.skip("version claims exist only on FerretDB")
     col = db["things"]
     col.insert_one({"_id": "d", "_v": 1, "n": 1})
+    return db, col
+
+
+def test_a_version_claim_left_by_a_dead_writer_does_not_block_the_document(claimed):
+    db, col = claimed
     # As if a writer claimed version 2 and was killed before writing it.
     db[mongo.CLAIMS].insert_one({"_id": "things:d@2", "at": utcnow() - timedelta(seconds=30)})
     assert update_with_events(col, {"_id": "d"}, {"n": 2}, [])
@@ -97,12 +104,8 @@ def test_a_version_claim_left_by_a_dead_writer_does_not_block_the_document(confi
     assert (doc["n"], doc["_v"]) == (2, 3)  # version 2 was skipped, not reused
 
 
-def test_a_fresh_version_claim_makes_the_second_writer_retry_not_overwrite(config):
-    db = get_database(config, "tracking")
-    if not is_ferretdb(db):
-        pytest.skip("version claims exist only on FerretDB")
-    col = db["things"]
-    col.insert_one({"_id": "d", "_v": 1, "n": 1})
+def test_a_fresh_version_claim_makes_the_second_writer_retry_not_overwrite(claimed):
+    db, col = claimed
     db[mongo.CLAIMS].insert_one({"_id": "things:d@2", "at": utcnow()})
     with pytest.raises(mongo.Conflict):
         mongo.write_guarded(col, "d", 1, {"n": 5})

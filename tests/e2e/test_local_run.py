@@ -13,7 +13,7 @@ import signal
 import pytest
 import requests
 
-from tests.support import SAMPLE_APPLICATION, LocalSystem, poll
+from tests.support import SAMPLE_APPLICATION, LocalSystem, poll, valid_tckns
 
 STOP_LIMIT = 30.0  # seconds within which every process must be gone (issue #9)
 
@@ -142,18 +142,3 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
         any(code in line for line in lines) for code in codes) == BURST, 60)
     for code in codes:  # exactly one "received" SMS per application
         assert sum(code in line for line in sent) == 1, code
-
-
-def valid_tckns(count: int) -> list[str]:
-    """`count` distinct well-formed TC Kimlik numbers (fictitious), so no two are duplicates."""
-    from stdnum.tr import tckimlik
-
-    found = []
-    for stem in range(100_000_000, 100_000_000 + count * 3):
-        digits = str(stem)
-        number = digits + tckimlik.calc_check_digits(digits)
-        if tckimlik.is_valid(number):
-            found.append(number)
-        if len(found) == count:
-            return found
-    raise AssertionError("not enough numbers")

@@ -91,7 +91,7 @@ _counter = iter(range(1, 10**9))
 def fresh_databases(mongo_uri: str):
     """`{MONGO_URI, MONGO_DB_<SERVICE>: …}` naming new databases; dropped on leaving."""
     from services.common.config import is_local
-    from services.common.mongo import forget_clients, get_client
+    from services.common.mongo import new_client
 
     prefix = f"t{_RUN}_{next(_counter)}"
     names = {f"MONGO_DB_{service.upper()}": f"{prefix}_{service}" for service in SERVICES}
@@ -102,10 +102,10 @@ def fresh_databases(mongo_uri: str):
     try:
         yield settings
     finally:
-        client = get_client(mongo_uri)
+        client = new_client(mongo_uri)
         for name in names.values():
             client.drop_database(name)
-        forget_clients()
+        client.close()
 
 
 @pytest.fixture
@@ -138,7 +138,6 @@ def config(amqp_uri, databases, tmp_path):
     """A config with fresh databases and a freshly declared, empty bus topology."""
     from services.common import topology
     from services.common.config import load_config
-    from services.common.outbox import forget_hints
 
     cfg = load_config(
         env={},
@@ -152,8 +151,7 @@ def config(amqp_uri, databases, tmp_path):
         **databases,
     )
     topology.reset(amqp_uri, retry_delay_ms=50)
-    yield cfg
-    forget_hints()
+    return cfg
 
 
 class Probe:

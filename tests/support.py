@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import pymongo
 from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
+from pymongo.database import Database
 
 from services.common import topology
 from services.common.auth import mint_token
+from services.common.mongo import database_name, new_client
 
 # A valid web submission (a fictitious citizen with a well-formed TCKN), as the README's example.
 SAMPLE_APPLICATION = {
@@ -17,6 +20,22 @@ SAMPLE_APPLICATION = {
     "citizen": {"tckn": "10000000146", "first_name": "Ayşe", "last_name": "Demir",
                 "phone": "0555 111 22 33"},
 }
+
+
+_inspectors: dict[str, pymongo.MongoClient] = {}
+
+
+def database(config: dict, service_name: str) -> Database:
+    """A service's database as a test inspects it, on one test-side client per server.
+
+    The services open their own (their composition roots own their clients); this one only
+    looks at what they stored, and writes fixtures into it.
+    """
+    uri = config["MONGO_URI"]
+    client = _inspectors.get(uri)
+    if client is None:
+        client = _inspectors[uri] = new_client(uri)
+    return client[database_name(config, service_name)]
 
 
 def publish(config: dict, envelope: dict) -> None:

@@ -9,24 +9,22 @@ classify text messages) and tracking (category names, reopen days, Open311 servi
 while routing is down, so each keeps its own copy: `CatalogueCache` is the file's categories
 overridden and extended by the admin changes it has stored in its **own** database
 (`catalogue_categories`, one document per category keyed by code, latest `occurred_at` wins;
-`catalogue_meta` holds a version every stored change bumps). One cache per database per process
-is shared by the nameko side (the `category_saved` handler calls `apply`) and the Flask side
-(which calls `get` at use time). `get` costs a clock read: it looks at the stored version at most
-every `CATALOGUE_CHECK_SECONDS` (one `_id` lookup) and re-reads the stored categories only when
-the version moved, so another replica's change shows within that time, this process's at once.
+`catalogue_meta` holds a version every stored change bumps). One cache per service process, made
+by its composition root, is shared by the nameko side (the `category_saved` handler calls
+`apply`) and the Flask side (which calls `get` at use time). `get` costs a clock read: it looks
+at the stored version at most every `CATALOGUE_CHECK_SECONDS` (one `_id` lookup) and re-reads
+the stored categories only when the version moved, so another replica's change shows within
+that time, this process's at once.
 """
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from datetime import datetime
 
 from pymongo.database import Database
 
 from services.common.catalogue import Category, load_categories
-from services.common.mongo import get_database
 from services.common.outbox import fold_once
 
 CATEGORIES = "catalogue_categories"
@@ -106,25 +104,8 @@ class CatalogueCache:
         self._version = version
 
 
-# id(client) → database name → cache. Keyed by identity (clients compare equal by address, and
-# every embedded store is "localhost"); an entry goes when its client is collected.
-_caches: dict[int, dict[str, CatalogueCache]] = {}
-_caches_lock = threading.Lock()
-
-
-def catalogue_for(config: dict, service_name: str) -> CatalogueCache:
-    """The process's catalogue for `service_name`'s own database (shared by nameko and Flask)."""
-    db = get_database(config, service_name)
-    client = db.client
-    with _caches_lock:
-        per_db = _caches.get(id(client))
-        if per_db is None:
-            per_db = _caches[id(client)] = {}
-            weakref.finalize(client, _caches.pop, id(client), None)
-        cache = per_db.get(db.name)
-        if cache is None:
-            cache = per_db[db.name] = CatalogueCache(
-                load_categories(config["CATALOGUE_PATH"]), db,
-                check_seconds=float(config.get("CATALOGUE_CHECK_SECONDS",
-                                               DEFAULT_CHECK_SECONDS)))
-    return cache
+def open_catalogue(config: dict, db: Database) -> CatalogueCache:
+    """The catalogue for a service's own database: the file's categories, then its changes."""
+    return CatalogueCache(load_categories(config["CATALOGUE_PATH"]), db,
+                          check_seconds=float(config.get("CATALOGUE_CHECK_SECONDS",
+                                                         DEFAULT_CHECK_SECONDS)))

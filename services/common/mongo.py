@@ -24,13 +24,11 @@ the one writer whose insert succeeds may write version v, by `_id` alone.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pymongo
-from nameko.extensions import DependencyProvider
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -46,13 +44,6 @@ CLAIM_LEASE = timedelta(seconds=10)
 # Claims older than this are purged: no writer holds a read for that long.
 CLAIM_KEEP = timedelta(hours=1)
 
-# One client per URI and process (pymongo pools connections; the nameko side and the Flask side
-# of a service share it), and what each server is, asked once.
-_clients: dict[str, pymongo.MongoClient] = {}
-_ferretdb: dict[int, bool] = {}
-_lock = threading.Lock()
-
-
 @dataclass(frozen=True)
 class Index:
     """One index declared in code: `keys` as pymongo expects, plus options."""
@@ -61,24 +52,25 @@ class Index:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def get_client(uri: str) -> pymongo.MongoClient:
-    """The process's client for `uri`."""
-    with _lock:
-        client = _clients.get(uri)
-        if client is None:
-            client = pymongo.MongoClient(uri, tz_aware=True, uuidRepresentation="standard",
-                                         serverSelectionTimeoutMS=10_000)
-            _clients[uri] = client
-        return client
+class ServiceDatabase(Database):
+    """A service's own database as its composition root opened it (`open_database`).
+
+    It carries what the server is (`ferretdb`, asked once) and the process's outbox hints for
+    it (`hints`, read by that service's relay), so the code that writes and the relay that
+    publishes share them through the database they both hold, not through a module registry.
+    """
+
+    def __init__(self, client: pymongo.MongoClient, name: str, *, ferretdb: bool,
+                 hints: Any = None):
+        super().__init__(client, name)
+        self.ferretdb = ferretdb
+        self.hints = hints
 
 
-def forget_clients() -> None:
-    """Close and drop every client (tests, between runs of a service in one process)."""
-    with _lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
-        _ferretdb.clear()
+def new_client(uri: str) -> pymongo.MongoClient:
+    """A client for `uri` as every service opens one (timezone-aware, standard UUIDs)."""
+    return pymongo.MongoClient(uri, tz_aware=True, uuidRepresentation="standard",
+                               serverSelectionTimeoutMS=10_000)
 
 
 def database_name(config: dict, service_name: str) -> str:
@@ -90,18 +82,20 @@ def database_name(config: dict, service_name: str) -> str:
     )
 
 
-def get_database(config: dict, service_name: str) -> Database:
-    """The service's own database, from `MONGO_URI` in `config`."""
-    return get_client(config["MONGO_URI"])[database_name(config, service_name)]
+def open_database(config: dict, service_name: str, *, hints: Any = None) -> ServiceDatabase:
+    """Open the service's own database on a client of its own (the caller closes
+    `db.client`); `hints` is where its writes tell its relay about new outbox entries."""
+    client = new_client(config["MONGO_URI"])
+    ferretdb = "ferretdbVersion" in client.admin.command("buildInfo")
+    return ServiceDatabase(client, database_name(config, service_name), ferretdb=ferretdb,
+                           hints=hints)
 
 
 def is_ferretdb(db: Database) -> bool:
-    """Whether the server is FerretDB (asked once per client: `buildInfo` names it)."""
-    client = db.client
-    known = _ferretdb.get(id(client))
-    if known is None:
-        known = _ferretdb[id(client)] = "ferretdbVersion" in client.admin.command("buildInfo")
-    return known
+    """Whether the server is FerretDB (`buildInfo` names it; a `ServiceDatabase` knows)."""
+    if isinstance(db, ServiceDatabase):
+        return db.ferretdb
+    return "ferretdbVersion" in db.client.admin.command("buildInfo")
 
 
 def has_atomic_guards(db: Database) -> bool:
@@ -183,47 +177,3 @@ def purge_version_claims(db: Database, now: datetime | None = None) -> int:
         return 0
     cutoff = (now or utcnow()) - CLAIM_KEEP
     return db[CLAIMS].delete_many({"at": {"$lt": cutoff}}).deleted_count
-
-
-class Mongo(DependencyProvider):
-    """Injects a service's store, built by `store_factory(database)` once at container setup.
-
-    On FerretDB it also purges the service's old version claims every `CLAIM_PURGE_SECONDS`.
-    """
-
-    def __init__(self, store_factory):
-        self.store_factory = store_factory
-        self.store = None
-        self.db: Database | None = None
-        self._purger = None
-
-    def setup(self) -> None:
-        self.db = get_database(self.container.config, self.container.service_name)
-        self.store = self.store_factory(self.db)
-        self.store.ensure_indexes()
-
-    def start(self) -> None:
-        if not has_atomic_guards(self.db):
-            seconds = float(self.container.config.get("CLAIM_PURGE_SECONDS", 600))
-            self._purger = self.container.spawn_managed_thread(
-                lambda: self._purge_every(seconds), identifier="version_claim_purge")
-
-    def _purge_every(self, seconds: float) -> None:
-        import eventlet
-
-        while True:
-            eventlet.sleep(seconds)
-            try:
-                purge_version_claims(self.db)
-            except pymongo.errors.PyMongoError:
-                log.warning("purging version claims failed; next round", exc_info=True)
-
-    def stop(self) -> None:
-        if self._purger is not None:
-            self._purger.kill()
-            self._purger = None
-
-    kill = stop
-
-    def get_dependency(self, worker_ctx):
-        return self.store

@@ -11,6 +11,7 @@ nothing and emits nothing twice.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import utcnow
-from services.common.mongo import VERSION, Conflict, write_guarded
+from services.common.mongo import VERSION, Conflict, ServiceDatabase, write_guarded
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +34,8 @@ BOOKKEEPING = (HANDLED, OUTBOX, OUTBOX_AT, VERSION)
 HANDLED_KEEP = 100  # per document; far more than the events one document ever sees at once
 HINT_CAPACITY = 10_000
 
-# Process-local hints: "document X of collection C has something to send". They let the relay
-# publish at once; correctness never depends on them (the sweep covers a lost hint).
-_hints: dict[str, LightQueue] = {}
-_lost: set[str] = set()
-
-
 class ConcurrentUpdate(Exception):
     """The document kept changing under us; the event will be retried."""
-
-
-def hint_queue(db_name: str) -> LightQueue:
-    """The hint queue the relay of database `db_name` listens on."""
-    queue = _hints.get(db_name)
-    if queue is None:
-        queue = _hints[db_name] = LightQueue(HINT_CAPACITY)
-    return queue
 
 
 # A document's version and whole outbox as a write just stored them: the relay can publish from
@@ -56,27 +43,41 @@ def hint_queue(db_name: str) -> LightQueue:
 Written = tuple[int, list[dict]]
 
 
+class Hints:
+    """"Document X of collection C has something to send", from a service's writes to its
+    relay, within one process.
+
+    They let the relay publish at once; correctness never depends on them (a hint dropped from
+    a full queue is remembered as `lost`, and the relay then sweeps). A service's composition
+    root makes one and opens its database with it (`ServiceDatabase.hints`).
+    """
+
+    def __init__(self, capacity: int = HINT_CAPACITY):
+        self.queue: LightQueue = LightQueue(capacity)
+        self._lost = False
+
+    def put(self, collection: str, doc_id: Any, written: Written | None) -> None:
+        try:
+            self.queue.put_nowait((collection, doc_id, written))
+        except Full:
+            self._lost = True  # the relay's next sweep will find it
+
+    def wake(self) -> None:
+        """Wake a relay waiting for a hint (it is stopping)."""
+        with contextlib.suppress(Full):
+            self.queue.put_nowait(None)
+
+    def lost(self) -> bool:
+        """Whether a hint was dropped since the last call (and forget it)."""
+        lost, self._lost = self._lost, False
+        return lost
+
+
 def _hint(collection: Collection, doc_id: Any, written: Written | None = None) -> None:
-    try:
-        hint_queue(collection.database.name).put_nowait((collection.name, doc_id, written))
-    except Full:
-        _lost.add(collection.database.name)  # the relay's next sweep will find it
-
-
-def forget_hints() -> None:
-    """Drop every pending hint (tests start each one on a fresh embedded store)."""
-    for queue in _hints.values():
-        while queue.qsize():
-            queue.get_nowait()
-    _lost.clear()
-
-
-def hints_lost(db_name: str) -> bool:
-    """Whether a hint for `db_name` was dropped since the last call (and forget it)."""
-    if db_name in _lost:
-        _lost.discard(db_name)
-        return True
-    return False
+    # (a plain `Database` answers any attribute with a collection: ask for ours by type)
+    hints = collection.database.hints if isinstance(collection.database, ServiceDatabase) else None
+    if hints is not None:  # a database opened without a relay (a script) is swept instead
+        hints.put(collection.name, doc_id, written)
 
 
 def attach_events(doc: dict, events: list[dict]) -> dict:

@@ -1,6 +1,6 @@
 """The outbox relay: publishes events stored with their documents, then removes them.
 
-Runs inside each producing service as a nameko dependency with its own managed thread. It
+Runs inside each producing service, made by its composition root, on a managed thread. It
 publishes at once when a write hints at it, in batches: every event of a batch goes out on one
 confirm-mode channel with `mandatory`, and the relay then waits once for the broker's acks — an
 entry is removed only after RabbitMQ has routed and stored it (a returned or nacked event stays
@@ -22,27 +22,20 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import amqp
 import eventlet
 import eventlet.semaphore
 from eventlet.queue import Empty
 from kombu import Connection
-from nameko.extensions import DependencyProvider
 
 from services.common import metrics, topology
 from services.common.events import utcnow
-from services.common.mongo import get_database, has_indexed_queries
-from services.common.outbox import (
-    OUTBOX,
-    OUTBOX_AT,
-    Written,
-    clear_published,
-    hint_queue,
-    hints_lost,
-)
+from services.common.mongo import ServiceDatabase, has_indexed_queries
+from services.common.outbox import OUTBOX, OUTBOX_AT, Hints, Written, clear_published
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -51,27 +44,6 @@ CONFIRM_TIMEOUT = 30.0
 
 class PublishFailed(Exception):
     """The broker could not be reached or did not confirm in time."""
-
-
-@contextlib.contextmanager
-def _one_write(transport) -> Iterator[None]:
-    """Send the frames a batch writes as one socket write, when the block ends without error.
-
-    py-amqp writes each message's frames with a system call of its own: a fifth of what
-    publishing an event costs in CPU. Buffering them costs a copy. (`_write` is py-amqp's
-    socket-write hook; without it, frames go out one by one as before.)
-    """
-    send = getattr(transport, "_write", None)
-    if send is None:
-        yield
-        return
-    frames: list[bytes] = []
-    transport._write = lambda data: frames.append(bytes(data))  # data: a reused buffer's view
-    try:
-        yield
-    finally:
-        transport._write = send
-    send(b"".join(frames))
 
 
 class ConfirmingPublisher:
@@ -144,18 +116,17 @@ class ConfirmingPublisher:
             channel = self._ensure_channel()
             self._returned = set()
             tags: dict[int, str] = {}
-            with _one_write(self._conn.connection.transport):
-                for envelope in envelopes:
-                    body = json.dumps(envelope, ensure_ascii=False).encode()
-                    message = amqp.Message(body, content_type="application/json",
-                                           content_encoding="utf-8", delivery_mode=2)
-                    channel.basic_publish(
-                        message, exchange=topology.event_exchange(envelope["producer"]).name,
-                        routing_key=envelope["type"],
-                        # an event nobody subscribes to yet must not wait in the outbox forever
-                        mandatory=topology.has_consumers(envelope["type"]))
-                    tags[self._next_tag] = envelope["event_id"]
-                    self._next_tag += 1
+            for envelope in envelopes:
+                body = json.dumps(envelope, ensure_ascii=False).encode()
+                message = amqp.Message(body, content_type="application/json",
+                                       content_encoding="utf-8", delivery_mode=2)
+                channel.basic_publish(
+                    message, exchange=topology.event_exchange(envelope["producer"]).name,
+                    routing_key=envelope["type"],
+                    # an event nobody subscribes to yet must not wait in the outbox forever
+                    mandatory=topology.has_consumers(envelope["type"]))
+                tags[self._next_tag] = envelope["event_id"]
+                self._next_tag += 1
             with eventlet.Timeout(CONFIRM_TIMEOUT, PublishFailed):
                 while not all(self._settled(tag) for tag in tags):
                     self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
@@ -174,46 +145,51 @@ class ConfirmingPublisher:
         self._conn, self._channel = None, None
 
 
-class OutboxRelay(DependencyProvider):
-    """Publishes the outboxes of `collections` in the service's own database."""
+class OutboxRelay:
+    """Publishes the outboxes of `collections` in a service's own database.
 
-    def __init__(self, *collections: str):
+    Made by the service's composition root with the database its stores write to; it reads
+    the hints those writes leave on it (`db.hints`). `start(spawn)` runs its loop on a thread
+    `spawn` starts (nameko's managed threads), `stop` finishes the current batch.
+    """
+
+    def __init__(self, db: ServiceDatabase, collections: tuple[str, ...], config: dict,
+                 service_name: str):
+        if db.hints is None:
+            raise ValueError("the relay's database must be opened with hints")
+        self.db = db
         self.collections = collections
-        self.publisher: ConfirmingPublisher | None = None  # made in setup
-        self._running = False
-        self._thread = None
-
-    def setup(self) -> None:
-        config = self.container.config
-        self.db = get_database(config, self.container.service_name)
+        self.service_name = service_name
         self.amqp_uri = config["AMQP_URI"]
         self.retry_delay_ms = int(config.get("EVENT_RETRY_DELAY_MS", 1000))
         self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS", 5))
         self.grace = timedelta(seconds=float(config.get("OUTBOX_GRACE_SECONDS", 2)))
         # Sweeping is a query on `_outbox_at`: indexed on MongoDB, a scan of every document on
         # FerretDB. There it runs at start, after a failure or a lost hint, and as a backstop.
-        self.indexed = has_indexed_queries(self.db)
+        self.indexed = has_indexed_queries(db)
         self.backstop_seconds = float(config.get("OUTBOX_BACKSTOP_SECONDS", 300))
         self.publisher = ConfirmingPublisher(self.amqp_uri)
-        self.hints = hint_queue(self.db.name)
+        self.hints: Hints = db.hints
         self._left_behind = False  # something failed or a hint was lost: sweep
         self._collections: dict[str, object] = {}
         # One flush at a time: the publisher's connection must have one reader, and `flush` /
         # `sweep` may be called from another greenlet while the relay's thread is flushing.
         self._flushing = eventlet.semaphore.Semaphore()
+        self._running = False
+        self._thread = None
 
-    def start(self) -> None:
+    def start(self, spawn: Callable[..., Any]) -> None:
+        """Run the loop on a thread started by `spawn(function, identifier=…)`."""
         self._running = True
-        self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox_relay")
+        self._thread = spawn(self._run, identifier="outbox_relay")
 
     def stop(self) -> None:
         self._running = False
         if self._thread is not None:
-            self.hints.put_nowait(None)  # wake the loop so it can finish
+            self.hints.wake()  # so the loop can finish
             self._thread.wait()
             self._thread = None
-        if self.publisher is not None:
-            self.publisher.close()
+        self.publisher.close()
 
     def kill(self) -> None:
         self._running = False
@@ -222,11 +198,7 @@ class OutboxRelay(DependencyProvider):
         # greenlet ends by returning, and killing it from inside would never finish.
         if thread is not None and thread is not eventlet.getcurrent():
             thread.kill()
-        if self.publisher is not None:  # a container killed before its setup has none
-            self.publisher.close()
-
-    def get_dependency(self, worker_ctx):
-        return self
+        self.publisher.close()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -237,13 +209,13 @@ class OutboxRelay(DependencyProvider):
         next_backstop = clock() + self.backstop_seconds
         while self._running:
             try:
-                item = self.hints.get(timeout=max(0.0, next_sweep - clock()))
+                item = self.hints.queue.get(timeout=max(0.0, next_sweep - clock()))
             except Empty:
                 item = None
             batch = [item] if item else []
             while len(batch) < BATCH:
                 try:
-                    more = self.hints.get_nowait()
+                    more = self.hints.queue.get_nowait()
                 except Empty:
                     break
                 if more:
@@ -258,7 +230,7 @@ class OutboxRelay(DependencyProvider):
                 self._flush_guarded(list(written), written)
             if clock() >= next_sweep:
                 backstop = clock() >= next_backstop
-                if self.indexed or backstop or self._left_behind or hints_lost(self.db.name):
+                if self.indexed or backstop or self._left_behind or self.hints.lost():
                     self._left_behind = False
                     self._sweep_guarded(self.grace)
                 if backstop:
@@ -284,7 +256,7 @@ class OutboxRelay(DependencyProvider):
             seen += len(refs)
             if refs:
                 self._flush_guarded(refs)
-        metrics.OUTBOX_PENDING.labels(self.container.service_name).set(seen)
+        metrics.OUTBOX_PENDING.labels(self.service_name).set(seen)
         return seen
 
     def _flush_guarded(self, refs: list[tuple[str, object]],

@@ -18,7 +18,8 @@ import eventlet.wsgi
 from flask import Flask
 from nameko.runners import ServiceRunner
 
-from services.common import httpheaders, metrics, topology
+from services.common import metrics, topology
+from services.common.bootstrap import Parts, parts_of
 from services.common.config import load_config
 from services.common.logs import configure_logging
 
@@ -33,8 +34,8 @@ def service_class(name: str) -> type:
     return importlib.import_module(f"services.{name}.service").SERVICE
 
 
-def app_factory(name: str) -> Callable[[dict], Flask]:
-    """The Flask app factory of service `name` (`services.<name>.web.create_app`)."""
+def app_factory(name: str) -> Callable[[Parts], Flask]:
+    """The Flask app factory of service `name` (`services.<name>.web.create_app(parts)`)."""
     return importlib.import_module(f"services.{name}.web").create_app
 
 
@@ -91,9 +92,11 @@ class PrefixDispatcher:
         return [body]
 
 
-def build_wsgi(names: list[str], config: dict):
-    """The WSGI app serving `names`: the service's own app, or a prefix dispatcher over all."""
-    apps = {name: app_factory(name)(config) for name in names}
+def build_wsgi(runner: ServiceRunner, names: list[str]):
+    """The WSGI app serving `names` from the started `runner`: each service's Flask app gets
+    the parts its nameko container built (one composition per service and process); one
+    service is served as is, several through a prefix dispatcher."""
+    apps = {name: app_factory(name)(parts_of(runner.service_map[name])) for name in names}
     return apps[names[0]] if len(apps) == 1 else PrefixDispatcher(apps)
 
 
@@ -106,8 +109,7 @@ def run(names: list[str]) -> None:
     for name in names:
         runner.add_service(service_class(name))
     runner.start()
-    wsgi = build_wsgi(names, config)
-    httpheaders.install()
+    wsgi = build_wsgi(runner, names)
     # What start-up built (modules, schemas, apps, indexes) lives as long as the process:
     # frozen, the cyclic collector stops re-scanning it, and with a higher first threshold it
     # runs less often — most of a request's objects are freed by reference counting before.

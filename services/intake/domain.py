@@ -49,6 +49,12 @@ class Accepted:
         return self.application["status"]
 
 
+METRES_PER_DEGREE = 111_320
+# Kept around the distance when choosing the neighbouring cells to read: the flat-earth distance
+# to a cell's edge differs from the haversine one `find_original` uses by far less than this.
+PROBE_MARGIN_M = 1.0
+
+
 @dataclass(frozen=True)
 class DuplicatePolicy:
     """Same citizen, or the same spot within `distance_m`, same category, within `window`."""
@@ -61,7 +67,7 @@ class DuplicatePolicy:
         # A grid cell at least `distance_m` wide in both directions up to 60° latitude (a degree
         # of longitude is half as long there), so two points within the distance are always in
         # the same or neighbouring cells.
-        return max(self.distance_m, 1.0) / 111_320 / 0.5
+        return max(self.distance_m, 1.0) / METRES_PER_DEGREE / 0.5
 
 
 # -- identity ------------------------------------------------------------------------------
@@ -312,6 +318,16 @@ def duplicate_candidate(application: dict) -> bool:
     return application.get("status") == RECEIVED
 
 
+def _reachable(policy: DuplicatePolicy, lat: float, lon: float, row: int, col: int) -> bool:
+    """Whether any point of grid cell (row, col) may lie within the distance of (lat, lon)."""
+    size = policy.cell_degrees
+    nearest_lat = min(max(lat, row * size), (row + 1) * size)
+    nearest_lon = min(max(lon, col * size), (col + 1) * size)
+    dy = (lat - nearest_lat) * METRES_PER_DEGREE
+    dx = (lon - nearest_lon) * METRES_PER_DEGREE * math.cos(math.radians(abs(lat) + size))
+    return math.hypot(dx, dy) <= policy.distance_m + PROBE_MARGIN_M
+
+
 def _keys(application: dict, policy: DuplicatePolicy, around: int) -> list[str]:
     keys = []
     category = application["category"]
@@ -321,7 +337,11 @@ def _keys(application: dict, policy: DuplicatePolicy, around: int) -> list[str]:
     if point:
         row, col = _cell(policy, *point)
         span = range(-around, around + 1)
-        keys += [f"geo:{category}:{row + dr}:{col + dc}" for dr in span for dc in span]
+        # Only the neighbouring cells the distance reaches: a cell is twice the distance tall,
+        # so a point reaches one row above or below, and one or two columns: 3 to 5 of the 8
+        # neighbours, each read costing a round trip or two per submission.
+        keys += [f"geo:{category}:{row + dr}:{col + dc}" for dr in span for dc in span
+                 if (dr, dc) == (0, 0) or _reachable(policy, *point, row + dr, col + dc)]
     return keys
 
 
@@ -331,7 +351,8 @@ def own_keys(application: dict, policy: DuplicatePolicy) -> list[str]:
 
 
 def probe_keys(application: dict, policy: DuplicatePolicy) -> list[str]:
-    """The keys to look in for an original: the citizen's, and the 3×3 cells around the spot."""
+    """The keys to look in for an original: the citizen's, the spot's cell, and those of the
+    8 cells around it that lie partly within the distance."""
     return _keys(application, policy, around=1)
 
 

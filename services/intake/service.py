@@ -6,95 +6,39 @@ from __future__ import annotations
 import hmac
 import logging
 
-import yaml
 from marshmallow import ValidationError
-from nameko.dependency_providers import Config
-from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.common.catalogue_cache import CatalogueCache, catalogue_for
+from services.common.bootstrap import Composed
 from services.common.events import make_event
 from services.common.handlers import event_handler
-from services.common.mongo import Mongo, get_database
-from services.common.relay import OutboxRelay
-from services.intake import domain, submission
-from services.intake.schemas import CreateApplicationSchema, normalise_phone, validate_tckn
-from services.intake.store import IntakeStore
+from services.common.refusals import SubmissionRefused
+from services.intake import domain
+from services.intake.bootstrap import IntakeParts, build
+from services.intake.schemas import CreateApplicationSchema
 
 log = logging.getLogger(__name__)
 PURGE_SECONDS = 600
 _SUBMISSION = CreateApplicationSchema()
 
 
-class Catalogue(DependencyProvider):
-    """The category catalogue: the file plus the admin changes stored here, shared with the
-    Flask side of the process."""
-
-    def setup(self) -> None:
-        self.cache = catalogue_for(self.container.config, self.container.service_name)
-
-    def get_dependency(self, worker_ctx) -> CatalogueCache:
-        return self.cache
-
-
-def load_muhtars(path: str, hash_key: str) -> list[dict]:
-    """Registry entries for the muhtars listed in `path` (seed 003), caller type `muhtar`."""
-    with open(path, encoding="utf-8") as handle:
-        document = yaml.safe_load(handle) or {}
-    people = []
-    for raw in document.get("muhtars") or []:
-        validate_tckn(str(raw["tckn"]))
-        person = dict(raw, tckn=str(raw["tckn"]), phone=normalise_phone(str(raw["phone"])),
-                      preferred_channel="sms")
-        people.append(domain.build_citizen(person, hash_key, channel="muhtar",
-                                           caller_type="muhtar"))
-    return people
-
-
-class MuhtarRegistry(DependencyProvider):
-    """Loads the muhtars file into the citizen registry at container setup (idempotent)."""
-
-    def setup(self) -> None:
-        config = self.container.config
-        path = config.get("MUHTARS_PATH")
-        if not path:
-            return
-        hash_key = config.get("CITIZEN_HASH_KEY") or config["CODE_PEPPER"]
-        store = IntakeStore(get_database(config, "intake"))
-        count = store.load_registry(load_muhtars(path, hash_key))
-        log.info("muhtar registry loaded", extra={"muhtars": count})
-
-
-class SubmissionRefused(Exception):
-    """A submission over RPC that names its wrong fields (`args[0]`: field → messages)."""
-
-
 class IntakeService:
     name = "intake"
 
-    store: IntakeStore = Mongo(IntakeStore)
-    relay = OutboxRelay("applications", "inbound")
-    catalogue: CatalogueCache = Catalogue()
-    muhtars = MuhtarRegistry()
-    config = Config()
-
-    def _intake(self) -> submission.Intake:
-        return submission.Intake(self.store, self.catalogue, self.config)
-
-    def _hash_key(self) -> str:
-        return self.config.get("CITIZEN_HASH_KEY") or self.config["CODE_PEPPER"]
+    parts: IntakeParts = Composed(build)
 
     @rpc
     def submit_application(self, payload: dict) -> dict:
         """Accept an application from another service's door (muhtar portal, Open311).
 
         `payload` has the shape of `POST /api/v1/applications` (with `caller_type`). Returns the
-        same answer; a wrong field raises `SubmissionRefused` (a RemoteError) naming it.
+        same answer; a wrong field raises `SubmissionRefused` naming it (registered with
+        nameko, so the caller catches the same class and reads `errors`).
         """
         try:
             valid = _SUBMISSION.load(self._with_registered_citizen(payload))
-            answer = self._intake().submit(valid)
+            answer = self.parts.intake.submit(valid)
         except ValidationError as exc:
             raise SubmissionRefused(exc.messages) from None
         except domain.Rejected as rejected:
@@ -106,7 +50,7 @@ class IntakeService:
         for the registered person: their profile's details fill `citizen`."""
         if not isinstance(payload, dict) or not payload.get("citizen_ref"):
             return payload
-        profile = self.store.get_citizen(str(payload["citizen_ref"]))
+        profile = self.parts.store.get_citizen(str(payload["citizen_ref"]))
         if profile is None:
             raise SubmissionRefused({"citizen_ref": ["Kayıtlı değil / not registered."]})
         person = {k: profile.get(k) for k in ("tckn", "first_name", "last_name", "phone",
@@ -125,7 +69,7 @@ class IntakeService:
         """
         if not isinstance(tracking_code, str) or not isinstance(digest, str):
             return None
-        application = self.store.application_for_code(tracking_code)
+        application = self.parts.store.application_for_code(tracking_code)
         stored = (application or {}).get("security_digest") or ""
         if not application or not hmac.compare_digest(stored.encode(), digest.encode()):
             return None
@@ -138,12 +82,12 @@ class IntakeService:
     def get_contact(self, application_id: str) -> dict | None:
         """Where to reach the person behind an application (and a security code still owed
         to them); only notify calls this, at send time."""
-        return self.store.contact_for(application_id)
+        return self.parts.store.contact_for(application_id)
 
     @rpc
     def get_inbound_contact(self, inbound_id: str) -> dict | None:
         """Where a reply to an inbound message goes: `{channel, address}`; notify only."""
-        inbound = self.store.get_inbound(inbound_id)
+        inbound = self.parts.store.get_inbound(inbound_id)
         if not inbound or not inbound.get("reply_channel"):
             return None
         return {"channel": inbound["reply_channel"], "address": inbound["address"],
@@ -157,7 +101,8 @@ class IntakeService:
         """
         if not isinstance(tckn, str) or not tckn.isdigit() or len(tckn) != 11:
             return None
-        citizen = self.store.get_citizen(domain.citizen_key(self._hash_key(), tckn))
+        hash_key = self.parts.intake.settings.hash_key
+        citizen = self.parts.store.get_citizen(domain.citizen_key(hash_key, tckn))
         if citizen is None:
             # compare anyway, so a wrong TCKN costs the same as wrong names
             domain.names_match("-", "-", first_name or "", last_name or "")
@@ -172,17 +117,17 @@ class IntakeService:
     @rpc
     def get_citizen_contact(self, citizen_ref: str) -> dict | None:
         """`{phone, email, preferred_channel}` of a registered person (the muhtar portal)."""
-        return self.store.citizen_contact(citizen_ref)
+        return self.parts.store.citizen_contact(citizen_ref)
 
     @event_handler("routing", "category_saved")
     def handle_category_saved(self, event: dict) -> None:
         """An admin created, changed or removed a category: validate against it from now on."""
-        self.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
+        self.parts.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
 
     @timer(interval=PURGE_SECONDS)
     def purge_expired(self) -> None:
         """Forget held security codes, idempotency answers and duplicate slots past their time."""
-        codes, keys, slots = self._intake().purge()
+        codes, keys, slots = self.parts.intake.purge()
         if codes or keys or slots:
             log.info("purged", extra={"held_codes": codes, "idempotency_keys": keys,
                                       "duplicate_slots": slots})

@@ -15,6 +15,7 @@ an insert with a unique `_id` (tracking codes, duplicate slots, held codes).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -52,6 +53,23 @@ INDEXES = {
     "audit_log": [Index([("citizen_id", 1), ("at", -1)]), Index([("at", -1)])],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
+
+
+def first_false(taken: Callable[[int], bool]) -> int:
+    """The first n for which `taken(n)` is False, given it is True exactly below some count."""
+    if not taken(0):
+        return 0
+    high = 1
+    while taken(high):
+        high *= 2
+    low = high // 2  # taken(low) is True, taken(high) is False
+    while high - low > 1:
+        middle = (low + high) // 2
+        if taken(middle):
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 @dataclass(frozen=True)
@@ -249,14 +267,22 @@ class IntakeStore:
         Slot `<original>#<n>` of `merged_links`, the first free one: `duplicates_of` reads the
         slots by `_id` (a query on `merged_into` reads every application on FerretDB). A slot
         whose duplicate was never stored, or was unlinked since, is skipped on reading.
+
+        Slots are only ever inserted, each at the first free one, so the taken ones are exactly
+        0…count-1: the first free one is found by doubling then halving, in about 2·log2(count)
+        reads. (Probing one by one cost a popular pothole's 90th duplicate 90 inserts.)
         """
-        n = 0
+        def taken(n: int) -> bool:
+            return self.merged_links.find_one({"_id": f"{original_id}#{n}"}, {"_id": 1}) \
+                is not None
+
+        n = first_false(taken)
         while True:
             try:
                 self.merged_links.insert_one({"_id": f"{original_id}#{n}",
                                               "application_id": duplicate_id})
                 return
-            except DuplicateKeyError:
+            except DuplicateKeyError:  # another duplicate took it a moment ago
                 n += 1
 
     def duplicates_of(self, application_id: str) -> list[dict]:

@@ -15,22 +15,19 @@ from http import HTTPStatus
 from typing import Any
 
 import jwt
-import yaml
 from flask import Flask, Response, current_app, g, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
 from services.common.auth import staff_required, verify_token
-from services.common.catalogue_cache import catalogue_for
 from services.common.events import utcnow
 from services.common.fastpath import DELEGATE, Answer, FastRoute, read_body
-from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
 from services.common.web import error_body, mongo_check, summary
 from services.intake import domain, media, submission
-from services.intake.channels import text as text_channel
+from services.intake.bootstrap import IntakeParts
 from services.intake.channels.email import EmailRefused
-from services.intake.inbound import REASON_TEXT, ChannelRefused, Inbound, Message
+from services.intake.inbound import REASON_TEXT, ChannelRefused, Message
 from services.intake.schemas import (
     ApplicationCreatedSchema,
     ApplicationViewSchema,
@@ -46,7 +43,6 @@ from services.intake.schemas import (
     RevealQuerySchema,
     SmsWebhookSchema,
 )
-from services.intake.store import IntakeStore
 
 PREFIXES = ("/api/v1/applications", "/api/v1/channels", "/api/v1/citizens", "/basvuru")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -187,18 +183,9 @@ class FastSubmit(FastRoute):
         return 201, answer, headers
 
 
-def places_of(config: dict) -> dict[str, tuple[str, str, str]]:
-    with open(config["ORGANISATION_PATH"], encoding="utf-8") as handle:
-        return text_channel.places_from_organisation(yaml.safe_load(handle) or {})
-
-
-def create_app(config: dict) -> Flask:
-    """Intake's Flask app, sharing the service's database."""
-    store = IntakeStore(get_database(config, "intake"))
-    store.ensure_indexes()
-    catalogue = catalogue_for(config, "intake")  # the same object the nameko side updates
-    intake = submission.Intake(store, catalogue, config)
-    inbound = Inbound(intake, places_of(config))
+def create_app(parts: IntakeParts) -> Flask:
+    """Intake's Flask app, on the process's intake parts (shared with the nameko side)."""
+    store, intake, inbound, catalogue = parts.store, parts.intake, parts.inbound, parts.catalogue
     max_bytes = intake.settings.attachment_max_bytes
 
     def audit(action: str, *, citizen_id: str | None = None,
@@ -513,7 +500,7 @@ def create_app(config: dict) -> Flask:
         return profile(updated, reveal=False)
 
     app = create_service_app(
-        "intake", config, [applications, channels, citizens],
+        "intake", parts.config, [applications, channels, citizens],
         title="Açık Kapı — Intake",
         description="Citizens, applications from every channel, duplicates and codes.",
         health_checks=[mongo_check(store.db)],

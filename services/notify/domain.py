@@ -10,6 +10,7 @@ the pair names the recipient too.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,10 +30,59 @@ FAILED = "failed"
 FINAL = (SENT, FAILED)
 NO_CONTACT = "no contact"
 NO_PROVIDER = "none"
-# A message left in "sending" longer than this was abandoned by a crashed worker: a redelivery
-# may take it over and send it (at-least-once for that window). Shorter leases risk a second
-# SMS while a slow provider call is still running.
-SENDING_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class SendTiming:
+    """How long each step of a send may take, and so how long a claim is good for.
+
+    The sender of a claimed message calls the provider for at most `provider_timeout` seconds
+    and keeps trying to record the outcome until `record_seconds` after that (a database
+    restart, a version claim left by a write the outage cut short); a last write started then
+    may still wait for server selection (10 s), which `margin` covers with clock skew between
+    replicas. Only after all of that has a claim no live sender: the lease. A delivery meeting
+    a fresh claim of someone else waits for it within its run, up to `wait_seconds`, reading
+    the message every `poll_seconds`.
+    """
+
+    provider_timeout: float = 10.0
+    record_seconds: float = 30.0
+    margin: float = 20.0
+    poll_seconds: float = 0.5
+    wait_seconds: float | None = None  # None: the lease and two polls (a claim lapses by then)
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.provider_timeout + self.record_seconds + self.margin)
+
+    @property
+    def record_until(self) -> float:
+        """Seconds after claiming by which the sender stops starting writes of its outcome."""
+        return self.provider_timeout + self.record_seconds
+
+    @property
+    def wait(self) -> float:
+        if self.wait_seconds is not None:
+            return self.wait_seconds
+        return self.lease.total_seconds() + 2 * self.poll_seconds
+
+
+# A message left in "sending" longer than this has no live sender (one crashed, or the
+# database was away for longer than it could wait): a delivery may take it over and send it —
+# at-least-once for that case only. It fits the sender's own bounded steps (`SendTiming`); at
+# 5 minutes, every retry of an event whose sender was cut off by a database outage met a fresh
+# claim, and the event was dead-lettered (`MessageInFlight`).
+SENDING_LEASE = SendTiming().lease
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where a message goes, resolved at send time: its channel and address (None: nowhere to
+    send it), and what the templates may also need (a security code still owed, a subject)."""
+
+    channel: str
+    address: str | None
+    extra: dict = field(default_factory=dict)
 
 # GSM 03.38 basic alphabet and its extension table (extension characters cost two septets).
 _GSM7 = set(
@@ -205,6 +255,18 @@ def choose_channel(cause: dict, contact: dict) -> tuple[str, str | None]:
     if channel not in CHANNELS:
         channel = SMS
     return channel, contact.get("phone") if channel == SMS else contact.get("email")
+
+
+def applicant(cause: dict, contact: dict) -> Recipient:
+    """The applicant of `cause`, from what intake said of them (`{}`: it knows no one)."""
+    channel, address = choose_channel(cause, contact)
+    return Recipient(channel, address, contact)
+
+
+def inbound_sender(found: dict) -> Recipient:
+    """The sender of a refused inbound message: answered where it came from."""
+    return Recipient(found.get("channel") or SMS, found.get("address"),
+                     {"subject": found.get("subject")})
 
 
 REJECTION_REASONS = {

@@ -2,9 +2,10 @@
 
 Only the development provider exists: `DevSinkSmsProvider` writes each message as a JSON line
 to `<DEV_SINK_DIR>/sms.jsonl` instead of sending it, so the local run and the tests can see what
-a citizen would receive. An unknown `SMS_PROVIDER` stops the service at start, never at the first
-message. E-mail works the same way (`EMAIL_PROVIDER`): `DevSinkEmailProvider` writes each message
-as an RFC 5322 file under `<DEV_SINK_DIR>/mail/`.
+a citizen would receive. An unknown `SMS_PROVIDER` stops the service at start (notify's
+composition root builds the providers first), never at the first message. E-mail works the
+same way (`EMAIL_PROVIDER`): `DevSinkEmailProvider` writes each message as an RFC 5322 file
+under `<DEV_SINK_DIR>/mail/`. Both are made once per process by `bootstrap.NotifyParts`.
 """
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import logging
 import threading
 from pathlib import Path
 from typing import Protocol
-
-from nameko.extensions import DependencyProvider
 
 from services.common.config import is_local
 from services.common.events import new_event_id, utcnow
@@ -65,16 +64,6 @@ def build_sms_provider(config: dict) -> SmsProvider:
     raise ProviderConfigError(f"SMS_PROVIDER={name!r} is not supported; known providers: dev")
 
 
-class SmsGateway(DependencyProvider):
-    """Injects the configured SMS provider, built (and checked) at container setup."""
-
-    def setup(self) -> None:
-        self.provider = build_sms_provider(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.provider
-
-
 # -- e-mail ----------------------------------------------------------------------------------
 
 class EmailProvider(Protocol):
@@ -123,13 +112,3 @@ def build_email_provider(config: dict) -> EmailProvider:
         return DevSinkEmailProvider(config["DEV_SINK_DIR"],
                                     config.get("MAIL_FROM") or "acikkapi@example.gov.tr")
     raise ProviderConfigError(f"EMAIL_PROVIDER={name!r} is not supported; known providers: dev")
-
-
-class EmailGateway(DependencyProvider):
-    """Injects the configured e-mail provider, built (and checked) at container setup."""
-
-    def setup(self) -> None:
-        self.provider = build_email_provider(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.provider

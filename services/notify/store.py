@@ -2,10 +2,11 @@
 
 `_id` is `<cause event id>:<template>`: one message per cause, claimed by inserting it (an insert
 with a unique `_id` succeeds for exactly one writer, on MongoDB and on FerretDB alike). A claim
-left by a crashed worker is taken over once its lease ran out; who takes it over is decided by
-another insert, `<message id>@<abandoned claim>` in `message_takeovers`, never by a filtered
-update (on FerretDB two workers would both match it and both send). Every later change of a
-message goes through the guarded write (`outbox.modify`).
+left without a sender is taken over once its lease ran out, or at once by the process that
+knows it never sent (`sending.EndedClaims`); who takes it over is decided by another insert,
+`<message id>@<abandoned claim>` in `message_takeovers`, never by a filtered update (on
+FerretDB two workers would both match it and both send). Every later change of a message goes
+through the guarded write (`outbox.modify`).
 
 An application's messages are listed through `message_index`: slot `<application id>#<n>` names
 its n-th message, read by `_id` until the first missing slot (on FerretDB a query on
@@ -13,6 +14,7 @@ its n-th message, read by `_id` until the first missing slot (on FerretDB a quer
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pymongo.database import Database
@@ -53,26 +55,32 @@ class NotifyStore:
     def get_message(self, key: str) -> dict | None:
         return self.messages.find_one({"_id": key}, _HIDDEN)
 
-    def claim(self, message: dict, lease: timedelta) -> bool:
-        """Record `message` as being sent by us. False if it was already sent or failed.
+    def claim(self, message: dict) -> dict | None:
+        """Record `message` as being sent under its claim: None when it is ours now, else the
+        stored message (`status`, `claim`, `claimed_at`) someone recorded first.
 
-        Raises `MessageInFlight` while another worker holds a fresh claim on it; a claim older
-        than `lease` was abandoned by a crash and is taken over — by one worker only.
+        A write that raises may have been stored all the same (the answer was lost); the
+        caller remembers the claim as its own and never sent (`sending.EndedClaims`).
         """
-        if insert_once(self.messages, message):
-            self._list(message["application_id"], message["_id"])
-            return True
-        existing = self.messages.find_one({"_id": message["_id"]},
-                                          {"status": 1, "claim": 1, "claimed_at": 1})
-        if existing is None:  # removed between our insert and our read: claim afresh
-            return self.claim(message, lease)
-        if existing["status"] != SENDING:
-            return False
+        while True:
+            if insert_once(self.messages, message):
+                self._list(message["application_id"], message["_id"])
+                return None
+            existing = self.messages.find_one({"_id": message["_id"]},
+                                              {"status": 1, "claim": 1, "claimed_at": 1})
+            if existing is not None:
+                return existing
+            # removed between our insert and our read: claim afresh
+
+    def take_over(self, message: dict, abandoned: str, lease: timedelta,
+                  dead: Callable[[str], bool] = lambda claim: False) -> bool:
+        """Replace claim `abandoned` — lapsed, or one `dead` says has no sender — by
+        `message`'s. True when it is ours; False when it was finished meanwhile.
+
+        Raises `MessageInFlight` when another worker took it over first.
+        """
         now: datetime = message["claimed_at"]
-        if now - existing["claimed_at"] < lease:
-            raise MessageInFlight(message["_id"])
-        abandoned = existing["claim"]
-        self._win_takeover(f"{message['_id']}@{abandoned}", message["claim"], now, lease)
+        self._win_takeover(f"{message['_id']}@{abandoned}", message["claim"], now, lease, dead)
         outcome: dict = {}
 
         def take(current: dict | None) -> dict | None:
@@ -93,12 +101,13 @@ class NotifyStore:
         self._list(message["application_id"], message["_id"])
         return True
 
-    def _win_takeover(self, token: str, claim: str, now: datetime, lease: timedelta) -> None:
+    def _win_takeover(self, token: str, claim: str, now: datetime, lease: timedelta,
+                      dead: Callable[[str], bool]) -> None:
         """Insert the take-over token of an abandoned claim, or raise `MessageInFlight`.
 
         A token whose worker died before finishing the take-over is itself taken over after the
-        lease, by the token keyed by it: every contender follows the same chain, and at each
-        link one insert wins.
+        lease (or at once when `dead` knows its claim never sent), by the token keyed by it:
+        every contender follows the same chain, and at each link one insert wins.
         """
         for _ in range(10):
             try:
@@ -106,16 +115,24 @@ class NotifyStore:
                 return
             except DuplicateKeyError:
                 held = self.takeovers.find_one({"_id": token})
-            if held is not None and now - held["at"] < lease:
+            if held is not None and now - held["at"] < lease and not dead(held["claim"]):
                 raise MessageInFlight(token)  # another worker took it over
             if held is not None:
                 token = f"{token}>{held['claim']}"
         raise MessageInFlight(token)
 
     def finish(self, key: str, claim: str, fields: dict, events: list[dict]) -> bool:
-        """Record the outcome and its event in one write, if our claim still holds."""
-        return update_with_events(
-            self.messages, {"_id": key, "status": SENDING, "claim": claim}, fields, events)
+        """Record the outcome and its event in one write, if our claim still holds.
+
+        True too when this claim's outcome is recorded already: a write whose answer the
+        database lost, tried again.
+        """
+        if update_with_events(
+                self.messages, {"_id": key, "status": SENDING, "claim": claim}, fields, events):
+            return True
+        stored = self.messages.find_one({"_id": key}, {"status": 1, "claim": 1})
+        return stored is not None and stored.get("claim") == claim \
+            and stored.get("status") in FINAL
 
     def _list(self, application_id: str, key: str) -> None:
         """Add message `key` to the application's list, once (a take-over finds it there)."""

@@ -5,19 +5,17 @@ from flask import Flask
 from flask_smorest import Blueprint
 
 from services.common.auth import staff_required
-from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
+from services.notify.bootstrap import NotifyParts
 from services.notify.schemas import DeliveryLogQuerySchema, DeliveryLogSchema
-from services.notify.store import NotifyStore
 
 PREFIXES = ("/api/v1/notifications",)
 
 
-def create_app(config: dict) -> Flask:
-    """Notify's Flask app, sharing the service's database."""
-    store = NotifyStore(get_database(config, "notify"))
-    store.ensure_indexes()
+def create_app(parts: NotifyParts) -> Flask:
+    """Notify's Flask app, on the process's notify parts (shared with the nameko side)."""
+    deliveries = parts.deliveries
 
     notifications = Blueprint(
         "notifications", __name__, url_prefix="/api/v1/notifications",
@@ -31,11 +29,10 @@ def create_app(config: dict) -> Flask:
     @notifications.doc(security=[{"staffToken": []}])
     def delivery_log(args: dict):
         """Every message sent (or not) about an application, oldest first, masked."""
-        items = store.log_for(args["application_id"])
-        return {"application_id": args["application_id"], "count": len(items), "items": items}
+        return deliveries.log_for(args["application_id"])
 
     return create_service_app(
-        "notify", config, [notifications],
+        "notify", parts.config, [notifications],
         title="Açık Kapı — Notify", description="Citizen notifications and their delivery log.",
-        health_checks=[mongo_check(store.db)],
+        health_checks=[mongo_check(parts.db)],
     )

@@ -2,8 +2,9 @@
 
 Routing decides from an in-memory `domain.Organisation` (dictionaries: a decision is a handful
 of lookups whatever the size). Its source of truth is routing's database, seeded from the data
-files when empty. One `OrganisationCache` per database per process is shared by the nameko side
-(the event handlers) and the Flask side (the admin API), so:
+files when empty. One `OrganisationCache` per process, made by routing's composition root
+(`bootstrap`), is shared by the nameko side (the event handlers) and the Flask side (the admin
+API), so:
 
 - an admin change made through this process is stored, the version is bumped, and the cache is
   rebuilt before the request answers — the next decision on either side uses it;
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 import yaml
@@ -144,24 +144,3 @@ class OrganisationCache:
             log.warning("stored directory is inconsistent", extra={"problems": len(problems)})
         self._snapshot = Organisation(directory, catalogue, version)
         self._checked = time.monotonic()
-
-
-# id(client) → database name → cache. Keyed by identity (clients compare equal by address, and
-# every embedded store is "localhost"); an entry goes when its client is collected.
-_caches: dict[int, dict[str, OrganisationCache]] = {}
-_caches_lock = threading.Lock()
-
-
-def organisation_for(store: RoutingStore, config: dict) -> OrganisationCache:
-    """The process's cache for `store`'s database (shared by nameko and Flask), started."""
-    client = store.db.client
-    with _caches_lock:
-        per_db = _caches.get(id(client))
-        if per_db is None:
-            per_db = _caches[id(client)] = {}
-            weakref.finalize(client, _caches.pop, id(client), None)
-        cache = per_db.get(store.db.name)
-        if cache is None:
-            cache = per_db[store.db.name] = OrganisationCache(store, config)
-    cache.start()
-    return cache

@@ -1,8 +1,9 @@
 """Routing's HTTP API: the category catalogue, the directory and its admin, case work.
 
-The app shares the service's database and — through `organisation.organisation_for` — the
-process's in-memory directory with the nameko side, so an admin change answered here is what the
-next routing decision uses. Blueprints: `web_directory` (catalogue, directory, dry-run decision),
+The app is built on the parts of routing's composition root (`bootstrap`), the same object the
+nameko side of the process holds: one database client, one in-memory directory, one relay, so an
+admin change answered here is what the next routing decision uses, and a case action's events
+reach the relay at once. Blueprints: `web_directory` (catalogue, directory, dry-run decision),
 `web_cases` (inbox, case view, case actions).
 """
 from __future__ import annotations
@@ -12,13 +13,11 @@ from typing import NoReturn
 from flask import Flask, g
 from flask_smorest import abort
 
-from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.routing.access import Actor, Denied
 from services.routing.admin import ChangeRefused
-from services.routing.organisation import organisation_for
-from services.routing.store import RoutingStore
+from services.routing.bootstrap import RoutingParts
 
 PREFIXES = ("/api/v1/cases", "/api/v1/directory", "/api/v1/categories")
 
@@ -39,21 +38,19 @@ def refuse(exc: ChangeRefused) -> NoReturn:
     abort(exc.status, message=exc.message, errors=exc.errors or None)
 
 
-def create_app(config: dict) -> Flask:
-    """Routing's Flask app, sharing the service's database and directory."""
+def create_app(parts: RoutingParts) -> Flask:
+    """Routing's Flask app on `parts` (shared with the nameko side of the process)."""
     # imported here: the blueprint modules use this module's helpers
     from services.routing.web_cases import cases_blueprint
     from services.routing.web_directory import categories_blueprint, directory_blueprint
 
-    store = RoutingStore(get_database(config, "routing"))
-    store.ensure_indexes()
-    cache = organisation_for(store, config)
+    store, cache = parts.store, parts.organisation
     return create_service_app(
-        "routing", config,
+        "routing", parts.config,
         [categories_blueprint(cache), directory_blueprint(store, cache),
          cases_blueprint(store, cache)],
         title="Açık Kapı — Routing",
         description="Organisation directory and its admin, category catalogue, routing "
                     "decisions and case work.",
-        health_checks=[mongo_check(store.db)],
+        health_checks=[mongo_check(parts.db)],
     )

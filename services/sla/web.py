@@ -5,12 +5,10 @@ from flask import Flask, g
 from flask_smorest import Blueprint, abort
 
 from services.common.auth import staff_required
-from services.common.events import utcnow
-from services.common.mongo import get_database
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
+from services.sla.bootstrap import SlaParts
 from services.sla.schemas import OverdueListSchema, OverdueQuerySchema, TimerSetSchema
-from services.sla.store import SlaStore
 
 PREFIXES = ("/api/v1/sla",)
 # Design §8: a unit expert sees only the unit's cases.
@@ -27,10 +25,14 @@ def _scoped_unit(requested: str | None) -> str | None:
     return requested
 
 
-def create_app(config: dict) -> Flask:
-    """SLA's Flask app, sharing the service's database."""
-    store = SlaStore(get_database(config, "sla"))
-    store.ensure_indexes()
+def _may_see(timer_set: dict) -> bool:
+    staff = g.staff
+    return staff.role not in UNIT_SCOPED_ROLES or timer_set["unit"] == staff.unit
+
+
+def create_app(parts: SlaParts) -> Flask:
+    """SLA's Flask app, on the same parts (store, deadlines) as the process's nameko side."""
+    deadlines = parts.deadlines
 
     sla = Blueprint("sla", __name__, url_prefix="/api/v1/sla",
                     description="Süreler ve gecikenler / deadlines and overdue cases")
@@ -42,15 +44,11 @@ def create_app(config: dict) -> Flask:
     @sla.doc(security=[{"staffToken": []}])
     def get_timer_set(application_id: str):
         """A case's deadlines (read, warn, resolve, 48-hour notice) and escalation level."""
-        timer_set = store.get_timers(application_id)
-        staff = g.staff
-        if timer_set is not None and staff.role in UNIT_SCOPED_ROLES and (
-            timer_set["unit"] != staff.unit
-        ):
-            timer_set = None  # another unit's case: answer as if unknown
-        if timer_set is None:
+        timer_set = deadlines.timer_set(application_id)
+        # Another unit's case is answered as if unknown: an expert learns nothing of it.
+        if timer_set is None or not _may_see(timer_set):
             abort(404, message="no timer set for this application")
-        return dict(timer_set, application_id=timer_set["_id"])
+        return timer_set
 
     @sla.route("/overdue", methods=["GET"])
     @staff_required()  # outermost: a caller without a token learns nothing, not even 422s
@@ -59,14 +57,10 @@ def create_app(config: dict) -> Flask:
     @sla.doc(security=[{"staffToken": []}])
     def list_overdue(args: dict):
         """Open cases with a deadline in the past, the longest overdue first."""
-        now = utcnow()
-        unit = _scoped_unit(args["unit"])
-        items = [dict(doc, application_id=doc["_id"])
-                 for doc in store.overdue(now, unit=unit, limit=args["limit"])]
-        return {"as_of": now, "count": len(items), "items": items}
+        return deadlines.overdue(_scoped_unit(args["unit"]), limit=args["limit"])
 
     return create_service_app(
-        "sla", config, [sla],
+        "sla", parts.config, [sla],
         title="Açık Kapı — SLA", description="Deadlines, timer sets and overdue cases.",
-        health_checks=[mongo_check(store.db)],
+        health_checks=[mongo_check(parts.db)],
     )

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.catalogue import Category
-from services.common.catalogue_cache import CatalogueCache, catalogue_for
+from services.common.catalogue_cache import CatalogueCache
 from services.common.codes import new_security_code, security_digest
 from services.common.events import load_event, utcnow
 from services.common.fastpath import dumps
 from services.tracking import domain
-from services.tracking.ratelimit import Blocked, Limiter, limits_from
+from services.tracking.ratelimit import Blocked, Clock, Limiter, limits_from
 from services.tracking.store import TrackingStore
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ Outcome = Opened | NotFound | Blocked
 class Tracker:
     """Lookups, views and the holder's actions, over tracking's store."""
 
-    def __init__(self, store: TrackingStore, config: dict,
-                 catalogue: CatalogueCache | None = None, receipts: Receipts | None = None):
+    def __init__(self, store: TrackingStore, config: dict, catalogue: CatalogueCache,
+                 receipts: Receipts | None = None, clock: Clock = utcnow):
         self.store = store
         self.receipts = receipts
         self._receipts_paused_until = 0.0
@@ -74,13 +74,14 @@ class Tracker:
         self._pending: dict[str, tuple[float, dict]] = {}
         self.pepper = config["CODE_PEPPER"]
         self.trusted_hops = int(config.get("PROXY_HOPS") or 0)
-        self.limiter = Limiter(store, self.pepper, limits_from(config))
+        # `clock`: the time the limits count in (tests pin it so no window boundary is crossed)
+        self.limiter = Limiter(store, self.pepper, limits_from(config), clock=clock)
         # Compared against when there is nothing to compare with: the digest of a random code
         # nobody was given, so the unknown-code path does the same work as the wrong-code path.
         self.dummy_digest = security_digest(self.pepper, new_security_code())
-        # the file's categories plus the admin changes folded here (`category_saved`)
-        self.catalogue_cache = catalogue if catalogue is not None else catalogue_for(
-            config, "tracking")
+        # the file's categories plus the admin changes folded here (`category_saved`): the
+        # composition root's one cache, which the nameko side updates
+        self.catalogue_cache = catalogue
         self._names: tuple[dict | None, dict[str, tuple[str, str]]] = (None, {})
         # application id → (version, fresh until (monotonic), rendered JSON, catalogue used)
         self._views: dict[str, tuple[int, float, bytes, dict]] = {}
@@ -105,7 +106,7 @@ class Tracker:
     def gate(self, address: str, bucket: str = "lookup",
              now: datetime | None = None) -> Blocked | None:
         """Count one request from a client; `Blocked` when it is over its limit."""
-        return self.limiter.client(address, bucket, now or utcnow())
+        return self.limiter.client(address, bucket, now or self.limiter.clock())
 
     def open(self, tracking_code: str, security_code: str, address: str,
              now: datetime | None = None) -> Outcome:
@@ -114,7 +115,7 @@ class Tracker:
         The client (`address`) has been counted already (`gate`); a failure counts against it
         and against the code.
         """
-        now = now or utcnow()
+        now = now or self.limiter.clock()
         blocked = self.limiter.code(tracking_code, now)
         if blocked is not None:
             return blocked
@@ -176,7 +177,8 @@ class Tracker:
                 return True
             return False
 
-        outcome = self.limiter.lookup(address, tracking_code, now or utcnow(), attempt)
+        outcome = self.limiter.lookup(address, tracking_code, now or self.limiter.clock(),
+                                      attempt)
         if isinstance(outcome, Blocked):
             return outcome
         return Opened(opened[0]) if outcome else NotFound()

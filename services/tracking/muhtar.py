@@ -3,8 +3,9 @@
 The muhtar registry lives in intake: `intake.identify_muhtar(tckn, first_name, last_name)` names
 the muhtar's pseudonymous ref (or None), notify's `send_one_time_code(ref, code)` sends the code
 to the registered phone, and `intake.submit_application(payload)` files a new request. All three
-are RPCs through the app's `RpcPool`. The TCKN and names pass through to intake and are kept
-nowhere here; the session cookie carries only a random id of a server-side session.
+are RPCs through the process's `RpcPool` (`TrackingParts.rpc`). The TCKN and names pass through
+to intake and are kept nowhere here; the session cookie carries only a random id of a server-side
+session.
 
 Whether or not the details match a muhtar, the answer and the next step are the same ("if the
 details are right, a code was sent"), so the portal cannot be used to find out who is a muhtar.
@@ -20,12 +21,13 @@ from nameko.exceptions import RemoteError
 
 from services.common.catalogue_cache import CatalogueCache
 from services.common.events import KINDS, utcnow
+from services.common.refusals import SubmissionRefused
 from services.tracking import domain, portal
 from services.tracking.lookup import Tracker
 from services.tracking.organisation import Organisation
 from services.tracking.pages import csrf_ok, expired_form, field_errors, limited, page
 from services.tracking.ratelimit import client_address
-from services.tracking.rpc import RpcPool, remote_errors
+from services.tracking.rpc import RpcPool
 from services.tracking.schemas import MuhtarCodeSchema, MuhtarLoginSchema, MuhtarRequestSchema
 from services.tracking.store import TrackingStore
 
@@ -224,11 +226,11 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
         }
         try:
             created = rpc.call("intake", "submit_application", payload)
+        except SubmissionRefused as refused:  # crosses RPC as itself: its fields, as named
+            return new_request_page(422, errors=field_errors(refused.errors), form=typed)
         except RemoteError as error:
-            if error.exc_type != "SubmissionRefused":
-                log.warning("muhtar request failed", extra={"error": error.exc_type})
-                return unavailable()
-            return new_request_page(422, errors=field_errors(remote_errors(error)), form=typed)
+            log.warning("muhtar request failed", extra={"error": error.exc_type})
+            return unavailable()
         except Exception as exc:
             log.warning("muhtar request failed", extra={"error": type(exc).__name__})
             return unavailable()

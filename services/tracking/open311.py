@@ -45,11 +45,12 @@ from services.common.catalogue_cache import CatalogueCache
 from services.common.codes import display_tracking_code
 from services.common.events import utcnow
 from services.common.places import place_key
+from services.common.refusals import SubmissionRefused
 from services.tracking import domain
 from services.tracking.lookup import Tracker
 from services.tracking.organisation import Jurisdiction, Organisation
 from services.tracking.ratelimit import client_address
-from services.tracking.rpc import RpcPool, remote_errors
+from services.tracking.rpc import RpcPool
 from services.tracking.store import TrackingStore
 
 log = logging.getLogger(__name__)
@@ -435,12 +436,11 @@ def spec_errors(errors: dict, prefix: str = "") -> list[str]:
 
 
 def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
-              catalogue: CatalogueCache, organisation: Organisation,
+              catalogue: CatalogueCache, organisation: Organisation, public: PublicListing,
               config: dict) -> Blueprint:
-    """`/open311/v2/…`."""
+    """`/open311/v2/…`; `public` is the process's listing (its caches outlive any one app)."""
     bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
     keys = api_keys(config)
-    public = PublicListing(store, tracker)
     base_url = config["PUBLIC_BASE_URL"].rstrip("/") + "/open311/v2"
 
     def fmt_of() -> str:
@@ -513,9 +513,9 @@ def blueprint(tracker: Tracker, store: TrackingStore, rpc: RpcPool,
         payload = submission(form, category, jurisdiction, organisation)
         try:
             created = rpc.call("intake", "submit_application", payload)
+        except SubmissionRefused as refused:  # crosses RPC as itself: its fields, as named
+            raise Open311Error(400, *spec_errors(refused.errors)) from None
         except RemoteError as error:
-            if error.exc_type == "SubmissionRefused":
-                raise Open311Error(400, *spec_errors(remote_errors(error))) from None
             log.warning("open311 submission failed", extra={"error": error.exc_type})
             raise Open311Error(400, "the request could not be created now; retry later") from None
         except Exception as exc:

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, flash, redirect, render_template, request, session
 from marshmallow import ValidationError
 
-from services.common.events import utcnow
 from services.common.links import read_link_token
 from services.tracking import domain
 from services.tracking.lookup import Opened, Tracker
@@ -151,7 +150,8 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
     def track():
         if not csrf_ok():
             return expired_form()
-        now = utcnow()  # one clock read: the client and the code are counted in one window
+        # One clock read (the limiter's): the client and the code are counted in one window.
+        now = tracker.limiter.clock()
         blocked = tracker.gate(client(), now=now)
         if blocked is not None:
             return limited(blocked)

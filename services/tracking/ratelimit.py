@@ -30,8 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from services.common.events import utcnow
+
 # Counters are kept this long past their window so a sweep never removes a live one.
 GRACE_SECONDS = 60
+# The time attempts are counted in; windows are aligned to it.
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -139,10 +143,14 @@ def retry_after(ends: int, now: datetime) -> int:
 class Limiter:
     """Counts attempts in the store and says when to refuse."""
 
-    def __init__(self, store: CounterStore, secret: str, limits: dict[str, Limit]):
+    def __init__(self, store: CounterStore, secret: str, limits: dict[str, Limit],
+                 clock: Clock = utcnow):
         self.store = store
         self.secret = secret
         self.limits = limits
+        # What callers read `now` from (the methods take it, so one request counts in one
+        # window); injected so that a test can pin it instead of racing a window's end.
+        self.clock = clock
         self._subjects: dict[tuple[str, str], str] = {}
         # counter key → end of its window (epoch seconds), for the subjects known to be blocked
         self._blocked: dict[str, int] = {}

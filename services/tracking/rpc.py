@@ -8,7 +8,6 @@ own error (its connection may be broken).
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 from typing import Any
@@ -17,7 +16,13 @@ from eventlet.queue import Empty, LightQueue
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.common.refusals import SubmissionRefused
+
 log = logging.getLogger(__name__)
+# What a remote service raised and sent back: the call went through, so the proxy is fine.
+# (A refusal registered with nameko, `SubmissionRefused`, arrives as itself, not as a
+# `RemoteError`.)
+ANSWERED = (RemoteError, SubmissionRefused)
 
 
 class RpcPool:
@@ -60,7 +65,7 @@ class RpcPool:
         holder, proxy = self._checkout()
         try:
             result = getattr(proxy[service], method)(*args, **kwargs)
-        except RemoteError:
+        except ANSWERED:
             self._idle.put((holder, proxy))  # the service answered: the proxy is fine
             raise
         except BaseException:
@@ -78,16 +83,3 @@ class RpcPool:
         self._made = 0
         self._idle = LightQueue()
 
-
-def remote_errors(error: RemoteError) -> dict:
-    """The field → messages a remote `SubmissionRefused` named, from its text.
-
-    nameko sends a remote exception's `str()`; intake's refusal carries a dict of fields.
-    """
-    try:
-        value = ast.literal_eval(error.value) if error.value else None
-    except (ValueError, SyntaxError):
-        value = None
-    if isinstance(value, dict):
-        return value
-    return {"_schema": [error.value or error.exc_type or "refused"]}

@@ -1,51 +1,36 @@
 """Tracking's bus entrypoints: fold every event about an application into its read model, and
 keep the admin's catalogue changes (`category_saved`) for category names and reopen days.
 
-Also runs the outbox relay that publishes what citizens do here (`reopen_requested`,
-`satisfaction_recorded`, stored with the read model in one write) and a periodic sweep that drops
-the collections of expired rate-limit counters, captchas and portal logins.
+Its parts (`bootstrap.TrackingParts`) run the outbox relay that publishes what citizens do here
+(`reopen_requested`, `satisfaction_recorded`, stored with the read model in one write); a timer
+here drops the collections of expired rate-limit counters, captchas and portal logins.
 """
 from __future__ import annotations
 
 import logging
 
-from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.common.catalogue_cache import CatalogueCache, catalogue_for
+from services.common.bootstrap import Composed
 from services.common.codes import normalise_tracking_code
 from services.common.events import utcnow
 from services.common.handlers import event_handler
-from services.common.mongo import Mongo
-from services.common.relay import OutboxRelay
 from services.tracking import domain
-from services.tracking.store import TrackingStore
+from services.tracking.bootstrap import TrackingParts, build
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 60
 
 
-class Catalogue(DependencyProvider):
-    """The category catalogue: the file plus the admin changes stored here, shared with the
-    Flask side of the process (category names, reopen days, Open311 services)."""
-
-    def setup(self) -> None:
-        self.cache = catalogue_for(self.container.config, self.container.service_name)
-
-    def get_dependency(self, worker_ctx) -> CatalogueCache:
-        return self.cache
-
-
 class TrackingService:
     name = "tracking"
 
-    store: TrackingStore = Mongo(TrackingStore)
-    relay = OutboxRelay("applications")
-    catalogue: CatalogueCache = Catalogue()
+    # The process's store, catalogue and relay, shared with its Flask side (`web.create_app`).
+    parts: TrackingParts = Composed(build)
 
     def _fold(self, event: dict) -> None:
-        self.store.apply(event["application_id"], event["event_id"],
-                         lambda current: domain.fold_event(current, event))
+        self.parts.store.apply(event["application_id"], event["event_id"],
+                               lambda current: domain.fold_event(current, event))
 
     @event_handler("intake", "application_received")
     def handle_application_received(self, event: dict) -> None:
@@ -54,25 +39,27 @@ class TrackingService:
         # between the writes the fold is a no-op and these still run (both are idempotent).
         data = event["data"]
         code = data["tracking_code"]
-        self.store.register_code(normalise_tracking_code(code) or code, event["application_id"],
-                                 data["security_digest"])
+        store = self.parts.store
+        store.register_code(normalise_tracking_code(code) or code, event["application_id"],
+                            data["security_digest"])
         if data.get("caller_type") == "muhtar" and data.get("citizen_ref"):
-            self.store.register_muhtar_application(data["citizen_ref"], event["application_id"])
-        self.store.index_public(event["application_id"])  # Open311's listing
+            store.register_muhtar_application(data["citizen_ref"], event["application_id"])
+        store.index_public(event["application_id"])  # Open311's listing
 
     @event_handler("intake", "application_merged")
     def handle_application_merged(self, event: dict) -> None:
         """A step on the original's timeline; the duplicate itself points at the original."""
         original = event["data"]["original_application_id"]
-        self.store.apply(original, event["event_id"],
-                         lambda current: domain.fold_merged(current, event, original=True))
-        self.store.apply(event["application_id"], event["event_id"],
-                         lambda current: domain.fold_merged(current, event, original=False))
+        store = self.parts.store
+        store.apply(original, event["event_id"],
+                    lambda current: domain.fold_merged(current, event, original=True))
+        store.apply(event["application_id"], event["event_id"],
+                    lambda current: domain.fold_merged(current, event, original=False))
 
     @event_handler("routing", "category_saved")
     def handle_category_saved(self, event: dict) -> None:
         """An admin created, changed or removed a category: name it on the pages from now on."""
-        self.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
+        self.parts.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
 
     @event_handler("routing", "application_routed")
     def handle_application_routed(self, event: dict) -> None:
@@ -138,7 +125,7 @@ class TrackingService:
     @timer(interval=SWEEP_SECONDS)
     def sweep_expired(self) -> None:
         """Drop expired counters, captchas and logins (there are no TTL indexes)."""
-        removed = self.store.sweep(utcnow())
+        removed = self.parts.store.sweep(utcnow())
         if removed:
             log.info("expired entries swept", extra={"removed": removed})
 

@@ -8,29 +8,29 @@ same work (design §9; `lookup.Tracker`).
 WSGI handler in front of Flask — same schema, same error shape, same metrics — because Flask's
 request machinery alone costs more than the whole lookup. The flask-smorest view of the same
 route stays registered so the OpenAPI document describes it; it is reached only when the app is
-served without the fast path.
+served without the fast path, and answers the same: both load the body with `TrackRequestSchema`
+and run `look_up`.
+
+`create_app(parts)` takes the process's `bootstrap.TrackingParts` (its store, catalogue, RPC
+pools, `Tracker`): the nameko side works on the same objects.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask, Response, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
-from services.common.catalogue_cache import catalogue_for
-from services.common.events import utcnow
-from services.common.fastpath import FastRoute, read_body
-from services.common.mongo import get_database
+from services.common.fastpath import Answer, FastRoute, read_body
 from services.common.web import create_app as create_service_app
 from services.common.web import error_body, mongo_check, summary
 from services.tracking import domain, muhtar, open311, pages
+from services.tracking.bootstrap import TrackingParts
 from services.tracking.lookup import NotFound, Opened, Tracker, dumps
-from services.tracking.organisation import load_organisation
 from services.tracking.ratelimit import Blocked, client_address
-from services.tracking.rpc import RpcPool
 from services.tracking.schemas import (
     ReopenRequestSchema,
     SatisfactionRequestSchema,
@@ -38,7 +38,6 @@ from services.tracking.schemas import (
     TrackRequestSchema,
     load_track_request,
 )
-from services.tracking.store import TrackingStore
 
 PREFIXES = ("/api/v1/track", "/open311/v2", "/t/", "/takip", "/muhtar")
 TRACK = "/api/v1/track"
@@ -46,7 +45,6 @@ NOT_FOUND = "Takip kodu veya güvenlik kodu hatalı / tracking or security code 
 LIMITED = ("Çok fazla deneme yapıldı; lütfen daha sonra tekrar deneyin / too many attempts; "
            "please try again later")
 BODY_MAX = 4096  # a lookup is two short codes; anything larger is not one
-RECEIPT_TIMEOUT_SECONDS = 2.0
 
 
 def refusal(outcome: NotFound | Blocked) -> tuple[int, dict, list[tuple[str, str]]]:
@@ -57,6 +55,21 @@ def refusal(outcome: NotFound | Blocked) -> tuple[int, dict, list[tuple[str, str
     return 404, error_body(404, "Not Found", NOT_FOUND), []
 
 
+def look_up(tracker: Tracker, payload: dict, address: str, now: datetime) -> Answer:
+    """The lookup use case, as both `POST /api/v1/track` routes answer it: the client and the
+    code counted together with the attempt (`Tracker.lookup`), the public view rendered once
+    per read-model version (`Tracker.view_json`), or the refusal."""
+    outcome = tracker.lookup(payload["tracking_code"], payload["security_code"], address,
+                             now=now)
+    if isinstance(outcome, Opened):
+        # Confidential applications answer here too: the holder of both codes is the applicant.
+        body = tracker.view_json(outcome.application_id)
+        if body is not None:
+            return 200, body, []
+        outcome = NotFound()
+    return refusal(outcome)
+
+
 class FastLookup(FastRoute):
     """`POST /api/v1/track` as plain WSGI; everything else goes to Flask."""
 
@@ -64,10 +77,10 @@ class FastLookup(FastRoute):
         super().__init__(app, "tracking", "POST", TRACK)
         self.tracker = tracker
 
-    def answer(self, environ: dict) -> tuple[int, dict | bytes, list[tuple[str, str]]]:
+    def answer(self, environ: dict) -> Answer:
         tracker = self.tracker
         address = client_address(environ, tracker.trusted_hops)
-        now = utcnow()  # one clock read for both gates
+        now = tracker.limiter.clock()  # one clock read for both gates
         blocked = tracker.limiter.known_blocked(address, "lookup", now)
         if blocked is not None:
             return refusal(blocked)
@@ -77,16 +90,7 @@ class FastLookup(FastRoute):
             blocked = tracker.gate(address, now=now)
             return refusal(blocked) if blocked is not None else payload
         # The client is counted together with the lookup (`Tracker.lookup`).
-        outcome = tracker.lookup(payload["tracking_code"], payload["security_code"], address,
-                                 now=now)
-        if isinstance(outcome, Opened):
-            # Confidential applications answer here too: the holder of both codes is the
-            # applicant.
-            body = tracker.view_json(outcome.application_id)
-            if body is not None:
-                return 200, body, []
-            outcome = NotFound()
-        return refusal(outcome)
+        return look_up(tracker, payload, address, now)
 
     @staticmethod
     def payload(environ: dict) -> dict | tuple[int, dict, list[tuple[str, str]]]:
@@ -117,7 +121,8 @@ def _json(view: dict, status: int) -> Response:
 def _opened(tracker: Tracker, payload: dict) -> dict:
     """Gate, open and return the read model, or abort with the refusal (for the siblings)."""
     address = client_address(request.environ, tracker.trusted_hops)
-    now = utcnow()  # one clock read: the client and the code are counted in the same windows
+    # One clock read: the client and the code are counted in the same windows.
+    now = tracker.limiter.clock()
     blocked = tracker.gate(address, now=now)
     outcome = blocked or tracker.open(payload["tracking_code"], payload["security_code"],
                                       address, now=now)
@@ -144,7 +149,14 @@ def api_blueprint(tracker: Tracker) -> Blueprint:
     @track.alt_response(429, description="too many attempts from this client or on this code")
     def lookup(payload: dict):
         """An application's status and timeline, for the holder of both codes."""
-        return _json(tracker.view(_opened(tracker, payload)), 200)
+        # What `FastLookup` answers, when the app is served without it.
+        address = client_address(request.environ, tracker.trusted_hops)
+        status, body, headers = look_up(tracker, payload, address, tracker.limiter.clock())
+        if status != 200:  # with the headers the fast path sends (`FastRoute`)
+            abort(status, message=body["message"],
+                  headers={"Cache-Control": "no-store", **dict(headers)})
+        return Response(body, status=status, mimetype="application/json",
+                        headers={"Cache-Control": "no-store"})
 
     @track.route("/reopen", methods=["POST"])
     @track.arguments(ReopenRequestSchema)
@@ -181,25 +193,16 @@ def api_blueprint(tracker: Tracker) -> Blueprint:
     return track
 
 
-def create_app(config: dict) -> Flask:
-    """Tracking's Flask app, sharing the service's database."""
-    store = TrackingStore(get_database(config, "tracking"))
-    store.ensure_indexes()
-    catalogue = catalogue_for(config, "tracking")  # the same object the nameko side updates
-    rpc = RpcPool(config)
-    # A short wait for the receipt check: a lookup must not hang on an intake that is away.
-    receipts_rpc = RpcPool(config, size=4, timeout=RECEIPT_TIMEOUT_SECONDS)
-    tracker = Tracker(store, config, catalogue, receipts=lambda code, digest: receipts_rpc.call(
-        "intake", "receipt_for_codes", code, digest))
-    organisation = load_organisation(config["ORGANISATION_PATH"])
-
+def create_app(parts: TrackingParts) -> Flask:
+    """Tracking's Flask app over the process's parts (the objects its nameko side uses)."""
+    config, tracker = parts.config, parts.tracker
     app = create_service_app(
         "tracking", config, [api_blueprint(tracker)],
         title="Açık Kapı — Tracking",
         description="Public status and timeline of applications, by tracking and security code. "
                     "Citizen pages at /takip, the muhtar portal at /muhtar, Open311 GeoReport v2 "
                     "at /open311/v2/discovery.xml.",
-        health_checks=[mongo_check(store.db)],
+        health_checks=[mongo_check(parts.store.db)],
     )
     app.config.update(
         SESSION_COOKIE_NAME="ak_oturum",
@@ -210,10 +213,9 @@ def create_app(config: dict) -> Flask:
     )
     app.secret_key = pages.session_key(config["LINK_SECRET"])
     app.register_blueprint(pages.blueprint(tracker, config))
-    app.register_blueprint(muhtar.blueprint(tracker, store, rpc, catalogue, organisation,
-                                            config))
-    app.register_blueprint(open311.blueprint(tracker, store, rpc, catalogue, organisation,
-                                             config))
-    app.extensions["acikkapi_tracking"] = {"tracker": tracker, "rpc": rpc}
+    app.register_blueprint(muhtar.blueprint(tracker, parts.store, parts.rpc, parts.catalogue,
+                                            parts.organisation, config))
+    app.register_blueprint(open311.blueprint(tracker, parts.store, parts.rpc, parts.catalogue,
+                                             parts.organisation, parts.listing, config))
     app.wsgi_app = FastLookup(app.wsgi_app, tracker)  # type: ignore[method-assign]
     return app

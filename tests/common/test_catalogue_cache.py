@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 
 from services.common.catalogue import Category, load_categories
-from services.common.catalogue_cache import CATEGORIES, CatalogueCache, catalogue_for
+from services.common.catalogue_cache import CATEGORIES, CatalogueCache, open_catalogue
 from services.common.config import DEFAULTS
 from services.common.events import load_event, utcnow
-from services.common.mongo import get_database
 from tests.support import GRAFFITI, category_saved
+from tests.support import database as get_database
 
 FILE = load_categories(DEFAULTS["CATALOGUE_PATH"])
 def saved(definition: dict, *, removed: bool = False, at=None) -> dict:
@@ -122,12 +122,10 @@ def test_another_replica_sees_a_change_within_the_check_interval_without_reading
     assert meta.reads == 2
 
 
-def test_one_cache_per_database_is_shared_by_the_whole_process(config):
-    config = dict(config, CATALOGUE_CHECK_SECONDS="0")
-    intake = catalogue_for(config, "intake")
-    assert catalogue_for(config, "intake") is intake
-    assert catalogue_for(config, "tracking") is not intake
-    assert intake.check_seconds == 0
+def test_the_composition_opens_it_with_the_configured_check_interval(config, db):
+    cache = open_catalogue(dict(config, CATALOGUE_CHECK_SECONDS="0"), db)
+    assert cache.check_seconds == 0
+    assert "road_damage" in cache.get()
 
 
 def test_without_a_database_it_is_the_file_and_refuses_changes():

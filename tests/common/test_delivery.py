@@ -3,12 +3,11 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from nameko.testing.services import entrypoint_waiter
-from nameko.testing.utils import get_extension
 
+from services.common.bootstrap import Composed, Parts, parts_of
 from services.common.dlq import list_dead_letters, replay
 from services.common.events import make_event
 from services.common.handlers import event_handler
-from services.common.mongo import Mongo, get_database
 from services.common.outbox import (
     OUTBOX,
     OUTBOX_AT,
@@ -16,7 +15,7 @@ from services.common.outbox import (
     insert_with_events,
     update_with_events,
 )
-from services.common.relay import OutboxRelay
+from tests.support import database as get_database
 from tests.support import publish
 
 
@@ -98,18 +97,16 @@ def test_a_malformed_envelope_goes_straight_to_the_dead_letter_queue(config, con
                                                         "invalid envelope: data")]
 
 
-class Store:
-    def __init__(self, db):
-        self.db = db
+class ProducerParts(Parts):
+    """A producer's composition: intake's database, a relay for its `things`."""
 
-    def ensure_indexes(self) -> None:
-        pass
+    def __init__(self, config: dict):
+        super().__init__(config, "intake", relay=("things",))
 
 
 class ProducerService:
     name = "intake"  # publishes as intake, to intake's exchange
-    store = Mongo(Store)
-    relay = OutboxRelay("things")
+    parts = Composed(ProducerParts)
 
 
 def test_the_relay_publishes_what_was_written_with_a_document_and_clears_it(
@@ -118,13 +115,13 @@ def test_the_relay_publishes_what_was_written_with_a_document_and_clears_it(
     received_probe = probe("intake", "application_received")
     container = container_factory(ProducerService, config)
     container.start()
-    things = get_database(config, "intake")["things"]
+    things = parts_of(container).db["things"]  # as the service writes: its hints reach its relay
     event = received("noise")
     insert_with_events(things, {"_id": "t1"}, [event])
     [published] = received_probe.take(1)
     assert published["event_id"] == event["event_id"]
     container.stop()  # waits for the relay to finish what it started: confirm, then remove
-    doc = things.find_one({"_id": "t1"})
+    doc = get_database(config, "intake")["things"].find_one({"_id": "t1"})
     assert doc[OUTBOX] == [] and OUTBOX_AT not in doc
 
 
@@ -134,10 +131,9 @@ def test_an_event_added_while_the_relay_publishes_stays_for_the_next_round(
     """The relay clears a document's outbox in one write only if nothing was added since it
     read it; otherwise it takes out exactly what the broker confirmed."""
     received_probe = probe("intake", "application_received")
-    container = container_factory(ProducerService, config)
-    relay = get_extension(container, OutboxRelay)
-    relay.setup()  # its thread is not started: this test drives it
-    things = get_database(config, "intake")["things"]
+    parts = ProducerParts(config)  # not started: this test drives its relay
+    relay = parts.relay
+    things = parts.db["things"]
     first, second = received("noise"), received("cleaning")
     insert_with_events(things, {"_id": "t3", "status": "a"}, [first])
     real_publish = relay.publisher.publish
@@ -156,6 +152,7 @@ def test_an_event_added_while_the_relay_publishes_stays_for_the_next_round(
     doc = things.find_one({"_id": "t3"})
     assert [e["event_id"] for e in doc[OUTBOX]] == [second["event_id"]]
     assert OUTBOX_AT in doc and doc["status"] == "b"
+    parts.close()
 
 
 def test_an_entry_left_by_a_crash_is_published_by_the_sweep_at_start(

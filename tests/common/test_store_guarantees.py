@@ -14,9 +14,10 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common import mongo
 from services.common.events import utcnow
-from services.common.mongo import get_database, has_indexed_queries, is_ferretdb
+from services.common.mongo import has_indexed_queries, is_ferretdb
 from services.common.outbox import OUTBOX, OUTBOX_AT, fold_once, update_with_events
 from services.common.runner import SERVICES
+from tests.support import database as get_database
 
 
 def test_every_store_creates_its_declared_indexes(config):

@@ -13,7 +13,7 @@ import signal
 import pytest
 import requests
 
-from tests.support import SAMPLE_APPLICATION, LocalSystem, poll, valid_tckns
+from tests.support import SAMPLE_APPLICATION, LocalSystem, database, poll, valid_tckns
 
 STOP_LIMIT = 30.0  # seconds within which every process must be gone (issue #9)
 
@@ -104,8 +104,6 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
     within 30 s; after a restart every accepted application reaches tracking with one SMS."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from services.common.mongo import get_client
-
     system.start()
 
     def submit_and_look(tckn: str) -> tuple[dict, int, str]:
@@ -123,7 +121,7 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
     assert took < STOP_LIMIT, f"the stop took {took:.1f} s"
 
     system.start()
-    read_model = get_client(databases["MONGO_URI"])[databases["MONGO_DB_TRACKING"]]
+    read_model = database(databases, "tracking")
     ids = {one["application_id"] for one in created}
     poll(lambda: sum(1 for doc in read_model["applications"].find({}, {"status": 1})
                      if doc["_id"] in ids and doc.get("status") == "assigned"),

@@ -1,8 +1,24 @@
 """Fixtures for flows across services: every service running on the real broker."""
 import pytest
 
+from services.common.bootstrap import parts_of
 from services.common.runner import SERVICES, app_factory, service_class
 from tests.support import bearer
+
+
+class Clients(dict):
+    """Each service's Flask test client, made on first use from the parts its started
+    container built: the HTTP side and the bus side of a service share them, as in a process."""
+
+    def __init__(self, containers: dict):
+        super().__init__()
+        self.containers = containers
+
+    def __missing__(self, name: str):
+        container = self.containers[name]
+        assert container.started, f"start {name} before using its HTTP side"
+        client = self[name] = app_factory(name)(parts_of(container)).test_client()
+        return client
 
 
 class System:
@@ -12,7 +28,7 @@ class System:
         self.config = config
         self.containers = {name: container_factory(service_class(name), config)
                            for name in SERVICES}
-        self.http = {name: app_factory(name)(config).test_client() for name in SERVICES}
+        self.http = Clients(self.containers)
         self.staff = bearer(config, "admin", user="flow-test")
 
     def start(self, *names: str) -> None:

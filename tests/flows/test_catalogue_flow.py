@@ -7,8 +7,8 @@ from nameko.testing.services import entrypoint_waiter
 
 from services.common.catalogue_cache import CATEGORIES
 from services.common.events import make_event
-from services.common.mongo import get_database
 from tests.support import SAMPLE_APPLICATION, publish
+from tests.support import database as get_database
 
 GRAFFITI = {"code": "graffiti", "name_tr": "Duvar yazısı", "name_en": "Graffiti",
             "kinds": ["complaint"], "tier": "district", "read_hours": 24,

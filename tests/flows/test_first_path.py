@@ -5,8 +5,8 @@ from pathlib import Path
 
 from nameko.testing.services import entrypoint_waiter
 
-from services.common.mongo import get_database
 from tests.support import SAMPLE_APPLICATION, publish
+from tests.support import database as get_database
 
 APPLICATION = SAMPLE_APPLICATION
 # Who consumes what (design §5), as the flows below wait for them.

@@ -4,19 +4,28 @@ from datetime import timedelta
 
 import pytest
 
+from services.common.bootstrap import parts_of
 from services.common.events import utcnow
-from services.common.mongo import get_database
 from services.intake.service import IntakeService
+from services.intake.web import create_app
 from tests.support import GRAFFITI as LOW_PRIORITY_GRAFFITI
 from tests.support import SAMPLE_APPLICATION, category_saved, deliver
+from tests.support import database as get_database
 
 GRAFFITI = dict(LOW_PRIORITY_GRAFFITI, priority="high")  # differs from the default
+
 
 @pytest.fixture
 def intake(config, container_factory):
     container = container_factory(IntakeService, config)
     container.start()
     return container
+
+
+@pytest.fixture
+def client(intake):
+    """The HTTP side of the same process: on the parts the container's handler updates."""
+    return create_app(parts_of(intake)).test_client()
 
 
 def submit(client, category: str):

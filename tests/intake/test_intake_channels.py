@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 from services.common.codes import normalise_tracking_code
-from services.common.mongo import get_database
 from tests.intake.intake_samples import (
     BAD_CHECK_DIGIT,
     DESK,
@@ -21,6 +20,7 @@ from tests.intake.intake_samples import (
     jpeg,
 )
 from tests.support import bearer
+from tests.support import database as get_database
 
 
 def db(config):

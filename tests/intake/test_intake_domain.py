@@ -1,5 +1,6 @@
 """Intake's pure rules: duplicates, text and e-mail parsing, attachments, identity."""
 import io
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -215,3 +216,24 @@ def test_uploads_are_judged_by_their_bytes_not_their_name(data, reason):
     with pytest.raises(media.AttachmentRefused) as refused:
         media.prepare(data, "foto.jpg", 10 * 1024 * 1024)
     assert refused.value.reason == reason
+
+
+def test_a_spot_within_the_distance_is_always_in_a_cell_the_other_probes_and_few_are_read():
+    """Probing reads only the neighbouring cells the distance reaches; none that matters is
+    ever left out (random pairs of spots, Turkey's latitudes, right up to the distance)."""
+    import random
+
+    rng = random.Random(20261201)
+    probed = []
+    for _ in range(20_000):
+        lat, lon = rng.uniform(35.8, 42.1), rng.uniform(26.0, 44.8)
+        bearing, metres = rng.uniform(0, 2 * math.pi), POLICY.distance_m * rng.random() ** 0.2
+        other_lat = lat + metres * math.cos(bearing) / 111_320
+        other_lon = lon + metres * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+        if domain.haversine_m(lat, lon, other_lat, other_lon) > POLICY.distance_m:
+            continue
+        keys = domain.probe_keys(app(citizen=None, lat=lat, lon=lon), POLICY)
+        [own] = domain.own_keys(app(citizen=None, lat=other_lat, lon=other_lon), POLICY)
+        assert own in keys, (lat, lon, other_lat, other_lon)
+        probed.append(len(keys))
+    assert max(probed) <= 6 and sum(probed) / len(probed) < 5  # of the 9 cells around

@@ -4,16 +4,16 @@ import json
 from datetime import timedelta
 
 import eventlet
+import pytest
 
-from services.common.catalogue_cache import catalogue_for
 from services.common.codes import normalise_tracking_code, security_digest
 from services.common.events import utcnow
-from services.common.mongo import get_database
-from services.intake.store import IntakeStore
-from services.intake.submission import Intake
+from services.intake.bootstrap import build
+from services.intake.store import first_false
 from services.intake.web import create_app
 from tests.intake.intake_samples import OTHER_TCKN, TCKN, WEB
 from tests.support import bearer
+from tests.support import database as get_database
 
 NEIGHBOUR = dict(WEB, citizen=dict(WEB["citizen"], tckn=OTHER_TCKN, first_name="Ali",
                                    phone="05321234567"))
@@ -70,11 +70,13 @@ def test_different_people_reporting_the_same_spot_are_linked_and_far_ones_are_no
 
 
 def test_the_window_is_configurable(config):
-    client = create_app(dict(config, DUPLICATE_WINDOW_HOURS="0")).test_client()
+    parts = build(dict(config, DUPLICATE_WINDOW_HOURS="0"))
+    client = create_app(parts).test_client()
     first = client.post("/api/v1/applications", json=WEB).get_json()
     second = client.post("/api/v1/applications", json=WEB).get_json()
     assert second["status"] == "received"
     assert first["tracking_code"] != second["tracking_code"]
+    parts.close()
 
 
 def test_staff_unlink_a_duplicate_which_then_gets_fresh_codes_and_is_received(client, config):
@@ -147,9 +149,9 @@ def test_two_staff_unlinking_at_once_unlink_once_and_the_held_code_is_the_stored
     assert db(config)["tracking_codes"].count_documents({}) == 2  # the losers gave theirs back
 
 
-def test_duplicate_slots_are_purged_once_no_window_can_reach_them(client, config):
+def test_duplicate_slots_are_purged_once_no_window_can_reach_them(client, config, parts):
     first = client.post("/api/v1/applications", json=WEB).get_json()
-    intake = Intake(IntakeStore(db(config)), catalogue_for(config, "intake"), config)
+    intake = parts.intake
     slots = db(config)["duplicate_slots"]
     filed = slots.count_documents({})
     assert filed == 2  # under the citizen and under the grid cell
@@ -207,3 +209,23 @@ def test_staff_register_a_person_when_unknown(client, config):
     made_muhtar = client.patch(f"/api/v1/citizens/{body['id']}", json={"caller_type": "muhtar"},
                                headers=bearer(config, "expert"))
     assert made_muhtar.status_code == 403  # only coordinators and above
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 8, 9, 100])
+def test_the_first_free_link_slot_is_found_in_logarithmic_reads(count):
+    asked: list[int] = []
+
+    def taken(n: int) -> bool:
+        asked.append(n)
+        return n < count
+
+    assert first_false(taken) == count
+    assert len(asked) <= 2 * max(1, count).bit_length() + 1
+
+
+def test_many_duplicates_of_one_original_each_take_the_next_link(parts):
+    for n in range(12):
+        parts.store.link_duplicate("ORIGINAL", f"DUP{n}")
+    links = parts.store.merged_links
+    assert sorted(doc["_id"] for doc in links.find()) == sorted(f"ORIGINAL#{n}" for n in range(12))
+    assert links.find_one({"_id": "ORIGINAL#11"})["application_id"] == "DUP11"

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from services.common.codes import normalise_tracking_code, security_digest
-from services.common.mongo import get_database
 from tests.intake.intake_samples import BAD_CHECK_DIGIT, TCKN, executable, jpeg
+from tests.support import database as get_database
 
 FORM = {"kind": "complaint", "category": "road_damage", "description": "Kaldırım çökmüş.",
         "district": "Mezitli", "neighbourhood": "Tece", "first_name": "Ayşe",

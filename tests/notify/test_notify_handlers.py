@@ -1,6 +1,7 @@
 """Notify's handlers with their dependencies in hand: sent once, failures recorded, never twice."""
 import logging
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from unittest.mock import MagicMock
 
 import eventlet
@@ -9,9 +10,10 @@ from nameko.testing.services import worker_factory
 
 from services.common.events import load_event, make_event, utcnow
 from services.common.metrics import REGISTRY
-from services.common.mongo import get_database
 from services.common.outbox import OUTBOX
 from services.notify import domain
+from services.notify.bootstrap import build
+from services.notify.sending import Deliveries
 from services.notify.service import NotifyService
 from services.notify.store import MessageInFlight, NotifyStore
 
@@ -52,17 +54,31 @@ def routed(application_id: str = "app-1") -> dict:
     }, occurred_at=NOW))
 
 
+# Quick steps, so that waiting for another sender's claim takes a test a second, not a minute.
+QUICK = domain.SendTiming(provider_timeout=0.5, record_seconds=0.5, margin=1.0,
+                          poll_seconds=0.05)
+
+
 @pytest.fixture
 def store(config):
-    return NotifyStore(get_database(config, "notify"))
+    parts = build(config)
+    yield parts.store
+    parts.close()
 
 
-def make_service(store: NotifyStore, sms: FakeSms | None = None, contact: dict | None = None):
+def make_service(store: NotifyStore, sms: FakeSms | None = None, contact: dict | None = None,
+                 timing: domain.SendTiming = QUICK, email=None):
+    """A worker of the service whose parts hold `store` and fake providers; `service.sms` is
+    the SMS provider, `service.deliveries` the use case."""
     intake = MagicMock()
     intake.get_contact.return_value = contact
-    return worker_factory(NotifyService, store=store, sms=sms or FakeSms(),
-                          composer=domain.SmsComposer("https://acikkapi.example"),
-                          intake_rpc=intake)
+    sms = sms or FakeSms()
+    deliveries = Deliveries(store, sms, email or MagicMock(name="email"),
+                            domain.SmsComposer("https://acikkapi.example"), timing)
+    service = worker_factory(NotifyService, parts=SimpleNamespace(deliveries=deliveries),
+                             intake_rpc=intake)
+    service.sms, service.deliveries = sms, deliveries
+    return service
 
 
 def contact(phone: str | None = PHONE) -> dict:
@@ -152,7 +168,9 @@ def test_a_provider_failure_is_recorded_without_the_number_and_not_retried(store
 
 
 def test_a_message_another_worker_is_sending_is_not_sent_again_but_retried_later(store):
-    service = make_service(store, contact=contact())
+    # waits shorter than the lease: the claim is still fresh when the wait ends
+    service = make_service(store, contact=contact(),
+                           timing=domain.SendTiming(poll_seconds=0.05, wait_seconds=0.3))
     event = received()
     key = domain.message_key(event["event_id"], "application_received")
     store.messages.insert_one(domain.new_message(
@@ -162,6 +180,50 @@ def test_a_message_another_worker_is_sending_is_not_sent_again_but_retried_later
         service.handle_application_received(event)
     assert service.sms.sent == []
     assert store.messages.find_one({"_id": key})["claim"] == "other-worker"
+
+
+def test_a_message_another_worker_finishes_while_we_wait_is_not_sent_again(store):
+    service = make_service(store, contact=contact(),
+                           timing=domain.SendTiming(poll_seconds=0.05))  # a minute's lease
+    event = received()
+    key = domain.message_key(event["event_id"], "application_received")
+    message = domain.new_message(key, event, "sms", "application_received",
+                                 destination="+90555*****33", provider="fake",
+                                 claim="other-worker", now=utcnow())
+    store.messages.insert_one(message)
+
+    def other_worker_finishes() -> None:
+        eventlet.sleep(0.3)
+        fields, outcome = domain.outcome(message, event, provider_message_id="p1", now=utcnow())
+        assert store.finish(key, "other-worker", fields, [outcome])
+
+    finishing = eventlet.spawn(other_worker_finishes)
+    service.handle_application_received(event)  # waits within its run: no retry spent
+    finishing.wait()
+    assert service.sms.sent == []
+    message = store.messages.find_one({"_id": key})
+    assert (message["status"], message["claim"], len(message[OUTBOX])) == (
+        "sent", "other-worker", 1)
+
+
+def test_a_claim_whose_sender_is_gone_is_taken_over_when_it_lapses_within_one_run(store):
+    """A claim left by a sender cut off before it could finish (another process: nothing here
+    knows whether it sent) is waited for until its lease ends, then taken over and sent, in
+    the same handling — before, the event's retries each met a fresh claim and it was
+    dead-lettered."""
+    service = make_service(store, contact=contact())
+    event = received()
+    key = domain.message_key(event["event_id"], "application_received")
+    store.messages.insert_one(domain.new_message(
+        key, event, "sms", "application_received", destination="+90555*****33",
+        provider="fake", claim="cut-off-sender", now=utcnow()))
+    started = utcnow()
+    service.handle_application_received(event)
+    assert utcnow() - started >= QUICK.lease - timedelta(milliseconds=50)
+    assert len(service.sms.sent) == 1
+    message = store.messages.find_one({"_id": key})
+    assert (message["status"], message["attempts"]) == ("sent", 2)
+    assert message["claim"] != "cut-off-sender"
 
 
 def test_a_message_abandoned_by_a_crashed_worker_is_taken_over_and_sent_once(store):
@@ -198,11 +260,10 @@ def test_many_workers_handling_one_cause_at_once_send_exactly_one_message(store)
     """Deliveries of one event racing each other, even ones that would pick different channels
     (the citizen changed their preference between two contact lookups): one message goes out."""
     sms = FakeSms()
-    service = make_service(store, sms=sms)
     email = MagicMock()
     email.name = "fake-mail"
     email.send.return_value = "mail-1"
-    service.email = email
+    service = make_service(store, sms=sms, email=email)
     service.intake_rpc.get_contact.side_effect = [
         dict(contact(), preferred_channel="sms" if i % 2 else "email") for i in range(12)]
     event = received()
@@ -212,7 +273,7 @@ def test_many_workers_handling_one_cause_at_once_send_exactly_one_message(store)
             service.handle_application_received(event)
         except MessageInFlight:
             return "in flight"  # retried later by the bus, and then finds it sent
-        return "handled"
+        return "handled"  # sent it, or waited until the one sending it had finished
 
     pool = eventlet.GreenPool(12)
     outcomes = list(pool.imap(handle, range(12)))

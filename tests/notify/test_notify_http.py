@@ -4,23 +4,29 @@ from datetime import timedelta
 import pytest
 
 from services.common.events import load_event, make_event, utcnow
-from services.common.mongo import get_database
 from services.notify import domain
+from services.notify.bootstrap import build
 from services.notify.store import NotifyStore
 from services.notify.web import create_app
 from tests.support import bearer
 
 
 @pytest.fixture
-def store(config):
-    return NotifyStore(get_database(config, "notify"))
+def parts(config):
+    """Notify's parts as the runner gives them to the Flask app (no nameko side here)."""
+    parts = build(config)
+    yield parts
+    parts.close()
 
 
 @pytest.fixture
-def client(config):
-    return create_app(config).test_client()
+def store(parts):
+    return parts.store
 
 
+@pytest.fixture
+def client(parts):
+    return create_app(parts).test_client()
 
 
 def record(store: NotifyStore, application_id: str, template: str, *, minutes_ago: int,
@@ -36,7 +42,7 @@ def record(store: NotifyStore, application_id: str, template: str, *, minutes_ag
     message = domain.new_message(key, cause, "sms", template,
                                  destination=domain.mask_phone("+905551112233"),
                                  provider="dev", claim="c", now=at)
-    store.claim(message, domain.SENDING_LEASE)
+    assert store.claim(message) is None  # ours
     result = {"error": error} if error else {"provider_message_id": "dev-1"}
     fields, event = domain.outcome(message, cause, now=at, **result)
     store.finish(key, "c", fields, [event])

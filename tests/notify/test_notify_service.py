@@ -1,5 +1,6 @@
 """The notify service on the real broker, asking the real intake service for the destination."""
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -7,18 +8,19 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Queue
 from nameko.testing.services import entrypoint_waiter
-from nameko.testing.utils import get_extension
+from pymongo.errors import AutoReconnect
 
 from services.common import topology
+from services.common.bootstrap import parts_of
 from services.common.codes import normalise_tracking_code
+from services.common.dlq import list_dead_letters
 from services.common.events import make_event, new_event_id
-from services.common.mongo import get_database
-from services.common.relay import OutboxRelay
 from services.intake.service import IntakeService
 from services.intake.store import IntakeStore
 from services.intake.web import create_app as create_intake_app
 from services.notify.service import NotifyService
-from tests.support import deliver
+from services.notify.store import NotifyStore
+from tests.support import database, deliver, publish
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 PHONE = "+905551112233"
@@ -61,11 +63,17 @@ class _Probe:
 
 
 @pytest.fixture
-def system(config, container_factory):
-    """Real intake (for `get_contact`) and notify containers."""
-    intake = container_factory(IntakeService, config)
+def intake(config, container_factory):
+    """The real intake service (for `get_contact`)."""
+    container = container_factory(IntakeService, config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def system(config, container_factory, intake):
+    """Real intake and notify containers; the notify one."""
     notify = container_factory(NotifyService, config)
-    intake.start()
     notify.start()
     return notify
 
@@ -78,7 +86,7 @@ def app_id() -> str:
 
 def seed_application(config: dict, application_id: str, phone: str = PHONE) -> None:
     """A citizen and their application in intake's store, with no event (we publish our own)."""
-    store = IntakeStore(get_database(config, "intake"))
+    store = IntakeStore(database(config, "intake"))
     store.save_citizen({"_id": "citizen-1", "tckn": "10000000146", "first_name": "Ayşe",
                         "last_name": "Demir", "phone": phone, "email": None})
     store.save_application({"_id": application_id, "tracking_code": "K7M4QX2D9",
@@ -103,8 +111,6 @@ def routed(application_id: str) -> dict:
     }, occurred_at=NOW + timedelta(seconds=1))
 
 
-
-
 def sms_lines(config: dict) -> list[dict]:
     path = Path(config["DEV_SINK_DIR"]) / "sms.jsonl"
     if not path.exists():
@@ -114,12 +120,12 @@ def sms_lines(config: dict) -> list[dict]:
 
 def published(container, probe: _Probe, application_id: str) -> list[dict]:
     """The outcome events published, after making the relay publish whatever is still stored."""
-    get_extension(container, OutboxRelay).sweep(grace=timedelta(0))
+    parts_of(container).relay.sweep(grace=timedelta(0))
     return probe.drain(application_id)
 
 
 def messages(config: dict, application_id: str) -> list[dict]:
-    found = get_database(config, "notify")["messages"].find({"application_id": application_id})
+    found = database(config, "notify")["messages"].find({"application_id": application_id})
     return list(found)
 
 
@@ -188,8 +194,8 @@ def test_an_application_intake_cannot_find_is_logged_as_failed_and_nothing_is_se
     assert failed[0]["data"]["error"] == "no contact"
 
 
-def test_a_submission_through_intake_reaches_the_citizen_by_sms(config, system):
-    client = create_intake_app(config).test_client()
+def test_a_submission_through_intake_reaches_the_citizen_by_sms(config, system, intake):
+    client = create_intake_app(parts_of(intake)).test_client()
 
     def ours(worker_ctx, result, exc_info):
         return worker_ctx.args[0]["application_id"] == submitted.get("application_id")
@@ -208,3 +214,135 @@ def test_a_submission_through_intake_reaches_the_citizen_by_sms(config, system):
     assert submitted["security_code"] not in line["text"]  # the secret is never sent in clear
     [message] = messages(config, submitted["application_id"])
     assert message["status"] == "sent"
+
+
+# -- the database going away in the middle of a send (benchmarks.faults, stop-database) ------
+
+class DatabaseAway:
+    """Notify's store as it behaves while its database is away: every call raises what
+    pymongo raises then (`AutoReconnect`), from `go()` until `back()` or `seconds` later."""
+
+    CALLS = ("get_message", "claim", "take_over", "finish", "log_for")
+
+    def __init__(self, store: NotifyStore, monkeypatch):
+        self.until = 0.0
+        self.refused = 0
+        for name in self.CALLS:
+            monkeypatch.setattr(store, name, self._unless_away(getattr(store, name)))
+
+    def _unless_away(self, call):
+        def guarded(*args, **kwargs):
+            if time.monotonic() < self.until:
+                self.refused += 1
+                raise AutoReconnect("127.0.0.1:27018: [Errno 111] Connection refused")
+            return call(*args, **kwargs)
+
+        return guarded
+
+    def go(self, seconds: float = 3600.0) -> None:
+        self.until = time.monotonic() + seconds
+
+    def back(self) -> None:
+        self.until = 0.0
+
+
+def after_sending(parts, monkeypatch, then) -> None:
+    """Call `then()` right after the SMS provider has taken a message."""
+    send = parts.sms.send
+
+    def send_then(to: str, text: str) -> str:
+        provider_message_id = send(to, text)
+        then()
+        return provider_message_id
+
+    monkeypatch.setattr(parts.sms, "send", send_then)
+
+
+def handled(config: dict, container, envelope: dict, on_failure=lambda: None,
+            timeout: float = 20) -> list[str]:
+    """Publish `envelope` and wait until `container` has handled it without error (the bus
+    retrying it meanwhile); returns the errors of the attempts that failed first."""
+    failures: list[str] = []
+
+    def succeeded(worker_ctx, result, exc_info) -> bool:
+        if worker_ctx.args[0]["event_id"] != envelope["event_id"]:
+            return False
+        if exc_info is not None:
+            failures.append(exc_info[0].__name__)
+            on_failure()  # before the handler republishes it for a retry
+            return False
+        return True
+
+    with entrypoint_waiter(container, f"handle_{envelope['type']}", callback=succeeded,
+                           timeout=timeout):
+        publish(config, envelope)
+    return failures
+
+
+def assert_sent_once(config, system, outcomes, app_id: str, event: dict, attempts: int) -> None:
+    """One SMS, its message `sent`, one notification_sent, nothing dead-lettered."""
+    [line] = sms_lines(config)
+    assert line["to"] == PHONE
+    [message] = messages(config, app_id)
+    assert (message["status"], message["attempts"]) == ("sent", attempts)
+    assert message["provider_message_id"] == line["message_id"]
+    sent = published(system, outcomes, app_id)
+    assert {(e["event_id"], e["type"]) for e in sent} == {(sent[0]["event_id"],
+                                                           "notification_sent")}
+    assert sent[0]["data"]["cause_event_id"] == event["event_id"]
+    assert list_dead_letters(config["AMQP_URI"]) == []
+
+
+def test_an_sms_sent_as_the_database_goes_away_is_recorded_when_it_is_back_not_parked(
+    config, system, outcomes, app_id, monkeypatch
+):
+    """Before: the sender raised, every retry met its fresh claim (`MessageInFlight`), and
+    the event was dead-lettered with the message left `sending`."""
+    seed_application(config, app_id)
+    parts = parts_of(system)
+    away = DatabaseAway(parts.store, monkeypatch)
+    after_sending(parts, monkeypatch, lambda: away.go(seconds=1.5))
+    event = received(app_id)
+    assert handled(config, system, event) == []  # the sender waited: no retry spent
+    assert away.refused >= 1  # it did meet the database away
+    assert_sent_once(config, system, outcomes, app_id, event, attempts=1)
+
+
+def test_a_claim_stored_as_the_database_went_away_is_resumed_by_the_retry_and_sent_once(
+    config, system, outcomes, app_id, monkeypatch
+):
+    """The claim's write reached the database, its answer did not: nothing was sent. Before:
+    every retry met that fresh claim, the event was dead-lettered, and no SMS ever went."""
+    seed_application(config, app_id)
+    parts = parts_of(system)
+    claim = parts.store.claim
+    lost: list[str] = []
+
+    def stored_but_answer_lost(message: dict):
+        answer = claim(message)
+        if not lost:
+            lost.append(message["claim"])
+            raise AutoReconnect("connection closed")
+        return answer
+
+    monkeypatch.setattr(parts.store, "claim", stored_but_answer_lost)
+    event = received(app_id)
+    assert handled(config, system, event) == ["AutoReconnect"]
+    assert_sent_once(config, system, outcomes, app_id, event, attempts=2)  # taken over
+
+
+def test_an_outcome_the_database_was_away_too_long_to_record_is_recorded_by_the_retry(
+    config, container_factory, intake, outcomes, app_id, monkeypatch
+):
+    """The sender gives up recording (here after 0.3 s) and raises; the event's retry records
+    what it kept instead of sending again, however long the database was away."""
+    system = container_factory(NotifyService, dict(config, NOTIFY_RECORD_SECONDS="0.3"))
+    system.start()
+    seed_application(config, app_id)
+    parts = parts_of(system)
+    away = DatabaseAway(parts.store, monkeypatch)
+    after_sending(parts, monkeypatch, away.go)
+    event = received(app_id)
+    assert handled(config, system, event, on_failure=away.back) == ["AutoReconnect"]
+    assert away.refused >= 2  # the sender tried again before giving up
+    assert_sent_once(config, system, outcomes, app_id, event, attempts=1)  # not taken over

@@ -1,7 +1,9 @@
-"""Fixtures for reporting's tests: envelopes as the bus carries them, a publisher, a token."""
+"""Fixtures for reporting's tests: envelopes as the bus carries them, a publisher, a token,
+reporting's parts."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from services.common.codes import new_tracking_code, security_digest
 from services.common.config import DEV_SECRET
 from services.common.events import load_event, make_event, new_event_id, utcnow
+from services.reporting.bootstrap import ReportingParts, build
 from tests import support
 
 
@@ -72,3 +75,11 @@ def publish(config):
 def staff_headers(config):
     """Authorization headers for a staff member of `role` (a coordinator by default)."""
     return functools.partial(support.bearer, config, user="rep-0001")
+
+
+@pytest.fixture
+def parts(config) -> Iterator[ReportingParts]:
+    """Reporting's composition for this test (no container runs it), closed after."""
+    built = build(config)
+    yield built
+    built.close()

@@ -1,7 +1,7 @@
 """The summary report over HTTP: staff only, dates validated, counts per local day.
 
-Summaries are filled through the service's own handlers (`worker_factory` with the real store),
-so these tests need no broker traffic.
+Summaries are filled through the service's own handlers (`worker_factory` with the real parts,
+the same the app reads), so these tests need no broker traffic.
 """
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from services.common.auth import mint_token
-from services.common.mongo import get_database
 from services.reporting.service import ReportingService
-from services.reporting.store import ReportingStore
 from services.reporting.web import create_app
 
 SUMMARY = "/api/v1/reports/summary"
@@ -21,15 +19,14 @@ MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
 
 
 @pytest.fixture
-def client(config):
-    return create_app(config).test_client()
+def client(parts):
+    return create_app(parts).test_client()
 
 
 @pytest.fixture
-def deliver(config, events):
-    """Hand an envelope to the matching handler, as the bus would."""
-    service = worker_factory(ReportingService,
-                             store=ReportingStore(get_database(config, "reporting")))
+def deliver(parts, events):
+    """Hand an envelope to the matching handler, as the bus would (on the app's parts)."""
+    service = worker_factory(ReportingService, parts=parts)
 
     def _deliver(envelope: dict) -> dict:
         getattr(service, f"handle_{envelope['type']}")(events.loaded(envelope))

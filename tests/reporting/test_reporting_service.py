@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
+from services.common.bootstrap import parts_of
 from services.common.events import utcnow
-from services.common.mongo import get_database
 from services.common.topology import SUBSCRIPTIONS
+from services.reporting.bootstrap import build
 from services.reporting.service import ReportingService
 from services.reporting.store import ReportingStore
 from services.reporting.web import create_app
@@ -26,12 +28,14 @@ def container(container_factory, config):
 
 @pytest.fixture
 def store(config) -> ReportingStore:
-    return ReportingStore(get_database(config, "reporting"))
+    """The test's own view of reporting's database, to inspect what the handlers stored."""
+    return ReportingStore(support.database(config, "reporting"))
 
 
 @pytest.fixture
-def summary(config, staff_headers):
-    client = create_app(config).test_client()
+def summary(container, staff_headers):
+    """The summary as the running service's own HTTP side answers it (the container's parts)."""
+    client = create_app(parts_of(container)).test_client()
     today = utcnow().date()
     # The events below are stamped now: a period around today in any timezone covers them.
     period = {"from": (today - timedelta(days=1)).isoformat(),
@@ -88,3 +92,19 @@ def test_routing_and_referral_reach_the_counts_by_unit_and_status(
         {"application_id": referred_receipt["application_id"]})}
     assert facts == {"application_received", "application_referred"}
     assert store.get_summary(routed_receipt["application_id"])["routed_at"] is not None
+
+
+def test_a_wrong_report_timezone_stops_the_composition(config):
+    """Resolved once when the parts are built, so the service fails at start, not per report."""
+    with pytest.raises(ZoneInfoNotFoundError):
+        build(dict(config, REPORT_TIMEZONE="Mars/Olympus_Mons"))
+
+
+def test_the_configured_timezone_reads_the_report_days(parts, config):
+    assert parts.reports.timezone_name == "Europe/Istanbul"
+    other = build(dict(config, REPORT_TIMEZONE="UTC"))
+    try:
+        assert other.reports.timezone_name == "UTC"
+        assert other.reports.summary()["timezone"] == "UTC"
+    finally:
+        other.close()

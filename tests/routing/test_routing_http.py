@@ -2,6 +2,7 @@
 the field, the inbox's filters and paging, the directory admin's institution claim, the dry run.
 
 Cases are opened through the service's own domain and store (no broker needed here)."""
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import eventlet
@@ -11,10 +12,11 @@ from pymongo.collection import Collection
 from services.common.auth import mint_token
 from services.common.config import load_config
 from services.common.events import load_event, make_event, new_event_id
-from services.common.mongo import get_database
+from services.routing.bootstrap import RoutingParts, build
 from services.routing.domain import open_case
 from services.routing.store import RoutingStore
 from services.routing.web import create_app
+from tests.support import database
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -25,17 +27,23 @@ def config(databases):
 
 
 @pytest.fixture
-def http(config):
-    return create_app(config).test_client()
+def parts(config) -> Iterator[RoutingParts]:
+    """Routing's composition without its nameko side (its relay never started)."""
+    built = build(config)
+    yield built
+    built.close()
 
 
 @pytest.fixture
-def open_application(config, http):
-    """`open_application(category, district, minutes)` routes a new application; its id."""
-    store = RoutingStore(get_database(config, "routing"))
-    from services.routing.organisation import organisation_for
+def http(parts):
+    return create_app(parts).test_client()
 
-    org = organisation_for(store, config).current()
+
+@pytest.fixture
+def open_application(parts, http):
+    """`open_application(category, district, minutes)` routes a new application; its id."""
+    store = parts.store
+    org = parts.organisation.current()
 
     def make(category="road_damage", district="Mezitli", minutes=0, **extra) -> str:
         app_id = new_event_id()
@@ -210,7 +218,7 @@ def test_two_staff_acting_on_one_case_at_once_one_wins_and_the_other_gets_409(
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
     refused = next(a for a in answers if a.status_code == 409).get_json()
     assert refused["errors"] == {"state": ["acknowledged"]}
-    case = get_database(config, "routing")["cases"].find_one({"_id": app_id})
+    case = database(config, "routing")["cases"].find_one({"_id": app_id})
     assert [e["type"] for e in case["_outbox"]][-1:] == ["case_acknowledged"]
     assert sum(e["type"] == "case_acknowledged" for e in case["_outbox"]) == 1
     assert [s["event"] for s in case["history"]].count("case_acknowledged") == 1
@@ -238,7 +246,7 @@ def test_the_inbox_keeps_every_case_routed_and_moved_at_the_same_time(
 def test_the_inbox_reads_by_id_only_and_drops_an_entry_its_case_left(
         config, http, open_application, monkeypatch):
     ids = [open_application(minutes=i) for i in range(3)]
-    store = RoutingStore(get_database(config, "routing"))
+    store = RoutingStore(database(config, "routing"))
     # a writer that stopped between moving a case and deleting the inbox entry it left
     store.cases.update_one({"_id": ids[1]}, {"$set": {
         "unit": "mezitli_bld.parks", "inbox": {"unit": "mezitli_bld.parks", "stint": "x"}}})

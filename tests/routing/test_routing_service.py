@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.auth import mint_token
+from services.common.bootstrap import parts_of
 from services.common.events import make_event, new_event_id, utcnow
-from services.common.mongo import get_database
 from services.common.outbox import HANDLED, OUTBOX
 from services.routing.service import RoutingService
 from services.routing.web import create_app
-from tests.support import deliver
+from tests.support import database, deliver
 
 
 @pytest.fixture
@@ -27,8 +27,10 @@ def routing(config, container_factory):
 
 
 @pytest.fixture
-def http(config):
-    return create_app(config).test_client()
+def http(routing):
+    """The Flask side of the same process: the parts the container built (one directory, one
+    relay), as the runner serves it."""
+    return create_app(parts_of(routing)).test_client()
 
 
 def token(config, role, unit=None, user="staff-test", institution=None) -> dict:
@@ -46,7 +48,7 @@ def received(app_id, category="road_damage", district="Mezitli", at=None, **extr
 
 
 def case_doc(config, app_id) -> dict:
-    return get_database(config, "routing")["cases"].find_one({"_id": app_id})
+    return database(config, "routing")["cases"].find_one({"_id": app_id})
 
 
 def test_a_received_application_is_routed_once_with_the_rule(config, routing, probe, app_id):

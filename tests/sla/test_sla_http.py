@@ -5,23 +5,24 @@ import pytest
 
 from services.common.auth import mint_token
 from services.common.events import load_event, make_event, utcnow
-from services.common.mongo import get_database
 from services.sla import domain
+from services.sla.bootstrap import build
 from services.sla.store import SlaStore
 from services.sla.web import create_app
-from tests.support import bearer
+from tests.support import bearer, database
 
 
 @pytest.fixture
 def store(config):
-    return SlaStore(get_database(config, "sla"))
+    """The test's own view of sla's database, to set up cases as the handler leaves them."""
+    return SlaStore(database(config, "sla"))
 
 
 @pytest.fixture
 def client(config):
-    return create_app(config).test_client()
-
-
+    parts = build(config)
+    yield create_app(parts).test_client()
+    parts.close()
 
 
 def route(store: SlaStore, application_id: str, *, hours_ago: float, unit: str = "a.works",

@@ -3,11 +3,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common.bootstrap import parts_of
 from services.common.events import make_event, new_event_id
-from services.common.mongo import get_database
 from services.common.outbox import HANDLED, VERSION
 from services.sla.service import SlaService
-from tests.support import deliver
+from services.sla.web import create_app
+from tests.support import bearer, database, deliver
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -28,10 +29,8 @@ def routed(application_id: str, at: datetime = T0, unit: str = "mezitli_bld.work
     }, occurred_at=at)
 
 
-
-
 def timers(config: dict):
-    return get_database(config, "sla")["timers"]
+    return database(config, "sla")["timers"]
 
 
 def timer_sets(config: dict, *application_ids: str) -> list[dict]:
@@ -92,3 +91,19 @@ def test_each_routed_case_has_its_own_timer_set(config, container_factory):
     deliver(config, container, routed(second, unit="mersin_bb.roads"))
     assert sorted((d["_id"], d["unit"]) for d in timer_sets(config, first, second)) == [
         (first, "mezitli_bld.works"), (second, "mersin_bb.roads")]
+
+
+def test_the_running_services_http_side_shows_what_its_handler_stored(
+    config, container_factory, app_id
+):
+    """One composition per process: the Flask app made on the container's parts reads the
+    timer set the container's handler wrote."""
+    container = container_factory(SlaService, config)
+    container.start()
+    parts = parts_of(container)
+    client = create_app(parts).test_client()
+    deliver(config, container, routed(app_id))
+    response = client.get(f"/api/v1/sla/cases/{app_id}", headers=bearer(config))
+    assert response.status_code == 200
+    assert response.get_json()["next_due_at"].startswith("2025-03-03T13:00")
+    assert client.get("/health").status_code == 200

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,6 +12,15 @@ from services.common.events import load_event, make_event, new_event_id, utcnow
 from tests import support
 
 SECURITY_CODE = "SECRETCODE1"
+# When the tests' own compositions count rate-limit attempts: inside every limit's window (the
+# client's 10 minutes, the code's 15, Open311's minute), so that no test's attempts are split
+# between two windows by the wall clock passing a boundary mid-test.
+COUNTED_AT = datetime(2025, 3, 3, 9, 12, 30, tzinfo=UTC)
+
+
+def counted_at(moment: datetime = COUNTED_AT):
+    """A clock for the rate limiter that always reads `moment`."""
+    return lambda: moment
 
 
 class Envelopes:
@@ -116,21 +125,56 @@ def publish(config):
 
 
 @pytest.fixture
-def tracking_store(config):
-    from services.common.mongo import get_database
-    from services.tracking.store import TrackingStore
+def make_parts(config):
+    """`make_parts(cfg=None, **kwargs)`: a tracking composition (`TrackingParts`) over the
+    test's databases, as a Flask-only process builds it; all closed after the test. Several
+    made in one test are several replicas of the service. Their limiter counts at
+    `COUNTED_AT` unless given another `clock`."""
+    from services.tracking.bootstrap import TrackingParts
 
-    return TrackingStore(get_database(config, "tracking"))
+    made = []
+
+    def make(cfg: dict | None = None, **kwargs):
+        kwargs.setdefault("clock", counted_at())
+        made.append(TrackingParts(config if cfg is None else cfg, **kwargs))
+        return made[-1]
+
+    yield make
+    for parts in made:
+        parts.close()
 
 
 @pytest.fixture
-def handle(tracking_store):
+def tracking_parts(make_parts):
+    """The test's tracking composition: what the handlers (`handle`) and `client` share."""
+    return make_parts()
+
+
+@pytest.fixture
+def make_app(make_parts):
+    """`make_app(cfg=None, **kwargs)`: tracking's Flask app over parts of its own (a config
+    changed by the test, a pinned clock), closed after the test."""
+    from services.tracking.web import create_app
+
+    return lambda cfg=None, **kwargs: create_app(make_parts(cfg, **kwargs))
+
+
+@pytest.fixture
+def tracking_store(config):
+    """Tracking's store over the test's database, to inspect what the service stored."""
+    from services.tracking.store import TrackingStore
+
+    return TrackingStore(support.database(config, "tracking"))
+
+
+@pytest.fixture
+def handle(tracking_parts):
     """Hand an envelope to tracking's matching handler, as the bus would (no broker traffic)."""
     from nameko.testing.services import worker_factory
 
     from services.tracking.service import TrackingService
 
-    service = worker_factory(TrackingService, store=tracking_store)
+    service = worker_factory(TrackingService, parts=tracking_parts)
 
     def _handle(envelope: dict) -> dict:
         getattr(service, f"handle_{envelope['type']}")(load_event(envelope))
@@ -166,19 +210,24 @@ def container(container_factory, config):
 
 
 @pytest.fixture
-def store(config):
-    """Tracking's store over the test's database."""
-    from services.common.mongo import get_database
-    from services.tracking.store import TrackingStore
+def running_client(container):
+    """The HTTP side of the running service: its Flask app over the container's own parts,
+    as the runner serves it (one catalogue cache, one relay for both sides)."""
+    from services.common.bootstrap import parts_of
+    from services.tracking.web import create_app
 
-    return TrackingStore(get_database(config, "tracking"))
+    return create_app(parts_of(container)).test_client()
 
 
 @pytest.fixture
-def client(config):
-    """Tracking's HTTP API (its RPC pool closed afterwards)."""
+def store(tracking_store):
+    """Tracking's store over the test's database."""
+    return tracking_store
+
+
+@pytest.fixture
+def client(tracking_parts):
+    """Tracking's HTTP API over the test's composition (the one `handle` folds into)."""
     from services.tracking.web import create_app
 
-    app = create_app(config)
-    yield app.test_client()
-    app.extensions["acikkapi_tracking"]["rpc"].close()
+    return create_app(tracking_parts).test_client()

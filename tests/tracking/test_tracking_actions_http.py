@@ -10,7 +10,8 @@ import pytest
 from services.common.codes import new_tracking_code
 from services.common.outbox import OUTBOX
 from services.tracking.schemas import TrackingAnswerSchema
-from services.tracking.web import LIMITED, NOT_FOUND, create_app
+from services.tracking.web import LIMITED, NOT_FOUND
+from tests.tracking.conftest import COUNTED_AT, counted_at
 
 TRACK = "/api/v1/track"
 GOOD = "SECRETCODE1"
@@ -97,10 +98,10 @@ def test_the_siblings_answer_wrong_codes_exactly_as_the_lookup_does(
 
 @pytest.mark.parametrize("known", [True, False])
 def test_a_code_is_locked_after_repeated_failures_even_for_the_right_security_code(
-    config, concluded_application, known
+    config, make_app, concluded_application, known
 ):
     config["TRACK_CODE_FAILURES"] = "3"
-    client = create_app(config).test_client()
+    client = make_app(config).test_client()
     code = concluded_application()[1] if known else new_tracking_code()
     for n in range(3):
         assert client.post(TRACK, json=codes(code, f"WRONG{n}")).status_code == 404
@@ -111,10 +112,12 @@ def test_a_code_is_locked_after_repeated_failures_even_for_the_right_security_co
 
 
 def test_a_client_is_limited_on_its_failures_and_on_all_its_lookups(
-    config, concluded_application
+    config, make_app, concluded_application
 ):
     config.update(TRACK_CLIENT_FAILURES="3", TRACK_CLIENT_LIMIT="6")
-    client = create_app(config).test_client()
+    # The limiter's clock pinned: windows are aligned to the clock, and on the wall clock a
+    # run crossing a 10-minute boundary split these lookups between two windows and failed.
+    client = make_app(config, clock=counted_at(COUNTED_AT)).test_client()
     _, code = concluded_application()
     for _ in range(3):
         assert client.post(TRACK, json=codes(new_tracking_code())).status_code == 404

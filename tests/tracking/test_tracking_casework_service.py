@@ -17,6 +17,12 @@ def deliver(config, container):
     return functools.partial(support.deliver, config, container)
 
 
+@pytest.fixture
+def client(running_client):
+    """The running service's own HTTP side: the handlers and the views share its parts."""
+    return running_client
+
+
 
 def lookup(client, code: str) -> dict:
     response = client.post(TRACK, json={"tracking_code": code, "security_code": "SECRETCODE1"})

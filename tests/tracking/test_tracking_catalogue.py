@@ -16,6 +16,12 @@ def deliver(config, container):
     return functools.partial(support.deliver, config, container)
 
 
+@pytest.fixture
+def client(running_client):
+    """The running service's own HTTP side: the handlers and the views share its parts."""
+    return running_client
+
+
 def names(client, code: str) -> tuple[str, str]:
     answer = client.post("/api/v1/track", json={"tracking_code": display_tracking_code(code),
                                                 "security_code": "SECRETCODE1"})

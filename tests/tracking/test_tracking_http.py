@@ -1,6 +1,6 @@
 """The public lookup over HTTP: both codes, one answer for every kind of "no", fields named.
 
-The read model is filled through the service's own handlers (`worker_factory` with the real
+The read model is filled through the service's own handlers (`worker_factory` with real
 store), so these tests need no broker traffic.
 """
 from __future__ import annotations
@@ -25,9 +25,10 @@ TRACK = "/api/v1/track"
 
 
 @pytest.fixture
-def deliver(store):
-    """Hand an envelope to the matching handler, as the bus would."""
-    service = worker_factory(TrackingService, store=store)
+def deliver(tracking_parts):
+    """Hand an envelope to the matching handler, as the bus would (into the composition the
+    `client` fixture serves)."""
+    service = worker_factory(TrackingService, parts=tracking_parts)
 
     def _deliver(envelope: dict) -> None:
         getattr(service, f"handle_{envelope['type']}")(load_event(envelope))
@@ -147,6 +148,32 @@ def test_a_lookup_after_a_write_shows_the_write(
                                result="Çukur kapatıldı."))
     after = client.post(TRACK, json=codes).get_json()
     assert before["status"] != "resolved" and after["status"] == "resolved"
+
+
+
+def test_the_documented_view_answers_as_the_fast_path_does(
+    tracking_parts, routed_application
+):
+    """`FastLookup` and the flask-smorest view of `POST /api/v1/track` (served when the fast
+    path is not in front) run the same use case and the same schema: the same answers."""
+    from services.tracking.web import create_app
+
+    fast = create_app(tracking_parts)
+    documented = create_app(tracking_parts)
+    documented.wsgi_app = documented.wsgi_app.app  # the fast path taken away
+    bodies = [{"tracking_code": routed_application, "security_code": "SECRETCODE1"},
+              {"tracking_code": routed_application, "security_code": "WRONGCODE1"},
+              {"tracking_code": new_tracking_code(), "security_code": "SECRETCODE1"},
+              {"tracking_code": routed_application}]
+    statuses = []
+    for body in bodies:
+        answers = [app.test_client().post(TRACK, json=body) for app in (fast, documented)]
+        assert answers[0].status_code == answers[1].status_code
+        assert answers[0].get_json() == answers[1].get_json()
+        statuses.append(answers[0].status_code)
+        if answers[0].status_code != 422:  # the use case's answers, uncached by anyone
+            assert answers[1].headers["Cache-Control"] == "no-store"
+    assert statuses == [200, 404, 404, 422]
 
 
 LOOKUP_BODIES = [

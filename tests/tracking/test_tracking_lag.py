@@ -7,23 +7,24 @@ tracking's consumer is not running at all: only intake, which owns the codes, ca
 """
 import pytest
 
+from services.common.bootstrap import parts_of
 from services.intake.service import IntakeService
 from services.intake.web import create_app as intake_app
-from services.tracking.web import create_app as tracking_app
-from tests.support import SAMPLE_APPLICATION
+from tests.support import SAMPLE_APPLICATION, database
 
 TRACK = "/api/v1/track"
 
 
 @pytest.fixture
-def lagging(config, container_factory):
+def lagging(config, container_factory, make_app):
     """Intake running (its RPCs answer), tracking's HTTP side with nothing folded."""
     config = dict(config, TRACK_CODE_FAILURES="3", TRACK_CLIENT_FAILURES="5")
-    container_factory(IntakeService, config).start()
-    created = intake_app(config).test_client().post("/api/v1/applications",
-                                                     json=SAMPLE_APPLICATION)
+    intake = container_factory(IntakeService, config)
+    intake.start()
+    created = intake_app(parts_of(intake)).test_client().post("/api/v1/applications",
+                                                              json=SAMPLE_APPLICATION)
     assert created.status_code == 201, created.get_json()
-    return tracking_app(config).test_client(), created.get_json()
+    return make_app(config).test_client(), created.get_json()
 
 
 def test_the_codes_just_given_open_the_application_before_tracking_has_folded_it(lagging):
@@ -64,7 +65,7 @@ def test_the_pages_open_it_too(lagging):
 
 def test_an_intake_that_does_not_answer_is_asked_once_not_on_every_lookup(config):
     """Intake away: one receipt check waits for it, the lookups after it do not."""
-    from services.common.mongo import get_database
+    from services.common.catalogue_cache import open_catalogue
     from services.tracking.lookup import NotFound, Tracker
     from services.tracking.store import TrackingStore
 
@@ -74,7 +75,8 @@ def test_an_intake_that_does_not_answer_is_asked_once_not_on_every_lookup(config
         asked.append(code)
         raise TimeoutError("intake did not answer")
 
-    tracker = Tracker(TrackingStore(get_database(config, "tracking")), config, receipts=away)
+    db = database(config, "tracking")
+    tracker = Tracker(TrackingStore(db), config, open_catalogue(config, db), receipts=away)
     for n in range(5):
         outcome = tracker.lookup(f"AAA{n:06d}", "WRONGCODE1", f"10.0.0.{n}")
         assert isinstance(outcome, NotFound)

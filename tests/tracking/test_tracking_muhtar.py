@@ -20,10 +20,11 @@ from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_waiter
 
 from services.common.events import utcnow
+from services.common.refusals import SubmissionRefused
 from services.intake.service import IntakeService
 from services.notify.service import NotifyService
 from services.tracking import portal
-from services.tracking.web import create_app
+from tests.support import database
 
 # The third muhtar of data/sample/muhtars.yaml (fictitious).
 MUHTAR = {"tckn": "86232860162", "first_name": "ŞÜKRÜ", "last_name": "öztürk"}
@@ -57,10 +58,9 @@ def sms_to(config, phone: str) -> list[str]:
 
 
 @pytest.fixture
-def app(config):
-    app = create_app(config)
-    yield app
-    app.extensions["acikkapi_tracking"]["rpc"].close()
+def app(make_app):
+    """Tracking's app over parts of its own (its RPC pools closed with them after the test)."""
+    return make_app()
 
 
 @pytest.fixture
@@ -158,8 +158,13 @@ def test_a_code_can_be_tried_five_times_then_the_login_is_gone(config, app, regi
     assert browser.get("/muhtar/talepler").status_code == 303
 
 
+UNKNOWN_PLACE = "Olmayan Mahalle"
+REFUSED_PLACE = "Bilinmeyen mahalle / unknown neighbourhood."
+
+
 class RecordingIntake:
-    """Stands in for intake's `submit_application` (muhtar by `citizen_ref`)."""
+    """Stands in for intake's `submit_application` (muhtar by `citizen_ref`), refusing a place
+    it does not know as intake does: with `SubmissionRefused` naming the field."""
 
     name = "intake"
     received: ClassVar[list[dict]] = []
@@ -174,6 +179,8 @@ class RecordingIntake:
 
     @rpc
     def submit_application(self, payload: dict) -> dict:
+        if payload["location"]["neighbourhood"] == UNKNOWN_PLACE:
+            raise SubmissionRefused({"location": {"neighbourhood": [REFUSED_PLACE]}})
         RecordingIntake.received.append(payload)
         return {"application_id": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "tracking_code": "K7M-4QX-2D9",
                 "security_code": "7QK2M9XD4P", "status": "received"}
@@ -190,6 +197,13 @@ def test_a_new_request_is_filed_through_intake_and_its_codes_shown_once(
     html = browser.get("/muhtar/yeni").get_data(as_text=True)
     bad = browser.post("/muhtar/yeni", data={"csrf_token": csrf(html), "kind": "request"})
     assert bad.status_code == 422 and "description" in bad.get_data(as_text=True)
+    refused = browser.post("/muhtar/yeni", data={
+        "csrf_token": csrf(html), "kind": "request", "category": "school_building",
+        "district": "Mersin/Mezitli", "neighbourhood": UNKNOWN_PLACE,
+        "description": "Okulun çatısı akıyor, onarım talep ediyoruz."})
+    # intake's refusal, caught as itself: the form again, naming what intake named
+    assert refused.status_code == 422
+    assert f"location: {REFUSED_PLACE}" in refused.get_data(as_text=True)
     response = browser.post("/muhtar/yeni", data={
         "csrf_token": csrf(html), "kind": "request", "category": "school_building",
         "district": "Mersin/Mezitli", "neighbourhood": "Tece",
@@ -208,8 +222,6 @@ def test_a_new_request_is_filed_through_intake_and_its_codes_shown_once(
 def test_a_new_request_from_the_portal_lands_in_the_real_intake_as_the_muhtars_own(
     config, app, registry
 ):
-    from services.common.mongo import get_database
-
     browser, _ = log_in(config, app, registry)
     html = browser.get("/muhtar/yeni").get_data(as_text=True)
     response = browser.post("/muhtar/yeni", data={
@@ -217,11 +229,11 @@ def test_a_new_request_from_the_portal_lands_in_the_real_intake_as_the_muhtars_o
         "district": "Mersin/Mezitli", "neighbourhood": "Tece",
         "description": "Okulun çatısı akıyor, onarım talep ediyoruz."})
     assert response.status_code == 201, response.get_data(as_text=True)
-    [stored] = list(get_database(config, "intake")["applications"].find(
+    [stored] = list(database(config, "intake")["applications"].find(
         {"channel": "muhtar"}))
     assert stored["caller_type"] == "muhtar"
     assert stored["category"] == "school_building"
-    muhtar = get_database(config, "intake")["citizens"].find_one({"_id": stored["citizen_id"]})
+    muhtar = database(config, "intake")["citizens"].find_one({"_id": stored["citizen_id"]})
     assert muhtar["phone"] == PHONE  # filed as the logged-in muhtar, not as someone typed
 
 

@@ -11,9 +11,9 @@ from services.tracking.web import create_app
 
 
 @pytest.fixture
-def browser(config):
-    """A test client that keeps cookies, like a browser."""
-    return create_app(config).test_client()
+def browser(tracking_parts):
+    """A test client that keeps cookies, like a browser (over the parts `handle` folds into)."""
+    return create_app(tracking_parts).test_client()
 
 
 def csrf(page) -> str:

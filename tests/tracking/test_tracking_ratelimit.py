@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import eventlet
 import pytest
 
-from services.common.mongo import get_database
 from services.tracking.ratelimit import (
     Blocked,
     Limit,
@@ -18,7 +17,7 @@ from services.tracking.ratelimit import (
     window,
 )
 from services.tracking.store import TrackingStore
-from services.tracking.web import create_app
+from tests.support import database
 from tests.tracking.test_tracking_guesses import post
 
 NOW = datetime(2025, 3, 3, 9, 15, 30, tzinfo=UTC)
@@ -99,8 +98,8 @@ def test_counter_ids_carry_no_address_or_code_in_the_clear():
 
 def test_replicas_share_counters_through_the_store(config):
     """Two limiters over the same database (two replicas) count in the same documents."""
-    first = Limiter(TrackingStore(get_database(config, "tracking")), "pepper", LIMITS)
-    second = Limiter(TrackingStore(get_database(config, "tracking")), "pepper", LIMITS)
+    first = Limiter(TrackingStore(database(config, "tracking")), "pepper", LIMITS)
+    second = Limiter(TrackingStore(database(config, "tracking")), "pepper", LIMITS)
     for limiter in (first, second, first, second, first):
         assert limiter.client("198.51.100.7", "lookup", NOW) is None
     assert second.client("198.51.100.7", "lookup", NOW) is not None
@@ -112,8 +111,8 @@ def test_replicas_share_counters_through_the_store(config):
 
 def test_a_lock_reached_on_one_replica_is_read_by_another(config):
     """The failure that reaches the limit marks the subject; other replicas read the mark."""
-    first = Limiter(TrackingStore(get_database(config, "tracking")), "pepper", LIMITS)
-    second = Limiter(TrackingStore(get_database(config, "tracking")), "pepper", LIMITS)
+    first = Limiter(TrackingStore(database(config, "tracking")), "pepper", LIMITS)
+    second = Limiter(TrackingStore(database(config, "tracking")), "pepper", LIMITS)
     for _ in range(3):  # three lookups, counted then failed
         assert first.client("198.51.100.9", "lookup", NOW) is None
         first.failed("198.51.100.9", "K7M4QX2D9", NOW)
@@ -123,8 +122,8 @@ def test_a_lock_reached_on_one_replica_is_read_by_another(config):
 
 
 def test_each_count_is_the_slot_won_and_stops_at_the_limit(config):
-    store = TrackingStore(get_database(config, "tracking"))
-    other = TrackingStore(get_database(config, "tracking"))  # another replica
+    store = TrackingStore(database(config, "tracking"))
+    other = TrackingStore(database(config, "tracking"))  # another replica
     expires = int(NOW.timestamp()) + 90
     assert [store.claim("lookup:x:1", "n", expires, 3) for _ in range(2)] == [1, 2]
     assert other.claim("lookup:x:1", "n", expires, 3) == 3  # steps over the first's slots
@@ -136,7 +135,7 @@ def test_each_count_is_the_slot_won_and_stops_at_the_limit(config):
 def test_concurrent_counts_are_all_counted(config):
     """40 attempts at once, on two replicas: 40 different counts, none lost (an `$inc` on
     FerretDB loses most of them)."""
-    stores = [TrackingStore(get_database(config, "tracking")) for _ in range(2)]
+    stores = [TrackingStore(database(config, "tracking")) for _ in range(2)]
     expires = int(NOW.timestamp()) + 90
     pool = eventlet.GreenPool(40)
     counts = list(pool.imap(lambda n: stores[n % 2].claim("code:x:1", "f", expires, 100),
@@ -149,13 +148,13 @@ def test_concurrent_counts_are_all_counted(config):
 
 
 def test_parallel_failed_lookups_are_all_counted_and_lock_the_code(
-    config, concluded_application
+    config, make_app, concluded_application
 ):
     """40 wrong security codes at once against one tracking code, from 40 clients: every
     failure counts, so the code locks after exactly the configured number — even for the right
     security code."""
     config["TRACK_CODE_FAILURES"] = "40"
-    app = create_app(config)
+    app = make_app(config)
     _, code = concluded_application()
     pool = eventlet.GreenPool(40)
     statuses = list(pool.imap(
@@ -167,11 +166,11 @@ def test_parallel_failed_lookups_are_all_counted_and_lock_the_code(
 
 
 def test_the_code_locks_after_the_configured_failures_when_they_come_at_once(
-    config, concluded_application
+    make_app, concluded_application
 ):
     """With the default lockout (8), a burst of 40 parallel guesses leaves the code locked and
     every guess after the burst refused."""
-    app = create_app(config)
+    app = make_app()
     _, code = concluded_application()
     pool = eventlet.GreenPool(40)
     statuses = list(pool.imap(
@@ -186,7 +185,7 @@ def test_the_code_locks_after_the_configured_failures_when_they_come_at_once(
 def test_expired_counters_are_swept(config):
     """Counts live in collections per hour of expiry, marks per five minutes, dropped whole once
     everything in them expired."""
-    store = TrackingStore(get_database(config, "tracking"))
+    store = TrackingStore(database(config, "tracking"))
     limiter = Limiter(store, "pepper", LIMITS)
     limiter.client("198.51.100.7", "lookup", NOW)  # window ends 09:16, kept until 09:17
     for _ in range(2):

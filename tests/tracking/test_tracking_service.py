@@ -26,6 +26,12 @@ def deliver(config, container):
     return functools.partial(support.deliver, config, container)
 
 
+@pytest.fixture
+def client(running_client):
+    """The running service's own HTTP side: the handlers and the views share its parts."""
+    return running_client
+
+
 def lookup(client, code: str, security_code: str = "SECRETCODE1"):
     return client.post(TRACK, json={"tracking_code": display_tracking_code(code),
                                     "security_code": security_code})

@@ -1,10 +1,12 @@
 """The directory-as-data tests run on a fresh routing database without a broker, with the
 directory version checked on every decision."""
+from collections.abc import Iterator
+
 import pytest
 
 from services.common.config import load_config
-from services.common.mongo import get_database
-from services.routing.organisation import OrganisationCache, organisation_for
+from services.routing.bootstrap import RoutingParts, build
+from services.routing.organisation import OrganisationCache
 from services.routing.store import RoutingStore
 
 
@@ -14,10 +16,19 @@ def config(databases) -> dict:
 
 
 @pytest.fixture
-def store(config) -> RoutingStore:
-    return RoutingStore(get_database(config, "routing"))
+def parts(config) -> Iterator[RoutingParts]:
+    """Routing's composition, its relay never started (no broker here): the store, the cache
+    and any app a test builds share it, as in a routing process."""
+    built = build(config)
+    yield built
+    built.close()
 
 
 @pytest.fixture
-def cache(store, config) -> OrganisationCache:
-    return organisation_for(store, config)
+def store(parts) -> RoutingStore:
+    return parts.store
+
+
+@pytest.fixture
+def cache(parts) -> OrganisationCache:
+    return parts.organisation

@@ -72,11 +72,11 @@ def test_a_reload_emits_for_the_categories_it_changes_or_removes_only(cache, sto
     assert categories(store).count_documents({OUTBOX_AT: {"$exists": True}}) == 2
 
 
-def test_the_admin_api_emits_on_create_change_and_delete(config, store):
+def test_the_admin_api_emits_on_create_change_and_delete(config, parts, store):
     from services.routing.web import create_app
     from tests.support import bearer
 
-    http = create_app(config).test_client()
+    http = create_app(parts).test_client()
     admin_token = bearer(config, "admin")
     assert http.post("/api/v1/categories", json=GRAFFITI,
                      headers=admin_token).status_code == 201

@@ -1,0 +1,64 @@
+"""Notify's composition root: what one notify process holds, built once.
+
+`NotifyParts` opens notify's database, makes its store (indexes created), the SMS and e-mail
+providers `SMS_PROVIDER` / `EMAIL_PROVIDER` name, the composer of message texts, the
+`Deliveries` use case over them (with this process's memory of its own ended claims), and the
+relay that publishes the `messages` outbox (`notification_sent` / `_failed`). The nameko
+service receives it through `Composed(build)`, the Flask app through `create_app(parts)`: both
+work on the same objects.
+"""
+from __future__ import annotations
+
+from services.common.bootstrap import Parts
+from services.notify import domain
+from services.notify.providers import (
+    EmailProvider,
+    SmsProvider,
+    build_email_provider,
+    build_sms_provider,
+)
+from services.notify.sending import Deliveries
+from services.notify.store import NotifyStore
+
+
+def send_timing(config: dict) -> domain.SendTiming:
+    """The send timing, defaults unless `NOTIFY_PROVIDER_TIMEOUT_SECONDS` /
+    `NOTIFY_RECORD_SECONDS` say otherwise (a slower provider; the tests' short outages)."""
+    defaults = domain.SendTiming()
+    return domain.SendTiming(
+        provider_timeout=float(config.get("NOTIFY_PROVIDER_TIMEOUT_SECONDS")
+                               or defaults.provider_timeout),
+        record_seconds=float(config.get("NOTIFY_RECORD_SECONDS") or defaults.record_seconds),
+    )
+
+
+class NotifyParts(Parts):
+    """Notify's store, providers, composer and delivery use case, and its relay."""
+
+    store: NotifyStore
+    sms: SmsProvider
+    email: EmailProvider
+    composer: domain.SmsComposer
+    deliveries: Deliveries
+
+    def __init__(self, config: dict):
+        # The providers first: an unknown one stops the start before any client is opened.
+        sms = build_sms_provider(config)
+        email = build_email_provider(config)
+        super().__init__(config, "notify", relay=("messages",))
+        try:
+            self.store = NotifyStore(self.db)
+            self.store.ensure_indexes()
+            self.sms, self.email = sms, email
+            self.composer = domain.SmsComposer(config["PUBLIC_BASE_URL"],
+                                               link_secret=config.get("LINK_SECRET"))
+            self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
+                                         send_timing(config))
+        except BaseException:
+            self.close()  # the client opened above would otherwise outlive a failed start
+            raise
+
+
+def build(config: dict) -> NotifyParts:
+    """Notify's parts for this process."""
+    return NotifyParts(config)

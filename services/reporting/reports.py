@@ -1,0 +1,54 @@
+"""Reporting's use cases: record what an event tells, and answer the summary report.
+
+Shared by the nameko side (the event handlers) and the Flask side (the staff API) through the
+service's composition root, so both read report dates in the one timezone configured for it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+from services.common.events import utcnow
+from services.reporting import domain
+from services.reporting.store import ReportingStore
+
+RANKED = ("by_category", "by_channel", "by_district", "by_unit", "by_status")
+
+
+class Reports:
+    """Facts, application summaries and the counts over them, in reporting's store."""
+
+    def __init__(self, store: ReportingStore, timezone_name: str | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.timezone_name = timezone_name or domain.DEFAULT_TIMEZONE
+        # Resolved once, at composition: a wrong name stops the service from starting.
+        self.tz = domain.report_timezone(self.timezone_name)
+        self.clock = clock
+
+    def record(self, event: dict) -> None:
+        """Fold a status-bearing event into its application's summary and keep it as a fact."""
+        # Two idempotent writes, each keyed by the event: a redelivery after a crash between
+        # them completes the missing one and repeats nothing.
+        self.store.apply(event["application_id"], event["event_id"],
+                         lambda current: domain.fold_summary(current, event))
+        self.store.record_fact(domain.fact_from_event(event))
+
+    def record_fact(self, event: dict) -> bool:
+        """Keep an event as a fact only (False if already kept): it counts no application."""
+        return self.store.record_fact(domain.fact_from_event(event))
+
+    def summary(self, first: date | None = None, last: date | None = None) -> dict:
+        """Applications received from `first` to `last` (inclusive, local days; defaults as
+        `domain.resolve_period`), their total and their counts per dimension, ranked."""
+        first, last = domain.resolve_period(first, last,
+                                            today=self.clock().astimezone(self.tz).date())
+        start, end = domain.period_bounds(first, last, self.tz)
+        counts = self.store.received_counts(start, end)
+        return {
+            "first": first,
+            "last": last,
+            "timezone": self.timezone_name,
+            "total": counts["total"],
+            **{name: domain.ranked(counts[name]) for name in RANKED},
+        }

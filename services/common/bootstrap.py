@@ -37,9 +37,17 @@ class Parts:
     def __init__(self, config: dict, service_name: str, *, relay: tuple[str, ...] = ()):
         self.config = config
         self.service_name = service_name
-        self.db = open_database(config, service_name, hints=Hints())
-        self.relay = OutboxRelay(self.db, relay, config, service_name) if relay else None
         self._purger = None
+        self.db = open_database(config, service_name, hints=Hints())
+        try:
+            self.relay = OutboxRelay(self.db, relay, config, service_name) if relay else None
+            self.compose(config)
+        except BaseException:
+            self.db.client.close()  # a failed start must not leave its client open
+            raise
+
+    def compose(self, config: dict) -> None:
+        """Make the service's own objects on `self.db` (stores, caches, use cases)."""
 
     def start(self, spawn: Spawn) -> None:
         """Start the background work (the relay, the claim purge) on threads from `spawn`."""

@@ -48,6 +48,8 @@ class IntakeParts(Parts):
 
     def __init__(self, config: dict):
         super().__init__(config, "intake", relay=("applications", "inbound"))
+
+    def compose(self, config: dict) -> None:
         self.store = IntakeStore(self.db)
         self.store.ensure_indexes()
         self.catalogue: CatalogueCache = open_catalogue(config, self.db)

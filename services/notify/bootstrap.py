@@ -45,18 +45,16 @@ class NotifyParts(Parts):
         # The providers first: an unknown one stops the start before any client is opened.
         sms = build_sms_provider(config)
         email = build_email_provider(config)
+        self.sms, self.email = sms, email
         super().__init__(config, "notify", relay=("messages",))
-        try:
-            self.store = NotifyStore(self.db)
-            self.store.ensure_indexes()
-            self.sms, self.email = sms, email
-            self.composer = domain.SmsComposer(config["PUBLIC_BASE_URL"],
-                                               link_secret=config.get("LINK_SECRET"))
-            self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
-                                         send_timing(config))
-        except BaseException:
-            self.close()  # the client opened above would otherwise outlive a failed start
-            raise
+
+    def compose(self, config: dict) -> None:
+        self.store = NotifyStore(self.db)
+        self.store.ensure_indexes()
+        self.composer = domain.SmsComposer(config["PUBLIC_BASE_URL"],
+                                           link_secret=config.get("LINK_SECRET"))
+        self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
+                                     send_timing(config))
 
 
 def build(config: dict) -> NotifyParts:

@@ -6,9 +6,17 @@ a citizen would receive. An unknown `SMS_PROVIDER` stops the service at start (n
 composition root builds the providers first), never at the first message. E-mail works the
 same way (`EMAIL_PROVIDER`): `DevSinkEmailProvider` writes each message as an RFC 5322 file
 under `<DEV_SINK_DIR>/mail/`. Both are made once per process by `bootstrap.NotifyParts`.
+
+Every send carries a `reference`: the message's own key (`<cause event>:<template>`). A sender
+that died after handing a message over and before recording it leaves a claim that is taken
+over after the lease, and the message is handed over again with the same reference: a provider
+that keeps client references (most SMS gateways take one for delivery reports; many refuse a
+repeated one) sends it once. The development sinks do as such a gateway would: the first send of
+a reference is written, a repeat answers the first one's message id and writes nothing.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -28,8 +36,10 @@ class ProviderConfigError(RuntimeError):
 class SmsProvider(Protocol):
     name: str
 
-    def send(self, to: str, text: str) -> str:
-        """Hand one SMS to the provider; returns its message id, raises if it was refused."""
+    def send(self, to: str, text: str, reference: str | None = None) -> str:
+        """Hand one SMS to the provider; returns its message id, raises if it was refused.
+
+        A repeated `reference` is the same message handed over again (see the module)."""
 
 
 class DevSinkSmsProvider:
@@ -43,8 +53,10 @@ class DevSinkSmsProvider:
         # Greenlets of one process share the file: one whole line per write, one writer at a time.
         self._lock = threading.Lock()
 
-    def send(self, to: str, text: str) -> str:
-        message_id = f"dev-{new_event_id()}"
+    def send(self, to: str, text: str, reference: str | None = None) -> str:
+        message_id, first = _once(self.path.parent / "sms-references", reference)
+        if not first:
+            return message_id
         line = json.dumps({"at": utcnow().isoformat(), "to": to, "text": text,
                            "message_id": message_id}, ensure_ascii=False)
         with self._lock:
@@ -52,6 +64,23 @@ class DevSinkSmsProvider:
             with self.path.open("a", encoding="utf-8") as sink:
                 sink.write(line + "\n")
         return message_id
+
+
+def _once(directory: Path, reference: str | None) -> tuple[str, bool]:
+    """A new message id and True for a first send of `reference` (or none), else the id the
+    first send got and False. One file per reference, created exclusively: of any number of
+    processes handing the same message over, one writes it."""
+    message_id = f"dev-{new_event_id()}"
+    if reference is None:
+        return message_id, True
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / hashlib.sha256(reference.encode()).hexdigest()
+    try:
+        with marker.open("x", encoding="utf-8") as handle:
+            handle.write(message_id)
+    except FileExistsError:
+        return marker.read_text(encoding="utf-8") or message_id, False
+    return message_id, True
 
 
 def build_sms_provider(config: dict) -> SmsProvider:
@@ -69,8 +98,9 @@ def build_sms_provider(config: dict) -> SmsProvider:
 class EmailProvider(Protocol):
     name: str
 
-    def send(self, to: str, subject: str, text: str) -> str:
-        """Hand one e-mail to the provider; returns its message id, raises if refused."""
+    def send(self, to: str, subject: str, text: str, reference: str | None = None) -> str:
+        """Hand one e-mail to the provider; returns its message id, raises if refused. A
+        repeated `reference` is the same message handed over again (see the module)."""
 
 
 class DevSinkEmailProvider:
@@ -82,11 +112,13 @@ class DevSinkEmailProvider:
         self.directory = Path(sink_dir) / "mail"
         self.sender = sender
 
-    def send(self, to: str, subject: str, text: str) -> str:
+    def send(self, to: str, subject: str, text: str, reference: str | None = None) -> str:
         from email.message import EmailMessage
         from email.utils import format_datetime, make_msgid
 
-        message_id = f"dev-{new_event_id()}"
+        message_id, first = _once(self.directory.parent / "mail-references", reference)
+        if not first:
+            return message_id
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = to

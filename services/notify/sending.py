@@ -34,9 +34,11 @@ failed, never sent at all. Now:
   wait for the lease; one whose outcome could not be recorded in time is recorded by the
   retry from what the sender kept — never sent again, however long the database was away.
 
-What stays at-least-once: a sender process that died (kill -9) between steps 3 and 5 — its
+What stays at-least-once here: a sender process that died (kill -9) between steps 3 and 5 — its
 claim is taken over after the lease — and, with several replicas, an outcome unrecorded for
-longer than `record_seconds` whose event's retry lands on another replica after the lease.
+longer than `record_seconds` whose event's retry lands on another replica after the lease. The
+message is then handed over again with the same `reference` (its key), so a provider that keeps
+client references sends it once (`providers`).
 """
 from __future__ import annotations
 
@@ -168,9 +170,11 @@ class Deliveries:
         try:
             with eventlet.Timeout(self.timing.provider_timeout, ProviderTimeout):
                 if recipient.channel == domain.SMS:
-                    provider_message_id = self.sms.send(recipient.address, text)
+                    provider_message_id = self.sms.send(recipient.address, text,
+                                                        reference=message["_id"])
                 else:
-                    provider_message_id = self.email.send(recipient.address, subject, text)
+                    provider_message_id = self.email.send(recipient.address, subject, text,
+                                                          reference=message["_id"])
         except Exception as exc:
             # class name only: a provider's message may quote the address
             self._record(message, cause, claimed, "failed", error=type(exc).__name__)

@@ -20,13 +20,11 @@ class ReportingParts(Parts):
 
     def __init__(self, config: dict):
         super().__init__(config, "reporting")
-        try:
-            self.store = ReportingStore(self.db)
-            self.store.ensure_indexes()
-            self.reports = Reports(self.store, config.get("REPORT_TIMEZONE"))
-        except BaseException:
-            self.close()  # the client opened above would otherwise outlive a failed start
-            raise
+
+    def compose(self, config: dict) -> None:
+        self.store = ReportingStore(self.db)
+        self.store.ensure_indexes()
+        self.reports = Reports(self.store, config.get("REPORT_TIMEZONE"))
 
 
 def build(config: dict) -> ReportingParts:

@@ -33,16 +33,14 @@ class RoutingParts(Parts):
 
     def __init__(self, config: dict):
         super().__init__(config, "routing", relay=RELAYED)
-        try:
-            self.store = RoutingStore(self.db)
-            self.store.ensure_indexes()
-            self.organisation = OrganisationCache(self.store, config)
-            # seeding at build time: a bad data file stops the process at start-up, not at the
-            # first application it should have routed
-            self.organisation.start()
-        except BaseException:
-            self.close()  # the client `Parts` opened would otherwise outlive the failed build
-            raise
+
+    def compose(self, config: dict) -> None:
+        self.store = RoutingStore(self.db)
+        self.store.ensure_indexes()
+        self.organisation = OrganisationCache(self.store, config)
+        # seeding at build time: a bad data file stops the process at start-up, not at the
+        # first application it should have routed
+        self.organisation.start()
 
 
 def build(config: dict) -> RoutingParts:

@@ -20,12 +20,10 @@ class SlaParts(Parts):
 
     def __init__(self, config: dict):
         super().__init__(config, "sla")
-        try:
-            self.store = SlaStore(self.db)
-            self.store.ensure_indexes()
-        except BaseException:
-            self.close()  # the client opened above would otherwise outlive a failed start
-            raise
+
+    def compose(self, config: dict) -> None:
+        self.store = SlaStore(self.db)
+        self.store.ensure_indexes()
         self.deadlines = Deadlines(self.store)
 
 

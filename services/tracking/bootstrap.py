@@ -44,7 +44,10 @@ class TrackingParts(Parts):
     organisation: Organisation
 
     def __init__(self, config: dict, *, clock: Callable[[], datetime] = utcnow):
+        self.clock = clock
         super().__init__(config, "tracking", relay=("applications",))
+
+    def compose(self, config: dict) -> None:
         self.store = TrackingStore(self.db)
         self.store.ensure_indexes()
         self.catalogue = open_catalogue(config, self.db)
@@ -53,7 +56,7 @@ class TrackingParts(Parts):
         # Apart from `rpc`, with a short timeout: the receipt check is on the lookup's path.
         self.receipts_rpc = RpcPool(config, size=4, timeout=RECEIPT_TIMEOUT_SECONDS)
         self.tracker = Tracker(self.store, config, self.catalogue, receipts=self._receipt,
-                               clock=clock)
+                               clock=self.clock)
         self.listing = PublicListing(self.store, self.tracker)
         self.organisation = load_organisation(config["ORGANISATION_PATH"])
 

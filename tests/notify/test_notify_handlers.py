@@ -29,8 +29,10 @@ class FakeSms:
     def __init__(self, fail: bool = False):
         self.fail = fail
         self.sent: list[tuple[str, str]] = []
+        self.references: list[str | None] = []
 
-    def send(self, to: str, text: str) -> str:
+    def send(self, to: str, text: str, reference: str | None = None) -> str:
+        self.references.append(reference)
         if self.fail:
             raise ConnectionError(f"provider refused {to}")  # quotes the number, as some do
         self.sent.append((to, text))

@@ -250,8 +250,8 @@ def after_sending(parts, monkeypatch, then) -> None:
     """Call `then()` right after the SMS provider has taken a message."""
     send = parts.sms.send
 
-    def send_then(to: str, text: str) -> str:
-        provider_message_id = send(to, text)
+    def send_then(to: str, text: str, reference: str | None = None) -> str:
+        provider_message_id = send(to, text, reference=reference)
         then()
         return provider_message_id
 

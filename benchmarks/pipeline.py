@@ -199,7 +199,7 @@ def run_layout(replicas: str, count: int, concurrency: int, offset: int) -> dict
 
 
 def report(rows: list[dict], count: int, concurrency: int) -> None:
-    width = 28
+    width = max(28, *(len(row["replicas"]) + 2 for row in rows))
     print(f"\npipeline: {count} applications per layout, {concurrency} clients, "
           f"system as `make run` runs it, FerretDB (SQLite) of its own")
     print(f"{'':38s}" + "".join(f"{row['replicas']:>{width}s}" for row in rows))

@@ -32,6 +32,10 @@ DEFAULTS: dict[str, str] = {
     "CATALOGUE_CHECK_SECONDS": "2",
     "SMS_PROVIDER": "dev",
     "EMAIL_PROVIDER": "dev",
+    # How long notify gives a provider call, and then the recording of its outcome (the send
+    # claim's lease is both plus a margin: services/notify/domain.py `SendTiming`).
+    "NOTIFY_PROVIDER_TIMEOUT_SECONDS": "10",
+    "NOTIFY_RECORD_SECONDS": "30",
     "MAIL_FROM": "Açık Kapı <acikkapi@example.gov.tr>",
     "MUHTARS_PATH": str(ROOT / "data" / "sample" / "muhtars.yaml"),
     "DEFAULT_PROVINCE": "Mersin",
@@ -48,6 +52,21 @@ DEFAULTS: dict[str, str] = {
     "PROXY_HOPS": "0",
     # Open311 clients allowed to POST requests: comma-separated `client:key` (none by default).
     "OPEN311_API_KEYS": "",
+    # The key citizens' TCKNs are hashed with (empty: CODE_PEPPER's).
+    "CITIZEN_HASH_KEY": "",
+    # Tracking's limits: lookups per client per 10 minutes, failures per client per 10 minutes,
+    # failures per tracking code per 15 minutes, muhtar portal logins per client.
+    "TRACK_CLIENT_LIMIT": "300",
+    "TRACK_CLIENT_FAILURES": "30",
+    "TRACK_CODE_FAILURES": "8",
+    "PORTAL_CLIENT_LIMIT": "20",
+    "OPEN311_CLIENT_LIMIT": "600",  # Open311 requests per client per minute
+    "MAX_CONTENT_LENGTH": str(25 * 1024 * 1024),
+    # How often routing looks for directory changes another replica stored.
+    "DIRECTORY_CHECK_SECONDS": "2",
+    # FerretDB: how often old version claims are purged, and the outbox relay's backstop sweep.
+    "CLAIM_PURGE_SECONDS": "600",
+    "OUTBOX_BACKSTOP_SECONDS": "300",
 }
 
 

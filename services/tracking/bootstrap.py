@@ -25,6 +25,7 @@ from services.tracking.store import TrackingStore
 
 # A short wait for the receipt check: a lookup must not hang on an intake that is away.
 RECEIPT_TIMEOUT_SECONDS = 2.0
+RECEIPT_PROXIES = 16
 
 
 class TrackingParts(Parts):
@@ -54,7 +55,9 @@ class TrackingParts(Parts):
         # For the muhtar portal and Open311 (intake's registry and submissions, notify's codes).
         self.rpc = RpcPool(config)
         # Apart from `rpc`, with a short timeout: the receipt check is on the lookup's path.
-        self.receipts_rpc = RpcPool(config, size=4, timeout=RECEIPT_TIMEOUT_SECONDS)
+        # As many proxies as lookups that may ask at once under a burst: waiting for a free one
+        # counts against the same short timeout.
+        self.receipts_rpc = RpcPool(config, size=RECEIPT_PROXIES, timeout=RECEIPT_TIMEOUT_SECONDS)
         self.tracker = Tracker(self.store, config, self.catalogue, receipts=self._receipt,
                                clock=self.clock)
         self.listing = PublicListing(self.store, self.tracker)

@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 VIEW_CACHE_SECONDS = 60.0
 VIEW_CACHE_SIZE = 20_000
 PENDING_SECONDS = 120.0  # a receipt confirmed by intake, until tracking has folded its own
-# After a failed receipt check (intake away or slow), lookups stop asking for this long, so that
-# they do not each wait for the RPC's timeout; misses are then ordinary misses, as before.
+# After this many receipt checks in a row failed (intake away), lookups stop asking for
+# `RECEIPTS_PAUSE_SECONDS`, so that they do not each wait for the RPC's timeout; misses are then
+# ordinary misses. One slow answer under a burst must not pause them: that turned the citizens'
+# right codes into "wrong code" for 10 s, and their retries into a lock-out.
+RECEIPTS_FAILURES_TO_PAUSE = 3
 RECEIPTS_PAUSE_SECONDS = 10.0
 # (tracking code, security digest) → the `application_received` envelope, or None
 Receipts = Callable[[str, str], dict | None]
@@ -70,6 +73,7 @@ class Tracker:
         self.store = store
         self.receipts = receipts
         self._receipts_paused_until = 0.0
+        self._receipts_failed = 0  # checks failed in a row
         # application id → (kept until (monotonic), read model folded from intake's receipt)
         self._pending: dict[str, tuple[float, dict]] = {}
         self.pepper = config["CODE_PEPPER"]
@@ -136,10 +140,14 @@ class Tracker:
         try:
             envelope = self.receipts(tracking_code, digest)
         except Exception:  # intake away or slow: an ordinary miss, as before
-            self._receipts_paused_until = time.monotonic() + RECEIPTS_PAUSE_SECONDS
-            log.warning("receipt check with intake failed; paused",
-                        extra={"seconds": RECEIPTS_PAUSE_SECONDS}, exc_info=True)
+            self._receipts_failed += 1
+            if self._receipts_failed >= RECEIPTS_FAILURES_TO_PAUSE:
+                self._receipts_failed = 0
+                self._receipts_paused_until = time.monotonic() + RECEIPTS_PAUSE_SECONDS
+                log.warning("receipt checks with intake failed; paused",
+                            extra={"seconds": RECEIPTS_PAUSE_SECONDS}, exc_info=True)
             return None
+        self._receipts_failed = 0
         if envelope is None:
             return None
         event = load_event(envelope)

@@ -2,7 +2,7 @@
 secrets."""
 import pytest
 
-from services.common.config import is_local, load_config
+from services.common.config import DEFAULTS, is_local, load_config
 
 REAL = "mongodb://db.example:27017/"
 SECRETS = {"STAFF_TOKEN_SECRET": "s1" * 20, "CODE_PEPPER": "s2" * 20, "LINK_SECRET": "s3" * 20,
@@ -42,3 +42,21 @@ def test_a_real_database_needs_a_webhook_secret_for_the_channel_gateways():
     with pytest.raises(SystemExit, match="CHANNEL_WEBHOOK_SECRET"):
         load_config(env=dict(without, MONGO_URI=REAL))
     assert load_config(env=dict(SECRETS, MONGO_URI=REAL))["MONGO_URI"] == REAL
+
+
+def test_every_setting_the_services_read_can_be_set_from_the_environment():
+    """`load_config` takes from the environment only the settings `DEFAULTS` lists: one read
+    anywhere else would be silently fixed in production (TRACK_CLIENT_LIMIT was)."""
+    import re
+    from pathlib import Path
+
+    read = set()
+    for path in Path("services").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        read |= set(re.findall(r'config(?:\.get\(|\[)"([A-Z][A-Z0-9_]+)"', text))
+        read |= set(re.findall(r'_int\(config, "([A-Z][A-Z0-9_]+)"', text))
+    # MONGO_DB_<SERVICE> are read by prefix; ACIKKAPI is Flask's slot for the whole dict
+    per_service = {key for key in read if key.startswith("MONGO_DB")} | {"ACIKKAPI"}
+    assert read - per_service - set(DEFAULTS) == set()
+    env = dict.fromkeys(read - per_service - {"MONGO_URI"}, "7")  # the local server stays
+    assert {key: load_config(env=env)[key] for key in env} == env

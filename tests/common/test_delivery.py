@@ -169,6 +169,26 @@ def test_an_entry_left_by_a_crash_is_published_by_the_sweep_at_start(
     assert published["event_id"] == leftover["event_id"]
 
 
+def test_more_than_a_batch_left_by_a_crash_is_all_published_at_start(
+    config, container_factory, probe, monkeypatch
+):
+    """A process killed under load leaves more than one batch behind: the sweep at start takes
+    them all, batch after batch (on FerretDB the next sweep would be the backstop's, minutes
+    later)."""
+    from services.common import relay
+
+    monkeypatch.setattr(relay, "BATCH", 4)
+    received_probe = probe("intake", "application_received")
+    things = get_database(config, "intake")["things"]
+    left = [received(f"c{n}") for n in range(10)]
+    for n, event in enumerate(left):
+        insert_with_events(things, {"_id": f"left{n}"}, [event])
+    container = container_factory(ProducerService, dict(config, OUTBOX_BACKSTOP_SECONDS="600"))
+    container.start()
+    published = received_probe.take(10)
+    assert sorted(e["event_id"] for e in published) == sorted(e["event_id"] for e in left)
+
+
 def test_fold_once_ignores_an_event_it_has_already_applied(config):
     col = get_database(config, "intake")["folds"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections import Counter
 
 import pytest
 import requests
@@ -20,7 +21,9 @@ STOP_LIMIT = 30.0  # seconds within which every process must be gone (issue #9)
 
 @pytest.fixture
 def system(amqp_uri, databases, tmp_path):
-    local = LocalSystem(amqp_uri, databases, tmp_path)
+    # one test client stands for every citizen of a burst: its lookup limit fits the burst
+    local = LocalSystem(amqp_uri, databases, tmp_path,
+                        TRACK_CLIENT_LIMIT=str(max(300, 3 * BURST)))
     yield local
     local.close()
 
@@ -95,7 +98,11 @@ def test_each_service_is_a_process_of_its_own_and_one_that_dies_is_started_again
     assigned(system, submit(system, tckn="10000000078"))
 
 
-BURST = 120  # two lookups each stay under one client's 300 per 10 minutes
+# 120 in `make test`: two lookups each stay under one client's 300 per 10 minutes. The issue's
+# full burst is `ACIKKAPI_BURST=1000 pytest tests/e2e/test_local_run.py -k burst`: the test
+# client then stands for many citizens (one client's lookup limit raised to the burst's).
+BURST = int(os.environ.get("ACIKKAPI_BURST", "120"))
+DRAIN_SECONDS = max(60.0, BURST / 10)  # the pipeline carries ~25 applications/s here
 
 
 def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system, databases):
@@ -114,7 +121,7 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(submit_and_look, valid_tckns(BURST)))
     looked = [(status, state) for _, status, state in results]
-    assert all(status == 200 for status, _ in looked), looked
+    assert all(status == 200 for status, _ in looked), Counter(looked)
     assert {state for _, state in looked} <= {"received", "assigned"}
     created = [one for one, _, _ in results]
     took = system.stop()
@@ -125,7 +132,7 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
     ids = {one["application_id"] for one in created}
     poll(lambda: sum(1 for doc in read_model["applications"].find({}, {"status": 1})
                      if doc["_id"] in ids and doc.get("status") == "assigned"),
-         lambda n: n == BURST, 60, every=0.5)
+         lambda n: n == BURST, DRAIN_SECONDS, every=0.5)
     for one in created:
         status, body = track(system, one)
         assert (status, body.get("status")) == (200, "assigned"), body
@@ -137,6 +144,6 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
 
     codes = [one["tracking_code"] for one in created]
     sent = poll(received_sms, lambda lines: sum(
-        any(code in line for line in lines) for code in codes) == BURST, 60)
+        any(code in line for line in lines) for code in codes) == BURST, DRAIN_SECONDS)
     for code in codes:  # exactly one "received" SMS per application
         assert sum(code in line for line in sent) == 1, code

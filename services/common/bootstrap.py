@@ -68,18 +68,19 @@ class Parts:
 
     def stop(self) -> None:
         """Finish the background work: the relay publishes what it holds, then stops."""
-        if self._purger is not None:
-            self._purger.kill()
-            self._purger = None
+        self._stop_purger()
         if self.relay is not None:
             self.relay.stop()
 
     def kill(self) -> None:
-        if self._purger is not None:
-            self._purger.kill()
-            self._purger = None
+        self._stop_purger()
         if self.relay is not None:
             self.relay.kill()
+
+    def _stop_purger(self) -> None:
+        if self._purger is not None:  # it only sleeps and deletes: nothing to finish
+            self._purger.kill()
+            self._purger = None
 
     def close(self) -> None:
         """Close the database client (after `stop`; a Flask-only composition just closes)."""

@@ -92,6 +92,16 @@ def counted(outcome: str) -> float:
                                      {"channel": "sms", "outcome": outcome}) or 0.0
 
 
+def claimed(store, event: dict, claim: str, now=None) -> tuple[str, dict]:
+    """Store the event's SMS as `sending` under another worker's `claim`; (its key, it)."""
+    key = domain.message_key(event["event_id"], "application_received")
+    message = domain.new_message(key, event, "sms", "application_received",
+                                 destination="+90555*****33", provider="fake", claim=claim,
+                                 now=now or utcnow())
+    store.messages.insert_one(message)
+    return key, message
+
+
 def test_the_citizen_gets_the_received_sms_and_the_log_keeps_only_a_masked_number(store):
     service = make_service(store, contact=contact())
     event = received()
@@ -188,11 +198,7 @@ def test_a_message_another_worker_finishes_while_we_wait_is_not_sent_again(store
     service = make_service(store, contact=contact(),
                            timing=domain.SendTiming(poll_seconds=0.05))  # a minute's lease
     event = received()
-    key = domain.message_key(event["event_id"], "application_received")
-    message = domain.new_message(key, event, "sms", "application_received",
-                                 destination="+90555*****33", provider="fake",
-                                 claim="other-worker", now=utcnow())
-    store.messages.insert_one(message)
+    key, message = claimed(store, event, "other-worker")
 
     def other_worker_finishes() -> None:
         eventlet.sleep(0.3)
@@ -231,11 +237,8 @@ def test_a_claim_whose_sender_is_gone_is_taken_over_when_it_lapses_within_one_ru
 def test_a_message_abandoned_by_a_crashed_worker_is_taken_over_and_sent_once(store):
     service = make_service(store, contact=contact())
     event = received()
-    key = domain.message_key(event["event_id"], "application_received")
     long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
-    store.messages.insert_one(domain.new_message(
-        key, event, "sms", "application_received", destination="+90555*****33",
-        provider="fake", claim="crashed-worker", now=long_ago))
+    key, _ = claimed(store, event, "crashed-worker", now=long_ago)
     service.handle_application_received(event)
     service.handle_application_received(event)
     assert len(service.sms.sent) == 1
@@ -246,11 +249,7 @@ def test_a_message_abandoned_by_a_crashed_worker_is_taken_over_and_sent_once(sto
 
 def test_only_the_worker_holding_the_claim_records_the_outcome(store):
     event = received()
-    key = domain.message_key(event["event_id"], "application_received")
-    message = domain.new_message(key, event, "sms", "application_received",
-                                 destination="+90555*****33", provider="fake",
-                                 claim="current", now=utcnow())
-    store.messages.insert_one(message)
+    key, message = claimed(store, event, "current")
     fields, outcome = domain.outcome(message, event, provider_message_id="p1", now=utcnow())
     assert store.finish(key, "taken-over", fields, [outcome]) is False
     assert store.messages.find_one({"_id": key})["status"] == "sending"
@@ -293,11 +292,8 @@ def test_an_abandoned_message_taken_over_by_many_workers_at_once_is_sent_once(st
     sms = FakeSms()
     service = make_service(store, sms=sms, contact=contact())
     event = received()
-    key = domain.message_key(event["event_id"], "application_received")
     long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
-    store.messages.insert_one(domain.new_message(
-        key, event, "sms", "application_received", destination="+90555*****33",
-        provider="fake", claim="crashed-worker", now=long_ago))
+    key, _ = claimed(store, event, "crashed-worker", now=long_ago)
 
     def handle(_):
         try:
@@ -315,11 +311,8 @@ def test_an_abandoned_message_taken_over_by_many_workers_at_once_is_sent_once(st
 
 def test_a_take_over_whose_worker_died_midway_is_taken_over_after_the_lease(store):
     event = received()
-    key = domain.message_key(event["event_id"], "application_received")
     long_ago = utcnow() - domain.SENDING_LEASE - timedelta(seconds=1)
-    store.messages.insert_one(domain.new_message(
-        key, event, "sms", "application_received", destination="+90555*****33",
-        provider="fake", claim="crashed-worker", now=long_ago))
+    key, _ = claimed(store, event, "crashed-worker", now=long_ago)
     # a worker won the take-over of that claim, then died before writing it
     store.takeovers.insert_one({"_id": f"{key}@crashed-worker", "claim": "dead-taker",
                                 "at": long_ago})

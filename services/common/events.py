@@ -111,26 +111,57 @@ class CaseChanged(Schema):
     photo = fields.String(load_default=None, allow_none=True)  # a reference, never the image
 
 
-class SlaWarned(Schema):
-    deadline = fields.String(required=True, validate=validate.OneOf(("read", "resolve")))
+class SlaCaseFields(Schema):
+    """What every sla event says about the case: public codes only, never the citizen."""
+
+    tracking_code = fields.String(load_default=None, allow_none=True)
+    unit = fields.String(load_default=None, allow_none=True)
+    institution = fields.String(load_default=None, allow_none=True)
+    category = fields.String(load_default=None, allow_none=True)
+    priority = fields.String(load_default=None, allow_none=True)
+
+
+DEADLINE_KINDS = ("read", "resolve")
+
+
+class SlaWarned(SlaCaseFields):
+    deadline = fields.String(required=True, validate=validate.OneOf(DEADLINE_KINDS))
     percent_used = fields.Integer(required=True)
     due_at = fields.AwareDateTime(required=True)
 
 
-class SlaBreached(Schema):
-    deadline = fields.String(required=True, validate=validate.OneOf(("read", "resolve")))
+class SlaBreached(SlaCaseFields):
+    deadline = fields.String(required=True, validate=validate.OneOf(DEADLINE_KINDS))
     due_at = fields.AwareDateTime(required=True)
 
 
-class CaseEscalated(Schema):
+class CaseEscalated(SlaCaseFields):
     from_level = fields.Integer(required=True, validate=validate.Range(0, 4))
     to_level = fields.Integer(required=True, validate=validate.Range(0, 4))
     to_role = fields.String(required=True)
-    to_staff = fields.String(load_default=None, allow_none=True)
+    to_staff = fields.String(load_default=None, allow_none=True)  # a staff code, not a name
+    deadline = fields.String(load_default=None, allow_none=True,
+                             validate=validate.OneOf(DEADLINE_KINDS))
 
 
 class DelayNoticeDue(Schema):
     hours_open = fields.Integer(required=True)
+    tracking_code = fields.String(load_default=None, allow_none=True)
+
+
+class SlaOutcomeRecorded(SlaCaseFields):
+    """A deadline met or missed, for reporting: one per case, deadline and attempt (a reopened
+    or rejected case has another attempt; consumers keep the latest by `occurred_at`)."""
+
+    deadline = fields.String(required=True, validate=validate.OneOf(DEADLINE_KINDS))
+    outcome = fields.String(required=True, validate=validate.OneOf(("met", "breached")))
+    due_at = fields.AwareDateTime(load_default=None, allow_none=True)  # None: stopped paused
+    completed_at = fields.AwareDateTime(required=True)
+    hours = fields.Float(required=True)
+    used_hours = fields.Float(required=True)  # working hours
+    overrun_hours = fields.Float(required=True)
+    attempt = fields.Integer(load_default=1)
+    level = fields.Integer(load_default=0, validate=validate.Range(0, 4))
 
 
 class NotificationOutcome(Schema):
@@ -192,6 +223,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("sla_breached", 1): ("sla", SlaBreached),
     ("case_escalated", 1): ("sla", CaseEscalated),
     ("delay_notice_due", 1): ("sla", DelayNoticeDue),
+    ("sla_outcome_recorded", 1): ("sla", SlaOutcomeRecorded),
     ("notification_sent", 1): ("notify", NotificationOutcome),
     ("notification_failed", 1): ("notify", NotificationOutcome),
     ("reopen_requested", 1): ("tracking", ReopenRequested),

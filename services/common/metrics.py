@@ -48,6 +48,15 @@ NOTIFICATIONS = Counter(
     ["channel", "outcome"], registry=REGISTRY,
 )
 
+SLA_SWEEP_SECONDS = Histogram(
+    "acikkapi_sla_sweep_seconds", "Duration of one SLA sweep",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30), registry=REGISTRY,
+)
+SLA_FIRED = Counter(
+    "acikkapi_sla_fired_total", "SLA events fired by the sweep (warnings, breaches, "
+    "escalations, notices)", registry=REGISTRY,
+)
+
 
 def exposition() -> bytes:
     """The registry in Prometheus' text format."""

@@ -44,6 +44,12 @@ def _subs(service: str, *pairs: tuple[str, str]) -> list[Subscription]:
     return [Subscription(event, service, method) for event, method in pairs]
 
 
+# The case events a case's SLA clock follows (services/sla/domain.py `on_case_event`).
+SLA_FOLLOWS = (
+    "case_acknowledged", "case_started", "case_waiting", "case_resumed", "case_transferred",
+    "case_returned", "case_resolved", "case_rejected", "case_closed", "case_reopened",
+)
+
 SUBSCRIPTIONS: list[Subscription] = [
     *_subs(
         "intake",
@@ -58,6 +64,8 @@ SUBSCRIPTIONS: list[Subscription] = [
     *_subs(
         "sla",
         ("application_routed", "handle_application_routed"),
+        ("application_referred", "handle_application_referred"),
+        *((event, f"handle_{event}") for event in SLA_FOLLOWS),
     ),
     *_subs(
         "notify",

@@ -262,6 +262,8 @@ def escalate(case: dict | None, event: dict, now: datetime) -> tuple[dict | None
     if case is None:
         return None, []
     data = event["data"]
+    if data["to_level"] <= case.get("escalation_level", 0):
+        return None, []  # steps may arrive out of order: the level only climbs
     new = copy.deepcopy(case)
     new["escalation_level"] = data["to_level"]
     new["history"] = [*case.get("history", []), history_step(

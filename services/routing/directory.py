@@ -128,6 +128,28 @@ class Directory:
                 return inst.coordination_unit
         return None
 
+    def ladder(self, unit_code: str) -> list[dict]:
+        """The unit's escalation ladder (design §4): level 0 its primary and backup experts,
+        1 its supervisor, 2 its director, 3 the deputy mayor (or deputy governor) over it,
+        4 the head of its institution. `who` lists `(position, staff code)` pairs, first the
+        one to notify; a level nobody holds is empty."""
+        unit = self.units.get(unit_code)
+        if unit is None:
+            raise KeyError(unit_code)
+        inst = self.institutions.get(unit.institution)
+        deputy = next((d for d in (inst.deputies if inst else ())
+                       if unit_code in (d.get("units") or [])), None)
+        levels = [
+            [("primary", (unit.experts or {}).get("primary")),
+             ("backup", (unit.experts or {}).get("backup"))],
+            [("supervisor", unit.supervisor)],
+            [("director", unit.director)],
+            [("deputy", (deputy or {}).get("staff"))],
+            [("head", (inst.head or {}).get("staff") if inst else None)],
+        ]
+        return [{"level": level, "who": [(position, code) for position, code in people if code]}
+                for level, people in enumerate(levels)]
+
     def family(self, institution: str) -> set[str]:
         """`institution` and every institution below it in the tree."""
         found, todo = set(), [institution]

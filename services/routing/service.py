@@ -1,8 +1,10 @@
 """Routing's bus entrypoints: route each received application, reopen on the citizen's request,
-carry the escalation level sla decides. Every handler folds into the case exactly once. The relay
-(in the parts, see `bootstrap`) publishes the case events and the `category_saved` events of
-admin catalogue changes."""
+carry the escalation level sla decides, and tell sla who stands on a unit's ladder (RPC). Every
+handler folds into the case exactly once. The relay (in the parts, see `bootstrap`) publishes
+the case events and the `category_saved` events of admin catalogue changes."""
 from __future__ import annotations
+
+from nameko.rpc import rpc
 
 from services.common.bootstrap import Composed
 from services.common.events import utcnow
@@ -41,6 +43,16 @@ class RoutingService:
             event["application_id"], event["event_id"],
             lambda current: cases.escalate(current, event, utcnow()),
         )
+
+    @rpc
+    def escalation_ladder(self, unit: str) -> list[str | None]:
+        """Who stands at each level (0–4) of `unit`'s ladder: one staff code per level, the
+        first the directory names, or None (sla names the person a case escalates to)."""
+        try:
+            steps = self.parts.organisation.current().directory.ladder(unit)
+        except KeyError:
+            return [None] * 5
+        return [step["who"][0][1] if step["who"] else None for step in steps]
 
 
 SERVICE = RoutingService

@@ -193,18 +193,9 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
             return {"position": position, "code": staff_code, "name": found.get("name"),
                     "role": found.get("role")}
 
-        deputy = next((d for d in (inst.deputies if inst else ()) if code in (d.get("units")
-                                                                             or [])), None)
-        ladder = [
-            {"level": 0, "who": [p for p in (person("primary", unit.experts.get("primary")),
-                                             person("backup", unit.experts.get("backup"))) if p]},
-            {"level": 1, "who": [p for p in [person("supervisor", unit.supervisor)] if p]},
-            {"level": 2, "who": [p for p in [person("director", unit.director)] if p]},
-            {"level": 3, "who": [p for p in [person("deputy", (deputy or {}).get("staff"))]
-                                 if p]},
-            {"level": 4, "who": [p for p in [person("head", (inst.head or {}).get("staff")
-                                                    if inst else None)] if p]},
-        ]
+        ladder = [{"level": step["level"],
+                   "who": [person(position, staff) for position, staff in step["who"]]}
+                  for step in directory.ladder(code)]
         members = [person("member", s["code"]) for s in directory.staff.values()
                    if s.get("unit") == code]
         mapped = sorted(f"{i.code}:{cat}" for i in directory.institutions.values()

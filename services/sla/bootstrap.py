@@ -1,30 +1,45 @@
 """SLA's composition root: what one sla process holds, built once.
 
-`SlaParts` opens sla's database, makes its store (indexes created) and the deadlines use case
-over it. sla publishes nothing yet, so it has no outbox relay. The nameko service receives the
-parts through `Composed(build)`, the Flask app through `create_app(parts)`: both work on the
-same objects.
+`SlaParts` opens sla's database, makes its store (indexes created, the sweep cursor in place),
+an RPC pool to ask routing who stands on a unit's escalation ladder, the deadlines use case,
+and the relay that publishes what the clocks emit (`clocks` outbox). The nameko service
+receives the parts through `Composed(build)`, the Flask app through `create_app(parts)`: both
+work on the same objects.
 """
 from __future__ import annotations
 
 from services.common.bootstrap import Parts
+from services.common.events import utcnow
+from services.common.rpc import RpcPool
 from services.sla.deadlines import Deadlines
 from services.sla.store import SlaStore
 
+LADDER_TIMEOUT_SECONDS = 5.0
+
 
 class SlaParts(Parts):
-    """SLA's store and its deadlines use case."""
+    """SLA's store, its deadlines use case, the RPC pool to routing, and its relay."""
 
     store: SlaStore
     deadlines: Deadlines
+    rpc: RpcPool
 
     def __init__(self, config: dict):
-        super().__init__(config, "sla")
+        super().__init__(config, "sla", relay=("clocks",))
 
     def compose(self, config: dict) -> None:
         self.store = SlaStore(self.db)
         self.store.ensure_indexes()
-        self.deadlines = Deadlines(self.store)
+        self.store.ensure_cursor(utcnow())
+        self.rpc = RpcPool(config, size=2, timeout=LADDER_TIMEOUT_SECONDS)
+        self.deadlines = Deadlines(self.store, self._ladder)
+
+    def _ladder(self, unit: str) -> list[str | None]:
+        return self.rpc.call("routing", "escalation_ladder", unit)
+
+    def close(self) -> None:
+        self.rpc.close()
+        super().close()
 
 
 def build(config: dict) -> SlaParts:

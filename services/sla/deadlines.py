@@ -1,41 +1,340 @@
-"""SLA's use cases: plan a routed case's timers, show a case's deadlines, list the overdue.
+"""SLA's use cases: the clock follows each case, the sweep fires what falls due, staff read
+deadlines and lists, admins set policies and calendars.
 
-Shared by the nameko side (the `application_routed` handler) and the Flask side (the staff
-API) through the service's composition root; who may see which unit's cases is the HTTP
+Shared by the nameko side (event handlers, the sweep timer) and the Flask side (the staff and
+admin API) through the service's composition root. Who may see which unit's cases is the HTTP
 layer's concern, not decided here.
+
+Order of writes, so that no deadline is lost (store: wake-up buckets): a clock's new wake-up is
+put in its bucket *before* the clock is written. A crash in between leaves a spare wake-up,
+which finds nothing due; the other order could leave a clock nobody wakes.
 """
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from eventlet.greenpool import GreenPool
 
 from services.common.events import utcnow
+from services.common.outbox import BOOKKEEPING, VERSION, attach_events
 from services.sla import domain
-from services.sla.store import SlaStore
+from services.sla.domain import Ladder
+from services.sla.policy import (
+    Policy,
+    calendar_of,
+    check_settings,
+    clock_calendar,
+    effective_policy,
+    rule_id,
+)
+from services.sla.store import SlaStore, hours_between, minute_key, minute_start, next_minute
+
+log = logging.getLogger(__name__)
+
+RULES_TTL_SECONDS = 5.0  # an admin's change reaches every process within this
+LADDER_TTL_SECONDS = 60.0
+HOURS_PER_SWEEP = 24 * 7  # catching up after a week down takes one sweep
+SWEEP_CONCURRENCY = 16
+LadderSource = Callable[[str], list[str | None]]
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did, for metrics and the benchmark."""
+
+    minutes: int = 0
+    buckets: int = 0
+    woken: int = 0
+    fired: int = 0
+    busy: int = 0  # buckets another sweeper held
+    seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)
 
 
 class Deadlines:
-    """The deadlines of routed cases, over sla's store."""
+    """Case clocks over sla's store."""
 
-    def __init__(self, store: SlaStore, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, store: SlaStore, ladders: LadderSource,
+                 clock: Callable[[], datetime] = utcnow, worker: str | None = None):
         self.store = store
+        self.ladders = ladders
         self.clock = clock
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._rules: tuple[float, list[dict]] | None = None
+        self._ladder_cache: dict[str, tuple[float, Ladder]] = {}
 
-    def on_routed(self, event: dict) -> bool:
-        """Open the case's timer set, or re-plan it on a re-routing (False if already applied)."""
-        return self.store.apply_to_timers(
-            event["application_id"], event["event_id"],
-            lambda current: domain.on_routed(current, event),
+    # -- policies -------------------------------------------------------------------------------
+
+    def rules(self) -> list[dict]:
+        """Every policy rule, re-read at most every few seconds."""
+        if self._rules is None or time.monotonic() - self._rules[0] > RULES_TTL_SECONDS:
+            self._rules = (time.monotonic(), self.store.all_rules())
+        return self._rules[1]
+
+    def policy_for(self, *, category: str, priority: str, institution: str, unit: str | None,
+                   read_hours: float, resolve_hours: float) -> tuple[Policy, dict]:
+        """The policy and calendar of a case in `unit` of `institution`."""
+        policy = effective_policy(self.rules(), category=category, priority=priority,
+                                  institution=institution, read_hours=read_hours,
+                                  resolve_hours=resolve_hours)
+        owned = (self.store.get_calendar(unit) if unit else None) or \
+            self.store.get_calendar(institution)
+        spec = {k: v for k, v in (owned or {}).items() if k != "_id"}
+        return policy, clock_calendar(policy, spec)
+
+    def save_rule(self, scope: dict, settings: dict) -> dict:
+        """Create or replace the rule of `scope` (raises `InvalidPolicy` naming the field)."""
+        check_settings(settings)
+        scope = {k: scope.get(k) for k in ("category", "priority", "institution")}
+        rule = {"_id": rule_id(scope), "scope": scope,
+                "settings": {k: v for k, v in settings.items() if v is not None},
+                "updated_at": self.clock()}
+        self.store.save_rule(rule)
+        self._rules = None
+        return rule
+
+    def delete_rule(self, rule: str) -> bool:
+        self._rules = None
+        return self.store.delete_rule(rule)
+
+    def save_calendar(self, owner: str, spec: dict) -> dict:
+        """Working hours of an institution or a unit (raises `InvalidPolicy`)."""
+        calendar_of(spec)  # refuse what cannot be a calendar before storing it
+        self.store.save_calendar({"_id": owner, **spec})
+        return {"owner": owner, **spec}
+
+    # -- the clock follows the case -------------------------------------------------------------
+
+    def on_event(self, event: dict) -> bool:
+        """Fold one routing event into the case's clock (False if already applied)."""
+        app_id = event["application_id"]
+        late: list[str] = []
+
+        def fold(current: dict | None) -> tuple[dict | None, list[dict]]:
+            late.clear()
+            if current is None:
+                if event["type"] != "application_routed":
+                    return None, []  # no clock: a case sla never saw routed (referred at once)
+                policy, spec = self._policy_of_event(event, None)
+                new, events = domain.open_clock(event, policy, spec), []
+            else:
+                policy = spec = None
+                if event["type"] in ("application_routed", "case_transferred", "case_returned",
+                                     "case_reopened"):
+                    policy, spec = self._policy_of_event(event, current)
+                new, events = domain.on_case_event(current, event, policy, spec)
+            if new is not None:
+                late.extend(self._wake(app_id, current, new))
+            return new, events
+
+        applied = self.store.fold_clock(app_id, event["event_id"], fold)
+        if not applied:
+            # A redelivery after a crash between the write and the wake-up: wake it again
+            # (a spare wake-up finds nothing to do).
+            stored = self.store.get_clock(app_id)
+            if stored and stored.get("wake"):
+                late.extend(self._schedule(app_id, stored["wake"]))
+        if late:
+            self.wake(app_id, late[0])
+        return applied
+
+    def _policy_of_event(self, event: dict, current: dict | None) -> tuple[Policy, dict]:
+        data = event["data"]
+        base = current or {}
+        old_policy = base.get("policy") or {}
+        return self.policy_for(
+            category=data.get("category") or base["category"],
+            priority=data.get("priority") or base.get("priority") or "normal",
+            institution=data.get("institution") or base["institution"],
+            unit=data.get("unit") or base.get("unit"),
+            read_hours=data.get("read_hours") or old_policy.get("read_hours") or
+            base["read"]["hours"],
+            resolve_hours=data.get("resolve_hours") or old_policy.get("resolve_hours") or
+            base["resolve"]["hours"],
         )
 
-    def timer_set(self, application_id: str) -> dict | None:
-        """A case's timer set as the API shows it (`application_id` named), or None."""
-        found = self.store.get_timers(application_id)
-        return None if found is None else dict(found, application_id=found["_id"])
+    def _wake(self, app_id: str, current: dict | None, new: dict) -> list[str]:
+        """Give `new` its wake-up minute; schedule it if it moved. Returns the minute when the
+        case must be looked at now (already due, or its minute already swept)."""
+        due = new.get("next_due_at")
+        new["wake"] = minute_key(due) if due else None
+        if due is None:
+            return []
+        if new["wake"] == (current or {}).get("wake") and (current or {}).get("next_due_at"):
+            return [] if due > self.clock() else [new["wake"]]
+        return self._schedule(app_id, new["wake"]) or ([new["wake"]] if due <= self.clock()
+                                                        else [])
 
-    def overdue(self, unit: str | None = None, limit: int = 100) -> dict:
-        """Open cases past a deadline now, the longest overdue first: `{as_of, count, items}`."""
+    def _schedule(self, app_id: str, minute: str) -> list[str]:
+        return [] if self.store.schedule(app_id, minute) else [minute]
+
+    # -- firing ---------------------------------------------------------------------------------
+
+    def wake(self, app_id: str, minute: str | None = None) -> int:
+        """Look at one case now and fire what is due, once. `minute` is the wake-up it was
+        woken by: a clock since moved elsewhere ignores it. Returns the events emitted."""
         now = self.clock()
-        items = [dict(doc, application_id=doc["_id"])
-                 for doc in self.store.overdue(now, unit=unit, limit=limit)]
+        emitted = 0
+        late: list[str] = []
+
+        def change(current: dict) -> dict | None:
+            nonlocal emitted
+            late.clear()
+            if minute is not None and current.get("wake") != minute:
+                return None  # a spare or superseded wake-up
+            plain = {k: v for k, v in current.items() if k not in BOOKKEEPING and k != "_id"}
+            new, events = domain.tick(plain, now, self.ladder(current["unit"]))
+            if new is None:
+                return None
+            late.extend(self._wake(app_id, current, new))
+            emitted = len(events)
+            kept = {k: current[k] for k in BOOKKEEPING if k in current and k != VERSION}
+            return attach_events({**new, **kept}, events)
+
+        self.store.change_clock(app_id, change)
+        if late and late[0] != minute:
+            emitted += self.wake(app_id, late[0])
+        return emitted
+
+    def ladder(self, unit: str) -> Ladder:
+        """Who stands at each level of `unit`'s ladder, from routing (cached a minute; an
+        unreachable routing names nobody and the level still climbs)."""
+        cached = self._ladder_cache.get(unit)
+        if cached and time.monotonic() - cached[0] < LADDER_TTL_SECONDS:
+            return cached[1]
+        try:
+            codes = self.ladders(unit)
+        except Exception:
+            log.warning("escalation ladder of %s unavailable; escalating without names", unit)
+            return cached[1] if cached else {}
+        ladder = dict(enumerate(codes))
+        self._ladder_cache[unit] = (time.monotonic(), ladder)
+        return ladder
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Wake every case whose minute has ended, each minute's buckets shared with other
+        sweepers through claims. Costs one cursor read when no minute has ended, one read per
+        hour passed, and then grows with what is due."""
+        started = time.perf_counter()
+        report = SweepReport()
+        now = now or self.clock()
+        target = minute_key(now - timedelta(minutes=1))  # the last minute that has ended
+        cursor = self.store.cursor()
+        if cursor["done"] >= target:
+            report.seconds = time.perf_counter() - started
+            return report
+        if cursor["closed"] < target:
+            self.store.advance_cursor("closed", target)
+        done = cursor["done"]
+        hours = hours_between(next_minute(done), target)[:HOURS_PER_SWEEP]
+        reached = min(target, hours[-1] + "59")
+        for hour in hours:
+            for minute in self.store.minutes_with_buckets(hour):
+                if not done < minute <= reached:
+                    continue
+                report.minutes += 1
+                if not self._sweep_minute(minute, now, report):
+                    # another sweeper still works on it: the cursor waits before it
+                    reached = minute_key(minute_start(minute) - timedelta(minutes=1))
+                    break
+            if reached < hour + "59":
+                break
+        if reached > done:
+            self.store.advance_cursor("done", reached)
+            for hour in hours:
+                if hour + "59" <= reached:
+                    self.store.forget_hour(hour)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _sweep_minute(self, minute: str, now: datetime, report: SweepReport) -> bool:
+        complete = True
+        seen: list[str] = []
+        pool = GreenPool(SWEEP_CONCURRENCY)
+        for bucket in self.store.buckets(minute):
+            seen.append(bucket["_id"])
+            report.buckets += 1
+            state = self.store.claim_bucket(bucket["_id"], self.worker, now)
+            if state == "busy":
+                report.busy += 1
+                complete = False
+                continue
+            if state == "done":
+                continue
+            results = list(pool.imap(lambda app: self._wake_safely(app, minute, report),
+                                     bucket["apps"]))
+            if all(results):
+                self.store.finish_bucket(bucket["_id"])
+            else:
+                complete = False
+        if complete:
+            self.store.forget_minute(minute, seen)
+        return complete
+
+    def _wake_safely(self, app_id: str, minute: str, report: SweepReport) -> bool:
+        try:
+            report.fired += self.wake(app_id, minute)
+            report.woken += 1
+            return True
+        except Exception:
+            log.exception("waking case %s failed; the next sweep retries it", app_id)
+            report.failed.append(app_id)
+            return False
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def clock_view(self, app_id: str) -> dict | None:
+        """A case's clock as staff read it: deadlines, percent used, escalation steps."""
+        found = self.store.get_clock(app_id)
+        return None if found is None else self._view(found, self.clock())
+
+    def _view(self, clock: dict, now: datetime) -> dict:
+        view = dict(clock, application_id=clock["_id"])
+        for deadline in domain.DEADLINES:
+            view[f"{deadline}_percent_used"] = domain.percent_used(clock, deadline, now)
+        view["escalations"] = domain.waited_at_each_step(clock, now)
+        return view
+
+    def lists(self, kind: str, *, unit: str | None = None, institution: str | None = None,
+              limit: int = 100) -> dict:
+        """`overdue` (a deadline passed), `at_risk` (past the first warning, not yet due) or
+        `mayor` (reached level 4), most urgent first."""
+        now = self.clock()
+        query: dict = {}
+        if unit:
+            query["unit"] = unit
+        if institution:
+            query["institution"] = institution
+        if kind == "mayor":
+            query["level"] = 4
+            sort = "started_at"
+        else:
+            query["clock"] = domain.RUNNING
+            sort = "resolve_due_at"
+        items = []
+        for clock in self.store.find_clocks(query, limit=10 * limit, sort=sort):
+            view = self._view(clock, now)
+            if kind == "overdue" and not _overdue(clock, now):
+                continue
+            if kind == "at_risk" and (_overdue(clock, now) or not _at_risk(view)):
+                continue
+            items.append(view)
+            if len(items) >= limit:
+                break
         return {"as_of": now, "count": len(items), "items": items}
+
+
+def _overdue(clock: dict, now: datetime) -> bool:
+    return any(clock.get(f"{d}_due_at") and clock[f"{d}_due_at"] <= now
+               for d in domain.DEADLINES)
+
+
+def _at_risk(view: dict) -> bool:
+    first_warning = (view["policy"].get("warn_at") or [80])[0]
+    return view["resolve_percent_used"] >= first_warning

@@ -1,23 +1,68 @@
-"""SLA's repository: one timer set per case, keyed by application id."""
+"""SLA's repository: case clocks, policy rules, calendars and the wake-up buckets.
+
+Every read the sweep makes is by `_id`, because FerretDB answers only `_id` equality from an
+index (a range or a secondary index is a scan: 2 s at 100,000 documents, measured). So a clock
+is woken through *buckets*: `wakeups/<minute>|<n>` lists the cases that must be looked at
+during that UTC minute. A minute's buckets form `SPREAD` chains (n = slot, slot + SPREAD, …),
+so concurrent writers of one minute rarely meet on one document; a full bucket (`BUCKET_SIZE`)
+chains to the next. `wake_hours/<hour>` lists the minutes of the hour that have buckets, so an
+hour with nothing due costs the sweep one read. Its cost grows with what is due, not with what
+is open.
+
+`sweep/cursor` says up to which minute buckets are `closed` (a writer that appends to a closed
+minute handles the case itself) and up to which they are `done`. A writer lists the minute in
+its hour, appends to the bucket, then reads the cursor; the sweeper closes, then reads the hour
+and the buckets: one of the two always sees the other. A bucket is claimed with an insert-once
+claim (`wake_claims`), so two sweepers share a minute's work; a claim older than the lease is
+taken over, which is safe because firing is idempotent (domain: `fired`).
+"""
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import BOOKKEEPING, Fold, fold_once
-from services.sla.domain import OPEN
+from services.common.outbox import BOOKKEEPING, Fold, fold_once, modify
 
-# `_id` is the application id: one timer set per case without a unique secondary index.
 INDEXES = {
-    "timers": [
-        # what the claim loop and the overdue list ask: open sets due before now, oldest first
-        Index([("state", 1), ("next_due_at", 1)]),
-        Index([("unit", 1), ("state", 1), ("next_due_at", 1)]),
-    ],
+    # The staff lists (overdue, at risk, the mayor's) filter clocks; the sweep never does.
+    "clocks": [Index([("clock", 1), ("unit", 1)]), Index([("level", 1)])],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
+MINUTE_FORMAT = "%Y%m%d%H%M"
+BUCKET_SIZE = 100
+SPREAD = 4
+CLAIM_LEASE = timedelta(seconds=60)
+CURSOR = "cursor"
+
+
+def minute_key(moment: datetime) -> str:
+    """The UTC minute a moment falls in, as a bucket key."""
+    return moment.astimezone(UTC).strftime(MINUTE_FORMAT)
+
+
+def minute_start(key: str) -> datetime:
+    return datetime.strptime(key, MINUTE_FORMAT).replace(tzinfo=UTC)
+
+
+def next_minute(key: str) -> str:
+    return minute_key(minute_start(key) + timedelta(minutes=1))
+
+
+def hours_between(first_minute: str, last_minute: str) -> list[str]:
+    """The hour keys (`YYYYMMDDHH`) from `first_minute`'s hour to `last_minute`'s."""
+    hour = minute_start(first_minute[:10] + "00")
+    last = minute_start(last_minute[:10] + "00")
+    hours = []
+    while hour <= last:
+        hours.append(minute_key(hour)[:10])
+        hour += timedelta(hours=1)
+    return hours
 
 
 class SlaStore:
@@ -25,23 +70,178 @@ class SlaStore:
 
     def __init__(self, db: Database):
         self.db = db
-        self.timers = db["timers"]
+        self.clocks = db["clocks"]
+        self.rules = db["policy_rules"]
+        self.calendars = db["calendars"]
+        self.wakeups = db["wakeups"]
+        self.claims = db["wake_claims"]
+        self.hours = db["wake_hours"]
+        self.sweep_state = db["sweep"]
+        self._next_slot: dict[str, int] = {}  # where this process last found room, per minute
+        self._listed: set[str] = set()  # minutes this process has listed in their hour
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
 
-    def apply_to_timers(self, application_id: str, event_id: str, fold: Fold) -> bool:
-        """Fold one event into a case's timer set exactly once (False if already applied)."""
-        return fold_once(self.timers, application_id, event_id, fold)
+    def ensure_cursor(self, now: datetime) -> None:
+        """Start sweeping from the minute before `now` on a new store (no-op on an old one)."""
+        before = minute_key(now - timedelta(minutes=1))
+        with contextlib.suppress(DuplicateKeyError):
+            self.sweep_state.insert_one({"_id": CURSOR, "closed": before, "done": before})
 
-    def get_timers(self, application_id: str) -> dict | None:
-        """A case's timer set, without bookkeeping fields."""
-        return self.timers.find_one({"_id": application_id}, _HIDDEN)
+    # -- clocks ---------------------------------------------------------------------------------
 
-    def overdue(self, now: datetime, unit: str | None = None, limit: int = 100) -> list[dict]:
-        """Open timer sets with a timer due before `now`, the longest overdue first."""
-        query: dict = {"state": OPEN, "next_due_at": {"$lte": now}}
-        if unit is not None:
-            query = {"unit": unit, **query}
-        cursor = self.timers.find(query, _HIDDEN).sort("next_due_at", 1).limit(limit)
+    def fold_clock(self, application_id: str, event_id: str, fold: Fold) -> bool:
+        """Fold one event into a case's clock exactly once (False if already applied)."""
+        return fold_once(self.clocks, application_id, event_id, fold)
+
+    def change_clock(self, application_id: str, change: Callable[[dict], dict | None]
+                     ) -> dict | None:
+        """Replace a clock by `change(clock)` under its version guard (None: nothing written)."""
+        return modify(self.clocks, application_id, lambda current: (
+            None if current is None else change(current)))
+
+    def get_clock(self, application_id: str) -> dict | None:
+        """A case's clock, without bookkeeping fields."""
+        return self.clocks.find_one({"_id": application_id}, _HIDDEN)
+
+    def find_clocks(self, query: dict, limit: int, sort: str = "next_due_at") -> list[dict]:
+        """Clocks matching a staff list's filter (a scan on FerretDB: staff lists only)."""
+        cursor = self.clocks.find(query, _HIDDEN).sort(sort, 1).limit(limit)
         return list(cursor)
+
+    # -- policy rules and calendars -------------------------------------------------------------
+
+    def all_rules(self) -> list[dict]:
+        return list(self.rules.find({}, _HIDDEN).sort("_id", 1))
+
+    def get_rule(self, rule_id: str) -> dict | None:
+        return self.rules.find_one({"_id": rule_id}, _HIDDEN)
+
+    def save_rule(self, rule: dict) -> None:
+        self.rules.replace_one({"_id": rule["_id"]}, rule, upsert=True)
+
+    def delete_rule(self, rule_id: str) -> bool:
+        return self.rules.delete_one({"_id": rule_id}).deleted_count == 1
+
+    def all_calendars(self) -> list[dict]:
+        return list(self.calendars.find({}, _HIDDEN).sort("_id", 1))
+
+    def get_calendar(self, owner: str) -> dict | None:
+        return self.calendars.find_one({"_id": owner}, _HIDDEN)
+
+    def save_calendar(self, calendar: dict) -> None:
+        self.calendars.replace_one({"_id": calendar["_id"]}, calendar, upsert=True)
+
+    def delete_calendar(self, owner: str) -> bool:
+        return self.calendars.delete_one({"_id": owner}).deleted_count == 1
+
+    # -- wake-ups -------------------------------------------------------------------------------
+
+    def schedule(self, application_id: str, minute: str) -> bool:
+        """Put the case in `minute`'s bucket; False when that minute is already closed to the
+        sweep (the caller must then look at the case itself)."""
+        self._list_minute(minute)
+        slot = self._next_slot.get(minute, zlib.crc32(application_id.encode()) % SPREAD)
+        while True:
+            added = self._append(f"{minute}|{slot}", application_id)
+            if added:
+                break
+            slot += SPREAD
+        if len(self._next_slot) > 10_000:  # a hint only: forget old minutes wholesale
+            self._next_slot.clear()
+        self._next_slot[minute] = slot
+        # Read after the write: a sweeper closes a minute before it reads the buckets, so
+        # either it saw this entry, or this read sees the minute closed.
+        return minute > self.cursor()["closed"]
+
+    def _list_minute(self, minute: str) -> None:
+        if minute in self._listed:
+            return
+        hour = minute[:10]
+        found = self.hours.find_one({"_id": hour})
+        if found is None or minute not in found.get("minutes", []):
+            modify(self.hours, hour, lambda current: (
+                None if current and minute in current.get("minutes", [])
+                else {"minutes": sorted({*(current or {}).get("minutes", []), minute})}))
+        if len(self._listed) > 10_000:
+            self._listed.clear()
+        self._listed.add(minute)
+
+    def minutes_with_buckets(self, hour: str) -> list[str]:
+        """The minutes of `hour` (`YYYYMMDDHH`) that have wake-ups."""
+        found = self.hours.find_one({"_id": hour})
+        return list(found.get("minutes", [])) if found else []
+
+    def forget_hour(self, hour: str) -> None:
+        self.hours.delete_one({"_id": hour})
+        self._listed = {m for m in self._listed if not m.startswith(hour)}
+
+    def _append(self, bucket_id: str, application_id: str) -> bool:
+        full = False
+
+        def change(current: dict | None) -> dict | None:
+            nonlocal full
+            apps = (current or {}).get("apps", [])
+            full = len(apps) >= BUCKET_SIZE
+            if full or application_id in apps:
+                return None
+            return {"apps": [*apps, application_id]}
+
+        modify(self.wakeups, bucket_id, change)
+        return not full
+
+    def cursor(self) -> dict:
+        found = self.sweep_state.find_one({"_id": CURSOR})
+        if found is None:
+            raise LookupError("the sweep cursor is missing: call ensure_cursor at start")
+        return found
+
+    def advance_cursor(self, field: str, minute: str) -> None:
+        """Move `closed` or `done` forward to `minute` (never back)."""
+        modify(self.sweep_state, CURSOR, lambda current: (
+            None if current is None or current[field] >= minute
+            else dict(current, **{field: minute})))
+
+    def buckets(self, minute: str) -> Iterator[dict]:
+        """The minute's buckets, chain by chain, each read by `_id`."""
+        for base in range(SPREAD):
+            slot = base
+            while True:
+                bucket = self.wakeups.find_one({"_id": f"{minute}|{slot}"})
+                if bucket is None:
+                    break
+                yield bucket
+                slot += SPREAD
+
+    def claim_bucket(self, bucket_id: str, by: str, now: datetime) -> str:
+        """`mine`, `done`, or `busy` (another sweeper holds a fresh claim)."""
+        try:
+            self.claims.insert_one({"_id": bucket_id, "by": by, "at": now, "done": False})
+            return "mine"
+        except DuplicateKeyError:
+            pass
+        held = self.claims.find_one({"_id": bucket_id})
+        if held is None:
+            return self.claim_bucket(bucket_id, by, now)
+        if held.get("done"):
+            return "done"
+        if held["by"] != by and _aware(held["at"]) > now - CLAIM_LEASE:
+            return "busy"
+        # Its sweeper died (or it is ours, from before a restart): take it over.
+        self.claims.replace_one({"_id": bucket_id}, {"by": by, "at": now, "done": False})
+        return "mine"
+
+    def finish_bucket(self, bucket_id: str) -> None:
+        self.claims.update_one({"_id": bucket_id}, {"$set": {"done": True}})
+
+    def forget_minute(self, minute: str, bucket_ids: list[str]) -> None:
+        """Drop a done minute's buckets and claims (by `_id`, one by one: no scan)."""
+        for bucket_id in bucket_ids:
+            self.wakeups.delete_one({"_id": bucket_id})
+            self.claims.delete_one({"_id": bucket_id})
+        self._next_slot.pop(minute, None)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,4 +1,10 @@
-"""SLA's HTTP API (staff): one case's deadlines and the overdue list."""
+"""SLA's HTTP API: a case's deadlines, the overdue / at-risk / mayor's lists (staff, scoped
+by the token), and the policy rules and calendars (administrators).
+
+Scopes (design §8): expert, supervisor and director see their token's unit; deputy mayor,
+mayor and governor their token's institution; a coordinator or administrator everything, or
+the institution their token names. A case outside the caller's scope is answered as unknown.
+"""
 from __future__ import annotations
 
 from flask import Flask, g
@@ -8,26 +14,66 @@ from services.common.auth import staff_required
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.sla.bootstrap import SlaParts
-from services.sla.schemas import OverdueListSchema, OverdueQuerySchema, TimerSetSchema
+from services.sla.policy import InvalidPolicy
+from services.sla.schemas import (
+    CalendarListSchema,
+    CalendarSchema,
+    ClockListSchema,
+    ClockSchema,
+    EffectiveQuerySchema,
+    EffectiveSchema,
+    ListQuerySchema,
+    RuleListSchema,
+    RuleSchema,
+)
 
 PREFIXES = ("/api/v1/sla",)
-# Design §8: a unit expert sees only the unit's cases.
-UNIT_SCOPED_ROLES = ("expert",)
+UNIT_ROLES = ("expert", "supervisor", "director")
+INSTITUTION_ROLES = ("deputy_mayor", "mayor", "governor")
+CENTRAL_ROLES = ("coordinator", "admin")
+LIST_ROLES = (*UNIT_ROLES, *INSTITUTION_ROLES, *CENTRAL_ROLES)
+MAYOR_LIST_ROLES = (*INSTITUTION_ROLES, *CENTRAL_ROLES)
+STAFF = {"security": [{"staffToken": []}]}
 
 
-def _scoped_unit(requested: str | None) -> str | None:
+def _scope() -> dict:
+    """The filter the caller's token allows: `{unit}`, `{institution}` or everything."""
     staff = g.staff
-    if staff.role in UNIT_SCOPED_ROLES:
-        if not staff.unit or (requested and requested != staff.unit):
-            abort(403, message="an expert sees only the unit's own cases",
-                  errors={"query": {"unit": [f"must be {staff.unit}"]}})
-        return staff.unit
-    return requested
+    if staff.role in UNIT_ROLES:
+        if not staff.unit:
+            abort(403, message="a unit role needs a unit in its token",
+                  errors={"token": {"unit": ["missing"]}})
+        return {"unit": staff.unit}
+    if staff.role in INSTITUTION_ROLES or (staff.role in CENTRAL_ROLES and staff.institution):
+        if not staff.institution:
+            abort(403, message="an institution role needs an institution in its token",
+                  errors={"token": {"inst": ["missing"]}})
+        return {"institution": staff.institution}
+    if staff.role in CENTRAL_ROLES:
+        return {}
+    abort(403, message=f"role {staff.role} has no SLA lists",
+          errors={"role": [f"one of {', '.join(LIST_ROLES)} required"]})
+    raise AssertionError("unreachable")
 
 
-def _may_see(timer_set: dict) -> bool:
-    staff = g.staff
-    return staff.role not in UNIT_SCOPED_ROLES or timer_set["unit"] == staff.unit
+def _narrowed(args: dict) -> dict:
+    """The query's unit / institution within the caller's scope (403 naming the field)."""
+    scope = _scope()
+    for key in ("unit", "institution"):
+        if key in scope and args.get(key) and args[key] != scope[key]:
+            abort(403, message=f"your token limits you to {key} {scope[key]}",
+                  errors={"query": {key: [f"must be {scope[key]}"]}})
+    return {"unit": scope.get("unit") or args.get("unit"),
+            "institution": scope.get("institution") or args.get("institution")}
+
+
+def _admin_institution(scope: dict) -> None:
+    """An administrator whose token names an institution edits only that institution's."""
+    inst = g.staff.institution
+    if g.staff.role != "admin" or (inst and scope.get("institution") != inst):
+        abort(403, message="only an administrator may change SLA policies and calendars, "
+              "and one bound to an institution only its own",
+              errors={"scope": {"institution": [f"must be {inst}" if inst else "admin only"]}})
 
 
 def create_app(parts: SlaParts) -> Flask:
@@ -35,32 +81,142 @@ def create_app(parts: SlaParts) -> Flask:
     deadlines = parts.deadlines
 
     sla = Blueprint("sla", __name__, url_prefix="/api/v1/sla",
-                    description="Süreler ve gecikenler / deadlines and overdue cases")
+                    description="Süreler, gecikenler, politikalar / deadlines, late cases, "
+                                "policies")
 
     @sla.route("/cases/<application_id>", methods=["GET"])
-    @staff_required()
-    @sla.response(200, TimerSetSchema)
-    @sla.alt_response(404, description="no timer set for this application")
-    @sla.doc(security=[{"staffToken": []}])
-    def get_timer_set(application_id: str):
-        """A case's deadlines (read, warn, resolve, 48-hour notice) and escalation level."""
-        timer_set = deadlines.timer_set(application_id)
-        # Another unit's case is answered as if unknown: an expert learns nothing of it.
-        if timer_set is None or not _may_see(timer_set):
-            abort(404, message="no timer set for this application")
-        return timer_set
+    @staff_required(*LIST_ROLES)
+    @sla.response(200, ClockSchema)
+    @sla.alt_response(404, description="no clock for this application")
+    @sla.doc(**STAFF)
+    def get_clock(application_id: str):
+        """A case's deadlines: when read and resolve fall (working time), how much is used,
+        the 48-hour notice, the escalation steps and the outcomes."""
+        view = deadlines.clock_view(application_id)
+        scope = _scope()
+        if view is None or any(view.get(k) != v for k, v in scope.items()):
+            abort(404, message="no clock for this application")
+        return view
+
+    def listing(kind: str, args: dict) -> dict:
+        where = _narrowed(args)
+        return deadlines.lists(kind, limit=args["limit"], **where)
 
     @sla.route("/overdue", methods=["GET"])
-    @staff_required()  # outermost: a caller without a token learns nothing, not even 422s
-    @sla.arguments(OverdueQuerySchema, location="query")
-    @sla.response(200, OverdueListSchema)
-    @sla.doc(security=[{"staffToken": []}])
+    @staff_required(*LIST_ROLES)  # outermost: without a token nothing, not even a 422
+    @sla.arguments(ListQuerySchema, location="query")
+    @sla.response(200, ClockListSchema)
+    @sla.doc(**STAFF)
     def list_overdue(args: dict):
-        """Open cases with a deadline in the past, the longest overdue first."""
-        return deadlines.overdue(_scoped_unit(args["unit"]), limit=args["limit"])
+        """Running cases past their read or resolve deadline, the earliest due first."""
+        return listing("overdue", args)
+
+    @sla.route("/at-risk", methods=["GET"])
+    @staff_required(*LIST_ROLES)
+    @sla.arguments(ListQuerySchema, location="query")
+    @sla.response(200, ClockListSchema)
+    @sla.doc(**STAFF)
+    def list_at_risk(args: dict):
+        """Running cases past their first warning and not yet due."""
+        return listing("at_risk", args)
+
+    @sla.route("/mayor", methods=["GET"])
+    @staff_required(*MAYOR_LIST_ROLES)
+    @sla.arguments(ListQuerySchema, location="query")
+    @sla.response(200, ClockListSchema)
+    @sla.doc(**STAFF)
+    def list_mayor(args: dict):
+        """Everything that reached the top of the ladder, with how long it waited at each
+        step (seed 000: the mayor's profile)."""
+        return listing("mayor", args)
+
+    # -- policies -------------------------------------------------------------------------------
+
+    @sla.route("/policies", methods=["GET"])
+    @staff_required(*CENTRAL_ROLES)
+    @sla.response(200, RuleListSchema)
+    @sla.doc(**STAFF)
+    def list_rules():
+        """Every policy rule; the catalogue's hours apply where none matches."""
+        return {"items": parts.store.all_rules()}
+
+    @sla.route("/policies", methods=["PUT"])
+    @staff_required("admin")
+    @sla.arguments(RuleSchema)
+    @sla.response(200, RuleSchema)
+    @sla.doc(**STAFF)
+    def put_rule(body: dict):
+        """Create or replace the rule of a scope (category, priority, institution; none is the
+        default rule). Applies to cases routed, moved or reopened from now on."""
+        _admin_institution(body["scope"])
+        try:
+            return deadlines.save_rule(body["scope"], body["settings"])
+        except InvalidPolicy as exc:
+            abort(422, message=str(exc), errors={"json": {"settings": {exc.field: [exc.message]}}})
+            raise AssertionError("unreachable") from exc
+
+    @sla.route("/policies/<rule>", methods=["DELETE"])
+    @staff_required("admin")
+    @sla.response(204)
+    @sla.doc(**STAFF)
+    def delete_rule(rule: str):
+        """Remove a rule."""
+        found = parts.store.get_rule(rule)
+        if found is None:
+            abort(404, message=f"no rule {rule}")
+        _admin_institution(found["scope"])
+        deadlines.delete_rule(rule)
+
+    @sla.route("/policies/effective", methods=["GET"])
+    @staff_required(*CENTRAL_ROLES)
+    @sla.arguments(EffectiveQuerySchema, location="query")
+    @sla.response(200, EffectiveSchema)
+    @sla.doc(**STAFF)
+    def effective(args: dict):
+        """The policy and calendar a case of this category, priority and institution would
+        run by, with the rules that made it."""
+        policy, calendar = deadlines.policy_for(**args)
+        return {"policy": policy.to_dict(), "calendar": calendar}
+
+    # -- calendars ------------------------------------------------------------------------------
+
+    @sla.route("/calendars", methods=["GET"])
+    @staff_required(*CENTRAL_ROLES)
+    @sla.response(200, CalendarListSchema)
+    @sla.doc(**STAFF)
+    def list_calendars():
+        """Working hours set per institution or unit (the rest: Mon–Fri 08:30–17:30)."""
+        return {"items": [dict(c, owner=c["_id"]) for c in parts.store.all_calendars()]}
+
+    @sla.route("/calendars/<owner>", methods=["PUT"])
+    @staff_required("admin")
+    @sla.arguments(CalendarSchema)
+    @sla.response(200, CalendarSchema)
+    @sla.doc(**STAFF)
+    def put_calendar(body: dict, owner: str):
+        """Set the working hours of an institution or a unit (by its code)."""
+        _admin_institution({"institution": owner.split(".")[0]})
+        try:
+            return deadlines.save_calendar(owner, body)
+        except InvalidPolicy as exc:
+            abort(422, message=str(exc), errors={"json": {exc.field: [exc.message]}})
+            raise AssertionError("unreachable") from exc
+
+    @sla.route("/calendars/<owner>", methods=["DELETE"])
+    @staff_required("admin")
+    @sla.response(204)
+    @sla.doc(**STAFF)
+    def delete_calendar(owner: str):
+        """Back to the default working hours."""
+        _admin_institution({"institution": owner.split(".")[0]})
+        if not parts.store.delete_calendar(owner):
+            abort(404, message=f"no calendar for {owner}")
 
     return create_service_app(
         "sla", parts.config, [sla],
-        title="Açık Kapı — SLA", description="Deadlines, timer sets and overdue cases.",
+        title="Açık Kapı — SLA",
+        description="Deadlines in working time, escalation, late-case lists and SLA policies.",
         health_checks=[mongo_check(parts.db)],
     )
+
+

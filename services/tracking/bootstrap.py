@@ -17,10 +17,10 @@ from datetime import datetime
 from services.common.bootstrap import Parts
 from services.common.catalogue_cache import CatalogueCache, open_catalogue
 from services.common.events import utcnow
+from services.common.rpc import RpcPool
 from services.tracking.lookup import Tracker
 from services.tracking.open311 import PublicListing
 from services.tracking.organisation import Organisation, load_organisation
-from services.tracking.rpc import RpcPool
 from services.tracking.store import TrackingStore
 
 # A short wait for the receipt check: a lookup must not hang on an intake that is away.

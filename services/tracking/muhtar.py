@@ -22,12 +22,12 @@ from nameko.exceptions import RemoteError
 from services.common.catalogue_cache import CatalogueCache
 from services.common.events import KINDS, utcnow
 from services.common.refusals import SubmissionRefused
+from services.common.rpc import RpcPool
 from services.tracking import domain, portal
 from services.tracking.lookup import Tracker
 from services.tracking.organisation import Organisation
 from services.tracking.pages import csrf_ok, expired_form, field_errors, limited, page
 from services.tracking.ratelimit import client_address
-from services.tracking.rpc import RpcPool
 from services.tracking.schemas import MuhtarCodeSchema, MuhtarLoginSchema, MuhtarRequestSchema
 from services.tracking.store import TrackingStore
 

@@ -46,11 +46,11 @@ from services.common.codes import display_tracking_code
 from services.common.events import utcnow
 from services.common.places import place_key
 from services.common.refusals import SubmissionRefused
+from services.common.rpc import RpcPool
 from services.tracking import domain
 from services.tracking.lookup import Tracker
 from services.tracking.organisation import Jurisdiction, Organisation
 from services.tracking.ratelimit import client_address
-from services.tracking.rpc import RpcPool
 from services.tracking.store import TrackingStore
 
 log = logging.getLogger(__name__)

@@ -1,22 +1,49 @@
-"""The sla service on the real broker: one timer set per routed case, whatever is redelivered."""
+"""The sla service on the real broker and the real store: the clock follows routing's events,
+the sweep fires what falls due once, and a late case climbs to the mayor.
+
+Time is the test's: the deadlines use case reads `clock`, and the sweep cursor starts at T0.
+"""
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.common.bootstrap import parts_of
 from services.common.events import make_event, new_event_id
-from services.common.outbox import HANDLED, VERSION
+from services.common.outbox import HANDLED, OUTBOX, VERSION
 from services.sla.service import SlaService
+from services.sla.store import CURSOR, minute_key
 from services.sla.web import create_app
 from tests.support import bearer, database, deliver
 
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)  # Tuesday 09:00 in Istanbul
+LADDER = ["exp-1", "sup-1", "dir-1", "dep-1", "mayor-1"]
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
 def app_id() -> str:
-    """A fresh application id per test, so nothing else on the broker can be mistaken for it."""
     return new_event_id()
+
+
+@pytest.fixture
+def sla(config, container_factory):
+    """A running sla service on the test's clock, its sweep cursor at T0, routing's ladder
+    answered locally (the cross-service flow asks the real routing)."""
+    container = container_factory(SlaService, config)
+    container.start()
+    parts = parts_of(container)
+    parts.deadlines.clock = Clock(T0)
+    parts.deadlines.ladders = lambda unit: LADDER
+    before = minute_key(T0 - timedelta(minutes=1))
+    parts.store.sweep_state.replace_one({"_id": CURSOR}, {"closed": before, "done": before})
+    return container
 
 
 def routed(application_id: str, at: datetime = T0, unit: str = "mezitli_bld.works",
@@ -29,81 +56,117 @@ def routed(application_id: str, at: datetime = T0, unit: str = "mezitli_bld.work
     }, occurred_at=at)
 
 
-def timers(config: dict):
-    return database(config, "sla")["timers"]
+def case_event(event_type: str, application_id: str, at: datetime, **data) -> dict:
+    return make_event(event_type, application_id, {"state": "acknowledged", **data},
+                      occurred_at=at)
 
 
-def timer_sets(config: dict, *application_ids: str) -> list[dict]:
-    return list(timers(config).find({"_id": {"$in": list(application_ids)}}))
+def clock_of(config: dict, application_id: str) -> dict:
+    return database(config, "sla")["clocks"].find_one({"_id": application_id})
 
 
-def test_a_routed_case_gets_one_open_timer_set_with_its_deadlines(
-    config, container_factory, app_id
-):
-    container = container_factory(SlaService, config)
-    container.start()
-    deliver(config, container, routed(app_id))
-    [stored] = timer_sets(config, app_id)
-    assert stored["application_id"] == app_id
-    assert (stored["state"], stored["level"], stored["unit"]) == ("open", 0, "mezitli_bld.works")
-    assert stored["started_at"] == T0
-    due = {timer["kind"]: timer["due_at"] for timer in stored["timers"]}
-    assert due == {"read": T0 + timedelta(hours=4), "warn": T0 + timedelta(hours=18),
-                   "resolve": T0 + timedelta(hours=24), "delay_notice": T0 + timedelta(hours=48)}
-    assert stored["next_due_at"] == T0 + timedelta(hours=4)
+def istanbul(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour - 3, minute, tzinfo=UTC)
 
 
-def test_the_same_routed_event_delivered_twice_leaves_one_unchanged_timer_set(
-    config, container_factory, app_id
-):
-    container = container_factory(SlaService, config)
-    container.start()
+def test_a_routed_case_gets_a_clock_with_its_deadlines_in_working_time(config, sla, app_id):
+    deliver(config, sla, routed(app_id))
+    stored = clock_of(config, app_id)
+    assert (stored["clock"], stored["level"], stored["unit"]) == (
+        "running", 0, "mezitli_bld.works")
+    assert stored["read_due_at"] == istanbul(1, 13)
+    assert stored["resolve_due_at"] == istanbul(3, 15)
+    assert stored["wake"] == minute_key(istanbul(1, 13))
+    hour = database(config, "sla")["wake_hours"].find_one({"_id": stored["wake"][:10]})
+    assert stored["wake"] in hour["minutes"]
+
+
+def test_the_same_routed_event_delivered_twice_leaves_one_unchanged_clock(config, sla, app_id):
     event = routed(app_id)
-    deliver(config, container, event)
-    [first] = timer_sets(config, app_id)
-    deliver(config, container, event)
-    [again] = timer_sets(config, app_id)
-    assert again[VERSION] == first[VERSION] == 1  # the redelivery wrote nothing
+    deliver(config, sla, event)
+    first = clock_of(config, app_id)
+    deliver(config, sla, event)
+    again = clock_of(config, app_id)
+    assert again[VERSION] == first[VERSION] == 1
     assert again[HANDLED] == [event["event_id"]]
-    assert again == first
 
 
-def test_a_re_routing_moves_the_case_but_not_its_start(config, container_factory, app_id):
-    container = container_factory(SlaService, config)
-    container.start()
-    deliver(config, container, routed(app_id))
-    later = T0 + timedelta(hours=3)
-    deliver(config, container, routed(app_id, at=later, unit="mersin_bb.roads",
-                                      resolve_hours=48))
-    [stored] = timer_sets(config, app_id)
-    assert (stored["unit"], stored["institution"]) == ("mersin_bb.roads", "mersin_bb")
-    assert stored["started_at"] == T0
-    due = {timer["kind"]: timer["due_at"] for timer in stored["timers"]}
-    assert due["read"] == later + timedelta(hours=4)
-    assert due["resolve"] == T0 + timedelta(hours=48)
-
-
-def test_each_routed_case_has_its_own_timer_set(config, container_factory):
-    container = container_factory(SlaService, config)
-    container.start()
-    first, second = new_event_id(), new_event_id()
-    deliver(config, container, routed(first))
-    deliver(config, container, routed(second, unit="mersin_bb.roads"))
-    assert sorted((d["_id"], d["unit"]) for d in timer_sets(config, first, second)) == [
-        (first, "mezitli_bld.works"), (second, "mersin_bb.roads")]
-
-
-def test_the_running_services_http_side_shows_what_its_handler_stored(
-    config, container_factory, app_id
+def test_an_unacknowledged_case_climbs_to_the_mayor_one_step_at_a_time_each_once(
+    config, sla, app_id, probe
 ):
-    """One composition per process: the Flask app made on the container's parts reads the
-    timer set the container's handler wrote."""
-    container = container_factory(SlaService, config)
-    container.start()
-    parts = parts_of(container)
-    client = create_app(parts).test_client()
-    deliver(config, container, routed(app_id))
-    response = client.get(f"/api/v1/sla/cases/{app_id}", headers=bearer(config))
-    assert response.status_code == 200
-    assert response.get_json()["next_due_at"].startswith("2025-03-03T13:00")
-    assert client.get("/health").status_code == 200
+    escalated = probe("sla", "case_escalated")
+    breached = probe("sla", "sla_breached")
+    deliver(config, sla, routed(app_id))
+    deadlines = parts_of(sla).deadlines
+    # sweep every simulated 10 minutes through four working days
+    now = T0
+    while now < istanbul(4, 12):
+        now += timedelta(minutes=10)
+        deadlines.clock.now = now
+        deadlines.sweep(now)
+    steps = escalated.take(4)
+    assert [(e["data"]["from_level"], e["data"]["to_level"], e["data"]["to_staff"])
+            for e in steps] == [(0, 1, "sup-1"), (1, 2, "dir-1"), (2, 3, "dep-1"),
+                                (3, 4, "mayor-1")]
+    assert {e["application_id"] for e in steps} == {app_id}
+    assert [e["data"]["deadline"] for e in breached.take(2)] == ["read", "resolve"]
+    assert escalated.take(None, timeout=1) == [] and breached.take(None, timeout=1) == []
+    stored = clock_of(config, app_id)
+    assert stored["level"] == 4 and not stored.get(OUTBOX)
+
+
+def test_an_acknowledged_case_does_not_climb_for_its_read_time(config, sla, app_id, probe):
+    escalated = probe("sla", "case_escalated")
+    outcomes = probe("sla", "sla_outcome_recorded")
+    deliver(config, sla, routed(app_id))
+    deliver(config, sla, case_event("case_acknowledged", app_id, istanbul(1, 10)))
+    [outcome] = outcomes.take(1)
+    assert (outcome["data"]["deadline"], outcome["data"]["outcome"]) == ("read", "met")
+    deadlines = parts_of(sla).deadlines
+    deadlines.clock.now = istanbul(2, 17)
+    deadlines.sweep(istanbul(2, 17))
+    assert escalated.take(None, timeout=1) == []
+
+
+def test_waiting_pauses_the_clock_and_nothing_fires_until_resumed(config, sla, app_id, probe):
+    warned = probe("sla", "sla_warned")
+    deliver(config, sla, routed(app_id))
+    deliver(config, sla, case_event("case_acknowledged", app_id, istanbul(1, 10)))
+    deliver(config, sla, case_event("case_waiting", app_id, istanbul(1, 11),
+                                    state="waiting_citizen"))
+    deadlines = parts_of(sla).deadlines
+    deadlines.clock.now = istanbul(10, 12)
+    deadlines.sweep(istanbul(10, 12))
+    assert warned.take(None, timeout=1) == []
+    assert clock_of(config, app_id)["clock"] == "paused"
+    deliver(config, sla, case_event("case_resumed", app_id, istanbul(10, 12),
+                                    state="in_progress"))
+    # 2 of the 24 hours were used before the wait: the other 22 run from Thursday 10th 12:00
+    # (5.5 h), Friday (9 h), Monday 14th from 08:30 (7.5 h)
+    assert clock_of(config, app_id)["resolve_due_at"] == istanbul(14, 16)
+
+
+def test_a_case_event_whose_minute_was_already_swept_fires_at_once(config, sla, app_id, probe):
+    """A writer that finds its minute closed looks at the case itself: nothing waits for a
+    sweep that has already passed."""
+    breached = probe("sla", "sla_breached")
+    deadlines = parts_of(sla).deadlines
+    deadlines.clock.now = istanbul(1, 14)
+    deadlines.sweep(istanbul(1, 14))  # closes every minute up to 13:59
+    deliver(config, sla, routed(app_id))  # routed at 09:00: read due at 13:00, already past
+    [event] = breached.take(1)
+    assert event["data"]["deadline"] == "read"
+
+
+def test_staff_read_a_cases_deadlines_scoped_by_their_token(config, sla, app_id):
+    client = create_app(parts_of(sla)).test_client()
+    deliver(config, sla, routed(app_id))
+    own = client.get(f"/api/v1/sla/cases/{app_id}",
+                     headers=bearer(config, "expert", unit="mezitli_bld.works"))
+    assert own.status_code == 200
+    body = own.get_json()
+    assert body["read_due_at"].startswith("2026-12-01T10:00")
+    assert body["resolve_percent_used"] == 0.0
+    other = client.get(f"/api/v1/sla/cases/{app_id}",
+                       headers=bearer(config, "expert", unit="mersin_bb.roads"))
+    assert other.status_code == 404

@@ -166,19 +166,30 @@ class Probe:
         self.queue = Queue(f"probe-{event_type}-{uuid.uuid4().hex[:8]}",
                            exchange=event_exchange(producer), routing_key=event_type,
                            queue_arguments={"x-expires": 120_000})  # gone even if we crash
-        self.queue.bind(self.conn.channel()).declare()
+        self.channel = self.conn.channel()
+        self.queue.bind(self.channel).declare()
 
     def take(self, count: int | None = None, timeout: float = 10) -> list[dict]:
-        """`count` messages (waiting up to `timeout` for each), or all waiting now if None."""
+        """`count` messages (waiting up to `timeout` for each), or all waiting now if None.
+
+        Polls with `basic.get`: a consumer would prefetch more than it returns, and what it
+        holds stays unacked on the connection's channel, out of every later `take`'s reach.
+        """
+        import time
+
         got = []
-        with self.conn.SimpleQueue(self.queue) as simple:
-            while count is None or len(got) < count:
-                try:
-                    message = simple.get(block=count is not None, timeout=timeout)
-                except simple.Empty:
+        queue = self.queue.bind(self.channel)
+        waited_since = time.monotonic()
+        while count is None or len(got) < count:
+            message = queue.get(no_ack=False)
+            if message is None:
+                if count is None or time.monotonic() - waited_since > timeout:
                     break
-                got.append(message.payload)
-                message.ack()
+                time.sleep(0.02)
+                continue
+            got.append(message.payload)
+            message.ack()
+            waited_since = time.monotonic()
         return got
 
     def close(self) -> None:

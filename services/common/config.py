@@ -67,6 +67,9 @@ DEFAULTS: dict[str, str] = {
     # FerretDB: how often old version claims are purged, and the outbox relay's backstop sweep.
     "CLAIM_PURGE_SECONDS": "600",
     "OUTBOX_BACKSTOP_SECONDS": "300",
+    # SLA: after how long a sweeper's claim on a wake-up bucket may be taken over (its
+    # sweeper died); firing is idempotent, so a takeover never fires anything twice.
+    "SLA_CLAIM_LEASE_SECONDS": "60",
 }
 
 

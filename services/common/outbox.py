@@ -113,19 +113,29 @@ def modify(collection: Collection, doc_id: Any, change: Change, *,
         new = change(current)
         if new is None:
             return None
-        read_version = None if current is None else current.get(VERSION, 0)
-        try:
-            new[VERSION] = write_guarded(collection, doc_id, read_version, new)
-        except (Conflict, DuplicateKeyError):
-            # Let the other writer finish; jittered so that many contenders spread out
-            # instead of colliding again in step.
-            eventlet.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))  # noqa: S311
-            continue
-        new["_id"] = doc_id
-        if new.get(OUTBOX) and (current is None or new[OUTBOX] != current.get(OUTBOX)):
-            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
-        return new
+        if replace_if_unchanged(collection, doc_id, current, new) is not None:
+            return new
+        # Let the other writer finish; jittered so that many contenders spread out instead of
+        # colliding again in step.
+        eventlet.sleep(random.uniform(0, min(0.1, 0.002 * 2 ** attempt)))  # noqa: S311
     raise ConcurrentUpdate(f"{collection.name}: too many concurrent updates")
+
+
+def replace_if_unchanged(collection: Collection, doc_id: Any, current: dict | None,
+                         new: dict) -> dict | None:
+    """Store `new` in place of `current` (as read; None: absent) unless another writer changed
+    it since; hints the relay when the outbox grew. Returns `new` as stored, or None on a
+    conflict (read again and decide again). One step of `modify`, for callers that read many
+    documents first and write them in a batch."""
+    read_version = None if current is None else current.get(VERSION, 0)
+    try:
+        new[VERSION] = write_guarded(collection, doc_id, read_version, new)
+    except (Conflict, DuplicateKeyError):
+        return None
+    new["_id"] = doc_id
+    if new.get(OUTBOX) and (current is None or new[OUTBOX] != current.get(OUTBOX)):
+        _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
+    return new
 
 
 def update_with_events(

@@ -73,6 +73,9 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("application_routed", "handle_application_routed"),
         ("application_merged", "handle_application_merged"),
         ("inbound_rejected", "handle_inbound_rejected"),
+        ("delay_notice_due", "handle_delay_notice_due"),
+        ("case_escalated", "handle_case_escalated"),
+        ("sla_warned", "handle_sla_warned"),
     ),
     *_subs(
         "tracking",

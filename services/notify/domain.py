@@ -145,6 +145,14 @@ def sms_context(template: str, event: dict, base_url: str) -> dict:
     }
     if template == "application_routed":
         context.update(unit_name=data["unit_name"], institution_name=data["institution_name"])
+    elif template in ("case_escalated", "sla_warned"):
+        # Staff alerts: the case's public code and unit, nothing about the citizen.
+        context.update(unit=data.get("unit") or "-",
+                       deadline_name=DEADLINE_NAMES_TR.get(data.get("deadline") or "", "süre"),
+                       level_name=LEVEL_NAMES_TR.get(data.get("to_level", 0), "birim"),
+                       percent_used=data.get("percent_used"))
+    elif template == "delay_notice_due":
+        context.update(hours_open=data["hours_open"])
     return context
 
 
@@ -261,6 +269,21 @@ def applicant(cause: dict, contact: dict) -> Recipient:
     """The applicant of `cause`, from what intake said of them (`{}`: it knows no one)."""
     channel, address = choose_channel(cause, contact)
     return Recipient(channel, address, contact)
+
+
+def staff_member(contact: dict | None) -> Recipient:
+    """A staff member alerted by SMS when the directory has a phone, else by e-mail (None:
+    nowhere to send; recorded as failed)."""
+    contact = contact or {}
+    if contact.get("phone"):
+        return Recipient(SMS, contact["phone"], {})
+    return Recipient(EMAIL, contact.get("email"), {})
+
+
+# What a staff alert calls each rung of the ladder (design §4).
+LEVEL_NAMES_TR = {0: "birim", 1: "birim amiri", 2: "müdür", 3: "başkan yardımcısı",
+                  4: "başkan"}
+DEADLINE_NAMES_TR = {"read": "okunma", "resolve": "çözüm"}
 
 
 def inbound_sender(found: dict) -> Recipient:

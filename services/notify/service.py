@@ -1,4 +1,5 @@
-"""Notify's bus entrypoints: tell the citizen by SMS or e-mail, exactly once per cause.
+"""Notify's bus entrypoints: tell the citizen by SMS or e-mail, exactly once per cause, and
+alert staff of SLA warnings and escalations (their contact from routing's directory).
 
 For each cause event the message is claimed in the log (`sending`, masked destination) by
 inserting it under the cause's id and template — of any number of concurrent deliveries, one
@@ -39,6 +40,7 @@ class NotifyService:
 
     parts: NotifyParts = Composed(bootstrap.build)
     intake_rpc = RpcProxy("intake")
+    routing_rpc = RpcProxy("routing")
 
     @event_handler("intake", "application_received")
     def handle_application_received(self, event: dict) -> None:
@@ -61,6 +63,26 @@ class NotifyService:
         """Answer an SMS / e-mail that could not become an application: what was wrong."""
         self.parts.deliveries.send_once(event, "inbound_rejected", self._sender(event))
 
+    @event_handler("sla", "delay_notice_due")
+    def handle_delay_notice_due(self, event: dict) -> None:
+        """Seed 001: not solved in 48 hours — tell the citizen it is with the units."""
+        self.parts.deliveries.send_once(event, "delay_notice_due", self._applicant(event))
+
+    @event_handler("sla", "case_escalated")
+    def handle_case_escalated(self, event: dict) -> None:
+        """Seed 004: a late case reached the next person on the ladder — tell them."""
+        data = event["data"]
+        self.parts.deliveries.send_once(
+            event, "case_escalated",
+            self._staff(data.get("to_staff"), data.get("unit"), data["to_level"]))
+
+    @event_handler("sla", "sla_warned")
+    def handle_sla_warned(self, event: dict) -> None:
+        """Seed 004: the unit's expert is warned before the deadline."""
+        data = event["data"]
+        self.parts.deliveries.send_once(event, "sla_warned",
+                                        self._staff(None, data.get("unit"), 0))
+
     @rpc
     def send_one_time_code(self, citizen_ref: str, code: str) -> bool:
         """Send a muhtar portal login code by SMS to the person's registered phone.
@@ -82,6 +104,20 @@ class NotifyService:
             with eventlet.Timeout(CONTACT_TIMEOUT_SECONDS, ContactLookupTimeout):
                 contact = self.intake_rpc.get_contact(cause["application_id"]) or {}
             return domain.applicant(cause, contact)
+
+        return lookup
+
+    def _staff(self, code: str | None, unit: str | None, level: int) -> Lookup:
+        """The staff member `code`, or whoever routing's directory puts at `level` of the
+        unit's ladder (sla names nobody when it could not ask)."""
+        def lookup() -> domain.Recipient:
+            with eventlet.Timeout(CONTACT_TIMEOUT_SECONDS, ContactLookupTimeout):
+                who = code
+                if who is None and unit:
+                    ladder = self.routing_rpc.escalation_ladder(unit)
+                    who = ladder[level] if level < len(ladder) else None
+                contact = self.routing_rpc.staff_contact(who) if who else None
+            return domain.staff_member(contact)
 
         return lookup
 

@@ -54,5 +54,14 @@ class RoutingService:
             return [None] * 5
         return [step["who"][0][1] if step["who"] else None for step in steps]
 
+    @rpc
+    def staff_contact(self, code: str) -> dict | None:
+        """Where to reach a staff member (notify's staff alerts): phone and e-mail from the
+        directory, or None for an unknown code. Staff data, never a citizen's."""
+        record = self.parts.organisation.current().directory.staff.get(code)
+        if record is None:
+            return None
+        return {"code": code, "phone": record.get("phone"), "email": record.get("email")}
+
 
 SERVICE = RoutingService

@@ -8,6 +8,8 @@ work on the same objects.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.common.bootstrap import Parts
 from services.common.events import utcnow
 from services.common.rpc import RpcPool
@@ -28,7 +30,7 @@ class SlaParts(Parts):
         super().__init__(config, "sla", relay=("clocks",))
 
     def compose(self, config: dict) -> None:
-        self.store = SlaStore(self.db)
+        self.store = SlaStore(self.db, timedelta(seconds=float(config["SLA_CLAIM_LEASE_SECONDS"])))
         self.store.ensure_indexes()
         self.store.ensure_cursor(utcnow())
         self.rpc = RpcPool(config, size=2, timeout=LADDER_TIMEOUT_SECONDS)

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 
 RULES_TTL_SECONDS = 5.0  # an admin's change reaches every process within this
 LADDER_TTL_SECONDS = 60.0
+LADDER_RETRY_SECONDS = 10.0
 HOURS_PER_SWEEP = 24 * 7  # catching up after a week down takes one sweep
+LAZY_MINUTES = 10  # with nothing due, the cursor is written once per this many minutes
 SWEEP_CONCURRENCY = 16
 LadderSource = Callable[[str], list[str | None]]
 
@@ -54,6 +57,7 @@ class SweepReport:
     fired: int = 0
     busy: int = 0  # buckets another sweeper held
     seconds: float = 0.0
+    caught_up: bool = False  # every ended minute is done (else: a week at a time, or busy)
     failed: list[str] = field(default_factory=list)
 
 
@@ -172,7 +176,7 @@ class Deadlines:
                                                         else [])
 
     def _schedule(self, app_id: str, minute: str) -> list[str]:
-        return [] if self.store.schedule(app_id, minute) else [minute]
+        return [] if self.store.schedule([app_id], minute) else [minute]
 
     # -- firing ---------------------------------------------------------------------------------
 
@@ -186,21 +190,33 @@ class Deadlines:
         def change(current: dict) -> dict | None:
             nonlocal emitted
             late.clear()
-            if minute is not None and current.get("wake") != minute:
-                return None  # a spare or superseded wake-up
-            plain = {k: v for k, v in current.items() if k not in BOOKKEEPING and k != "_id"}
-            new, events = domain.tick(plain, now, self.ladder(current["unit"]))
-            if new is None:
+            ticked = self._tick(current, minute, now)
+            if ticked is None:
                 return None
+            new, events = ticked
             late.extend(self._wake(app_id, current, new))
             emitted = len(events)
-            kept = {k: current[k] for k in BOOKKEEPING if k in current and k != VERSION}
-            return attach_events({**new, **kept}, events)
+            return new
 
         self.store.change_clock(app_id, change)
         if late and late[0] != minute:
             emitted += self.wake(app_id, late[0])
         return emitted
+
+    def _tick(self, current: dict, minute: str | None, now: datetime
+              ) -> tuple[dict, list[dict]] | None:
+        """The stored clock after firing what is due by `now` (bookkeeping kept, events in its
+        outbox, `wake` set), and the events; None when there is nothing to do."""
+        if minute is not None and current.get("wake") != minute:
+            return None  # a spare or superseded wake-up
+        plain = {k: v for k, v in current.items() if k not in BOOKKEEPING and k != "_id"}
+        new, events = domain.tick(plain, now, self.ladder(current["unit"]))
+        if new is None:
+            return None
+        due = new.get("next_due_at")
+        new["wake"] = minute_key(due) if due else None
+        kept = {k: current[k] for k in BOOKKEEPING if k in current and k != VERSION}
+        return attach_events({**new, **kept}, events), events
 
     def ladder(self, unit: str) -> Ladder:
         """Who stands at each level of `unit`'s ladder, from routing (cached a minute; an
@@ -210,41 +226,54 @@ class Deadlines:
             return cached[1]
         try:
             codes = self.ladders(unit)
-        except Exception:
+        except Exception:  # the deadline must not wait for the directory
             log.warning("escalation ladder of %s unavailable; escalating without names", unit)
-            return cached[1] if cached else {}
+            # Remembered for a little while: a batch of cases must not each wait for the
+            # same unreachable routing.
+            found = cached[1] if cached else {}
+            self._ladder_cache[unit] = (time.monotonic() - LADDER_TTL_SECONDS
+                                        + LADDER_RETRY_SECONDS, found)
+            return found
         ladder = dict(enumerate(codes))
         self._ladder_cache[unit] = (time.monotonic(), ladder)
         return ladder
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
         """Wake every case whose minute has ended, each minute's buckets shared with other
-        sweepers through claims. Costs one cursor read when no minute has ended, one read per
-        hour passed, and then grows with what is due."""
+        sweepers through claims.
+
+        Cost: one cursor read when no minute has ended; one more read per hour passed when
+        nothing is due (the cursor is written every `LAZY_MINUTES` then); then it grows with
+        what is due. Before `done` passes a minute, `closed` covers it and the hour's minute
+        list is read again, so a writer that listed it meanwhile is never skipped.
+        """
         started = time.perf_counter()
         report = SweepReport()
         now = now or self.clock()
         target = minute_key(now - timedelta(minutes=1))  # the last minute that has ended
         cursor = self.store.cursor()
-        if cursor["done"] >= target:
+        done = cursor["done"]
+        if done >= target:
+            report.caught_up = True
             report.seconds = time.perf_counter() - started
             return report
-        if cursor["closed"] < target:
-            self.store.advance_cursor("closed", target)
-        done = cursor["done"]
         hours = hours_between(next_minute(done), target)[:HOURS_PER_SWEEP]
         reached = min(target, hours[-1] + "59")
-        for hour in hours:
-            for minute in self.store.minutes_with_buckets(hour):
-                if not done < minute <= reached:
-                    continue
-                report.minutes += 1
-                if not self._sweep_minute(minute, now, report):
-                    # another sweeper still works on it: the cursor waits before it
-                    reached = minute_key(minute_start(minute) - timedelta(minutes=1))
-                    break
-            if reached < hour + "59":
+        pending = self._pending_minutes(hours, done, reached)
+        idle = minute_start(reached) - minute_start(done) < timedelta(minutes=LAZY_MINUTES)
+        if not pending and idle:
+            report.caught_up = True
+            report.seconds = time.perf_counter() - started
+            return report
+        if cursor["closed"] < reached:
+            self.store.advance_cursor("closed", reached)
+        for minute in self._pending_minutes(hours, done, reached):
+            report.minutes += 1
+            if not self._sweep_minute(minute, now, report):
+                # another sweeper still works on it: the cursor waits before it
+                reached = minute_key(minute_start(minute) - timedelta(minutes=1))
                 break
+        report.caught_up = reached >= target
         if reached > done:
             self.store.advance_cursor("done", reached)
             for hour in hours:
@@ -253,10 +282,13 @@ class Deadlines:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _pending_minutes(self, hours: list[str], done: str, reached: str) -> list[str]:
+        return [minute for hour in hours for minute in self.store.minutes_with_buckets(hour)
+                if done < minute <= reached]
+
     def _sweep_minute(self, minute: str, now: datetime, report: SweepReport) -> bool:
         complete = True
         seen: list[str] = []
-        pool = GreenPool(SWEEP_CONCURRENCY)
         for bucket in self.store.buckets(minute):
             seen.append(bucket["_id"])
             report.buckets += 1
@@ -267,9 +299,7 @@ class Deadlines:
                 continue
             if state == "done":
                 continue
-            results = list(pool.imap(lambda app: self._wake_safely(app, minute, report),
-                                     bucket["apps"]))
-            if all(results):
+            if self._wake_bucket(minute, bucket["apps"], report):
                 self.store.finish_bucket(bucket["_id"])
             else:
                 complete = False
@@ -277,15 +307,56 @@ class Deadlines:
             self.store.forget_minute(minute, seen)
         return complete
 
-    def _wake_safely(self, app_id: str, minute: str, report: SweepReport) -> bool:
-        try:
-            report.fired += self.wake(app_id, minute)
-            report.woken += 1
-            return True
-        except Exception:
-            log.exception("waking case %s failed; the next sweep retries it", app_id)
-            report.failed.append(app_id)
-            return False
+    def _wake_bucket(self, minute: str, app_ids: list[str], report: SweepReport) -> bool:
+        """Wake a bucket's cases in a batch: read them all, fire what is due, put every new
+        wake-up in its bucket (one write per bucket, not per case), then write the clocks,
+        each guarded by the version read. A clock changed meanwhile is woken the careful way
+        (`wake`). Returns False if any case failed (the bucket is swept again)."""
+        now = self.clock()
+        pool = GreenPool(SWEEP_CONCURRENCY)
+        planned: list[tuple[dict, dict, list[dict]]] = []
+        ok = True
+        for current in pool.imap(self.store.read_clock, app_ids):
+            if current is None:
+                continue
+            try:
+                ticked = self._tick(current, minute, now)
+            except Exception:  # one bad clock must not stop the others
+                log.exception("waking case %s failed; the next sweep retries it",
+                              current["_id"])
+                report.failed.append(current["_id"])
+                ok = False
+                continue
+            if ticked is not None:
+                planned.append((current, *ticked))
+        moved: dict[str, list[str]] = defaultdict(list)
+        for current, new, _ in planned:
+            if new["wake"] and new["wake"] != current.get("wake"):
+                moved[new["wake"]].append(current["_id"])
+        late = {app for wake, apps in moved.items() if not self.store.schedule(apps, wake)
+                for app in apps}
+
+        def write(item: tuple[dict, dict, list[dict]]) -> int | None:
+            current, new, events = item
+            app_id = current["_id"]
+            try:
+                if not self.store.replace_clock(current, new):
+                    return self.wake(app_id, minute)
+                if app_id in late:
+                    return len(events) + self.wake(app_id, new["wake"])
+                return len(events)
+            except Exception:  # as above
+                log.exception("waking case %s failed; the next sweep retries it", app_id)
+                report.failed.append(app_id)
+                return None
+
+        for emitted in pool.imap(write, planned):
+            if emitted is None:
+                ok = False
+            else:
+                report.fired += emitted
+        report.woken += len(app_ids)
+        return ok
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import BOOKKEEPING, Fold, fold_once, modify
+from services.common.outbox import BOOKKEEPING, Fold, fold_once, modify, replace_if_unchanged
 
 INDEXES = {
     # The staff lists (overdue, at risk, the mayor's) filter clocks; the sweep never does.
@@ -68,8 +68,9 @@ def hours_between(first_minute: str, last_minute: str) -> list[str]:
 class SlaStore:
     """Everything sla persists, behind a narrow interface."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, claim_lease: timedelta = CLAIM_LEASE):
         self.db = db
+        self.claim_lease = claim_lease
         self.clocks = db["clocks"]
         self.rules = db["policy_rules"]
         self.calendars = db["calendars"]
@@ -100,6 +101,14 @@ class SlaStore:
         """Replace a clock by `change(clock)` under its version guard (None: nothing written)."""
         return modify(self.clocks, application_id, lambda current: (
             None if current is None else change(current)))
+
+    def read_clock(self, application_id: str) -> dict | None:
+        """A clock with its bookkeeping, as `replace_clock` needs it."""
+        return self.clocks.find_one({"_id": application_id})
+
+    def replace_clock(self, current: dict, new: dict) -> bool:
+        """Store `new` unless the clock changed since `current` was read (False)."""
+        return replace_if_unchanged(self.clocks, current["_id"], current, new) is not None
 
     def get_clock(self, application_id: str) -> dict | None:
         """A case's clock, without bookkeeping fields."""
@@ -138,21 +147,22 @@ class SlaStore:
 
     # -- wake-ups -------------------------------------------------------------------------------
 
-    def schedule(self, application_id: str, minute: str) -> bool:
-        """Put the case in `minute`'s bucket; False when that minute is already closed to the
-        sweep (the caller must then look at the case itself)."""
+    def schedule(self, application_ids: list[str], minute: str) -> bool:
+        """Put the cases in `minute`'s buckets; False when that minute is already closed to
+        the sweep (the caller must then look at the cases itself)."""
         self._list_minute(minute)
-        slot = self._next_slot.get(minute, zlib.crc32(application_id.encode()) % SPREAD)
-        while True:
-            added = self._append(f"{minute}|{slot}", application_id)
-            if added:
-                break
-            slot += SPREAD
+        slot = self._next_slot.get(minute,
+                                   zlib.crc32(application_ids[0].encode()) % SPREAD)
+        left = list(application_ids)
+        while left:
+            left = self._append(f"{minute}|{slot}", left)
+            if left:
+                slot += SPREAD
         if len(self._next_slot) > 10_000:  # a hint only: forget old minutes wholesale
             self._next_slot.clear()
         self._next_slot[minute] = slot
         # Read after the write: a sweeper closes a minute before it reads the buckets, so
-        # either it saw this entry, or this read sees the minute closed.
+        # either it saw these entries, or this read sees the minute closed.
         return minute > self.cursor()["closed"]
 
     def _list_minute(self, minute: str) -> None:
@@ -177,19 +187,21 @@ class SlaStore:
         self.hours.delete_one({"_id": hour})
         self._listed = {m for m in self._listed if not m.startswith(hour)}
 
-    def _append(self, bucket_id: str, application_id: str) -> bool:
-        full = False
+    def _append(self, bucket_id: str, application_ids: list[str]) -> list[str]:
+        """Add what fits to the bucket; returns what did not."""
+        left: list[str] = []
 
         def change(current: dict | None) -> dict | None:
-            nonlocal full
-            apps = (current or {}).get("apps", [])
-            full = len(apps) >= BUCKET_SIZE
-            if full or application_id in apps:
+            apps = list((current or {}).get("apps", []))
+            new = [a for a in dict.fromkeys(application_ids) if a not in apps]
+            room = max(BUCKET_SIZE - len(apps), 0)
+            left[:] = new[room:]
+            if not new[:room]:
                 return None
-            return {"apps": [*apps, application_id]}
+            return {"apps": apps + new[:room]}
 
         modify(self.wakeups, bucket_id, change)
-        return not full
+        return left
 
     def cursor(self) -> dict:
         found = self.sweep_state.find_one({"_id": CURSOR})
@@ -202,6 +214,12 @@ class SlaStore:
         modify(self.sweep_state, CURSOR, lambda current: (
             None if current is None or current[field] >= minute
             else dict(current, **{field: minute})))
+
+    def reset_cursor(self, minute: str) -> None:
+        """Put the cursor at `minute`, back or forth (tests, benchmarks; an operator who must
+        sweep minutes again: firing twice is impossible, `fired` says what has been)."""
+        modify(self.sweep_state, CURSOR, lambda current: dict(
+            current or {}, closed=minute, done=minute))
 
     def buckets(self, minute: str) -> Iterator[dict]:
         """The minute's buckets, chain by chain, each read by `_id`."""
@@ -226,7 +244,7 @@ class SlaStore:
             return self.claim_bucket(bucket_id, by, now)
         if held.get("done"):
             return "done"
-        if held["by"] != by and _aware(held["at"]) > now - CLAIM_LEASE:
+        if held["by"] != by and held["at"] > now - self.claim_lease:
             return "busy"
         # Its sweeper died (or it is ours, from before a restart): take it over.
         self.claims.replace_one({"_id": bucket_id}, {"by": by, "at": now, "done": False})
@@ -241,7 +259,3 @@ class SlaStore:
             self.wakeups.delete_one({"_id": bucket_id})
             self.claims.delete_one({"_id": bucket_id})
         self._next_slot.pop(minute, None)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

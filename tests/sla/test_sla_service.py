@@ -11,7 +11,7 @@ from services.common.bootstrap import parts_of
 from services.common.events import make_event, new_event_id
 from services.common.outbox import HANDLED, OUTBOX, VERSION
 from services.sla.service import SlaService
-from services.sla.store import CURSOR, minute_key
+from services.sla.store import minute_key
 from services.sla.web import create_app
 from tests.support import bearer, database, deliver
 
@@ -41,8 +41,7 @@ def sla(config, container_factory):
     parts = parts_of(container)
     parts.deadlines.clock = Clock(T0)
     parts.deadlines.ladders = lambda unit: LADDER
-    before = minute_key(T0 - timedelta(minutes=1))
-    parts.store.sweep_state.replace_one({"_id": CURSOR}, {"closed": before, "done": before})
+    parts.store.reset_cursor(minute_key(T0 - timedelta(minutes=1)))
     return container
 
 

@@ -149,6 +149,17 @@ class DelayNoticeDue(Schema):
     tracking_code = fields.String(load_default=None, allow_none=True)
 
 
+class DeadlinePlanned(SlaCaseFields):
+    """When the case's deadlines fall now (working time), for the citizen's page and the staff
+    case: sent when they move (routed, moved, paused, resumed, resolved, reopened). None while
+    the clock is paused or stopped."""
+
+    resolve_due_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    read_due_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    clock = fields.String(required=True, validate=validate.OneOf(
+        ("running", "paused", "stopped")))
+
+
 class SlaOutcomeRecorded(SlaCaseFields):
     """A deadline met or missed, for reporting: one per case, deadline and attempt (a reopened
     or rejected case has another attempt; consumers keep the latest by `occurred_at`)."""
@@ -224,6 +235,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("case_escalated", 1): ("sla", CaseEscalated),
     ("delay_notice_due", 1): ("sla", DelayNoticeDue),
     ("sla_outcome_recorded", 1): ("sla", SlaOutcomeRecorded),
+    ("deadline_planned", 1): ("sla", DeadlinePlanned),
     ("notification_sent", 1): ("notify", NotificationOutcome),
     ("notification_failed", 1): ("notify", NotificationOutcome),
     ("reopen_requested", 1): ("tracking", ReopenRequested),

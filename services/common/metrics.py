@@ -52,6 +52,10 @@ SLA_SWEEP_SECONDS = Histogram(
     "acikkapi_sla_sweep_seconds", "Duration of one SLA sweep",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30), registry=REGISTRY,
 )
+SLA_SWEEP_LAG = Gauge(
+    "acikkapi_sla_sweep_lag_seconds", "How far behind the end of the last ended minute the "
+    "SLA sweep's cursor is (alert when it grows)", registry=REGISTRY,
+)
 SLA_FIRED = Counter(
     "acikkapi_sla_fired_total", "SLA events fired by the sweep (warnings, breaches, "
     "escalations, notices)", registry=REGISTRY,

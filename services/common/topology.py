@@ -85,6 +85,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("notification_sent", "handle_notification_sent"),
         ("application_merged", "handle_application_merged"),
         ("category_saved", "handle_category_saved"),
+        ("deadline_planned", "handle_deadline_planned"),
         *((event, f"handle_{event}") for event in CASE_EVENTS),
     ),
     *_subs(

@@ -58,6 +58,7 @@ class SweepReport:
     busy: int = 0  # buckets another sweeper held
     seconds: float = 0.0
     caught_up: bool = False  # every ended minute is done (else: a week at a time, or busy)
+    lag_seconds: float = 0.0  # from the end of the minute swept last to now
     failed: list[str] = field(default_factory=list)
 
 
@@ -78,7 +79,7 @@ class Deadlines:
     def rules(self) -> list[dict]:
         """Every policy rule, re-read at most every few seconds."""
         if self._rules is None or time.monotonic() - self._rules[0] > RULES_TTL_SECONDS:
-            self._rules = (time.monotonic(), self.store.all_rules())
+            self._rules = (time.monotonic(), self.store.rules.all())
         return self._rules[1]
 
     def policy_for(self, *, category: str, priority: str, institution: str, unit: str | None,
@@ -87,8 +88,8 @@ class Deadlines:
         policy = effective_policy(self.rules(), category=category, priority=priority,
                                   institution=institution, read_hours=read_hours,
                                   resolve_hours=resolve_hours)
-        owned = (self.store.get_calendar(unit) if unit else None) or \
-            self.store.get_calendar(institution)
+        owned = (self.store.calendars.get(unit) if unit else None) or \
+            self.store.calendars.get(institution)
         spec = {k: v for k, v in (owned or {}).items() if k != "_id"}
         return policy, clock_calendar(policy, spec)
 
@@ -99,18 +100,18 @@ class Deadlines:
         rule = {"_id": rule_id(scope), "scope": scope,
                 "settings": {k: v for k, v in settings.items() if v is not None},
                 "updated_at": self.clock()}
-        self.store.save_rule(rule)
+        self.store.rules.save(rule)
         self._rules = None
         return rule
 
     def delete_rule(self, rule: str) -> bool:
         self._rules = None
-        return self.store.delete_rule(rule)
+        return self.store.rules.delete(rule)
 
     def save_calendar(self, owner: str, spec: dict) -> dict:
         """Working hours of an institution or a unit (raises `InvalidPolicy`)."""
         calendar_of(spec)  # refuse what cannot be a calendar before storing it
-        self.store.save_calendar({"_id": owner, **spec})
+        self.store.calendars.save({"_id": owner, **spec})
         return {"owner": owner, **spec}
 
     # -- the clock follows the case -------------------------------------------------------------
@@ -126,7 +127,8 @@ class Deadlines:
                 if event["type"] != "application_routed":
                     return None, []  # no clock: a case sla never saw routed (referred at once)
                 policy, spec = self._policy_of_event(event, None)
-                new, events = domain.open_clock(event, policy, spec), []
+                new = domain.open_clock(event, policy, spec)
+                events = domain.deadline_events(None, new, new["started_at"])
             else:
                 policy = spec = None
                 if event["type"] in ("application_routed", "case_transferred", "case_returned",
@@ -274,6 +276,7 @@ class Deadlines:
                 reached = minute_key(minute_start(minute) - timedelta(minutes=1))
                 break
         report.caught_up = reached >= target
+        report.lag_seconds = (now - minute_start(reached)).total_seconds() - 60
         if reached > done:
             self.store.advance_cursor("done", reached)
             for hour in hours:

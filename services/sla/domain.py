@@ -237,7 +237,18 @@ def on_case_event(clock: dict, event: dict, policy: Policy | None = None,
         _reopen(new, policy, calendar_spec, at)
     else:
         return None, []
-    return _planned(new), events
+    new = _planned(new)
+    return new, events + deadline_events(clock, new, at)
+
+
+def deadline_events(before: dict | None, after: dict, at: datetime) -> list[dict]:
+    """`deadline_planned` when the deadlines the citizen and staff see have moved."""
+    keys = ("read_due_at", "resolve_due_at", "clock")
+    if before is not None and all(before.get(k) == after.get(k) for k in keys):
+        return []
+    return [_event(after, "deadline_planned", at, {
+        "read_due_at": after["read_due_at"], "resolve_due_at": after["resolve_due_at"],
+        "clock": after["clock"], **_case_fields(after)})]
 
 
 def _move(clock: dict, data: dict, policy: Policy, calendar_spec: dict, at: datetime) -> None:

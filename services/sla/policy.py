@@ -114,10 +114,20 @@ def _specificity(scope: dict) -> tuple[int, int, int, int]:
     return (has["institution"], has["category"], has["priority"], sum(has.values()))
 
 
+# Shipped with the system; a stored rule with the same scope replaces one (design: emergencies
+# are worked round the clock, seed 004).
+BUILT_IN_RULES = (
+    {"scope": {"priority": "urgent"}, "settings": {"calendar": "round_the_clock"}},
+)
+
+
 def effective_policy(rules: list[dict], *, category: str, priority: str, institution: str,
                      read_hours: float, resolve_hours: float) -> Policy:
     """The policy of one case: the catalogue's hours overridden by every matching rule, from
-    the least specific to the most. A rule is `{"scope": {...}, "settings": {...}}`."""
+    the least specific to the most. A rule is `{"scope": {...}, "settings": {...}}`; the
+    built-in rules apply unless a stored rule has the same scope."""
+    stored = {rule_id(rule["scope"]) for rule in rules}
+    rules = [*(r for r in BUILT_IN_RULES if rule_id(r["scope"]) not in stored), *rules]
     case = {"category": category, "priority": priority, "institution": institution}
     matching = [rule for rule in rules
                 if all(rule["scope"].get(key) in (None, case[key]) for key in SCOPE_KEYS)]

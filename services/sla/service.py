@@ -12,7 +12,7 @@ from nameko.timer import timer
 
 from services.common.bootstrap import Composed
 from services.common.handlers import event_handler
-from services.common.metrics import SLA_FIRED, SLA_SWEEP_SECONDS
+from services.common.metrics import SLA_FIRED, SLA_SWEEP_LAG, SLA_SWEEP_SECONDS
 from services.sla.bootstrap import SlaParts, build
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,10 @@ class SlaService:
         """Fire what fell due in the minutes that have ended since the last sweep."""
         report = self.parts.deadlines.sweep()
         SLA_SWEEP_SECONDS.observe(report.seconds)
+        if not report.caught_up:
+            SLA_SWEEP_LAG.set(report.lag_seconds)
+        else:
+            SLA_SWEEP_LAG.set(0)
         if report.fired:
             SLA_FIRED.inc(report.fired)
         if report.woken or report.failed:

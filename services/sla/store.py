@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -65,6 +66,25 @@ def hours_between(first_minute: str, last_minute: str) -> list[str]:
     return hours
 
 
+class Settings:
+    """An administrator's small collection of settings documents, keyed by `_id`."""
+
+    def __init__(self, collection: Collection):
+        self.collection = collection
+
+    def all(self) -> list[dict]:
+        return list(self.collection.find({}, _HIDDEN).sort("_id", 1))
+
+    def get(self, key: str) -> dict | None:
+        return self.collection.find_one({"_id": key}, _HIDDEN)
+
+    def save(self, doc: dict) -> None:
+        self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def delete(self, key: str) -> bool:
+        return self.collection.delete_one({"_id": key}).deleted_count == 1
+
+
 class SlaStore:
     """Everything sla persists, behind a narrow interface."""
 
@@ -72,8 +92,8 @@ class SlaStore:
         self.db = db
         self.claim_lease = claim_lease
         self.clocks = db["clocks"]
-        self.rules = db["policy_rules"]
-        self.calendars = db["calendars"]
+        self.rules = Settings(db["policy_rules"])  # policy rules by rule id
+        self.calendars = Settings(db["calendars"])  # working hours by institution or unit
         self.wakeups = db["wakeups"]
         self.claims = db["wake_claims"]
         self.hours = db["wake_hours"]
@@ -118,32 +138,6 @@ class SlaStore:
         """Clocks matching a staff list's filter (a scan on FerretDB: staff lists only)."""
         cursor = self.clocks.find(query, _HIDDEN).sort(sort, 1).limit(limit)
         return list(cursor)
-
-    # -- policy rules and calendars -------------------------------------------------------------
-
-    def all_rules(self) -> list[dict]:
-        return list(self.rules.find({}, _HIDDEN).sort("_id", 1))
-
-    def get_rule(self, rule_id: str) -> dict | None:
-        return self.rules.find_one({"_id": rule_id}, _HIDDEN)
-
-    def save_rule(self, rule: dict) -> None:
-        self.rules.replace_one({"_id": rule["_id"]}, rule, upsert=True)
-
-    def delete_rule(self, rule_id: str) -> bool:
-        return self.rules.delete_one({"_id": rule_id}).deleted_count == 1
-
-    def all_calendars(self) -> list[dict]:
-        return list(self.calendars.find({}, _HIDDEN).sort("_id", 1))
-
-    def get_calendar(self, owner: str) -> dict | None:
-        return self.calendars.find_one({"_id": owner}, _HIDDEN)
-
-    def save_calendar(self, calendar: dict) -> None:
-        self.calendars.replace_one({"_id": calendar["_id"]}, calendar, upsert=True)
-
-    def delete_calendar(self, owner: str) -> bool:
-        return self.calendars.delete_one({"_id": owner}).deleted_count == 1
 
     # -- wake-ups -------------------------------------------------------------------------------
 

@@ -138,7 +138,7 @@ def create_app(parts: SlaParts) -> Flask:
     @sla.doc(**STAFF)
     def list_rules():
         """Every policy rule; the catalogue's hours apply where none matches."""
-        return {"items": parts.store.all_rules()}
+        return {"items": parts.store.rules.all()}
 
     @sla.route("/policies", methods=["PUT"])
     @staff_required("admin")
@@ -161,7 +161,7 @@ def create_app(parts: SlaParts) -> Flask:
     @sla.doc(**STAFF)
     def delete_rule(rule: str):
         """Remove a rule."""
-        found = parts.store.get_rule(rule)
+        found = parts.store.rules.get(rule)
         if found is None:
             abort(404, message=f"no rule {rule}")
         _admin_institution(found["scope"])
@@ -186,7 +186,7 @@ def create_app(parts: SlaParts) -> Flask:
     @sla.doc(**STAFF)
     def list_calendars():
         """Working hours set per institution or unit (the rest: Mon–Fri 08:30–17:30)."""
-        return {"items": [dict(c, owner=c["_id"]) for c in parts.store.all_calendars()]}
+        return {"items": [dict(c, owner=c["_id"]) for c in parts.store.calendars.all()]}
 
     @sla.route("/calendars/<owner>", methods=["PUT"])
     @staff_required("admin")
@@ -209,7 +209,7 @@ def create_app(parts: SlaParts) -> Flask:
     def delete_calendar(owner: str):
         """Back to the default working hours."""
         _admin_institution({"institution": owner.split(".")[0]})
-        if not parts.store.delete_calendar(owner):
+        if not parts.store.calendars.delete(owner):
             abort(404, message=f"no calendar for {owner}")
 
     return create_service_app(

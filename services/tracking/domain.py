@@ -272,6 +272,28 @@ def fold_event(current: dict | None, event: dict) -> tuple[dict | None, list[dic
     return doc, []
 
 
+def fold_deadline(current: dict | None, event: dict) -> tuple[dict | None, list]:
+    """Fold sla's `deadline_planned`: the expected date in working time, the latest wins
+    (it may arrive before the receipt; the page shows it once the receipt is folded)."""
+    doc = new_read_model(event["application_id"]) if current is None else copy.deepcopy(current)
+    key = (to_millis(event["occurred_at"]), event["event_id"])
+    if not _newer(doc, "deadline_by", key):
+        return None, []
+    doc["deadline_by"] = list(key)
+    due = event["data"].get("resolve_due_at")
+    doc["sla_expected_at"] = to_millis(due) if due else None
+    doc["sla_clock"] = event["data"]["clock"]
+    return doc, []
+
+
+def expected_at(doc: dict) -> datetime | None:
+    """When the citizen may expect a result: sla's working-time deadline once it has said,
+    else the category's resolve hours from the routing; none while waiting for the citizen."""
+    if doc.get("deadline_by"):
+        return doc.get("sla_expected_at")
+    return doc.get("expected_at")
+
+
 def fold_merged(current: dict | None, event: dict, *, original: bool) -> tuple[dict | None, list]:
     """Fold `application_merged` into the original (`original=True`) or the duplicate.
 
@@ -539,7 +561,7 @@ def public_view(doc: dict, category_names: dict[str, tuple[str, str]] | None = N
         "location": doc.get("location"),
         "received_at": _iso(doc.get("received_at")),
         "updated_at": _iso(doc.get("updated_at")),
-        "expected_at": _iso(doc.get("expected_at")) if status not in CLOSED_STATUSES else None,
+        "expected_at": _iso(expected_at(doc)) if status not in CLOSED_STATUSES else None,
         "result": current_result(doc),
         "merged_into": (display_tracking_code(doc["merged_into"])
                         if doc.get("merged_into") else None),

@@ -197,7 +197,7 @@ def request_entry(doc: dict, category_names: dict[str, tuple[str, str]]) -> dict
         "service_notice": None,
         "requested_datetime": w3(doc.get("received_at")),
         "updated_datetime": w3(doc.get("updated_at")),
-        "expected_datetime": None if closed else w3(doc.get("expected_at")),
+        "expected_datetime": None if closed else w3(domain.expected_at(doc)),
         "address": address or None,
         "address_id": None,
         "zipcode": None,

@@ -65,6 +65,12 @@ class TrackingService:
     def handle_application_routed(self, event: dict) -> None:
         self._fold(event)
 
+    @event_handler("sla", "deadline_planned")
+    def handle_deadline_planned(self, event: dict) -> None:
+        """The expected date the page shows, in working time, from sla."""
+        self.parts.store.apply(event["application_id"], event["event_id"],
+                               lambda current: domain.fold_deadline(current, event))
+
     @event_handler("routing", "application_referred")
     def handle_application_referred(self, event: dict) -> None:
         self._fold(event)

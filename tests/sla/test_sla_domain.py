@@ -49,6 +49,10 @@ def run(clock: dict, until: datetime, step: timedelta = timedelta(minutes=30)):
     return clock, fired
 
 
+def outcomes(events: list[dict]) -> list[dict]:
+    return [e["data"] for e in events if e["type"] == "sla_outcome_recorded"]
+
+
 def kinds(fired) -> list[str]:
     out = []
     for _, etype, data in fired:
@@ -130,7 +134,7 @@ def test_an_unread_case_goes_straight_to_the_mayor_where_the_policy_says_so():
 def test_acknowledging_in_time_meets_the_read_deadline_and_stops_its_ladder():
     clock = opened()
     clock, events = domain.on_case_event(clock, event("case_acknowledged", at(1, 11)))
-    [outcome] = events
+    [outcome] = [e for e in events if e["type"] != "deadline_planned"]
     assert outcome["type"] == "sla_outcome_recorded"
     assert (outcome["data"]["deadline"], outcome["data"]["outcome"]) == ("read", "met")
     assert outcome["data"]["used_hours"] == 2.0
@@ -142,7 +146,7 @@ def test_acknowledging_in_time_meets_the_read_deadline_and_stops_its_ladder():
 def test_a_late_acknowledgement_records_by_how_much_the_read_deadline_was_missed():
     clock = opened()
     clock, events = domain.on_case_event(clock, event("case_acknowledged", at(2, 10)))
-    data = events[0]["data"]
+    data = outcomes(events)[0]
     # due Tuesday 13:00; read Wednesday 10:00 = 4.5 h Tuesday afternoon + 1.5 h Wednesday
     assert (data["outcome"], data["overrun_hours"], data["used_hours"]) == ("breached", 6.0, 10.0)
 
@@ -170,8 +174,7 @@ def test_resolving_stops_the_clock_and_records_the_outcome_and_rejecting_runs_it
     clock, events = domain.on_case_event(clock, event("case_resolved", at(2, 10),
                                                       state="resolved"))
     assert clock["clock"] == STOPPED and clock["next_due_at"] is None
-    assert [(e["data"]["deadline"], e["data"]["outcome"]) for e in events] == [
-        ("resolve", "met")]
+    assert [(d["deadline"], d["outcome"]) for d in outcomes(events)] == [("resolve", "met")]
     assert domain.tick(clock, at(30, 10), LADDER) == (None, [])
     clock, _ = domain.on_case_event(clock, event("case_rejected", at(2, 11),
                                                  state="in_progress"))
@@ -187,7 +190,7 @@ def test_a_transfer_restarts_the_read_time_for_the_new_unit_but_keeps_the_resolv
     clock, events = domain.on_case_event(
         clock, event("case_transferred", at(1, 15), state="assigned", unit="mersin_bb.roads",
                      institution="mersin_bb"), policy, clock_calendar(policy, None))
-    assert events == []
+    assert [e["type"] for e in events] == ["deadline_planned"]  # no outcome: nothing ended
     assert (clock["unit"], clock["institution"]) == ("mersin_bb.roads", "mersin_bb")
     assert clock["read_due_at"] == at(1, 17)
     assert clock["resolve_due_at"] == at(3, 15)  # bouncing a case buys no time
@@ -284,3 +287,17 @@ def test_the_mayors_list_shows_how_long_each_step_waited():
     assert [s["to_level"] for s in steps] == [1, 2, 3, 4]
     assert steps[0]["waited_hours"] == round((steps[1]["at"] - steps[0]["at"]).total_seconds()
                                              / 3600, 2)
+
+
+def test_the_deadlines_the_citizen_sees_are_announced_when_they_move_and_only_then():
+    clock = opened()
+    paused, events = domain.on_case_event(clock, event("case_waiting", at(1, 12),
+                                                       state="waiting_citizen"))
+    [planned] = [e for e in events if e["type"] == "deadline_planned"]
+    assert planned["data"]["clock"] == "paused" and planned["data"]["resolve_due_at"] is None
+    resumed, events = domain.on_case_event(paused, event("case_resumed", at(2, 9)))
+    [planned] = [e for e in events if e["type"] == "deadline_planned"]
+    # 3 h used before the wait, 21 h from Wednesday 09:00 → Friday 12:00
+    assert planned["data"]["resolve_due_at"] == "2026-12-04T09:00:00+00:00"
+    read, _ = domain.on_case_event(resumed, event("case_acknowledged", at(2, 10)))
+    assert domain.on_case_event(read, event("case_started", at(2, 11))) == (None, [])

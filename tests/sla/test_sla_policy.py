@@ -74,3 +74,13 @@ def test_calendars_default_to_office_hours_and_a_policy_can_force_round_the_cloc
     assert lunch.lunch is not None and 5 in lunch.weekdays
     with pytest.raises(InvalidPolicy):
         calendar_of({"opens": "18:00", "closes": "09:00"})
+
+
+def test_urgent_cases_run_round_the_clock_unless_a_stored_rule_says_otherwise():
+    urgent = dict(CASE, priority="urgent")
+    assert effective_policy([], **urgent).calendar == "round_the_clock"
+    assert effective_policy([], **CASE).calendar == "institution"
+    own = rule({"calendar": "institution", "read_hours": 1}, priority="urgent")
+    policy = effective_policy([own], **urgent)
+    assert (policy.calendar, policy.read_hours, policy.rules) == (
+        "institution", 1, ("priority=urgent",))

@@ -260,3 +260,21 @@ def test_a_muhtars_receipt_keeps_the_pseudonymous_ref_and_a_citizens_does_not(ap
 ])
 def test_seed_003s_lists_pending_forwarded_concluded(status, listed):
     assert domain.muhtar_list(status) == listed
+
+
+def test_slas_working_time_deadline_replaces_the_estimate_whenever_it_arrives(app):
+    from services.common.events import load_event, make_event
+
+    def planned(minutes: int, due, clock: str = "running") -> dict:
+        return load_event(make_event("deadline_planned", app.id, {
+            "resolve_due_at": due, "read_due_at": None, "clock": clock,
+            "tracking_code": app.tracking_code}, occurred_at=T0 + timedelta(minutes=minutes)))
+
+    due = T0 + timedelta(days=4, hours=3)
+    early, _ = domain.fold_deadline(None, planned(1, due))  # before the receipt is folded
+    doc = fold_all([app.received(0), app.routed(1)], early)
+    assert domain.public_view(doc, now=T0)["expected_at"] == due.isoformat()
+    paused, _ = domain.fold_deadline(doc, planned(5, None, "paused"))
+    assert domain.public_view(paused, now=T0)["expected_at"] is None  # waiting for the citizen
+    stale = planned(3, due + timedelta(days=1))
+    assert domain.fold_deadline(paused, stale) == (None, [])  # an older plan changes nothing

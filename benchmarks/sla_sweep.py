@@ -54,9 +54,10 @@ def template_clock(routed_at: datetime) -> dict:
 
 
 def seed_clocks(db: pymongo.database.Database, count: int, *, first_due: datetime,
-                spread_minutes: int, prefix: str) -> list[str]:
+                spread_minutes: int, prefix: str, first_slot: int = 0) -> list[str]:
     """`count` clocks whose read deadlines fall in `spread_minutes` minutes from `first_due`,
-    with their wake-up buckets and hour lists, as `SlaStore.schedule` leaves them."""
+    with their wake-up buckets and hour lists, as `SlaStore.schedule` leaves them. A later
+    seeding of the same minutes starts at another `first_slot` (chains must stay unbroken)."""
     per_minute: dict[str, list[str]] = defaultdict(list)
     batch, ids = [], []
     shapes: dict[int, dict] = {}
@@ -79,8 +80,10 @@ def seed_clocks(db: pymongo.database.Database, count: int, *, first_due: datetim
     buckets, hours = [], defaultdict(set)
     for minute, apps in per_minute.items():
         hours[minute[:10]].add(minute)
+        if first_slot and len(apps) > BUCKET_SIZE * (SPREAD - first_slot):
+            raise ValueError("too many for the chains left in this minute")
         for k in range(0, len(apps), BUCKET_SIZE):
-            buckets.append({"_id": f"{minute}|{k // BUCKET_SIZE}",
+            buckets.append({"_id": f"{minute}|{first_slot + k // BUCKET_SIZE}",
                             "apps": apps[k:k + BUCKET_SIZE], VERSION: 1})
     for k in range(0, len(buckets), 5000):
         db["wakeups"].insert_many(buckets[k:k + 5000], ordered=False)
@@ -89,7 +92,6 @@ def seed_clocks(db: pymongo.database.Database, count: int, *, first_due: datetim
         merged = sorted(minutes | set((found or {}).get("minutes", [])))
         db["wake_hours"].replace_one({"_id": hour}, {"minutes": merged, VERSION: 1},
                                      upsert=True)
-    assert SPREAD >= 1  # chunks k = 0, 1, 2, … are the chains' slots in order
     return ids
 
 
@@ -118,10 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         seeded = 0
         print("\n| open clocks | sweep, no minute ended | sweep, a minute ended, nothing due |")
         print("|---:|---|---|")
-        for target in [int(n) for n in args.open.split(",")]:
+        for round_, target in enumerate(int(n) for n in args.open.split(",")):
             started = time.perf_counter()
             seed_clocks(db, target - seeded, first_due=now + timedelta(days=1),
-                        spread_minutes=30 * 24 * 60, prefix=f"o{target}-")
+                        spread_minutes=30 * 24 * 60, prefix=f"o{target}-", first_slot=round_)
             seed_s = time.perf_counter() - started
             seeded = target
             store.reset_cursor(minute_key(now - timedelta(minutes=1)))

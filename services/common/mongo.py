@@ -171,6 +171,30 @@ def _claim_version(collection: Collection, doc_id: Any, version: int) -> int:
     raise Conflict(doc_id)
 
 
+def claim_versions(collection: Collection, wanted: list[tuple[Any, int]]) -> set[Any]:
+    """Claim many documents' next versions in one insert (FerretDB; see `_claim_version`).
+
+    Returns the ids whose version was won. A lost one — another writer, or a claim its writer
+    left behind — is the caller's to retry one by one (`write_guarded`, which takes stale
+    claims over). One command instead of one per document: a sweep writes hundreds at once.
+    """
+    if not wanted:
+        return set()
+    claims = collection.database[CLAIMS]
+    now = utcnow()
+    docs = [{"_id": f"{collection.name}:{doc_id}@{version}", "at": now}
+            for doc_id, version in wanted]
+    try:
+        claims.insert_many(docs, ordered=False)
+    except pymongo.errors.BulkWriteError as exc:
+        lost = {error["index"] for error in exc.details.get("writeErrors", [])
+                if error.get("code") == 11000}
+        if len(lost) < len(exc.details.get("writeErrors", [])):
+            raise  # something other than a taken claim
+        return {doc_id for i, (doc_id, _) in enumerate(wanted) if i not in lost}
+    return {doc_id for doc_id, _ in wanted}
+
+
 def purge_version_claims(db: Database, now: datetime | None = None) -> int:
     """Forget version claims older than `CLAIM_KEEP` (FerretDB has no TTL indexes)."""
     if has_atomic_guards(db):

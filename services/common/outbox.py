@@ -23,7 +23,14 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import utcnow
-from services.common.mongo import VERSION, Conflict, ServiceDatabase, write_guarded
+from services.common.mongo import (
+    VERSION,
+    Conflict,
+    ServiceDatabase,
+    claim_versions,
+    has_atomic_guards,
+    write_guarded,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +143,34 @@ def replace_if_unchanged(collection: Collection, doc_id: Any, current: dict | No
     if new.get(OUTBOX) and (current is None or new[OUTBOX] != current.get(OUTBOX)):
         _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
     return new
+
+
+def replace_many_if_unchanged(collection: Collection, pairs: list[tuple[dict, dict]],
+                              spawn_map: Callable | None = None) -> list[bool]:
+    """`replace_if_unchanged` for many documents read before: on FerretDB their versions are
+    claimed in one insert, then each is replaced (through `spawn_map`, e.g. a GreenPool's
+    `imap`, to overlap the round trips). True where stored; False where another writer got
+    there first (read it again and decide again)."""
+    run = spawn_map or map
+    if has_atomic_guards(collection.database):
+        return list(run(lambda pair: replace_if_unchanged(
+            collection, pair[0]["_id"], pair[0], pair[1]) is not None, pairs))
+    won = claim_versions(collection, [(current["_id"], current.get(VERSION, 0) + 1)
+                                      for current, _ in pairs])
+
+    def store(pair: tuple[dict, dict]) -> bool:
+        current, new = pair
+        doc_id = current["_id"]
+        if doc_id not in won:
+            return False
+        new[VERSION] = current.get(VERSION, 0) + 1
+        collection.replace_one({"_id": doc_id}, dict(new, _id=doc_id))
+        new["_id"] = doc_id
+        if new.get(OUTBOX) and new[OUTBOX] != current.get(OUTBOX):
+            _hint(collection, doc_id, (new[VERSION], new[OUTBOX]))
+        return True
+
+    return list(run(store, pairs))
 
 
 def update_with_events(

@@ -339,21 +339,27 @@ class Deadlines:
         late = {app for wake, apps in moved.items() if not self.store.schedule(apps, wake)
                 for app in apps}
 
-        def write(item: tuple[dict, dict, list[dict]]) -> int | None:
-            current, new, events = item
+        try:
+            stored = self.store.replace_clocks([(c, n) for c, n, _ in planned], pool.imap)
+        except Exception:  # the database is away: the bucket is swept again
+            log.exception("storing a bucket's firings failed; the next sweep retries it")
+            return False
+
+        def settle(item: tuple[tuple[dict, dict, list[dict]], bool]) -> int | None:
+            (current, new, events), written = item
             app_id = current["_id"]
             try:
-                if not self.store.replace_clock(current, new):
+                if not written:  # changed meanwhile (a case event landed): the careful way
                     return self.wake(app_id, minute)
                 if app_id in late:
                     return len(events) + self.wake(app_id, new["wake"])
                 return len(events)
-            except Exception:  # as above
+            except Exception:  # one bad clock must not stop the others
                 log.exception("waking case %s failed; the next sweep retries it", app_id)
                 report.failed.append(app_id)
                 return None
 
-        for emitted in pool.imap(write, planned):
+        for emitted in pool.imap(settle, zip(planned, stored, strict=True)):
             if emitted is None:
                 ok = False
             else:

@@ -28,7 +28,13 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import BOOKKEEPING, Fold, fold_once, modify, replace_if_unchanged
+from services.common.outbox import (
+    BOOKKEEPING,
+    Fold,
+    fold_once,
+    modify,
+    replace_many_if_unchanged,
+)
 
 INDEXES = {
     # The staff lists (overdue, at risk, the mayor's) filter clocks; the sweep never does.
@@ -126,9 +132,10 @@ class SlaStore:
         """A clock with its bookkeeping, as `replace_clock` needs it."""
         return self.clocks.find_one({"_id": application_id})
 
-    def replace_clock(self, current: dict, new: dict) -> bool:
-        """Store `new` unless the clock changed since `current` was read (False)."""
-        return replace_if_unchanged(self.clocks, current["_id"], current, new) is not None
+    def replace_clocks(self, pairs: list[tuple[dict, dict]], spawn_map: Callable | None = None
+                       ) -> list[bool]:
+        """Store each `new` unless its clock changed since `current` was read (False)."""
+        return replace_many_if_unchanged(self.clocks, pairs, spawn_map)
 
     def get_clock(self, application_id: str) -> dict | None:
         """A case's clock, without bookkeeping fields."""

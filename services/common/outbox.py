@@ -259,18 +259,44 @@ def clear_published(collection: Collection, doc_id: Any, published: set[str]) ->
 
     def change(current: dict | None) -> dict | None:
         nonlocal removed
-        outbox = (current or {}).get(OUTBOX) or []
-        left = [e for e in outbox if e["event_id"] not in published]
-        removed = len(outbox) - len(left)
-        if current is None or (not removed and (left or OUTBOX_AT not in current)):
-            return None
-        new = dict(current, **{OUTBOX: left})
-        if not left:
-            new.pop(OUTBOX_AT, None)
+        new, removed = _without(current, published)
         return new
 
     modify(collection, doc_id, change)
     return removed
+
+
+def clear_published_many(collection: Collection, items: list[tuple[Any, set[str]]],
+                         spawn_map: Callable | None = None) -> None:
+    """`clear_published` for many documents: read (overlapped through `spawn_map`), then
+    written as one batch (`replace_many_if_unchanged`); a document changed meanwhile is
+    cleared on its own."""
+    run = spawn_map or map
+    currents = list(run(lambda item: collection.find_one({"_id": item[0]}), items))
+    pairs, cleared = [], []
+    for item, current in zip(items, currents, strict=True):
+        new, _ = _without(current, item[1])
+        if new is not None:
+            pairs.append((current, new))
+            cleared.append(item)
+    stored = replace_many_if_unchanged(collection, pairs, spawn_map)
+    for (doc_id, published), written in zip(cleared, stored, strict=True):
+        if not written:
+            clear_published(collection, doc_id, published)
+
+
+def _without(current: dict | None, published: set[str]) -> tuple[dict | None, int]:
+    """The document without the published events (None: nothing to write), and how many
+    events its outbox held."""
+    outbox = (current or {}).get(OUTBOX) or []
+    left = [e for e in outbox if e["event_id"] not in published]
+    removed = len(outbox) - len(left)
+    if current is None or (not removed and (left or OUTBOX_AT not in current)):
+        return None, removed
+    new = dict(current, **{OUTBOX: left})
+    if not left:
+        new.pop(OUTBOX_AT, None)
+    return new, removed
 
 
 def insert_once(collection: Collection, doc: dict) -> bool:

@@ -7,6 +7,8 @@ the institution their token names. A case outside the caller's scope is answered
 """
 from __future__ import annotations
 
+import re
+
 from flask import Flask, g
 from flask_smorest import Blueprint, abort
 
@@ -34,6 +36,7 @@ CENTRAL_ROLES = ("coordinator", "admin")
 LIST_ROLES = (*UNIT_ROLES, *INSTITUTION_ROLES, *CENTRAL_ROLES)
 MAYOR_LIST_ROLES = (*INSTITUTION_ROLES, *CENTRAL_ROLES)
 STAFF = {"security": [{"staffToken": []}]}
+OWNER = re.compile(r"^[a-z0-9_.-]{1,120}$")
 
 
 def _scope() -> dict:
@@ -65,6 +68,14 @@ def _narrowed(args: dict) -> dict:
                   errors={"query": {key: [f"must be {scope[key]}"]}})
     return {"unit": scope.get("unit") or args.get("unit"),
             "institution": scope.get("institution") or args.get("institution")}
+
+
+def _owner(owner: str) -> str:
+    """An institution or unit code from the path, or a 422 naming it."""
+    if not OWNER.match(owner):
+        abort(422, message="owner must be an institution or unit code",
+              errors={"path": {"owner": ["letters, digits and _ . - only, at most 120"]}})
+    return owner
 
 
 def _admin_institution(scope: dict) -> None:
@@ -195,7 +206,7 @@ def create_app(parts: SlaParts) -> Flask:
     @sla.doc(**STAFF)
     def put_calendar(body: dict, owner: str):
         """Set the working hours of an institution or a unit (by its code)."""
-        _admin_institution({"institution": owner.split(".")[0]})
+        _admin_institution({"institution": _owner(owner).split(".")[0]})
         try:
             return deadlines.save_calendar(owner, body)
         except InvalidPolicy as exc:
@@ -208,7 +219,7 @@ def create_app(parts: SlaParts) -> Flask:
     @sla.doc(**STAFF)
     def delete_calendar(owner: str):
         """Back to the default working hours."""
-        _admin_institution({"institution": owner.split(".")[0]})
+        _admin_institution({"institution": _owner(owner).split(".")[0]})
         if not parts.store.calendars.delete(owner):
             abort(404, message=f"no calendar for {owner}")
 

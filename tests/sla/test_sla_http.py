@@ -191,6 +191,8 @@ def test_an_institutions_calendar_sets_its_working_hours(client, config, parts):
     assert bad.status_code == 422
     wrong = client.put("/api/v1/sla/calendars/a", headers=admin, json={"opens": "8 am"})
     assert wrong.status_code == 422 and "opens" in wrong.get_json()["errors"]["json"]
+    odd = client.put("/api/v1/sla/calendars/Not%20a%20code", headers=admin, json={})
+    assert odd.status_code == 422 and "owner" in odd.get_json()["errors"]["path"]
     assert [c["owner"] for c in client.get("/api/v1/sla/calendars",
                                            headers=admin).get_json()["items"]] == ["a"]
 

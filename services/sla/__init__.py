@@ -1,1 +1,2 @@
-"""SLA: policies, calendars, one timer set per open case and its escalation level (design §3)."""
+"""SLA: policies, calendars, and a clock per open case that fires warnings, breaches and
+escalations (design §3)."""

@@ -52,7 +52,8 @@ class Policy:
     rules: tuple[str, ...] = ()  # ids of the rules applied, for staff to see why
 
     def __post_init__(self) -> None:
-        check_settings(asdict(self))
+        # not `asdict`: it deep-copies, and a clock builds its policy on every tick
+        check_settings({f.name: getattr(self, f.name) for f in fields(self)})
 
     def to_dict(self) -> dict:
         return {**asdict(self), "warn_at": list(self.warn_at),

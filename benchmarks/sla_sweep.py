@@ -1,14 +1,15 @@
 """What an SLA sweep costs against open timers, and against timers falling due.
 
-`python -m benchmarks.sla_sweep [--open 10000,100000,1000000] [--due 1000,10000]` runs against
-`MONGO_URI` (default: the local FerretDB of `make db`) in a database of its own, dropped
-afterwards, and prints:
+`python -m benchmarks.sla_sweep [--open 10000,100000,1000000] [--due 1000,10000] [--sweepers N]`
+runs against `MONGO_URI` (default: the local FerretDB of `make db`) in a database of its own,
+dropped afterwards, and prints:
 
 1. for each count of open clocks (all due in the coming 30 days): the sweep when no minute has
    ended since the last (one cursor read), and when a minute has ended with nothing due in it
    (cursor, the hour's minute list, two cursor writes) — median and p95 over many sweeps;
-2. with the largest count still open: `--due` clocks falling due in one minute, swept by one
-   process (16 greenlets): seconds until every one has fired, and firings per second. Each
+2. with the largest count still open: `--due` clocks falling due in one minute, swept by
+   `--sweepers` processes at once (16 greenlets each; default 1): seconds until every one has
+   fired, and firings per second. Each
    firing is stored with its events in the clock's outbox in one write; publishing them is the
    relay's work and not timed here.
 
@@ -22,8 +23,11 @@ import eventlet
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -95,6 +99,35 @@ def seed_clocks(db: pymongo.database.Database, count: int, *, first_due: datetim
     return ids
 
 
+def sweep_once(uri: str, database: str, now_iso: str) -> None:
+    """One sweeping process: sweep until the minute is done, print what it did as JSON."""
+    now = datetime.fromisoformat(now_iso)
+    client = new_client(uri)
+    deadlines = Deadlines(SlaStore(client[database]), lambda unit: LADDER, clock=lambda: now)
+    woken = fired = 0
+    cpu = time.process_time()
+    while True:
+        report = deadlines.sweep(now)
+        woken, fired = woken + report.woken, fired + report.fired
+        if report.caught_up:
+            break
+        time.sleep(0.2)  # another process still holds a bucket of the minute
+    print(json.dumps({"woken": woken, "fired": fired, "cpu": time.process_time() - cpu}))
+    client.close()
+
+
+def sweep_in_processes(count: int, uri: str, database: str, now: datetime
+                       ) -> tuple[int, int, float]:
+    """`count` processes sweep the same store at once; (woken, events, CPU seconds) summed."""
+    processes = [subprocess.Popen(  # noqa: S603 - this module, with our own arguments
+        [sys.executable, "-m", "benchmarks.sla_sweep", "--sweep-once", uri, database,
+         now.isoformat()], stdout=subprocess.PIPE, text=True) for _ in range(count)]
+    results = [json.loads(process.communicate()[0].strip().splitlines()[-1])
+               for process in processes]
+    return (sum(r["woken"] for r in results), sum(r["fired"] for r in results),
+            sum(r["cpu"] for r in results))
+
+
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[int(0.95 * (len(ordered) - 1))]
@@ -106,7 +139,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--open", default="10000,100000,1000000")
     parser.add_argument("--due", default="1000,10000")
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--sweepers", type=int, default=1,
+                        help="processes sweeping the due minute together")
+    parser.add_argument("--sweep-once", nargs=3, metavar=("URI", "DATABASE", "NOW"),
+                        help=argparse.SUPPRESS)  # one sweeping process (used by --sweepers)
     args = parser.parse_args(argv)
+    if args.sweep_once:
+        sweep_once(*args.sweep_once)
+        return
     uri = os.environ.get("MONGO_URI") or "mongodb://127.0.0.1:27018/"
     client = new_client(uri)
     name = f"bench_sla_{uuid.uuid4().hex[:8]}"
@@ -141,9 +181,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {target:,} | {percentiles(idle)} | {percentiles(ended)} |"
                   f"  (seeded in {seed_s:.0f} s)")
 
-        print(f"\n| due in one minute (with {seeded:,} open) | swept in | firings/s | "
-              "events stored | sweeper CPU |")
-        print("|---:|---:|---:|---:|---:|")
+        print(f"\n| due in one minute (with {seeded:,} open) | sweeping processes | swept in | "
+              "firings/s | events stored | sweepers' CPU |")
+        print("|---:|---:|---:|---:|---:|---:|")
         due_minute = now + timedelta(minutes=3)
         for due in [int(n) for n in args.due.split(",")]:
             ids = seed_clocks(db, due, first_due=due_minute, spread_minutes=1,
@@ -151,14 +191,14 @@ def main(argv: list[str] | None = None) -> None:
             store.reset_cursor(minute_key(due_minute - timedelta(minutes=1)))
             later = due_minute + timedelta(minutes=1, seconds=1)
             deadlines.clock = lambda later=later: later
-            started, cpu = time.perf_counter(), time.process_time()
-            report = deadlines.sweep(later)
-            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            started = time.perf_counter()
+            woken, fired_events, cpu = sweep_in_processes(args.sweepers, uri, name, later)
+            elapsed = time.perf_counter() - started
             sample = ids[:: max(len(ids) // 200, 1)]
             fired = sum(1 for app in sample
                         if (db["clocks"].find_one({"_id": app}) or {}).get("level") == 1)
-            print(f"| {due:,} | {elapsed:.2f} s | {report.woken / elapsed:,.0f} | "
-                  f"{report.fired:,} (level 1 in {fired} of {len(sample)} sampled) | "
+            print(f"| {due:,} | {args.sweepers} | {elapsed:.2f} s | {woken / elapsed:,.0f} | "
+                  f"{fired_events:,} (level 1 in {fired} of {len(sample)} sampled) | "
                   f"{cpu:.1f} s |")
             deadlines.clock = lambda: now
             due_minute += timedelta(minutes=10)

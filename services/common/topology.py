@@ -60,6 +60,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("application_received", "handle_application_received"),
         ("reopen_requested", "handle_reopen_requested"),
         ("case_escalated", "handle_case_escalated"),
+        ("deadline_planned", "handle_deadline_planned"),
     ),
     *_subs(
         "sla",

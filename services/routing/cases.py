@@ -272,6 +272,23 @@ def escalate(case: dict | None, event: dict, now: datetime) -> tuple[dict | None
     return new, []
 
 
+def plan_deadlines(case: dict | None, event: dict) -> tuple[dict | None, list[dict]]:
+    """Fold sla's `deadline_planned`: the staff case shows when its deadlines fall (working
+    time), the latest plan wins; routing decides nothing by them."""
+    if case is None:
+        return None, []  # sla plans only routed cases: the case exists by then
+    at = event["occurred_at"]
+    known = (case.get("deadlines") or {}).get("planned_at")
+    if known is not None and known > at:
+        return None, []
+    data = event["data"]
+    new = copy.deepcopy(case)
+    new["deadlines"] = {"read_due_at": data.get("read_due_at"),
+                        "resolve_due_at": data.get("resolve_due_at"),
+                        "clock": data["clock"], "planned_at": at}
+    return new, []
+
+
 def case_event(event_type: str, case: dict, directory: Directory, by: str | None,
                now: datetime, **extra) -> dict:
     """A `case_*` event: the state reached, who holds the case afterwards, who acted."""

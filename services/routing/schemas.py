@@ -281,7 +281,18 @@ class CaseSummarySchema(Schema):
     read_at = fields.DateTime(allow_none=True)
 
 
+class DeadlinesSchema(Schema):
+    """When the case's deadlines fall, as sla planned them (working time); None while the
+    clock is paused (waiting for the citizen) or stopped."""
+
+    read_due_at = fields.AwareDateTime(allow_none=True)
+    resolve_due_at = fields.AwareDateTime(allow_none=True)
+    clock = fields.String()
+    planned_at = fields.AwareDateTime()
+
+
 class CaseSchema(CaseSummarySchema):
+    deadlines = fields.Nested(DeadlinesSchema, allow_none=True)
     unit_name = fields.String(allow_none=True)
     institution_name = fields.String(allow_none=True)
     suggestion = fields.Dict(allow_none=True)

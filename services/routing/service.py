@@ -44,6 +44,13 @@ class RoutingService:
             lambda current: cases.escalate(current, event, utcnow()),
         )
 
+    @event_handler("sla", "deadline_planned")
+    def handle_deadline_planned(self, event: dict) -> None:
+        """Keep the case's deadlines as sla planned them, for the staff case view."""
+        self.parts.store.apply_to_case(
+            event["application_id"], event["event_id"],
+            lambda current: cases.plan_deadlines(current, event))
+
     @rpc
     def escalation_ladder(self, unit: str) -> list[str | None]:
         """Who stands at each level (0–4) of `unit`'s ladder: one staff code per level, the

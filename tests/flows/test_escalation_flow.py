@@ -16,10 +16,14 @@ def test_an_unacknowledged_case_climbs_to_the_mayor_and_each_rung_is_alerted(sys
     system.start("intake", "routing", "sla", "notify")
     with ExitStack() as stack:
         waiting_for(stack, system, "application_routed", ["sla"])
+        waiting_for(stack, system, "deadline_planned", ["routing"])
         created = submit(system)
     app_id = created["application_id"]
     case = system.http["routing"].get(f"/api/v1/cases/{app_id}", headers=system.staff)
     unit = case.get_json()["unit"]
+    # the staff case shows the deadlines sla planned, in working time
+    planned = system.http["sla"].get(f"/api/v1/sla/cases/{app_id}", headers=system.staff)
+    assert case.get_json()["deadlines"]["resolve_due_at"] == planned.get_json()["resolve_due_at"]
     directory = parts_of(system.containers["routing"]).organisation.current().directory
     ladder = [step["who"][0][1] for step in directory.ladder(unit)]
     phones = [directory.staff[code]["phone"] for code in ladder[1:]]

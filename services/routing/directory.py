@@ -150,6 +150,17 @@ class Directory:
         return [{"level": level, "who": [(position, code) for position, code in people if code]}
                 for level, people in enumerate(levels)]
 
+    def ancestry(self, institution: str) -> list[str]:
+        """`institution` and the institutions above it, nearest first (a governorship over
+        its provincial directorates, a metropolitan municipality over its departments)."""
+        chain: list[str] = []
+        code: str | None = institution
+        while code and code not in chain:
+            chain.append(code)
+            inst = self.institutions.get(code)
+            code = inst.parent if inst else None
+        return chain
+
     def family(self, institution: str) -> set[str]:
         """`institution` and every institution below it in the tree."""
         found, todo = set(), [institution]

@@ -62,6 +62,12 @@ class RoutingService:
         return [step["who"][0][1] if step["who"] else None for step in steps]
 
     @rpc
+    def institution_ancestry(self, institution: str) -> list[str]:
+        """The institution and those above it (sla scopes its lists by it, as routing's
+        access rules scope cases: an institution role sees the institutions under it)."""
+        return self.parts.organisation.current().directory.ancestry(institution)
+
+    @rpc
     def staff_contact(self, code: str) -> dict | None:
         """Where to reach a staff member (notify's staff alerts): phone and e-mail from the
         directory, or None for an unknown code. Staff data, never a citizen's."""

@@ -34,10 +34,13 @@ class SlaParts(Parts):
         self.store.ensure_indexes()
         self.store.ensure_cursor(utcnow())
         self.rpc = RpcPool(config, size=2, timeout=LADDER_TIMEOUT_SECONDS)
-        self.deadlines = Deadlines(self.store, self._ladder)
+        self.deadlines = Deadlines(self.store, self._ladder, ancestry=self._ancestry)
 
     def _ladder(self, unit: str) -> list[str | None]:
         return self.rpc.call("routing", "escalation_ladder", unit)
+
+    def _ancestry(self, institution: str) -> list[str]:
+        return self.rpc.call("routing", "institution_ancestry", institution)
 
     def close(self) -> None:
         self.rpc.close()

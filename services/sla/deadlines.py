@@ -45,6 +45,7 @@ HOURS_PER_SWEEP = 24 * 7  # catching up after a week down takes one sweep
 LAZY_MINUTES = 10  # with nothing due, the cursor is written once per this many minutes
 SWEEP_CONCURRENCY = 16
 LadderSource = Callable[[str], list[str | None]]
+AncestrySource = Callable[[str], list[str]]
 
 
 @dataclass
@@ -66,13 +67,16 @@ class Deadlines:
     """Case clocks over sla's store."""
 
     def __init__(self, store: SlaStore, ladders: LadderSource,
-                 clock: Callable[[], datetime] = utcnow, worker: str | None = None):
+                 clock: Callable[[], datetime] = utcnow, worker: str | None = None,
+                 ancestry: AncestrySource | None = None):
         self.store = store
         self.ladders = ladders
+        self.ancestry = ancestry or (lambda institution: [institution])
         self.clock = clock
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._rules: tuple[float, list[dict]] | None = None
         self._ladder_cache: dict[str, tuple[float, Ladder]] = {}
+        self._ancestry_cache: dict[str, tuple[float, list[str]]] = {}
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -136,6 +140,8 @@ class Deadlines:
                     policy, spec = self._policy_of_event(event, current)
                 new, events = domain.on_case_event(current, event, policy, spec)
             if new is not None:
+                if new["institution"] != (current or {}).get("institution"):
+                    new["institutions"] = self.institutions_over(new["institution"])
                 late.extend(self._wake(app_id, current, new))
             return new, events
 
@@ -219,6 +225,23 @@ class Deadlines:
         new["wake"] = minute_key(due) if due else None
         kept = {k: current[k] for k in BOOKKEEPING if k in current and k != VERSION}
         return attach_events({**new, **kept}, events), events
+
+    def institutions_over(self, institution: str) -> list[str]:
+        """The institution and those above it, from routing's directory (cached a minute; if
+        routing cannot say, the institution alone: its own staff still see the case)."""
+        cached = self._ancestry_cache.get(institution)
+        if cached and time.monotonic() - cached[0] < LADDER_TTL_SECONDS:
+            return cached[1]
+        try:
+            chain = list(self.ancestry(institution)) or [institution]
+        except Exception:  # the case must not wait for the directory
+            log.warning("institutions over %s unavailable; scoping to it alone", institution)
+            found = cached[1] if cached else [institution]
+            self._ancestry_cache[institution] = (time.monotonic() - LADDER_TTL_SECONDS
+                                                 + LADDER_RETRY_SECONDS, found)
+            return found
+        self._ancestry_cache[institution] = (time.monotonic(), chain)
+        return chain
 
     def ladder(self, unit: str) -> Ladder:
         """Who stands at each level of `unit`'s ladder, from routing (cached a minute; an
@@ -382,15 +405,18 @@ class Deadlines:
         return view
 
     def lists(self, kind: str, *, unit: str | None = None, institution: str | None = None,
-              limit: int = 100) -> dict:
+              within: str | None = None, limit: int = 100) -> dict:
         """`overdue` (a deadline passed), `at_risk` (past the first warning, not yet due) or
-        `mayor` (reached level 4), most urgent first."""
+        `mayor` (reached level 4), most urgent first; of `unit`, of `institution`, and of
+        cases held by `within` or an institution under it."""
         now = self.clock()
         query: dict = {}
         if unit:
             query["unit"] = unit
         if institution:
             query["institution"] = institution
+        if within:
+            query["institutions"] = within
         if kind == "mayor":
             query["level"] = 4
             sort = "started_at"

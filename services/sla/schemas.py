@@ -46,6 +46,8 @@ class ClockSchema(Schema):
     application_id = fields.String()
     tracking_code = fields.String()
     institution = fields.String()
+    institutions = fields.List(fields.String(), metadata={
+        "description": "the institution and those above it (who may see the case)"})
     unit = fields.String()
     category = fields.String()
     priority = fields.String()

@@ -38,7 +38,8 @@ from services.common.outbox import (
 
 INDEXES = {
     # The staff lists (overdue, at risk, the mayor's) filter clocks; the sweep never does.
-    "clocks": [Index([("clock", 1), ("unit", 1)]), Index([("level", 1)])],
+    "clocks": [Index([("clock", 1), ("unit", 1)]), Index([("level", 1)]),
+               Index([("institutions", 1)])],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
 MINUTE_FORMAT = "%Y%m%d%H%M"

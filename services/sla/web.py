@@ -1,9 +1,11 @@
 """SLA's HTTP API: a case's deadlines, the overdue / at-risk / mayor's lists (staff, scoped
 by the token), and the policy rules and calendars (administrators).
 
-Scopes (design §8): expert, supervisor and director see their token's unit; deputy mayor,
-mayor and governor their token's institution; a coordinator or administrator everything, or
-the institution their token names. A case outside the caller's scope is answered as unknown.
+Scopes (design §8, as routing's access rules): expert, supervisor and director see their
+token's unit; deputy mayor, mayor and governor their token's institution and the institutions
+under it (a clock keeps the chain above its institution, from routing's directory); a
+coordinator or administrator everything, or what is under the institution their token names.
+A case outside the caller's scope is answered as unknown.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ OWNER = re.compile(r"^[a-z0-9_.-]{1,120}$")
 
 
 def _scope() -> dict:
-    """The filter the caller's token allows: `{unit}`, `{institution}` or everything."""
+    """What the caller's token allows: `{unit}`, `{within}` (an institution and those under
+    it) or everything."""
     staff = g.staff
     if staff.role in UNIT_ROLES:
         if not staff.unit:
@@ -51,7 +54,7 @@ def _scope() -> dict:
         if not staff.institution:
             abort(403, message="an institution role needs an institution in its token",
                   errors={"token": {"inst": ["missing"]}})
-        return {"institution": staff.institution}
+        return {"within": staff.institution}
     if staff.role in CENTRAL_ROLES:
         return {}
     abort(403, message=f"role {staff.role} has no SLA lists",
@@ -59,15 +62,22 @@ def _scope() -> dict:
     raise AssertionError("unreachable")
 
 
+def _in_scope(clock: dict, scope: dict) -> bool:
+    if "unit" in scope:
+        return clock.get("unit") == scope["unit"]
+    if "within" in scope:
+        return scope["within"] in (clock.get("institutions") or [clock.get("institution")])
+    return True
+
+
 def _narrowed(args: dict) -> dict:
     """The query's unit / institution within the caller's scope (403 naming the field)."""
     scope = _scope()
-    for key in ("unit", "institution"):
-        if key in scope and args.get(key) and args[key] != scope[key]:
-            abort(403, message=f"your token limits you to {key} {scope[key]}",
-                  errors={"query": {key: [f"must be {scope[key]}"]}})
+    if "unit" in scope and args.get("unit") and args["unit"] != scope["unit"]:
+        abort(403, message=f"your token limits you to unit {scope['unit']}",
+              errors={"query": {"unit": [f"must be {scope['unit']}"]}})
     return {"unit": scope.get("unit") or args.get("unit"),
-            "institution": scope.get("institution") or args.get("institution")}
+            "institution": args.get("institution"), "within": scope.get("within")}
 
 
 def _owner(owner: str) -> str:
@@ -104,8 +114,7 @@ def create_app(parts: SlaParts) -> Flask:
         """A case's deadlines: when read and resolve fall (working time), how much is used,
         the 48-hour notice, the escalation steps and the outcomes."""
         view = deadlines.clock_view(application_id)
-        scope = _scope()
-        if view is None or any(view.get(k) != v for k, v in scope.items()):
+        if view is None or not _in_scope(view, _scope()):
             abort(404, message="no clock for this application")
         return view
 

@@ -175,3 +175,12 @@ def test_a_muhtar_request_waits_at_the_ministry_desk_with_the_rules_suggestion(m
     assert case["suggestion"]["unit"] == "mersin_mem.construction"
     again = dict(received, event_id="01" + "X" * 24)
     assert open_case(case, again, CATALOGUE, DIRECTORY, NOW) == (None, [])
+
+
+def test_an_institutions_ancestry_runs_up_the_tree_and_its_ladder_names_each_rung():
+    assert DIRECTORY.ancestry("mersin_mem") == ["mersin_mem", "mersin_valilik", "magm"]
+    assert DIRECTORY.ancestry("nowhere") == ["nowhere"]
+    ladder = DIRECTORY.ladder("mersin_mem.construction")
+    assert [step["level"] for step in ladder] == [0, 1, 2, 3, 4]
+    assert ladder[0]["who"] == [("primary", "mem-0003"), ("backup", "mem-0004")]
+    assert all(step["who"] for step in ladder[1:])

@@ -18,6 +18,7 @@ def parts(config):
     parts = build(config)
     parts.deadlines.clock = lambda: NOW
     parts.deadlines.ladders = lambda unit: ["e", "s", "d", "dm", "m"]
+    parts.deadlines.ancestry = lambda institution: [institution, "metro"]  # all under "metro"
     yield parts
     parts.close()
 
@@ -116,6 +117,19 @@ def test_the_mayors_list_has_what_reached_the_top_with_the_wait_at_each_step(
     other = {"Authorization": "Bearer " + mint_token(config["STAFF_TOKEN_SECRET"], "m2",
                                                      "mayor", None, "elsewhere")}
     assert client.get("/api/v1/sla/mayor", headers=other).get_json()["items"] == []
+    assert client.get("/api/v1/sla/cases/top", headers=other).status_code == 404
+
+
+def test_an_institution_role_sees_the_institutions_under_it(client, config, parts):
+    route(parts, "child", hours_ago=30, unit="a.works")  # "a" is under "metro"
+    governor = {"Authorization": "Bearer " + mint_token(config["STAFF_TOKEN_SECRET"], "g1",
+                                                        "governor", None, "metro")}
+    listed = client.get("/api/v1/sla/overdue", headers=governor).get_json()["items"]
+    assert [item["application_id"] for item in listed] == ["child"]
+    assert listed[0]["institutions"] == ["a", "metro"]
+    narrowed = client.get("/api/v1/sla/overdue?institution=b", headers=governor).get_json()
+    assert narrowed["items"] == []
+    assert client.get("/api/v1/sla/cases/child", headers=governor).status_code == 200
 
 
 def test_an_administrator_sets_a_policy_that_applies_to_cases_routed_afterwards(

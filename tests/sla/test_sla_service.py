@@ -41,6 +41,7 @@ def sla(config, container_factory):
     parts = parts_of(container)
     parts.deadlines.clock = Clock(T0)
     parts.deadlines.ladders = lambda unit: LADDER
+    parts.deadlines.ancestry = lambda institution: [institution]
     parts.store.reset_cursor(minute_key(T0 - timedelta(minutes=1)))
     return container
 

@@ -44,6 +44,8 @@ LADDER_RETRY_SECONDS = 10.0
 HOURS_PER_SWEEP = 24 * 7  # catching up after a week down takes one sweep
 LAZY_MINUTES = 10  # with nothing due, the cursor is written once per this many minutes
 SWEEP_CONCURRENCY = 16
+# Events that put the case somewhere: the policy and calendar of where it went apply.
+MOVES = ("application_routed", "case_transferred", "case_returned", "case_reopened")
 LadderSource = Callable[[str], list[str | None]]
 AncestrySource = Callable[[str], list[str]]
 
@@ -127,18 +129,14 @@ class Deadlines:
 
         def fold(current: dict | None) -> tuple[dict | None, list[dict]]:
             late.clear()
-            if current is None:
+            if current is None or current.get(domain.WAITING_FOR_ROUTING):
                 if event["type"] != "application_routed":
-                    return None, []  # no clock: a case sla never saw routed (referred at once)
-                policy, spec = self._policy_of_event(event, None)
-                new = domain.open_clock(event, policy, spec)
-                events = domain.deadline_events(None, new, new["started_at"])
+                    # Before its routing (queues are consumed in parallel; sla may be catching
+                    # up): kept, and applied once the clock opens.
+                    return domain.hold_for_routing(current, event), []
+                new, events = self._open(event, (current or {}).get("held", []))
             else:
-                policy = spec = None
-                if event["type"] in ("application_routed", "case_transferred", "case_returned",
-                                     "case_reopened"):
-                    policy, spec = self._policy_of_event(event, current)
-                new, events = domain.on_case_event(current, event, policy, spec)
+                new, events = self._fold_case_event(current, event)
             if new is not None:
                 if new["institution"] != (current or {}).get("institution"):
                     new["institutions"] = self.institutions_over(new["institution"])
@@ -155,6 +153,24 @@ class Deadlines:
         if late:
             self.wake(app_id, late[0])
         return applied
+
+    def _open(self, routed: dict, held: list[dict]) -> tuple[dict, list[dict]]:
+        """A new clock, with the case events that arrived before the routing applied in
+        order after it."""
+        policy, spec = self._policy_of_event(routed, None)
+        clock = domain.open_clock(routed, policy, spec)
+        events = domain.deadline_events(None, clock, clock["started_at"])
+        for early in sorted(held, key=lambda e: e["occurred_at"]):
+            new, more = self._fold_case_event(clock, early)
+            if new is not None:
+                clock, events = new, events + more
+        return clock, events
+
+    def _fold_case_event(self, clock: dict, event: dict) -> tuple[dict | None, list[dict]]:
+        policy = spec = None
+        if event["type"] in MOVES:
+            policy, spec = self._policy_of_event(event, clock)
+        return domain.on_case_event(clock, event, policy, spec)
 
     def _policy_of_event(self, event: dict, current: dict | None) -> tuple[Policy, dict]:
         data = event["data"]
@@ -395,7 +411,9 @@ class Deadlines:
     def clock_view(self, app_id: str) -> dict | None:
         """A case's clock as staff read it: deadlines, percent used, escalation steps."""
         found = self.store.get_clock(app_id)
-        return None if found is None else self._view(found, self.clock())
+        if found is None or found.get(domain.WAITING_FOR_ROUTING):
+            return None
+        return self._view(found, self.clock())
 
     def _view(self, clock: dict, now: datetime) -> dict:
         view = dict(clock, application_id=clock["_id"])

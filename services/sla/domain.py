@@ -128,6 +128,20 @@ def next_due_at(clock: dict) -> datetime | None:
 
 # -- opening a clock ----------------------------------------------------------------------------
 
+WAITING_FOR_ROUTING = "waiting_for_routing"
+HELD_MAX = 50  # case events kept before a routing; a case never routed keeps no more
+
+
+def hold_for_routing(current: dict | None, event: dict) -> dict | None:
+    """Keep a case event that arrived before its `application_routed` (or for a case sla
+    will never see routed: referred or answered at once), to apply when the clock opens."""
+    held = list((current or {}).get("held", []))
+    if len(held) >= HELD_MAX:
+        return None
+    return {"application_id": event["application_id"], WAITING_FOR_ROUTING: True,
+            "held": [*held, event]}
+
+
 def open_clock(routed: dict, policy: Policy, calendar: dict) -> dict:
     """A new clock for a case `application_routed` just assigned."""
     at = _aware(routed["occurred_at"])

@@ -175,3 +175,25 @@ def test_staff_read_a_cases_deadlines_scoped_by_their_token(config, sla, app_id)
     other = client.get(f"/api/v1/sla/cases/{app_id}",
                        headers=bearer(config, "expert", unit="mersin_bb.roads"))
     assert other.status_code == 404
+
+
+def test_case_events_that_arrive_before_the_routing_are_applied_when_the_clock_opens(
+    config, sla, app_id, probe
+):
+    """The queues are consumed in parallel: after an outage sla may see a case acknowledged
+    and put on hold before it sees it routed. Nothing is lost, nothing climbs for nothing."""
+    escalated = probe("sla", "case_escalated")
+    deliver(config, sla, case_event("case_acknowledged", app_id, istanbul(1, 10)))
+    deliver(config, sla, case_event("case_waiting", app_id, istanbul(1, 11),
+                                    state="waiting_citizen"))
+    client = create_app(parts_of(sla)).test_client()
+    assert client.get(f"/api/v1/sla/cases/{app_id}",
+                      headers=bearer(config)).status_code == 404  # no clock yet
+    deliver(config, sla, routed(app_id))
+    stored = clock_of(config, app_id)
+    assert stored["read"]["done_at"] == istanbul(1, 10)  # acknowledged in time
+    assert stored["clock"] == "paused" and stored["outcomes"]["read"]["outcome"] == "met"
+    deadlines = parts_of(sla).deadlines
+    deadlines.clock.now = istanbul(9, 12)
+    deadlines.sweep(istanbul(9, 12))
+    assert escalated.take(None, timeout=1) == []

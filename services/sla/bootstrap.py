@@ -16,7 +16,7 @@ from services.common.rpc import RpcPool
 from services.sla.deadlines import Deadlines
 from services.sla.store import SlaStore
 
-LADDER_TIMEOUT_SECONDS = 5.0
+DIRECTORY_TIMEOUT_SECONDS = 2.0
 
 
 class SlaParts(Parts):
@@ -33,7 +33,9 @@ class SlaParts(Parts):
         self.store = SlaStore(self.db, timedelta(seconds=float(config["SLA_CLAIM_LEASE_SECONDS"])))
         self.store.ensure_indexes()
         self.store.ensure_cursor(utcnow())
-        self.rpc = RpcPool(config, size=2, timeout=LADDER_TIMEOUT_SECONDS)
+        # Short: a routing that is slow to answer must not hold sla's handlers or sweep (both
+        # go on without the answer, see `Deadlines.ladder` and `institutions_over`).
+        self.rpc = RpcPool(config, size=4, timeout=DIRECTORY_TIMEOUT_SECONDS)
         self.deadlines = Deadlines(self.store, self._ladder, ancestry=self._ancestry)
 
     def _ladder(self, unit: str) -> list[str | None]:

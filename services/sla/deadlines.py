@@ -126,6 +126,9 @@ class Deadlines:
         """Fold one routing event into the case's clock (False if already applied)."""
         app_id = event["application_id"]
         late: list[str] = []
+        # Asked before the fold (which may run again on a conflict), never inside it.
+        where = event["data"].get("institution")
+        above = self.institutions_over(where) if where else None
 
         def fold(current: dict | None) -> tuple[dict | None, list[dict]]:
             late.clear()
@@ -139,7 +142,8 @@ class Deadlines:
                 new, events = self._fold_case_event(current, event)
             if new is not None:
                 if new["institution"] != (current or {}).get("institution"):
-                    new["institutions"] = self.institutions_over(new["institution"])
+                    new["institutions"] = (above if new["institution"] == where
+                                           else [new["institution"]])
                 late.extend(self._wake(app_id, current, new))
             return new, events
 

@@ -3,7 +3,7 @@
 Every read the sweep makes is by `_id`, because FerretDB answers only `_id` equality from an
 index (a range or a secondary index is a scan: 2 s at 100,000 documents, measured). So a clock
 is woken through *buckets*: `wakeups/<minute>|<n>` lists the cases that must be looked at
-during that UTC minute. A minute's buckets form `SPREAD` chains (n = slot, slot + SPREAD, …),
+during that UTC minute. A minute's buckets form `SPREAD` (8) chains (n = slot, slot + SPREAD, …),
 so concurrent writers of one minute rarely meet on one document; a full bucket (`BUCKET_SIZE`)
 chains to the next. `wake_hours/<hour>` lists the minutes of the hour that have buckets, so an
 hour with nothing due costs the sweep one read. Its cost grows with what is due, not with what
@@ -44,7 +44,7 @@ INDEXES = {
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
 MINUTE_FORMAT = "%Y%m%d%H%M"
 BUCKET_SIZE = 100
-SPREAD = 4
+SPREAD = 8
 CLAIM_LEASE = timedelta(seconds=60)
 CURSOR = "cursor"
 
@@ -105,7 +105,8 @@ class SlaStore:
         self.claims = db["wake_claims"]
         self.hours = db["wake_hours"]
         self.sweep_state = db["sweep"]
-        self._next_slot: dict[str, int] = {}  # where this process last found room, per minute
+        # where this process last found room, per (minute, chain)
+        self._next_slot: dict[tuple[str, int], int] = {}
         self._listed: set[str] = set()  # minutes this process has listed in their hour
 
     def ensure_indexes(self) -> None:
@@ -153,8 +154,10 @@ class SlaStore:
         """Put the cases in `minute`'s buckets; False when that minute is already closed to
         the sweep (the caller must then look at the cases itself)."""
         self._list_minute(minute)
-        slot = self._next_slot.get(minute,
-                                   zlib.crc32(application_ids[0].encode()) % SPREAD)
+        # The chain by the case, so that concurrent writers of one minute spread over the
+        # chains; within it, where this process last found room.
+        chain = (minute, zlib.crc32(application_ids[0].encode()) % SPREAD)
+        slot = self._next_slot.get(chain, chain[1])
         left = list(application_ids)
         while left:
             left = self._append(f"{minute}|{slot}", left)
@@ -162,7 +165,7 @@ class SlaStore:
                 slot += SPREAD
         if len(self._next_slot) > 10_000:  # a hint only: forget old minutes wholesale
             self._next_slot.clear()
-        self._next_slot[minute] = slot
+        self._next_slot[chain] = slot
         # Read after the write: a sweeper closes a minute before it reads the buckets, so
         # either it saw these entries, or this read sees the minute closed.
         return minute > self.cursor()["closed"]
@@ -260,4 +263,5 @@ class SlaStore:
         for bucket_id in bucket_ids:
             self.wakeups.delete_one({"_id": bucket_id})
             self.claims.delete_one({"_id": bucket_id})
-        self._next_slot.pop(minute, None)
+        for chain in range(SPREAD):
+            self._next_slot.pop((minute, chain), None)

@@ -105,6 +105,8 @@ def test_a_redelivered_event_changes_nothing_and_sends_nothing_twice(system, pro
         waiting_for(stack, system, "application_received", ON_RECEIVED)
         waiting_for(stack, system, "application_routed", ON_ROUTED)
         waiting_for(stack, system, "notification_sent", ["tracking"], count=2)
+        # sla's working-time deadlines reach the page and the staff case after the routing
+        waiting_for(stack, system, "deadline_planned", ["tracking", "routing"])
         created = submit(system)
     [received] = received_probe.take()
     [routed] = routed_probe.take()

@@ -130,6 +130,7 @@ def test_an_acknowledged_case_does_not_climb_for_its_read_time(config, sla, app_
     deadlines = parts_of(sla).deadlines
     deadlines.clock.now = istanbul(2, 17)
     deadlines.sweep(istanbul(2, 17))
+    assert clock_of(config, app_id)["level"] == 0  # the read ladder stopped when it was read
     assert escalated.take(None, timeout=1) == []
 
 
@@ -143,7 +144,8 @@ def test_waiting_pauses_the_clock_and_nothing_fires_until_resumed(config, sla, a
     deadlines.clock.now = istanbul(10, 12)
     deadlines.sweep(istanbul(10, 12))
     assert warned.take(None, timeout=1) == []
-    assert clock_of(config, app_id)["clock"] == "paused"
+    paused = clock_of(config, app_id)
+    assert (paused["clock"], paused["fired"], paused["level"]) == ("paused", [], 0)
     deliver(config, sla, case_event("case_resumed", app_id, istanbul(10, 12),
                                     state="in_progress"))
     # 2 of the 24 hours were used before the wait: the other 22 run from Thursday 10th 12:00
@@ -196,4 +198,5 @@ def test_case_events_that_arrive_before_the_routing_are_applied_when_the_clock_o
     deadlines = parts_of(sla).deadlines
     deadlines.clock.now = istanbul(9, 12)
     deadlines.sweep(istanbul(9, 12))
+    assert clock_of(config, app_id)["level"] == 0
     assert escalated.take(None, timeout=1) == []

@@ -195,7 +195,7 @@ class Deadlines:
         """Give `new` its wake-up minute; schedule it if it moved. Returns the minute when the
         case must be looked at now (already due, or its minute already swept)."""
         due = new.get("next_due_at")
-        new["wake"] = minute_key(due) if due else None
+        new["wake"] = _wake_minute(new)
         if due is None:
             return []
         if new["wake"] == (current or {}).get("wake") and (current or {}).get("next_due_at"):
@@ -241,8 +241,7 @@ class Deadlines:
         new, events = domain.tick(plain, now, self.ladder(current["unit"]))
         if new is None:
             return None
-        due = new.get("next_due_at")
-        new["wake"] = minute_key(due) if due else None
+        new["wake"] = _wake_minute(new)
         kept = {k: current[k] for k in BOOKKEEPING if k in current and k != VERSION}
         return attach_events({**new, **kept}, events), events
 
@@ -456,6 +455,12 @@ class Deadlines:
             if len(items) >= limit:
                 break
         return {"as_of": now, "count": len(items), "items": items}
+
+
+def _wake_minute(clock: dict) -> str | None:
+    """The minute whose bucket wakes the clock: that of its next due time."""
+    due = clock.get("next_due_at")
+    return minute_key(due) if due else None
 
 
 def _overdue(clock: dict, now: datetime) -> bool:

@@ -81,12 +81,8 @@ class SlaService:
         """Fire what fell due in the minutes that have ended since the last sweep."""
         report = self.parts.deadlines.sweep()
         SLA_SWEEP_SECONDS.observe(report.seconds)
-        if not report.caught_up:
-            SLA_SWEEP_LAG.set(report.lag_seconds)
-        else:
-            SLA_SWEEP_LAG.set(0)
-        if report.fired:
-            SLA_FIRED.inc(report.fired)
+        SLA_SWEEP_LAG.set(0 if report.caught_up else report.lag_seconds)
+        SLA_FIRED.inc(report.fired)
         if report.woken or report.failed:
             log.info("sla sweep", extra={"minutes": report.minutes, "woken": report.woken,
                                          "fired": report.fired, "failed": len(report.failed),

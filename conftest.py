@@ -148,6 +148,7 @@ def config(amqp_uri, databases, tmp_path):
         OUTBOX_SWEEP_SECONDS="0.5",
         OUTBOX_GRACE_SECONDS="0.2",
         DEV_SINK_DIR=str(tmp_path / "sink"),
+        NOTIFY_QUIET_HOURS="off",  # tests of the quiet hours set their own clock
         **databases,
     )
     topology.reset(amqp_uri, retry_delay_ms=50)

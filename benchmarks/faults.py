@@ -217,7 +217,7 @@ def check(system: LocalSystem, accepted: list[dict], client: pymongo.MongoClient
             for line in sink.read_text(encoding="utf-8").splitlines():
                 text = json.loads(line)["text"]
                 if "alındı" in text:
-                    counts[text.split("Takip kodu: ")[1].split(".")[0]] += 1
+                    counts[text.split("alındı: ")[1].split(".")[0]] += 1
         return counts
 
     codes = [one["tracking_code"] for one in accepted]

@@ -166,7 +166,7 @@ def run_layout(replicas: str, count: int, concurrency: int, offset: int) -> dict
         def texted() -> int:
             if not sink.exists():
                 return 0
-            sent = {json.loads(line)["text"].split("Takip kodu: ")[1].split(".")[0]
+            sent = {json.loads(line)["text"].split("alındı: ")[1].split(".")[0]
                     for line in sink.read_text(encoding="utf-8").splitlines()
                     if "alındı" in line}
             return sum(1 for code in codes.values() if code in sent)

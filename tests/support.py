@@ -324,3 +324,13 @@ def valid_tckns(count: int, offset: int = 0) -> list[str]:
             found.append(number)
         stem += 1
     return found
+
+
+class Clock:
+    """A clock a test sets (`clock.now = …`) and the code under test calls."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now

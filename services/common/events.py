@@ -80,6 +80,7 @@ class Routed(Schema):
     unit = fields.String(required=True)
     unit_name = fields.String(required=True)
     rule = fields.String(required=True)  # which rule matched, for staff to see
+    category_name = fields.String(load_default=None, allow_none=True)  # for staff alerts
     priority = fields.String(load_default="normal", validate=validate.OneOf(PRIORITIES))
     read_hours = fields.Float(required=True)
     resolve_hours = fields.Float(required=True)
@@ -183,15 +184,25 @@ class NotificationOutcome(Schema):
     provider = fields.String(required=True)
     cause_event_id = fields.String(required=True)
     error = fields.String(load_default=None, allow_none=True)
+    # who was told: the citizen (their timeline shows it) or a staff member (it does not)
+    audience = fields.String(load_default="citizen",
+                             validate=validate.OneOf(("citizen", "staff")))
 
 
 class ReopenRequested(Schema):
     reason = fields.String(required=True, validate=validate.Length(1, 2000))
 
 
+SATISFACTION_SOURCES = ("web", "sms")
+
+
 class SatisfactionRecorded(Schema):
+    """A citizen's 1–5 rating of a result: on the tracking pages / API (`web`) or as an SMS
+    reply to the survey (`sms`). `source` was added later: an event without it was `web`."""
+
     score = fields.Integer(required=True, validate=validate.Range(1, 5))
     comment = fields.String(load_default=None, allow_none=True)
+    source = fields.String(load_default="web", validate=validate.OneOf(SATISFACTION_SOURCES))
 
 
 class CategorySaved(Schema):

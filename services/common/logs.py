@@ -60,3 +60,6 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("nameko").setLevel(max(logging.INFO, root.level))
     # pymongo logs every command and reply whole at DEBUG: tracking codes, names, phones.
     logging.getLogger("pymongo").setLevel(max(logging.INFO, root.level))
+    # urllib3 (under notify's SMS gateway) logs each request line at DEBUG: a gateway taking
+    # its fields in the query would put the number, the text and its password there.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, root.level))

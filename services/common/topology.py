@@ -50,6 +50,12 @@ SLA_FOLLOWS = (
     "case_returned", "case_resolved", "case_rejected", "case_closed", "case_reopened",
 )
 
+# The case events notify tells someone of (services/notify/service.py).
+NOTIFY_FOLLOWS = (
+    "case_transferred", "case_returned", "case_waiting", "case_closed", "case_reopened",
+    "case_reopen_refused",
+)
+
 SUBSCRIPTIONS: list[Subscription] = [
     *_subs(
         "intake",
@@ -77,6 +83,9 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("delay_notice_due", "handle_delay_notice_due"),
         ("case_escalated", "handle_case_escalated"),
         ("sla_warned", "handle_sla_warned"),
+        ("application_referred", "handle_application_referred"),
+        *((event, f"handle_{event}") for event in NOTIFY_FOLLOWS),
+        ("satisfaction_recorded", "handle_satisfaction_recorded"),
     ),
     *_subs(
         "tracking",

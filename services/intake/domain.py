@@ -24,7 +24,11 @@ SELF_SERVICE_CHANNELS = frozenset({"web", "muhtar"})
 RECEIVED, MERGED, ANSWERED = "received", "merged", "answered"
 # Fields of a person that are kept on the profile (never in an event).
 PROFILE_FIELDS = ("first_name", "last_name", "phone", "home_phone", "email", "address",
-                  "province", "district", "neighbourhood", "preferred_channel", "consent")
+                  "province", "district", "neighbourhood", "preferred_channel", "consent",
+                  "language")
+# The languages notify writes to citizens in; a profile that names none is written to in Turkish.
+LANGUAGES = ("tr", "en")
+DEFAULT_LANGUAGE = "tr"
 
 
 class Rejected(Exception):
@@ -84,6 +88,12 @@ def citizen_key(hash_key: str, tckn: str) -> str:
 def contact_key(hash_key: str, kind: str, value: str) -> str:
     """The key of a person without a TCKN, by the contact they reached us from."""
     return "nt-" + _keyed(hash_key, f"{kind}:{value.strip().lower()}")
+
+
+def phone_key(hash_key: str, phone: str) -> str:
+    """The `_id` of an E.164 mobile number in the phone index (which citizens use it): a keyed
+    hash, so the index holds no phone number (SMS replies find their sender through it)."""
+    return "ph-" + _keyed(hash_key, f"phone-index:{phone.strip()}")
 
 
 def mask_tckn(tckn: str | None) -> str | None:

@@ -7,25 +7,66 @@ the same write as the inbound record; notify resolves the address with `get_inbo
 send time. A message that becomes an application is answered by the ordinary confirmation of
 `application_received` (or `application_merged`), sent back on the channel it came from.
 
+An SMS that is a reply rather than an application (`channels.replies`) is answered by the
+services that own what it asks for, over RPC (`Peers`): a satisfaction score goes to tracking
+(`record_satisfaction_reply`: the sender's latest concluded application still awaiting a rating),
+"IPTAL" / "BAŞLAT" to notify (`set_opt_out`). The sender is found through intake's phone index;
+the result is stored on the inbound record. A score with nothing awaiting it is refused with
+reason `no_survey`, an opt-out from a number nobody registered with `unknown_sender` (both
+answered by SMS, like every refusal).
+
 A retried webhook (same Idempotency-Key) finds its inbound record and gets the same answer:
-no second application, no second reply.
+no second application, no second reply, no second rating.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from services.common.events import make_event, new_event_id, utcnow
 from services.intake import domain, media
+from services.intake.channels import replies
 from services.intake.channels import text as text_channel
 from services.intake.channels.email import EMPTY_BODY, parse_email, split_name
 from services.intake.schemas import DESCRIPTION_MAX
 from services.intake.submission import Intake
 
+T = TypeVar("T")
 # Which channel a reply to a message goes out on (notify has SMS and e-mail providers).
 REPLY_CHANNEL = {"sms": "sms", "email": "email"}
+# Refusals of an SMS reply (not an application): nothing awaits a score from this sender; an
+# opt-out from a number no citizen gave. Notify words them (`inbound_rejected`).
+NO_SURVEY, UNKNOWN_SENDER = "no_survey", "unknown_sender"
+REPLY_REASONS = (NO_SURVEY, UNKNOWN_SENDER)
+# What the webhook answers for a handled reply (`SmsReplyAnswerSchema.result`).
+SATISFACTION_RECORDED, OPTED_OUT, OPTED_IN = "satisfaction_recorded", "opted_out", "opted_in"
+# The source notify records for an opt-out or opt-in asked for by SMS.
+OPT_OUT_SOURCE = "sms"
+# How many of the sender's latest applications tracking is asked to look among.
+SURVEY_CANDIDATES = 100
+
+
+class Peers(Protocol):
+    """The other services an SMS reply is handed to (over RPC in the running system)."""
+
+    def record_satisfaction_reply(self, application_ids: list[str], score: int,
+                                  reply_id: str | None = None) -> dict | None:
+        """tracking: rate the latest concluded application awaiting a rating, once per reply."""
+
+    def set_opt_out(self, citizen_ref: str, opted_out: bool, source: str) -> None:
+        """notify: stop (or restart) the citizen's non-essential messages."""
+
+
+class PeerUnavailable(Exception):
+    """tracking or notify did not answer: the gateway should deliver the message again."""
+
+    def __init__(self, service: str):
+        super().__init__(service)
+        self.service = service
 
 
 class ChannelRefused(Exception):
@@ -55,6 +96,9 @@ REASON_TEXT = {
     media.BAD_TYPE: "Ek türü kabul edilmiyor (JPEG, PNG, WebP, PDF) / attachment type not "
                     "accepted.",
     media.CORRUPT: "Ek okunamadı / an attachment could not be read.",
+    NO_SURVEY: "Değerlendirmenizi bekleyen sonuçlanmış bir başvurunuz yok / no concluded "
+               "application is awaiting your rating.",
+    UNKNOWN_SENDER: "Bu telefon numarası kayıtlı değil / this phone number is not registered.",
 }
 
 
@@ -86,16 +130,22 @@ def natural_key(message: Message) -> str | None:
 class Inbound:
     """Turns channel messages into submissions (or refusals with a reply)."""
 
-    def __init__(self, intake: Intake, places: dict[str, tuple[str, str, str]]):
+    def __init__(self, intake: Intake, places: dict[str, tuple[str, str, str]],
+                 peers: Peers | None = None):
         self.intake = intake
         self.store = intake.store
         self.places = places
+        self.peers = peers
 
     # -- channels -------------------------------------------------------------------------
 
     def sms(self, message: Message, idempotency_key: str | None) -> dict:
-        """`TCKN message` from a phone (seed 004)."""
+        """`TCKN message` from a phone (seed 004), or a reply: a satisfaction score, an
+        opt-out or opt-in (answered with `result`, see `reply`)."""
         idempotency_key = idempotency_key or natural_key(message)
+        reply = replies.parse_reply(message.text)
+        if reply is not None:
+            return self.reply(message, reply, idempotency_key)
         inbound_id = self._record(message, idempotency_key)
         try:
             parsed = text_channel.parse_tckn_message(message.text, tckn_required=True)
@@ -156,6 +206,67 @@ class Inbound:
         description = body or "(ekli dosya / attachment only)"
         return self._submit(inbound_id, message, description, citizen, idempotency_key,
                             attachments=prepared)
+
+    # -- replies --------------------------------------------------------------------------
+
+    def reply(self, message: Message, reply: replies.Reply, idempotency_key: str | None) -> dict:
+        """Hand an SMS reply to the service that owns what it asks for; `{result, inbound_id,
+        …}`. Raises `ChannelRefused` (no_survey / unknown_sender, answered by SMS) or
+        `PeerUnavailable` (nothing decided: the gateway's retry is handled afresh).
+
+        A retry of an answered reply gets the stored answer; one still `processing` (its first
+        delivery died or is running) is handled again, which changes nothing twice: tracking
+        records one rating per reply id (the inbound id), and an opt-out is a state, not a count.
+        """
+        inbound_id = self._record(message, idempotency_key, extra={"reply": reply.kind})
+        earlier = self.store.get_inbound(inbound_id) or {}
+        if earlier.get("status") == "answered":
+            return dict(earlier["result"], replayed=True)
+        citizens = self.store.citizens_with_phone(message.address)
+        if reply.kind == replies.SCORE:
+            rated = self._rate(inbound_id, citizens, reply.score)
+            if rated is None:
+                self._refuse(inbound_id, message, NO_SURVEY)
+            result = {"result": SATISFACTION_RECORDED, "inbound_id": inbound_id,
+                      "tracking_code": rated["tracking_code"], "score": rated["score"]}
+            self.store.answer_inbound(inbound_id, result,
+                                      application_id=rated.get("application_id"))
+            return result
+        if not citizens:
+            self._refuse(inbound_id, message, UNKNOWN_SENDER)
+        opted_out = reply.kind == replies.OPT_OUT
+        for citizen in citizens:  # everyone who gave this number: the messages go to it
+            self._call("notify", lambda ref=citizen["_id"]: self._peers().set_opt_out(
+                ref, opted_out, OPT_OUT_SOURCE))
+        result = {"result": OPTED_OUT if opted_out else OPTED_IN, "inbound_id": inbound_id}
+        self.store.answer_inbound(inbound_id, result)
+        return result
+
+    def _rate(self, inbound_id: str, citizens: list[dict], score: int) -> dict | None:
+        """tracking's answer for the sender's applications, or None when none awaits a score."""
+        ids: list[str] = []
+        for citizen in citizens:
+            ids += self.store.recent_application_ids(citizen)
+        # ULIDs sort by time: the newest first, so the cap keeps the ones a survey is about
+        ids = sorted(set(ids), reverse=True)[:SURVEY_CANDIDATES]
+        if not ids:
+            return None
+        return self._call("tracking", lambda: self._peers().record_satisfaction_reply(
+            ids, score, inbound_id))
+
+    def _peers(self) -> Peers:
+        if self.peers is None:
+            raise PeerUnavailable("peers")
+        return self.peers
+
+    @staticmethod
+    def _call(service: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except PeerUnavailable:
+            raise
+        except Exception as exc:  # away, slow or failing: the gateway delivers it again
+            raise PeerUnavailable(service) from exc
 
     # -- steps ----------------------------------------------------------------------------
 

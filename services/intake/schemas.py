@@ -16,7 +16,7 @@ from marshmallow import (
 from stdnum.tr import tckimlik
 
 from services.common.events import CHANNELS, KINDS, PRIORITIES
-from services.intake.domain import CALLER_TYPES
+from services.intake.domain import CALLER_TYPES, DEFAULT_LANGUAGE, LANGUAGES
 
 DESCRIPTION_MAX = 4000
 ANSWER_MAX = 2000
@@ -87,6 +87,9 @@ class CitizenSchema(Schema):
     preferred_channel = fields.String(load_default=None,
                                       validate=validate.OneOf(CONTACT_CHANNELS))
     consent = fields.Boolean(load_default=None)  # KVKK: may we contact them about it
+    # The language our messages to them are written in. Not given: the profile keeps what it
+    # has (Turkish unless they chose otherwise), so a later submission never resets a choice.
+    language = fields.String(load_default=None, validate=validate.OneOf(LANGUAGES))
 
     @validates_schema
     def _reachable(self, data: dict, **_: Any) -> None:
@@ -216,6 +219,18 @@ class MessageWebhookSchema(Schema):
         return data
 
 
+class SmsReplyAnswerSchema(Schema):
+    """The answer to an SMS that was a reply, not an application: a satisfaction score
+    recorded (`satisfaction_recorded`, with the public tracking code it rated), or messages
+    stopped or restarted (`opted_out` / `opted_in`). Never who the sender is."""
+
+    result = fields.String(required=True)
+    inbound_id = fields.String(required=True)
+    tracking_code = fields.String()
+    score = fields.Integer()
+    replayed = fields.Boolean()
+
+
 class CimerItemSchema(Schema):
     """One application forwarded by CİMER (Cumhurbaşkanlığı İletişim Merkezi)."""
 
@@ -336,6 +351,7 @@ class CitizenWriteSchema(Schema):
     neighbourhood = fields.String(allow_none=True, validate=validate.Length(1, 100))
     preferred_channel = fields.String(validate=validate.OneOf(CONTACT_CHANNELS))
     consent = fields.Boolean()
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
     caller_type = fields.String(validate=validate.OneOf(CALLER_TYPES))
 
 
@@ -376,6 +392,7 @@ class CitizenProfileSchema(Schema):
     neighbourhood = fields.String(allow_none=True)
     preferred_channel = fields.String(allow_none=True)
     consent = fields.Boolean(allow_none=True)
+    language = fields.Function(lambda c: c.get("language") or DEFAULT_LANGUAGE)
     caller_type = fields.String()
     handles = fields.Dict()
     created_at = fields.AwareDateTime()

@@ -81,7 +81,12 @@ class IntakeService:
     @rpc
     def get_contact(self, application_id: str) -> dict | None:
         """Where to reach the person behind an application (and a security code still owed
-        to them); only notify calls this, at send time."""
+        to them); only notify calls this, at send time.
+
+        `{phone, email, preferred_channel, channel, citizen_ref, caller_type, language
+        [, security_code]}`: `citizen_ref` is the citizen's opaque id (None for a sender with no
+        profile), `caller_type` the application's (`muhtar`, …), `language` `tr` or `en`.
+        """
         return self.parts.store.contact_for(application_id)
 
     @rpc
@@ -116,7 +121,8 @@ class IntakeService:
 
     @rpc
     def get_citizen_contact(self, citizen_ref: str) -> dict | None:
-        """`{phone, email, preferred_channel}` of a registered person (the muhtar portal)."""
+        """`{phone, email, preferred_channel, language}` of a registered person (the muhtar
+        portal)."""
         return self.parts.store.citizen_contact(citizen_ref)
 
     @event_handler("routing", "category_saved")

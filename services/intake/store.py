@@ -1,11 +1,19 @@
 """Intake's repository: citizens, applications (with their outbox), inbound messages (with their
 outbox), tracking-code claims, duplicate slots, idempotency keys, code deliveries, the staff
-audit log and attachments.
+audit log, attachments and the phone index.
 
 Every hot-path lookup is by `_id`, the only filter FerretDB answers from an index (see
 `services.common.mongo`): citizens by the keyed hash of their TCKN, tracking codes, idempotency
 keys and duplicate slots by their own value, so uniqueness is the `_id`'s. No TTL indexes
 (FerretDB has none): expiry is a timer in the service (`purge_expired`).
+
+Finding a citizen by the phone an SMS came from is a lookup by `_id` too: `citizen_phones` is
+keyed by the keyed hash of the E.164 number (`domain.phone_key`) and lists the citizens who gave
+it. It is written before the citizen (so it never misses one) and pruned after a change, and
+readers check each citizen's current number: an entry left by a crash in between is skipped.
+A citizen's latest applications are listed on the citizen (`recent_applications`, written in the
+same write as the rest of the profile) for the same reason: `applications_of` is a query on
+`citizen_id`, which FerretDB answers by reading every application.
 
 On FerretDB an update is a read and a write by `_id`, not one step: a document more than one
 writer touches (citizens, applications, inbound messages, idempotency keys) changes only through
@@ -14,6 +22,7 @@ an insert with a unique `_id` (tracking codes, duplicate slots, held codes).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +42,7 @@ from services.common.outbox import (
     modify,
     update_with_events,
 )
+from services.intake.domain import DEFAULT_LANGUAGE
 
 INDEXES = {
     "applications": [
@@ -51,8 +61,16 @@ INDEXES = {
     "idempotency": [Index([("created_at", 1)])],
     "code_deliveries": [Index([("created_at", 1)])],
     "audit_log": [Index([("citizen_id", 1), ("at", -1)]), Index([("at", -1)])],
+    # _id is `domain.phone_key(phone)`: the citizens who gave that mobile number
+    "citizen_phones": [],
+    # _id is a marker's name: one-off jobs done (the phone index's first fill)
+    "intake_meta": [],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
+_CONTACT = {"phone": 1, "email": 1, "preferred_channel": 1, "language": 1}
+# How many of a citizen's latest applications the profile lists (SMS replies look among them).
+RECENT_APPLICATIONS = 50
+PHONE_INDEX_FILLED = "phone_index_filled"
 
 
 def first_false(taken: Callable[[int], bool]) -> int:
@@ -147,8 +165,14 @@ class ChunkedAttachments:
 class IntakeStore:
     """Everything intake persists, behind a narrow interface."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, phone_key: Callable[[str], str] | None = None):
+        """`phone_key` keys the phone index (`domain.phone_key` under intake's hash key); the
+        composition root always gives it. Without it (a test seeding a store) the index is not
+        kept."""
         self.db = db
+        self.phone_key = phone_key
+        self.phones = db["citizen_phones"]
+        self.meta = db["intake_meta"]
         self.applications = db["applications"]
         self.citizens = db["citizens"]
         self.tracking_codes = db["tracking_codes"]
@@ -192,35 +216,50 @@ class IntakeStore:
 
     # -- citizens -------------------------------------------------------------------------
 
-    def save_citizen(self, citizen: dict) -> None:
-        """Register the citizen, or refresh the details this submission carries.
+    def save_citizen(self, citizen: dict, application_id: str | None = None) -> None:
+        """Register the citizen, or refresh the details this submission carries; with
+        `application_id`, list it among their recent applications in the same write.
 
         An insert is tried first: most submissions come from someone new, and on the embedded
         store an insert costs a fifth of an upsert. Someone known gets the update instead.
         """
         now = utcnow()
-        fixed = ("_id", "tckn", "identity", "handles")
+        fixed = ("_id", "tckn", "identity", "handles", "recent_applications")
         fields = {k: v for k, v in citizen.items() if k not in fixed and v is not None}
         identity = citizen.get("identity") or ("tckn" if citizen.get("tckn") else "no_tckn")
         handles = citizen.get("handles") or {}
+        citizen_id = citizen["_id"]
+        if fields.get("phone"):
+            self._index_phone(fields["phone"], citizen_id)  # before: the index never misses one
         try:
+            # `applications_listed`: the list is complete since the profile was made (profiles
+            # made before it was kept are read the slow way, see `recent_application_ids`)
             self.citizens.insert_one(dict(
-                fields, _id=citizen["_id"], tckn=citizen.get("tckn"), identity=identity,
-                created_at=now, updated_at=now, **({"handles": dict(handles)} if handles else {})))
+                fields, _id=citizen_id, tckn=citizen.get("tckn"), identity=identity,
+                created_at=now, updated_at=now, applications_listed=True,
+                recent_applications=[application_id] if application_id else [],
+                **({"handles": dict(handles)} if handles else {})))
             return
         except DuplicateKeyError:
             pass
+        before: list[str | None] = [None]
 
         def refresh(current: dict | None) -> dict:
+            before[0] = (current or {}).get("phone")
             if current is None:  # removed meanwhile: registered afresh
                 current = {"tckn": citizen.get("tckn"), "identity": identity, "created_at": now}
             merged = {**current, **fields, "updated_at": now}
             if handles:
                 merged["handles"] = dict(current.get("handles") or {}, **handles)
+            if application_id:
+                recent = [a for a in current.get("recent_applications") or []
+                          if a != application_id]
+                merged["recent_applications"] = [*recent, application_id][-RECENT_APPLICATIONS:]
             return merged
 
         # several submissions of one person, and staff edits, may meet here
-        modify(self.citizens, citizen["_id"], refresh)
+        stored = modify(self.citizens, citizen_id, refresh)
+        self._phone_moved(before[0], (stored or {}).get("phone"), citizen_id)
 
     def get_citizen(self, citizen_id: str) -> dict | None:
         return self.citizens.find_one({"_id": citizen_id}, _HIDDEN)
@@ -228,11 +267,100 @@ class IntakeStore:
     def update_citizen(self, citizen_id: str, fields: dict) -> dict | None:
         """Set profile fields; returns the profile after, None if there is no such citizen."""
         now = utcnow()
-        stored = modify(self.citizens, citizen_id,
-                        lambda current: None if current is None else {
-                            **current, **fields, "updated_at": now})
-        return None if stored is None else {k: v for k, v in stored.items()
-                                            if k not in BOOKKEEPING}
+        if fields.get("phone") and self.get_citizen(citizen_id) is not None:
+            self._index_phone(fields["phone"], citizen_id)
+        before: list[str | None] = [None]
+
+        def change(current: dict | None) -> dict | None:
+            if current is None:
+                return None
+            before[0] = current.get("phone")
+            return {**current, **fields, "updated_at": now}
+
+        stored = modify(self.citizens, citizen_id, change)
+        if stored is None:
+            return None
+        self._phone_moved(before[0], stored.get("phone"), citizen_id)
+        return {k: v for k, v in stored.items() if k not in BOOKKEEPING}
+
+    # -- the phone index (SMS replies: who sent this) ---------------------------------------
+
+    def _index_phone(self, phone: str, citizen_id: str) -> None:
+        """List `citizen_id` under `phone` (idempotent). An insert first: a new number costs
+        one write; a known one a failed insert and a read."""
+        if self.phone_key is None:
+            return
+        key = self.phone_key(phone)
+        try:
+            self.phones.insert_one({"_id": key, "citizens": [citizen_id]})
+            return
+        except DuplicateKeyError:
+            pass
+
+        def add(current: dict | None) -> dict | None:
+            listed = list((current or {}).get("citizens") or [])
+            if citizen_id in listed:
+                return None
+            return dict(current or {"_id": key}, citizens=[*listed, citizen_id])
+
+        modify(self.phones, key, add)  # a family sharing a phone may register at once
+
+    def _unindex_phone(self, phone: str, citizen_id: str) -> None:
+        if self.phone_key is None:
+            return
+
+        def remove(current: dict | None) -> dict | None:
+            listed = list((current or {}).get("citizens") or [])
+            if citizen_id not in listed:
+                return None
+            return dict(current, citizens=[c for c in listed if c != citizen_id])
+
+        modify(self.phones, self.phone_key(phone), remove)
+
+    def _phone_moved(self, before: str | None, after: str | None, citizen_id: str) -> None:
+        """After a profile write: take the citizen off the number they no longer have —
+        unless a write since gave it back (read again: a missing entry would hide them from
+        their replies, an extra one costs a reader one check)."""
+        if not before or before == after:
+            return
+        if (self.get_citizen(citizen_id) or {}).get("phone") != before:
+            self._unindex_phone(before, citizen_id)
+
+    def citizens_with_phone(self, phone: str) -> list[dict]:
+        """The citizens whose mobile number is `phone` (E.164) now: one `_id` read of the
+        index, then each citizen by `_id` (an entry whose citizen has another number since is
+        skipped)."""
+        if self.phone_key is None:
+            return []
+        entry = self.phones.find_one({"_id": self.phone_key(phone)}) or {}
+        found = []
+        for citizen_id in entry.get("citizens") or []:
+            citizen = self.get_citizen(citizen_id)
+            if citizen is not None and citizen.get("phone") == phone:
+                found.append(citizen)
+        return found
+
+    def fill_phone_index(self) -> int:
+        """Index the numbers of citizens registered before the index was kept; once per
+        database (a marker), so it is one scan of the citizens in the service's life."""
+        if self.phone_key is None or self.meta.find_one({"_id": PHONE_INDEX_FILLED}):
+            return 0
+        count = 0
+        for citizen in self.citizens.find({}, {"phone": 1}):
+            if isinstance(citizen.get("phone"), str) and citizen["phone"]:
+                self._index_phone(citizen["phone"], citizen["_id"])
+                count += 1
+        with contextlib.suppress(DuplicateKeyError):  # another replica finished first
+            self.meta.insert_one({"_id": PHONE_INDEX_FILLED, "at": utcnow(), "count": count})
+        return count
+
+    def recent_application_ids(self, citizen: dict) -> list[str]:
+        """The ids of a citizen's latest applications, newest first (by `_id` from the profile;
+        a profile made before the list was kept is read by `applications_of`, a scan)."""
+        if citizen.get("applications_listed"):
+            return list(reversed(citizen.get("recent_applications") or []))
+        return [a["_id"] for a in self.applications_of(citizen["_id"],
+                                                       limit=RECENT_APPLICATIONS)]
 
     def load_registry(self, people: list[dict]) -> int:
         """Upsert registry entries (muhtars); returns how many were written."""
@@ -461,6 +589,12 @@ class IntakeStore:
         update_with_events(self.inbound, {"_id": inbound_id},
                            {"status": "accepted", "application_id": application_id}, [])
 
+    def answer_inbound(self, inbound_id: str, result: dict, **fields: Any) -> bool:
+        """Mark an inbound reply (a score, an opt-out) answered with `result`, once: a retried
+        webhook finds it and answers the same."""
+        return update_with_events(self.inbound, {"_id": inbound_id, "status": "processing"},
+                                  {"status": "answered", "result": result, **fields}, [])
+
     def get_inbound(self, inbound_id: str) -> dict | None:
         return self.inbound.find_one({"_id": inbound_id}, _HIDDEN)
 
@@ -473,18 +607,25 @@ class IntakeStore:
         """
         application = self.applications.find_one(
             {"_id": application_id},
-            {"citizen_id": 1, "inbound_id": 1, "channel": 1, "codes_by_message": 1})
+            {"citizen_id": 1, "inbound_id": 1, "channel": 1, "codes_by_message": 1,
+             "caller_type": 1, "tracking_code": 1})
         if not application:
             return None
         citizen = None
         if application.get("citizen_id"):
-            citizen = self.citizens.find_one({"_id": application["citizen_id"]},
-                                             {"phone": 1, "email": 1, "preferred_channel": 1})
+            citizen = self.citizens.find_one({"_id": application["citizen_id"]}, _CONTACT)
         contact: dict[str, Any] = {
             "phone": (citizen or {}).get("phone"),
             "email": (citizen or {}).get("email"),
             "preferred_channel": (citizen or {}).get("preferred_channel", "sms"),
             "channel": application.get("channel"),
+            # notify keys opt-outs by the citizen's opaque ref (what events call `citizen_ref`)
+            # and words a muhtar's messages differently
+            "citizen_ref": application.get("citizen_id"),
+            "caller_type": application.get("caller_type") or "citizen",
+            "language": (citizen or {}).get("language") or DEFAULT_LANGUAGE,
+            # public: a message about an event that does not carry it (a rating's thanks)
+            "tracking_code": application.get("tracking_code"),
         }
         if application.get("inbound_id"):
             inbound = self.get_inbound(application["inbound_id"])
@@ -504,12 +645,12 @@ class IntakeStore:
         return contact
 
     def citizen_contact(self, citizen_id: str) -> dict | None:
-        citizen = self.citizens.find_one({"_id": citizen_id},
-                                         {"phone": 1, "email": 1, "preferred_channel": 1})
+        citizen = self.citizens.find_one({"_id": citizen_id}, _CONTACT)
         if not citizen:
             return None
         return {"phone": citizen.get("phone"), "email": citizen.get("email"),
-                "preferred_channel": citizen.get("preferred_channel", "sms")}
+                "preferred_channel": citizen.get("preferred_channel", "sms"),
+                "language": citizen.get("language") or DEFAULT_LANGUAGE}
 
     # -- audit ------------------------------------------------------------------------------
 

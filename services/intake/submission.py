@@ -221,7 +221,9 @@ class Intake:
                 accepted = domain.merge(accepted, original, now=now)
                 self.store.link_duplicate(original["application_id"], application_id)
             if accepted.citizen:
-                self.store.save_citizen(accepted.citizen)
+                # listed on the profile even if the write below fails: readers skip an id
+                # with no application behind it
+                self.store.save_citizen(accepted.citizen, application_id)
             if accepted.security_code and accepted.application["codes_by_message"]:
                 # before the event exists, so notify finds the code when it sends
                 self.store.hold_codes(application_id, accepted.security_code, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -27,7 +28,7 @@ from services.common.web import error_body, mongo_check, summary
 from services.intake import domain, media, submission
 from services.intake.bootstrap import IntakeParts
 from services.intake.channels.email import EmailRefused
-from services.intake.inbound import REASON_TEXT, ChannelRefused, Message
+from services.intake.inbound import REASON_TEXT, ChannelRefused, Message, PeerUnavailable
 from services.intake.schemas import (
     ApplicationCreatedSchema,
     ApplicationViewSchema,
@@ -41,8 +42,11 @@ from services.intake.schemas import (
     DeskApplicationSchema,
     MessageWebhookSchema,
     RevealQuerySchema,
+    SmsReplyAnswerSchema,
     SmsWebhookSchema,
 )
+
+log = logging.getLogger(__name__)
 
 PREFIXES = ("/api/v1/applications", "/api/v1/channels", "/api/v1/citizens", "/basvuru")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -54,6 +58,8 @@ EMAIL_MAX_BYTES = 40 * 1024 * 1024  # so a 20 MB photo is parsed and answered, n
 # fresh one per request when given a class).
 DESK_SCHEMA = DeskApplicationSchema()
 CIMER_ITEM_SCHEMA = CimerItemSchema()
+SMS_REPLY_SCHEMA = SmsReplyAnswerSchema()
+PEER_RETRY_AFTER = "30"  # seconds; an SMS gateway retries a 503 webhook after this
 
 
 def valid_idempotency_key(key: str) -> bool:
@@ -300,13 +306,38 @@ def create_app(parts: IntakeParts) -> Flask:
     @channels.route("/sms", methods=["POST"])
     @channels.arguments(SmsWebhookSchema())
     @channels.response(201, ApplicationCreatedSchema())
+    @channels.alt_response(200, schema=SmsReplyAnswerSchema,
+                           description="a reply, not an application: a 1–5 satisfaction score "
+                                       "recorded, or messages stopped / restarted")
+    @channels.alt_response(422, description="refused; `errors.reason` is the reason code "
+                                            "(the sender gets an SMS saying what was wrong)")
+    @channels.alt_response(503, description="tracking or notify did not answer; deliver again")
     def sms(body: dict):
         """An SMS to the short number: "TCKN message" (seed 004). Accepted ones are answered by
-        the confirmation SMS with the codes; refused ones by a reply saying what was wrong."""
+        the confirmation SMS with the codes; refused ones by a reply saying what was wrong.
+
+        A message that is only a score ("4", "PUAN 4", "puan: 4") rates the sender's latest
+        concluded application still awaiting a rating (refused `no_survey` when none does);
+        "IPTAL" / "DUR" / "STOP" stop the sender's non-essential messages, "BAŞLAT" / "START"
+        restart them (refused `unknown_sender` for a number nobody registered). Answered 200
+        with `result`."""
         webhook_guard()
         key = idempotency_key()
         message = Message("sms", body["from_"], body["text"], body["received_at"])
-        return run_submission(lambda: inbound.sms(message, key))
+        try:
+            answer, status, headers = run_submission(lambda: inbound.sms(message, key))
+        except PeerUnavailable as unavailable:
+            # nothing decided: the gateway's next delivery (same inbound id) is handled afresh
+            log.warning("sms reply not handed on", extra={
+                "service": unavailable.service,
+                "error": type(unavailable.__cause__ or unavailable).__name__})
+            abort(503, message=f"{unavailable.service} unavailable; deliver the message again",
+                  headers={"Retry-After": PEER_RETRY_AFTER})
+        if "result" not in answer:
+            return answer, status, headers
+        return Response(json.dumps(SMS_REPLY_SCHEMA.dump(answer)), status=200,
+                        mimetype="application/json",
+                        headers={"Idempotent-Replayed": "true"} if answer.get("replayed") else {})
 
     @channels.route("/message", methods=["POST"])
     @channels.arguments(MessageWebhookSchema())

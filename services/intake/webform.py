@@ -32,6 +32,7 @@ TEXT = {
         "tckn_hint": "Yabancı uyruklu iseniz boş bırakabilirsiniz.", "phone": "Cep telefonu",
         "email": "E-posta", "contact_hint": "Cep telefonu veya e-postadan en az biri gerekli.",
         "preferred": "Size nasıl ulaşalım?", "sms": "SMS", "mail": "E-posta",
+        "language": "Mesajlarımızın dili",
         "photo": "Fotoğraf (isteğe bağlı; JPEG, PNG veya WebP, en çok {mb} MB)",
         "photo_hint": "Fotoğraftaki konum bilgisi saklanmadan önce silinir.",
         "consent": "Başvurum hakkında benimle iletişim kurulmasını kabul ediyorum.",
@@ -56,6 +57,7 @@ TEXT = {
         "phone": "Mobile phone", "email": "E-mail",
         "contact_hint": "A mobile phone or an e-mail is required.",
         "preferred": "How should we reach you?", "sms": "SMS", "mail": "E-mail",
+        "language": "Language of our messages to you",
         "photo": "Photo (optional; JPEG, PNG or WebP, at most {mb} MB)",
         "photo_hint": "Location data in the photo is removed before it is stored.",
         "consent": "I agree to be contacted about my application.",
@@ -86,8 +88,11 @@ LABEL_OF = {
     "location.district": "district", "location.neighbourhood": "neighbourhood",
     "location.address": "address", "citizen.first_name": "first_name",
     "citizen.last_name": "last_name", "citizen.tckn": "tckn", "citizen.phone": "phone",
-    "citizen.email": "email", "citizen": "you", "photo": "photo_label", "form": "send",
+    "citizen.email": "email", "citizen.language": "language", "citizen": "you",
+    "photo": "photo_label", "form": "send",
 }
+# The languages a citizen may choose for our messages, each named in itself.
+MESSAGE_LANGUAGES = (("tr", "Türkçe"), ("en", "English"))
 
 
 def _say(message: str, lang: str) -> str:
@@ -137,11 +142,13 @@ def form_blueprint(intake: submission.Intake, catalogue: CatalogueCache) -> Blue
             categories=[(c.code, c.name_tr if lang == "tr" else c.name_en)
                         for c in categories()],
             max_mb=max_mb, idempotency_key=values.get("idempotency_key") or new_event_id(),
+            message_languages=MESSAGE_LANGUAGES,
         ), status
 
     @form.get("")
     def show():
-        return page({"preferred_channel": "sms"}, {}, 200)
+        # whoever reads the form in English is likely to want our messages in English too
+        return page({"preferred_channel": "sms", "language": language()}, {}, 200)
 
     @form.post("")
     def send():
@@ -160,6 +167,7 @@ def form_blueprint(intake: submission.Intake, catalogue: CatalogueCache) -> Blue
                 "tckn": (values.get("tckn") or "").replace(" ", "") or None,
                 "phone": values.get("phone") or None, "email": values.get("email") or None,
                 "preferred_channel": values.get("preferred_channel") or None,
+                "language": values.get("language") or None,
                 "consent": values.get("consent") == "yes"}.items() if v is not None},
         }
         errors: dict[str, str] = {}

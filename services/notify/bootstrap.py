@@ -38,7 +38,7 @@ class NotifyParts(Parts):
     store: NotifyStore
     sms: SmsProvider
     email: EmailProvider
-    composer: domain.SmsComposer
+    composer: domain.Composer
     deliveries: Deliveries
 
     def __init__(self, config: dict):
@@ -51,10 +51,11 @@ class NotifyParts(Parts):
     def compose(self, config: dict) -> None:
         self.store = NotifyStore(self.db)
         self.store.ensure_indexes()
-        self.composer = domain.SmsComposer(config["PUBLIC_BASE_URL"],
+        self.composer = domain.Composer(config["PUBLIC_BASE_URL"],
                                            link_secret=config.get("LINK_SECRET"))
         self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
-                                     send_timing(config))
+                                     send_timing(config),
+                                     quiet=domain.QuietHours.parse(config["NOTIFY_QUIET_HOURS"]))
 
 
 def build(config: dict) -> NotifyParts:

@@ -1,4 +1,4 @@
-"""Notify's HTTP contracts: the delivery log."""
+"""Notify's HTTP contracts: the delivery log and a citizen's opt-out."""
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -23,7 +23,12 @@ class MessageSchema(Schema):
     destination = fields.String(allow_none=True)
     provider = fields.String()
     provider_message_id = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    audience = fields.String(allow_none=True)
     status = fields.String()
+    due_at = fields.AwareDateTime(allow_none=True)  # deferred: when it goes
+    held_for = fields.String(allow_none=True)  # deferred: quiet_hours | retry
+    retries = fields.Integer()
     error = fields.String(allow_none=True)
     attempts = fields.Integer()
     created_at = fields.AwareDateTime()
@@ -35,3 +40,15 @@ class DeliveryLogSchema(Schema):
     application_id = fields.String()
     count = fields.Integer()
     items = fields.List(fields.Nested(MessageSchema))
+
+
+class OptOutSchema(Schema):
+    """A citizen's choice, by their opaque reference (never a phone number)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    citizen_ref = fields.String(dump_only=True)
+    opted_out = fields.Boolean(required=True)
+    source = fields.String(dump_only=True, allow_none=True)
+    at = fields.AwareDateTime(dump_only=True, allow_none=True)

@@ -8,6 +8,15 @@ knows it never sent (`sending.EndedClaims`); who takes it over is decided by ano
 FerretDB two workers would both match it and both send). Every later change of a message goes
 through the guarded write (`outbox.modify`).
 
+A message held for later (the quiet hours, a retry after a passing failure) is `deferred` in
+the log and has an entry in `deferred`, which holds only what is still to go (deleted when it
+went): the sweep reads that small collection, never the log. The entry is written before the
+message is marked, so a crash between the two leaves an entry whose message is not deferred
+under its claim (dropped by the sweep), never a deferred message nobody will send. Resuming one
+is decided like a take-over, by an insert-once token.
+
+Opt-outs are kept by the citizen's opaque reference in `opt_outs`.
+
 An application's messages are listed through `message_index`: slot `<application id>#<n>` names
 its n-th message, read by `_id` until the first missing slot (on FerretDB a query on
 `application_id` reads every message ever sent).
@@ -28,10 +37,11 @@ from services.common.outbox import (
     modify,
     update_with_events,
 )
-from services.notify.domain import FINAL, SENDING
+from services.notify.domain import DEFERRED, FINAL, SENDING
 
 INDEXES = {
     "messages": [Index([(OUTBOX_AT, 1)], {"sparse": True})],
+    "deferred": [Index([("due_at", 1)])],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
 
@@ -48,6 +58,8 @@ class NotifyStore:
         self.messages = db["messages"]
         self.takeovers = db["message_takeovers"]
         self.index = db["message_index"]
+        self.deferred = db["deferred"]
+        self.opt_outs = db["opt_outs"]
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
@@ -134,6 +146,69 @@ class NotifyStore:
         return stored is not None and stored.get("claim") == claim \
             and stored.get("status") in FINAL
 
+    # -- held for later ----------------------------------------------------------------------
+
+    def defer_new(self, message: dict, entry: dict) -> dict | None:
+        """Record `message` (status `deferred`) to go at `entry["due_at"]`: None when it is
+        ours, else the stored message someone recorded first (as `claim`)."""
+        self.deferred.replace_one({"_id": message["_id"]}, entry, upsert=True)
+        return self.claim(message)
+
+    def defer_claimed(self, key: str, claim: str, entry: dict, fields: dict) -> bool:
+        """Hold the message we are sending under `claim` for later: False when the claim was
+        lost meanwhile (nothing held)."""
+        self.deferred.replace_one({"_id": key}, entry, upsert=True)
+        return update_with_events(self.messages, {"_id": key, "status": SENDING, "claim": claim},
+                                  dict(fields, status=DEFERRED), [])
+
+    def due(self, now: datetime, limit: int = 200) -> list[dict]:
+        """Entries whose time came, oldest first."""
+        return list(self.deferred.find({"due_at": {"$lte": now}}).sort("due_at", 1).limit(limit))
+
+    def drop_deferred(self, key: str) -> None:
+        self.deferred.delete_one({"_id": key})
+
+    def resume(self, key: str, held: str, claim: str, now: datetime, lease: timedelta) -> bool:
+        """Take the message held under claim `held` to send it now under `claim`: True when it
+        is ours (status `sending`), False when it is no longer held so (sent, or held anew).
+
+        Raises `MessageInFlight` when another worker is resuming it.
+        """
+        self._win_takeover(f"{key}@{held}", claim, now, lease, lambda other: False)
+
+        def take(current: dict | None) -> dict | None:
+            if current is None or current.get("status") != DEFERRED \
+                    or current.get("claim") != held:
+                return None
+            return dict(current, status=SENDING, claim=claim, claimed_at=now,
+                        attempts=int(current.get("attempts", 0)) + 1)
+
+        return modify(self.messages, key, take) is not None
+
+    # -- the morning digest -------------------------------------------------------------------
+
+    def digest_done(self, day: str) -> bool:
+        return self.db["digests"].find_one({"_id": day}) is not None
+
+    def mark_digest_done(self, day: str, now: datetime) -> None:
+        insert_once(self.db["digests"], {"_id": day, "at": now})
+
+    # -- opt-outs ------------------------------------------------------------------------------
+
+    def set_opt_out(self, citizen_ref: str, opted_out: bool, source: str, now: datetime) -> None:
+        self.opt_outs.replace_one({"_id": citizen_ref},
+                                  {"_id": citizen_ref, "opted_out": opted_out,
+                                   "source": source, "at": now}, upsert=True)
+
+    def opted_out(self, citizen_ref: str | None) -> bool:
+        if not citizen_ref:
+            return False
+        found = self.opt_outs.find_one({"_id": citizen_ref}, {"opted_out": 1})
+        return bool(found and found.get("opted_out"))
+
+    def opt_out_of(self, citizen_ref: str) -> dict | None:
+        return self.opt_outs.find_one({"_id": citizen_ref})
+
     def _list(self, application_id: str, key: str) -> None:
         """Add message `key` to the application's list, once (a take-over finds it there)."""
         n = 0
@@ -147,6 +222,18 @@ class NotifyStore:
                     continue  # another message of the application took it: read it
             if slot["message"] == key:
                 return
+            n += 1
+
+    def received_message(self, application_id: str) -> dict | None:
+        """The application's "received" message (`status`), or None while there is none: read
+        through its list, by `_id`, as the message's key names its template."""
+        n = 0
+        while True:
+            slot = self.index.find_one({"_id": f"{application_id}#{n}"})
+            if slot is None:
+                return None
+            if slot["message"].endswith(":application_received"):
+                return self.messages.find_one({"_id": slot["message"]}, {"status": 1})
             n += 1
 
     def log_for(self, application_id: str, limit: int = 200) -> list[dict]:

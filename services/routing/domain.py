@@ -140,6 +140,7 @@ def outcome_event(case: dict, decision: Decision, directory: Directory, category
         "tier": decision.tier, "institution": inst.code,
         "institution_name": inst.name_tr, "unit": unit.code, "unit_name": unit.name_tr,
         "rule": decision.rule, "priority": case.get("priority", "normal"),
+        "category_name": category.name_tr if category else None,
         "read_hours": read_hours, "resolve_hours": resolve_hours,
     }, correlation_id=correlation_id, occurred_at=now)
 

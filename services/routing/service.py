@@ -62,6 +62,27 @@ class RoutingService:
         return [step["who"][0][1] if step["who"] else None for step in steps]
 
     @rpc
+    def ladder_staff(self, unit: str, level: int) -> list[dict]:
+        """Everyone at `level` of `unit`'s ladder, `[{code, position}]`, the first to notify
+        first (level 0: the primary and the backup expert); notify's staff alerts."""
+        try:
+            steps = self.parts.organisation.current().directory.ladder(unit)
+        except KeyError:
+            return []
+        if not isinstance(level, int) or not 0 <= level < len(steps):
+            return []
+        return [{"code": code, "position": position} for position, code in steps[level]["who"]]
+
+    @rpc
+    def institution_heads(self) -> list[dict]:
+        """`[{institution, code}]`: the head of each institution the directory names one for
+        (mayor, governor): the top of every ladder, for notify's morning digest."""
+        directory = self.parts.organisation.current().directory
+        return [{"institution": code, "code": inst.head["staff"]}
+                for code, inst in sorted(directory.institutions.items())
+                if (inst.head or {}).get("staff")]
+
+    @rpc
     def institution_ancestry(self, institution: str) -> list[str]:
         """The institution and those above it (sla scopes its lists by it, as routing's
         access rules scope cases: an institution role sees the institutions under it)."""

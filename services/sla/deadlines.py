@@ -456,6 +456,24 @@ class Deadlines:
                 break
         return {"as_of": now, "count": len(items), "items": items}
 
+    def top_of_ladder(self, institution: str, limit: int = 200) -> list[dict]:
+        """Open cases of `institution` at level 4 (the mayor's list, without the closed ones),
+        longest waiting first: `{application_id, tracking_code, unit, category, level,
+        waited_hours}` (hours at the top, wall-clock)."""
+        now = self.clock()
+        found = []
+        for clock in self.store.find_clocks({"institution": institution, "level": 4},
+                                            limit=limit, sort="started_at"):
+            if clock.get("clock") == domain.STOPPED:
+                continue
+            steps = domain.waited_at_each_step(clock, now)
+            found.append({"application_id": clock["_id"],
+                          "tracking_code": clock.get("tracking_code"),
+                          "unit": clock.get("unit"), "category": clock.get("category"),
+                          "level": clock.get("level", 4),
+                          "waited_hours": steps[-1]["waited_hours"] if steps else None})
+        return sorted(found, key=lambda item: -(item["waited_hours"] or 0))
+
 
 def _wake_minute(clock: dict) -> str | None:
     """The minute whose bucket wakes the clock: that of its next due time."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.common.bootstrap import Composed
@@ -87,6 +88,13 @@ class SlaService:
             log.info("sla sweep", extra={"minutes": report.minutes, "woken": report.woken,
                                          "fired": report.fired, "failed": len(report.failed),
                                          "seconds": round(report.seconds, 3)})
+
+    @rpc
+    def top_of_ladder(self, institution: str) -> list[dict]:
+        """The open cases of `institution` that reached its head (level 4), longest waiting
+        first, with how long each has waited there: notify's morning digest for the mayor's
+        office. Public codes only."""
+        return self.parts.deadlines.top_of_ladder(institution)
 
 
 SERVICE = SlaService

@@ -21,6 +21,7 @@ carries personal data: the events tracking consumes have none, and the free text
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from services.common.codes import digests_match, display_tracking_code
@@ -481,11 +482,13 @@ def reopen_event(doc: dict, reason: str, now: datetime) -> dict:
                       {"reason": scrub(reason.strip())[:2000]}, occurred_at=now)
 
 
-def satisfaction_event(doc: dict, score: int, comment: str | None, now: datetime) -> dict:
-    """The `satisfaction_recorded` event for `doc`; the comment is scrubbed of personal data."""
+def satisfaction_event(doc: dict, score: int, comment: str | None, now: datetime,
+                       source: str = "web") -> dict:
+    """The `satisfaction_recorded` event for `doc`; the comment is scrubbed of personal data.
+    `source`: `web` (the pages, the API) or `sms` (a reply to the survey SMS)."""
     text = scrub(comment.strip())[:2000] if comment and comment.strip() else None
     return make_event(SATISFACTION_RECORDED, doc["application_id"],
-                      {"score": score, "comment": text}, occurred_at=now)
+                      {"score": score, "comment": text, "source": source}, occurred_at=now)
 
 
 def request_reopen(current: dict | None, event: dict, reopen_days: int,
@@ -509,9 +512,13 @@ def request_reopen(current: dict | None, event: dict, reopen_days: int,
     return doc, [event]
 
 
-def record_satisfaction(current: dict | None, event: dict,
-                        now: datetime) -> tuple[dict | None, list[dict]]:
-    """Fold the holder's rating (its event already built) into the read model, once."""
+def record_satisfaction(current: dict | None, event: dict, now: datetime,
+                        reply_id: str | None = None) -> tuple[dict | None, list[dict]]:
+    """Fold the holder's rating (its event already built) into the read model, once.
+
+    `reply_id` names the SMS reply that carried it (intake's inbound id): kept with the rating
+    so that the same reply delivered again is recognised instead of rating a second result.
+    """
     if current is None:
         raise NotAllowed("not_concluded", "no such application")
     doc = copy.deepcopy(current)
@@ -519,12 +526,37 @@ def record_satisfaction(current: dict | None, event: dict,
         return None, []
     check_satisfaction(doc)
     at = to_millis(now)
-    doc["satisfaction"] = {"score": event["data"]["score"], "at": at}
+    source = event["data"].get("source") or "web"
+    doc["satisfaction"] = {"score": event["data"]["score"], "at": at, "source": source}
+    if reply_id:
+        doc["satisfaction"]["reply_id"] = reply_id
+    by_sms = source == "sms"
     _append(doc, {"at": at, "type": SATISFACTION_RECORDED, "status": None,
-                  "text_tr": "Memnuniyet değerlendirmeniz kaydedildi",
-                  "text_en": "Your satisfaction rating was recorded",
+                  "text_tr": "Memnuniyet değerlendirmeniz SMS ile alındı" if by_sms else
+                             "Memnuniyet değerlendirmeniz kaydedildi",
+                  "text_en": "Your satisfaction rating was received by SMS" if by_sms else
+                             "Your satisfaction rating was recorded",
                   "event_id": event["event_id"], "result": None})
     return doc, [event]
+
+
+def awaiting_rating(docs: Iterable[dict | None]) -> dict | None:
+    """Of a citizen's applications, the one a survey reply rates: the most recently concluded
+    whose result is still unrated (ties by application id, so the answer is stable)."""
+    due = [doc for doc in docs if is_visible(doc) and satisfaction_due(doc)]
+    return max(due, key=lambda doc: (concluded_at(doc), doc["application_id"]), default=None)
+
+
+def rated_by_reply(doc: dict | None, reply_id: str) -> bool:
+    """Whether `doc`'s current rating came from the SMS reply `reply_id`."""
+    return bool(reply_id) and ((doc or {}).get("satisfaction") or {}).get("reply_id") == reply_id
+
+
+def reply_result(doc: dict) -> dict:
+    """What an SMS reply's sender is told it rated: public fields only."""
+    return {"application_id": doc["application_id"],
+            "tracking_code": display_tracking_code(doc["tracking_code"]),
+            "score": doc["satisfaction"]["score"]}
 
 
 # -- answering ---------------------------------------------------------------------------------

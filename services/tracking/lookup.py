@@ -249,7 +249,44 @@ class Tracker:
         """Record the holder's rating and its event in one write; the new read model."""
         now = now or utcnow()
         domain.check_satisfaction(doc)
-        event = domain.satisfaction_event(doc, score, comment, now)
+        event = domain.satisfaction_event(doc, score, comment, now, source="web")
         self.store.apply(doc["application_id"], event["event_id"],
                          lambda current: domain.record_satisfaction(current, event, now))
         return self.store.get(doc["application_id"])
+
+    def rate_by_reply(self, application_ids: list[str], score: int, reply_id: str | None = None,
+                      now: datetime | None = None) -> dict | None:
+        """Record an SMS survey reply on the latest concluded application of `application_ids`
+        still awaiting a rating; `domain.reply_result` of it, or None when none awaits one.
+
+        The same rules and the same one guarded write as `rate` (rating and
+        `satisfaction_recorded` together, once per conclusion). With `reply_id` a reply
+        delivered again answers what it recorded the first time and records nothing more, even
+        when both deliveries run at once (the loser of the write finds the winner's rating).
+        """
+        now = now or utcnow()
+        docs = {i: self.store.get(i) for i in dict.fromkeys(application_ids)}
+        if reply_id:
+            done = next((d for d in docs.values() if domain.rated_by_reply(d, reply_id)), None)
+            if done is not None:
+                return domain.reply_result(done)
+        tried: set[str] = set()
+        while True:
+            doc = domain.awaiting_rating(d for i, d in docs.items() if i not in tried)
+            if doc is None:
+                return None
+            application_id = doc["application_id"]
+            tried.add(application_id)
+            event = domain.satisfaction_event(doc, score, None, now, source="sms")
+            try:
+                self.store.apply(application_id, event["event_id"],
+                                 lambda current, event=event: domain.record_satisfaction(
+                                     current, event, now, reply_id=reply_id))
+            except domain.NotAllowed:
+                # rated meanwhile: by this very reply (a concurrent delivery), else by the
+                # citizen on the page — then the reply goes to the next one awaiting a rating
+                current = self.store.get(application_id)
+                if reply_id and domain.rated_by_reply(current, reply_id):
+                    return domain.reply_result(current)
+                continue
+            return domain.reply_result(self.store.get(application_id) or doc)

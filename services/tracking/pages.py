@@ -3,8 +3,11 @@
 Server-rendered Jinja2 (Turkish first, English beside it), usable without JavaScript, mobile
 first, with labels, visible focus and error summaries (WCAG 2.1 AA basics). Codes go in POST
 bodies only. A successful lookup — or a valid signed SMS link `/t/<token>` — puts the application
-id in the signed session cookie for a short while and redirects (303) to the status page, so
+id in the signed session cookie for a short while and sends the browser on to the status page
+(a lookup by 303; the link by an immediate refresh from a small page, see `signed_link`), so
 neither codes nor the link token stay in the address bar, and reloading never re-posts codes.
+From the status page the citizen can rate the result (1–5) and ask to reopen it: a link from the
+SMS is enough, no code is typed.
 
 Every form carries a CSRF token bound to the session (synchronizer token); the session cookie is
 HttpOnly and SameSite=Strict.
@@ -189,7 +192,12 @@ def blueprint(tracker: Tracker, config: dict) -> Blueprint:
                                 "application up with its tracking and security codes.",
                         link="/takip")
         remember(application_id)
-        return redirect("/takip/basvuru", code=303)
+        # Not a 303 to the status page: a link followed from another site (webmail, a
+        # messaging app's web page) is a cross-site navigation, and the browser does not send
+        # the SameSite=Strict session cookie on a redirect that continues it (measured in
+        # Chromium) — the status page would find no session and ask for the codes. A refresh
+        # from our own page is a same-site navigation, which does carry it.
+        return page("link_opened.html", next="/takip/basvuru")
 
     @pages.get("/takip/basvuru")
     def status():

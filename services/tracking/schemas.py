@@ -73,6 +73,21 @@ class SatisfactionRequestSchema(TrackRequestSchema):
                             validate=validate.Length(max=TEXT_MAX))
 
 
+class SatisfactionReplySchema(Schema):
+    """`record_satisfaction_reply`'s arguments (RPC from intake): a citizen's application ids,
+    the 1–5 score they replied to the survey SMS with, and the reply's id (intake's inbound id,
+    so that a delivery of the same reply again rates nothing more)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    application_ids = fields.List(fields.String(validate=validate.Length(1, 80)),
+                                  required=True, validate=validate.Length(max=500))
+    score = fields.Integer(required=True, strict=True, validate=validate.Range(1, 5))
+    reply_id = fields.String(load_default=None, allow_none=True,
+                             validate=validate.Length(1, 80))
+
+
 class NamedRefSchema(Schema):
     code = fields.String(required=True)
     name = fields.String(required=True)

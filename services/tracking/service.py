@@ -1,5 +1,7 @@
-"""Tracking's bus entrypoints: fold every event about an application into its read model, and
-keep the admin's catalogue changes (`category_saved`) for category names and reopen days.
+"""Tracking's bus entrypoints: fold every event about an application into its read model, keep
+the admin's catalogue changes (`category_saved`) for category names and reopen days, and record
+the satisfaction scores citizens reply to the survey SMS with (`record_satisfaction_reply`, RPC
+from intake, which finds the sender's applications).
 
 Its parts (`bootstrap.TrackingParts`) run the outbox relay that publishes what citizens do here
 (`reopen_requested`, `satisfaction_recorded`, stored with the read model in one write); a timer
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.common.bootstrap import Composed
@@ -17,9 +20,11 @@ from services.common.events import utcnow
 from services.common.handlers import event_handler
 from services.tracking import domain
 from services.tracking.bootstrap import TrackingParts, build
+from services.tracking.schemas import SatisfactionReplySchema
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 60
+_SATISFACTION_REPLY = SatisfactionReplySchema()
 
 
 class TrackingService:
@@ -77,7 +82,9 @@ class TrackingService:
 
     @event_handler("notify", "notification_sent")
     def handle_notification_sent(self, event: dict) -> None:
-        self._fold(event)
+        """A message to the citizen is a step of their timeline; a staff alert is not."""
+        if event["data"].get("audience", "citizen") == "citizen":
+            self._fold(event)
 
     # Case work (routing): every transition is a status and a timeline step.
     @event_handler("routing", "case_acknowledged")
@@ -127,6 +134,22 @@ class TrackingService:
     @event_handler("routing", "case_reopened")
     def handle_case_reopened(self, event: dict) -> None:
         self._fold(event)
+
+    @rpc
+    def record_satisfaction_reply(self, application_ids: list[str], score: int,
+                                  reply_id: str | None = None) -> dict | None:
+        """Rate, with `score` (1–5, from an SMS reply to the survey), the most recently
+        concluded of `application_ids` still awaiting a rating: the rating and its
+        `satisfaction_recorded` (`source: sms`) in one write, published by the relay, as the
+        pages do. `{application_id, tracking_code, score}` of what was rated, or None when none
+        awaits a rating. The same `reply_id` again answers the same and records nothing more.
+
+        Arguments that do not load (`SatisfactionReplySchema`) raise `ValidationError`.
+        """
+        valid = _SATISFACTION_REPLY.load({"application_ids": application_ids, "score": score,
+                                          "reply_id": reply_id})
+        return self.parts.tracker.rate_by_reply(valid["application_ids"], valid["score"],
+                                                valid["reply_id"])
 
     @timer(interval=SWEEP_SECONDS)
     def sweep_expired(self) -> None:

@@ -8,7 +8,7 @@ from services.common.catalogue import Category, load_categories
 from services.common.catalogue_cache import CATEGORIES, CatalogueCache, open_catalogue
 from services.common.config import DEFAULTS
 from services.common.events import load_event, utcnow
-from tests.support import GRAFFITI, category_saved
+from tests.support import GRAFFITI, Clock, category_saved
 from tests.support import database as get_database
 
 FILE = load_categories(DEFAULTS["CATALOGUE_PATH"])
@@ -19,14 +19,6 @@ def saved(definition: dict, *, removed: bool = False, at=None) -> dict:
 
 def apply(cache: CatalogueCache, event: dict) -> bool:
     return cache.apply(event["data"], event["occurred_at"], event["event_id"])
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -105,7 +97,7 @@ class CountingReads:
 
 
 def test_another_replica_sees_a_change_within_the_check_interval_without_reading_per_call(db):
-    clock = Clock()
+    clock = Clock(1000.0)
     here = CatalogueCache(FILE, db, check_seconds=2)
     there = CatalogueCache(FILE, db, check_seconds=2, clock=clock)
     there._meta = meta = CountingReads(there._meta)

@@ -7,35 +7,22 @@ runs) and Python's `selenium`; without them the test is skipped and says why.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import pytest
 import requests
 
 from services.common.auth import mint_token
 from services.common.config import DEV_SECRET
+from tests.browser import chromium_driver, needs_chromium
 from tests.support import all_in_one, poll
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=420,900")  # a phone-sized window: the pages are mobile first
-
 try:
-    from selenium import webdriver
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
-except ImportError:  # pragma: no cover - the lock pins selenium
-    webdriver = None
+except ImportError:  # pragma: no cover - the lock pins selenium; needs_chromium skips then
+    pass
 
-pytestmark = pytest.mark.skipif(
-    webdriver is None or not CHROMIUM or not DRIVER,
-    reason="headless Chromium unavailable: install Debian's chromium and chromium-driver "
-           "(scripts/ensure-chromium.sh does it as root) and selenium (requirements.lock)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +33,8 @@ def system(amqp_uri, module_databases, tmp_path_factory):
 
 @pytest.fixture
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="acikkapi-chromium-")
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium_driver() as driver:
+        yield driver
 
 
 def staff(role: str = "admin", unit: str | None = None, user: str = "browser-test") -> dict:

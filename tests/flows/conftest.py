@@ -1,5 +1,8 @@
 """Fixtures for flows across services: every service running on the real broker."""
+from contextlib import ExitStack
+
 import pytest
+from nameko.testing.services import entrypoint_waiter
 
 from services.common.bootstrap import parts_of
 from services.common.runner import SERVICES, app_factory, service_class
@@ -34,6 +37,16 @@ class System:
     def start(self, *names: str) -> None:
         for name in names or SERVICES:
             self.containers[name].start()
+
+    def handled(self, stack: ExitStack, service: str, event: str) -> None:
+        """Wait, on leaving `stack`, until `service` has handled one `event` without error."""
+
+        def ok(worker_ctx, result, exc_info):
+            assert exc_info is None, exc_info
+            return True
+
+        stack.enter_context(entrypoint_waiter(self.containers[service], f"handle_{event}",
+                                              callback=ok, timeout=30))
 
     def track(self, created: dict) -> dict:
         response = self.http["tracking"].post("/api/v1/track", json={

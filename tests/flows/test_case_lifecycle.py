@@ -9,8 +9,6 @@ timeline shows the same steps, in the same order, at the same instants, as routi
 from contextlib import ExitStack
 from datetime import datetime
 
-from nameko.testing.services import entrypoint_waiter
-
 from services.common.auth import mint_token
 from tests.support import SAMPLE_APPLICATION
 
@@ -22,21 +20,10 @@ def staff(system, user: str, role: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def handled(stack: ExitStack, system, service: str, event: str) -> None:
-    """Wait, on leaving `stack`, until `service` has handled one `event`."""
-
-    def ok(worker_ctx, result, exc_info):
-        assert exc_info is None, exc_info
-        return True
-
-    stack.enter_context(entrypoint_waiter(system.containers[service], f"handle_{event}",
-                                          callback=ok, timeout=30))
-
-
 def test_a_case_lives_its_whole_life_and_tracking_shows_every_step(system):
     system.start("intake", "routing", "tracking")
     with ExitStack() as stack:
-        handled(stack, system, "tracking", "application_routed")
+        system.handled(stack, "tracking", "application_routed")
         answer = system.http["intake"].post("/api/v1/applications", json=APPLICATION)
         assert answer.status_code == 201, answer.get_json()
     created = answer.get_json()
@@ -48,7 +35,7 @@ def test_a_case_lives_its_whole_life_and_tracking_shows_every_step(system):
 
     def act(action: str, who: dict, event: str, body: dict | None = None) -> dict:
         with ExitStack() as stack:
-            handled(stack, system, "tracking", event)
+            system.handled(stack, "tracking", event)
             answer = system.http["routing"].post(f"/api/v1/cases/{app_id}/{action}",
                                                  json=body or {}, headers=who)
             assert answer.status_code == 200, (action, answer.get_json())
@@ -68,8 +55,8 @@ def test_a_case_lives_its_whole_life_and_tracking_shows_every_step(system):
     assert closed["state"] == "closed"
 
     with ExitStack() as stack:  # the citizen reopens through tracking; routing decides
-        handled(stack, system, "routing", "reopen_requested")
-        handled(stack, system, "tracking", "case_reopened")
+        system.handled(stack, "routing", "reopen_requested")
+        system.handled(stack, "tracking", "case_reopened")
         answer = system.http["tracking"].post("/api/v1/track/reopen", json={
             "tracking_code": created["tracking_code"],
             "security_code": created["security_code"], "reason": "Çukur yine açıldı."})

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 
 from services.common.events import load_event, make_event
-from services.intake.inbound import REASON_FIELD
+from services.intake.inbound import REASON_FIELD, REPLY_REASONS
 from services.notify import domain
 from services.notify.providers import DevSinkEmailProvider
 
-COMPOSER = domain.SmsComposer("https://acikkapi.example")
+COMPOSER = domain.Composer("https://acikkapi.example")
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
 
@@ -18,18 +18,26 @@ def rejected(reason: str, channel: str = "sms") -> dict:
         "inbound_id": "01INBOUND0000000000000000A", "channel": channel, "reason": reason}))
 
 
-@pytest.mark.parametrize("reason", sorted(REASON_FIELD))
+def reply(reason: str, channel: str, language: str = "tr") -> tuple[str | None, str]:
+    sender = domain.inbound_sender({"channel": channel, "address": "x", "subject": "Çukur",
+                                    "language": language})
+    return COMPOSER.message("inbound_rejected", rejected(reason, channel), sender)
+
+
+@pytest.mark.parametrize("language", ["tr", "en"])
 @pytest.mark.parametrize("channel", ["sms", "email"])
-def test_every_refusal_reason_is_told_in_turkish_on_both_channels(reason, channel):
-    assert reason in domain.REJECTION_REASONS  # intake's reasons are all known to notify
-    context = domain.message_context("inbound_rejected", rejected(reason, channel),
-                                     COMPOSER.base_url, {"subject": "Çukur"})
-    subject, text = domain.render_message(COMPOSER, channel, "inbound_rejected", context)
-    assert domain.REJECTION_REASONS[reason] in text
-    if channel == "sms":
-        assert subject is None and "\n" not in text
-    else:
-        assert "alınamadı" in subject and "(Konu: Çukur)" in subject
+def test_every_refusal_reason_is_told_in_its_own_words_on_both_channels(channel, language):
+    generic = reply("something-new", channel, language)[1]
+    texts = {}
+    for reason in sorted({*REASON_FIELD, *REPLY_REASONS}):  # all known to notify
+        subject, text = reply(reason, channel, language)
+        assert text != generic, reason
+        texts[reason] = text
+        if channel == "sms":
+            assert subject is None and "\n" not in text
+        else:
+            assert "Çukur" in subject
+    assert len(set(texts.values())) == len(texts)
 
 
 def test_the_confirmation_carries_the_security_code_only_when_owed():
@@ -37,13 +45,10 @@ def test_the_confirmation_carries_the_security_code_only_when_owed():
         "tracking_code": "K7M4QX2D9", "security_digest": "d" * 64, "kind": "complaint",
         "category": "noise", "channel": "sms", "location": {"province": "Mersin"},
         "received_at": NOW}))
-    owed = domain.message_context("application_received", event, COMPOSER.base_url,
-                                  {"security_code": "7QK2M9XD4P"})
-    shown = domain.message_context("application_received", event, COMPOSER.base_url, {})
-    assert "Güvenlik kodu: 7QK2M9XD4P" in domain.render_message(COMPOSER, "sms",
-                                                               "application_received", owed)[1]
-    assert "Güvenlik" not in domain.render_message(COMPOSER, "sms", "application_received",
-                                                   shown)[1]
+    owed = domain.Recipient("sms", "+905551112233", {"security_code": "7QK2M9XD4P"})
+    shown = domain.Recipient("sms", "+905551112233", {})
+    assert "7QK2M9XD4P" in COMPOSER.message("application_received", event, owed)[1]
+    assert "Güvenlik" not in COMPOSER.message("application_received", event, shown)[1]
     assert domain.choose_channel(event, {"phone": "+905551112233", "email": "a@example.com",
                                          "preferred_channel": "email"}) == (
         "sms", "+905551112233")  # came in by SMS: answered by SMS

@@ -87,7 +87,7 @@ def test_muhtars_are_identified_by_tckn_and_names_turkish_case_insensitively(con
         assert rpc.identify_muhtar("not-a-tckn", "", "") is None
         contact = rpc.get_citizen_contact(ref)
         assert contact == {"phone": muhtar["phone"], "email": muhtar["email"],
-                           "preferred_channel": "sms"}
+                           "preferred_channel": "sms", "language": "tr"}
         assert rpc.get_citizen_contact("nobody") is None
         # the muhtar portal files by reference, as identified
         request = {k: v for k, v in WEB.items() if k != "citizen"}
@@ -95,6 +95,11 @@ def test_muhtars_are_identified_by_tckn_and_names_turkish_case_insensitively(con
             request, channel="muhtar", caller_type="muhtar", category="school_building",
             kind="request", description="Okulun çatısı akıtıyor.", citizen_ref=ref))
         assert answer["status"] == "received" and answer["security_code"]
+        # what notify is told when it writes to them: keyed by the ref, as the muhtar
+        sent_to = rpc.get_contact(answer["application_id"])
+        assert (sent_to["citizen_ref"], sent_to["caller_type"], sent_to["language"]) == (
+            ref, "muhtar", "tr")
+        assert sent_to["phone"] == muhtar["phone"]
         # claiming to be a muhtar neither works nor makes one
         with pytest.raises(SubmissionRefused) as refused:
             rpc.submit_application(dict(WEB, caller_type="muhtar"))
@@ -132,7 +137,7 @@ def test_an_accepted_sms_is_confirmed_by_sms_with_both_codes(config, notify, cli
     [confirmation] = sms_sink(config)
     assert confirmation["to"] == "+905551112233"
     assert body["tracking_code"] in confirmation["text"]
-    security = confirmation["text"].split("Güvenlik kodu: ")[1].split()[0]
+    security = confirmation["text"].split("Güvenlik kodu (paylaşmayın): ")[1].split(".")[0]
     stored = get_database(config, "intake")["applications"].find_one(
         {"_id": body["application_id"]})
     assert stored["security_digest"] == security_digest(config["CODE_PEPPER"], security)
@@ -174,7 +179,7 @@ def test_the_web_caller_of_a_duplicate_is_told_the_original_tracking_code(
         unlinked = client.post(f"/api/v1/applications/{duplicate['application_id']}/unlink",
                                headers=bearer(config)).get_json()
     fresh = sms_sink(config)[-1]
-    assert unlinked["tracking_code"] in fresh["text"] and "Güvenlik kodu:" in fresh["text"]
+    assert unlinked["tracking_code"] in fresh["text"] and "Güvenlik kodu" in fresh["text"]
     assert normalise_tracking_code(unlinked["tracking_code"]) != normalise_tracking_code(
         original["tracking_code"])
 

@@ -60,6 +60,7 @@ def test_a_sent_form_shows_both_codes_once_and_stores_the_photo_without_metadata
     ({"description": ""}, "description"),
     ({"category": ""}, "category"),
     ({"phone": "", "email": ""}, "citizen.phone"),
+    ({"language": "de"}, "citizen.language"),
 ])
 def test_a_wrong_form_comes_back_with_the_field_named_and_the_values_kept(
         client, config, change, field):
@@ -80,3 +81,17 @@ def test_an_executable_renamed_jpg_is_refused_on_the_form(client, config):
     assert 'href="#photo"' in response.get_data(as_text=True)
     assert db(config)["applications"].count_documents({}) == 0
     assert db(config)["attachments"].count_documents({}) == 0
+
+
+def test_the_language_of_our_messages_is_chosen_on_the_form_and_kept_on_the_citizen(
+        client, config):
+    turkish = client.get("/basvuru").get_data(as_text=True)
+    english = client.get("/basvuru?lang=en").get_data(as_text=True)
+    assert '<label for="citizen-language">' in turkish
+    assert re.search(r'<option value="tr" lang="tr" selected>', turkish)
+    assert re.search(r'<option value="en" lang="en" selected>', english)  # the page's language
+    response = client.post("/basvuru?lang=en", data=dict(FORM, language="en"),
+                           content_type="multipart/form-data")
+    assert response.status_code == 201
+    stored = db(config)["applications"].find_one()
+    assert db(config)["citizens"].find_one({"_id": stored["citizen_id"]})["language"] == "en"

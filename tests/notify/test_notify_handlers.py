@@ -13,11 +13,13 @@ from services.common.metrics import REGISTRY
 from services.common.outbox import OUTBOX
 from services.notify import domain
 from services.notify.bootstrap import build
+from services.notify.providers import PermanentFailure
 from services.notify.sending import Deliveries
 from services.notify.service import NotifyService
 from services.notify.store import MessageInFlight, NotifyStore
 
 PHONE = "+905551112233"
+SMS_TO_PHONE = domain.Recipient("sms", PHONE)
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
@@ -34,7 +36,7 @@ class FakeSms:
     def send(self, to: str, text: str, reference: str | None = None) -> str:
         self.references.append(reference)
         if self.fail:
-            raise ConnectionError(f"provider refused {to}")  # quotes the number, as some do
+            raise PermanentFailure("http_400")
         self.sent.append((to, text))
         return f"fake-{len(self.sent)}"
 
@@ -58,7 +60,7 @@ def routed(application_id: str = "app-1") -> dict:
 
 # Quick steps, so that waiting for another sender's claim takes a test a second, not a minute.
 QUICK = domain.SendTiming(provider_timeout=0.5, record_seconds=0.5, margin=1.0,
-                          poll_seconds=0.05)
+                          poll_seconds=0.05, pause_seconds=0.01)
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def make_service(store: NotifyStore, sms: FakeSms | None = None, contact: dict |
     intake.get_contact.return_value = contact
     sms = sms or FakeSms()
     deliveries = Deliveries(store, sms, email or MagicMock(name="email"),
-                            domain.SmsComposer("https://acikkapi.example"), timing)
+                            domain.Composer("https://acikkapi.example"), timing)
     service = worker_factory(NotifyService, parts=SimpleNamespace(deliveries=deliveries),
                              intake_rpc=intake)
     service.sms, service.deliveries = sms, deliveries
@@ -95,9 +97,8 @@ def counted(outcome: str) -> float:
 def claimed(store, event: dict, claim: str, now=None) -> tuple[str, dict]:
     """Store the event's SMS as `sending` under another worker's `claim`; (its key, it)."""
     key = domain.message_key(event["event_id"], "application_received")
-    message = domain.new_message(key, event, "sms", "application_received",
-                                 destination="+90555*****33", provider="fake", claim=claim,
-                                 now=now or utcnow())
+    message = domain.new_message(key, event, SMS_TO_PHONE, "application_received",
+                                 provider="fake", claim=claim, now=now or utcnow())
     store.messages.insert_one(message)
     return key, message
 
@@ -160,17 +161,17 @@ def test_without_a_phone_number_nothing_is_sent_and_the_failure_is_recorded(stor
     assert counted("no_contact") == before + 1
 
 
-def test_a_provider_failure_is_recorded_without_the_number_and_not_retried(store, caplog):
+def test_a_provider_refusal_is_recorded_without_the_number_and_not_retried(store, caplog):
     service = make_service(store, sms=FakeSms(fail=True), contact=contact())
     event = received()
     before = counted("failed")
     with caplog.at_level(logging.INFO):
         service.handle_application_received(event)  # does not raise: the failure is the outcome
     [message] = store.messages.find()
-    assert (message["status"], message["error"]) == ("failed", "ConnectionError")
+    assert (message["status"], message["error"]) == ("failed", "http_400")
     [outcome] = message[OUTBOX]
     assert outcome["type"] == "notification_failed"
-    assert outcome["data"]["error"] == "ConnectionError"
+    assert outcome["data"]["error"] == "http_400"
     assert counted("failed") == before + 1
     assert caplog.records  # the failure was logged …
     assert all("5551112233" not in repr(vars(record)) for record in caplog.records)  # … safely
@@ -186,8 +187,8 @@ def test_a_message_another_worker_is_sending_is_not_sent_again_but_retried_later
     event = received()
     key = domain.message_key(event["event_id"], "application_received")
     store.messages.insert_one(domain.new_message(
-        key, event, "sms", "application_received", destination="+90555*****33",
-        provider="fake", claim="other-worker", now=utcnow()))
+        key, event, SMS_TO_PHONE, "application_received", provider="fake",
+        claim="other-worker", now=utcnow()))
     with pytest.raises(MessageInFlight):
         service.handle_application_received(event)
     assert service.sms.sent == []
@@ -223,8 +224,8 @@ def test_a_claim_whose_sender_is_gone_is_taken_over_when_it_lapses_within_one_ru
     event = received()
     key = domain.message_key(event["event_id"], "application_received")
     store.messages.insert_one(domain.new_message(
-        key, event, "sms", "application_received", destination="+90555*****33",
-        provider="fake", claim="cut-off-sender", now=utcnow()))
+        key, event, SMS_TO_PHONE, "application_received", provider="fake",
+        claim="cut-off-sender", now=utcnow()))
     started = utcnow()
     service.handle_application_received(event)
     assert utcnow() - started >= QUICK.lease - timedelta(milliseconds=50)

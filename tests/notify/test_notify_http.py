@@ -39,8 +39,7 @@ def record(store: NotifyStore, application_id: str, template: str, *, minutes_ag
     }))
     at = utcnow() - timedelta(minutes=minutes_ago)
     key = domain.message_key(cause["event_id"], template)
-    message = domain.new_message(key, cause, "sms", template,
-                                 destination=domain.mask_phone("+905551112233"),
+    message = domain.new_message(key, cause, domain.Recipient("sms", "+905551112233"), template,
                                  provider="dev", claim="c", now=at)
     assert store.claim(message) is None  # ours
     result = {"error": error} if error else {"provider_message_id": "dev-1"}
@@ -106,3 +105,35 @@ def test_the_openapi_document_describes_the_delivery_log(client):
     assert "/api/v1/notifications" in spec["paths"]
     parameters = spec["paths"]["/api/v1/notifications"]["get"]["parameters"]
     assert any(p["name"] == "application_id" and p["in"] == "query" for p in parameters)
+
+
+def test_the_coordination_centre_records_a_citizens_opt_out_and_reads_it_back(client, config,
+                                                                                store):
+    ref = "c" * 64
+    assert client.get(f"/api/v1/notifications/opt-outs/{ref}",
+                      headers=bearer(config)).get_json()["opted_out"] is False
+    response = client.put(f"/api/v1/notifications/opt-outs/{ref}", json={"opted_out": True},
+                          headers=bearer(config, user="mbb-0005"))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["opted_out"], body["source"]) == (True, "staff:mbb-0005")
+    assert store.opted_out(ref)
+
+
+@pytest.mark.parametrize(("body", "field"), [({}, "opted_out"), ({"opted_out": "maybe"},
+                                                                  "opted_out")])
+def test_a_bad_opt_out_is_a_422_naming_the_field_and_changes_nothing(client, config, store,
+                                                                     body, field):
+    ref = "c" * 64
+    response = client.put(f"/api/v1/notifications/opt-outs/{ref}", json=body,
+                          headers=bearer(config))
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]["json"]
+    assert store.opt_out_of(ref) is None
+
+
+def test_an_expert_may_not_change_a_citizens_opt_out(client, config, store):
+    response = client.put(f"/api/v1/notifications/opt-outs/{'c' * 64}",
+                          json={"opted_out": True}, headers=bearer(config, "expert"))
+    assert response.status_code == 403
+    assert store.opt_out_of("c" * 64) is None

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from kombu import Connection, Queue
+from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_waiter
 from pymongo.errors import AutoReconnect
 
 from services.common import topology
 from services.common.bootstrap import parts_of
 from services.common.codes import normalise_tracking_code
+from services.common.config import DEFAULTS
 from services.common.dlq import list_dead_letters
 from services.common.events import make_event, new_event_id
 from services.intake.service import IntakeService
@@ -20,6 +22,7 @@ from services.intake.store import IntakeStore
 from services.intake.web import create_app as create_intake_app
 from services.notify.service import NotifyService
 from services.notify.store import NotifyStore
+from services.routing.directory import load_directory
 from tests.support import database, deliver, publish
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -70,9 +73,28 @@ def intake(config, container_factory):
     return container
 
 
+class DirectoryOnly:
+    """Routing's staff-directory RPCs over the sample organisation, and nothing else: the real
+    routing service would route the events these tests publish and add messages of its own."""
+
+    name = "routing"
+    directory = load_directory(DEFAULTS["ORGANISATION_PATH"])
+
+    @rpc
+    def ladder_staff(self, unit: str, level: int) -> list[dict]:
+        return [{"code": code, "position": position}
+                for position, code in self.directory.ladder(unit)[level]["who"]]
+
+    @rpc
+    def staff_contact(self, code: str) -> dict | None:
+        record = self.directory.staff.get(code)
+        return record and {"code": code, "phone": record["phone"], "email": record["email"]}
+
+
 @pytest.fixture
 def system(config, container_factory, intake):
-    """Real intake and notify containers; the notify one."""
+    """Real intake and notify containers, routing's directory; the notify one."""
+    container_factory(DirectoryOnly, config).start()
     notify = container_factory(NotifyService, config)
     notify.start()
     return notify
@@ -111,11 +133,13 @@ def routed(application_id: str) -> dict:
     }, occurred_at=NOW + timedelta(seconds=1))
 
 
-def sms_lines(config: dict) -> list[dict]:
+def sms_lines(config: dict, to: str | None = PHONE) -> list[dict]:
+    """The SMS the development sink holds for `to` (the citizen; None: everyone's)."""
     path = Path(config["DEV_SINK_DIR"]) / "sms.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    lines = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    return [line for line in lines if to is None or line["to"] == to]
 
 
 def published(container, probe: _Probe, application_id: str) -> list[dict]:
@@ -157,17 +181,22 @@ def test_application_routed_delivered_twice_sends_one_sms_naming_the_unit(
     config, system, outcomes, app_id
 ):
     seed_application(config, app_id)
+    deliver(config, system, received(app_id))  # the forwarded SMS never overtakes it
     event = routed(app_id)
     deliver(config, system, event)
     deliver(config, system, event)
-    [line] = sms_lines(config)
-    assert line["text"] == ("Açık Kapı: K7M-4QX-2D9 numaralı başvurunuz Fen İşleri Müdürlüğü "
-                            "birimine iletildi.")
-    [message] = messages(config, app_id)
-    assert message["template"] == "application_routed"
-    sent = published(system, outcomes, app_id)
+    [_, line] = sms_lines(config)
+    assert "K7M-4QX-2D9" in line["text"] and "Fen İşleri Müdürlüğü" in line["text"]
+    [message] = [m for m in messages(config, app_id) if m["template"] == "application_routed"]
+    assert message["status"] == "sent"
+    sent = [e for e in published(system, outcomes, app_id)
+            if e["data"]["template"] == "application_routed"]
     assert {(e["event_id"], e["type"]) for e in sent} == {(sent[0]["event_id"],
                                                            "notification_sent")}
+    # the unit's primary and backup expert, from routing's directory, by SMS and e-mail
+    experts = {line["to"] for line in sms_lines(config, None)} - {PHONE}
+    assert experts == {"+905550000150", "+905550000151"}
+    assert len([m for m in messages(config, app_id) if m["audience"] == "staff"]) == 4
 
 
 def test_received_and_routed_each_send_their_own_sms(config, system, app_id):
@@ -175,10 +204,10 @@ def test_received_and_routed_each_send_their_own_sms(config, system, app_id):
     deliver(config, system, received(app_id))
     deliver(config, system, routed(app_id))
     texts = [line["text"] for line in sms_lines(config)]
-    assert len(texts) == 2
-    assert texts[0].startswith("Açık Kapı: Başvurunuz alındı.")
-    assert texts[1].endswith("birimine iletildi.")
-    assert len(messages(config, app_id)) == 2
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("Açık Kapı: Başvurunuz alındı")
+    assert "Fen İşleri Müdürlüğü" in texts[1]
+    assert len([m for m in messages(config, app_id) if m["audience"] == "citizen"]) == 2
 
 
 def test_an_application_intake_cannot_find_is_logged_as_failed_and_nothing_is_sent(

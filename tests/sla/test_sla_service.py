@@ -13,18 +13,10 @@ from services.common.outbox import HANDLED, OUTBOX, VERSION
 from services.sla.service import SlaService
 from services.sla.store import minute_key
 from services.sla.web import create_app
-from tests.support import bearer, database, deliver
+from tests.support import Clock, bearer, database, deliver
 
 T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)  # Tuesday 09:00 in Istanbul
 LADDER = ["exp-1", "sup-1", "dir-1", "dep-1", "mayor-1"]
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

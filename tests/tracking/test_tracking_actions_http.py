@@ -70,7 +70,7 @@ def test_a_rating_is_recorded_once_with_its_event(client, concluded_application,
     assert response.get_json()["satisfaction"] == {"allowed": False, "score": 5}
     stored = tracking_store.applications.find_one({"_id": application_id})
     [event] = [e for e in stored[OUTBOX] if e["type"] == "satisfaction_recorded"]
-    assert event["data"] == {"score": 5, "comment": "Sağolun"}
+    assert event["data"] == {"score": 5, "comment": "Sağolun", "source": "web"}
     assert client.post(f"{TRACK}/satisfaction", json=codes(code, score=1)).status_code == 409
 
 

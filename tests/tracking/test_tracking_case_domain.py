@@ -231,7 +231,7 @@ def test_a_result_is_rated_once_and_a_new_result_can_be_rated_again(app):
     doc = concluded(app)
     now = T0 + timedelta(hours=1)
     event = domain.satisfaction_event(doc, 4, "  Hızlıydı, teşekkürler  ", now)
-    assert event["data"] == {"score": 4, "comment": "Hızlıydı, teşekkürler"}
+    assert event["data"] == {"score": 4, "comment": "Hızlıydı, teşekkürler", "source": "web"}
     rated, published = domain.record_satisfaction(doc, event, now)
     assert published == [event] and rated["satisfaction"]["score"] == 4
     assert domain.public_view(rated, now=now)["satisfaction"] == {"allowed": False, "score": 4}

@@ -87,11 +87,33 @@ def test_the_signed_sms_link_opens_the_status_without_codes(
     application_id, _ = concluded_application()
     token = make_link_token(config["LINK_SECRET"], application_id)
     response = browser.get(f"/t/{token}")
-    assert response.status_code == 303 and response.headers["Location"] == "/takip/basvuru"
+    # a page that goes on by itself (a same-site navigation: see the browser test below)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="0; url=/takip/basvuru">' in html
+    assert 'href="/takip/basvuru"' in html and "<script" not in html  # and a link, no script
+    assert token not in html
+    assert response.headers["Referrer-Policy"] == "no-referrer"
     assert 'data-status="closed"' in browser.get("/takip/basvuru").get_data(as_text=True)
     forged = make_link_token("another secret", application_id)
     assert browser.get(f"/t/{forged}").status_code == 404
     assert browser.get(f"/t/{token[:-2]}xx").status_code == 404
+
+
+def test_the_link_alone_is_enough_to_rate_the_result_and_the_rating_shows_after(
+    config, browser, concluded_application, tracking_store
+):
+    application_id, _ = concluded_application()
+    browser.get(f"/t/{make_link_token(config['LINK_SECRET'], application_id)}")
+    status = browser.get("/takip/basvuru")
+    assert 'name="score"' in status.get_data(as_text=True)
+    without_token = browser.post("/takip/memnuniyet", data={"score": "5"})
+    assert without_token.status_code == 400  # CSRF, as every form here
+    rated = browser.post("/takip/memnuniyet", data={"csrf_token": csrf(status), "score": "5"})
+    assert rated.status_code == 303
+    html = browser.get("/takip/basvuru").get_data(as_text=True)
+    assert "Değerlendirmeniz: 5/5" in html and 'name="score"' not in html
+    assert tracking_store.get(application_id)["satisfaction"]["score"] == 5
 
 
 def test_reopen_and_rating_from_the_status_page(browser, concluded_application, tracking_store):
@@ -110,6 +132,9 @@ def test_reopen_and_rating_from_the_status_page(browser, concluded_application, 
     assert "Değerlendirmeniz: 4/5" in browser.get("/takip/basvuru").get_data(as_text=True)
     types = [e["type"] for e in tracking_store.get(application_id)["timeline"]]
     assert types[-2:] == ["reopen_requested", "satisfaction_recorded"]
+    [event] = [e for e in tracking_store.applications.find_one({"_id": application_id})[
+        "_outbox"] if e["type"] == "satisfaction_recorded"]
+    assert event["data"]["source"] == "web"
 
 
 def test_closing_the_page_forgets_the_application_on_this_browser(

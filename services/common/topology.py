@@ -104,6 +104,10 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("application_routed", "handle_application_routed"),
         ("application_referred", "handle_application_referred"),
         ("application_merged", "handle_application_merged"),
+        *((event, f"handle_{event}") for event in CASE_EVENTS),
+        ("sla_outcome_recorded", "handle_sla_outcome_recorded"),
+        ("case_escalated", "handle_case_escalated"),
+        ("satisfaction_recorded", "handle_satisfaction_recorded"),
     ),
 ]
 

@@ -9,8 +9,11 @@ Pure: no nameko, no pymongo. Two shapes are kept (design §3, "aggregates built 
 
 Like tracking's read model the summary depends on the set of events, not on their order
 (events arrive on separate queues): the status is that of the latest status-bearing event by
-(time in whole milliseconds, lifecycle step, event id), and the routing outcome is last-writer-
-wins by the same key. Nothing here carries personal data.
+(time in whole milliseconds, lifecycle step, event id), and the routing outcome — the unit that
+holds the case, moved by transfers and returns — is last-writer-wins by the same key. The case's
+later life is folded the same way: when it was first concluded and how long that took, how
+often it was reopened (a set of event ids), the highest escalation level, the latest SLA
+outcome per deadline, and the citizen's rating. Nothing here carries personal data.
 """
 from __future__ import annotations
 
@@ -18,13 +21,20 @@ import copy
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# Case work: the state each of these says the case reached (`CaseChanged.state`).
+from services.common.events import CASE_EVENTS
+
 STATUS_OF_EVENT = {
     "application_received": "received",
     "application_routed": "assigned",
     "application_referred": "referred",
 }
-# Receipt before routing outcome when both carry the same millisecond.
-_STEP = {"application_received": 0, "application_routed": 1, "application_referred": 1}
+# Where the case is held now: moved by the routing outcome, a transfer and a return.
+MOVES = ("application_routed", "application_referred", "case_transferred", "case_returned")
+# The lifecycle order, for events that carry the same millisecond.
+_STEP = {"application_received": 0, "application_routed": 1, "application_referred": 1,
+         **{etype: 2 + i for i, etype in enumerate(CASE_EVENTS)}}
+OTHER_EVENTS = ("sla_outcome_recorded", "case_escalated", "satisfaction_recorded")
 
 DEFAULT_TIMEZONE = "Europe/Istanbul"
 # Türkiye has kept UTC+3 all year since 2016: the fallback where no tz database is installed.
@@ -86,6 +96,12 @@ def new_summary(application_id: str) -> dict:
         "unit_name": None,
         "routed_at": None,
         "referred_at": None,
+        "concluded_at": None,
+        "resolution_hours": None,
+        "reopened": [],
+        "level": 0,
+        "sla": {},
+        "satisfaction": None,
     }
 
 
@@ -98,9 +114,11 @@ def _key(at: datetime | None, etype: str | None, event_id: str | None) -> tuple:
 def fold_summary(current: dict | None, event: dict) -> tuple[dict | None, list[dict]]:
     """Fold one validated envelope into an application's summary; `(None, [])` if no change."""
     etype = event["type"]
-    if etype not in STATUS_OF_EVENT:
+    if etype not in STATUS_OF_EVENT and etype not in CASE_EVENTS and etype not in OTHER_EVENTS:
         raise ValueError(f"reporting does not fold {etype}")
     doc = new_summary(event["application_id"]) if current is None else copy.deepcopy(current)
+    for name, empty in (("reopened", []), ("level", 0), ("sla", {})):
+        doc.setdefault(name, empty)  # summaries written before these were kept
     data = event["data"]
     at = to_millis(event["occurred_at"])
     if etype == "application_received":
@@ -117,25 +135,64 @@ def fold_summary(current: dict | None, event: dict) -> tuple[dict | None, list[d
             neighbourhood=location.get("neighbourhood"),
             received_at=to_millis(data["received_at"]),
         )
-    else:
+        _resolution(doc)
+    elif etype in OTHER_EVENTS:
+        _fold_other(doc, etype, data, at, event["event_id"])
+        return doc, []
+    if etype in ("application_routed", "application_referred"):
         doc["category"] = doc.get("category") or data["category"]
         stamp = "routed_at" if etype == "application_routed" else "referred_at"
         if doc.get(stamp) is None or at < doc[stamp]:
             doc[stamp] = at  # the first time it happened
+        # the tier is the routing decision's: a later transfer moves the unit, not the tier
+        if _key(at, etype, event["event_id"]) > _key(doc.get("tier_at"), etype,
+                                                      doc.get("tier_event")):
+            doc["tier"] = data.get("tier", "outside")
+            doc["tier_at"], doc["tier_event"] = at, event["event_id"]
+    if etype in MOVES:
         new_key = _key(at, etype, event["event_id"])
         if new_key > _key(doc.get("outcome_at"), "application_routed", doc.get("outcome_event")):
             doc["outcome_at"], doc["outcome_event"] = at, event["event_id"]
-            doc["tier"] = data.get("tier", "outside")
-            doc["institution"] = data["institution"]
-            doc["institution_name"] = data["institution_name"]
+            doc["institution"] = data.get("institution") or doc.get("institution")
+            doc["institution_name"] = data.get("institution_name") or doc.get(
+                "institution_name")
             doc["unit"] = data.get("unit")
             doc["unit_name"] = data.get("unit_name")
-    status_key = _key(doc.get("status_at"), _status_type(doc.get("status")),
+    if etype == "case_closed" and (doc.get("concluded_at") is None or at < doc["concluded_at"]):
+        doc["concluded_at"] = at  # first concluded: what the resolution time measures
+        _resolution(doc)
+    if etype == "case_reopened" and event["event_id"] not in doc["reopened"]:
+        doc["reopened"] = sorted([*doc["reopened"], event["event_id"]])
+    status = STATUS_OF_EVENT.get(etype) or data.get("state")
+    status_key = _key(doc.get("status_at"),
+                      doc.get("status_type") or _status_type(doc.get("status")),
                       doc.get("status_event"))
-    if _key(at, etype, event["event_id"]) > status_key:
-        doc["status"] = STATUS_OF_EVENT[etype]
-        doc["status_at"], doc["status_event"] = at, event["event_id"]
+    if status and _key(at, etype, event["event_id"]) > status_key:
+        doc["status"] = status
+        doc["status_at"], doc["status_event"], doc["status_type"] = at, event["event_id"], etype
     return doc, []
+
+
+def _resolution(doc: dict) -> None:
+    """Hours from receipt to the first conclusion (wall-clock), once both are known."""
+    if doc.get("received_at") and doc.get("concluded_at"):
+        seconds = (doc["concluded_at"] - doc["received_at"]).total_seconds()
+        doc["resolution_hours"] = round(max(seconds, 0) / 3600, 3)
+
+
+def _fold_other(doc: dict, etype: str, data: dict, at: datetime, event_id: str) -> None:
+    """SLA outcomes (the latest per deadline), the highest escalation level, the rating."""
+    if etype == "case_escalated":
+        doc["level"] = max(doc["level"], data["to_level"])
+    elif etype == "satisfaction_recorded":
+        doc["satisfaction"] = data["score"]  # recorded once by tracking
+    else:
+        deadline = data["deadline"]
+        kept = doc["sla"].get(deadline)
+        if kept is None or (at, event_id) > (kept["at"], kept["event_id"]):
+            doc["sla"] = dict(doc["sla"], **{deadline: {
+                "outcome": data["outcome"], "overrun_hours": data["overrun_hours"],
+                "at": at, "event_id": event_id}})
 
 
 def _status_type(status: str | None) -> str | None:
@@ -177,4 +234,5 @@ def period_bounds(first: date, last: date, tz: tzinfo) -> tuple[datetime, dateti
 
 def ranked(counts: list[dict]) -> list[dict]:
     """Counts largest first, ties by key (missing keys last), so answers are stable."""
-    return sorted(counts, key=lambda row: (-row["count"], row["key"] is None, row["key"] or ""))
+    return sorted(counts, key=lambda row: (-row["count"], row["key"] is None,
+                                           "" if row["key"] is None else str(row["key"])))

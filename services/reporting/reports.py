@@ -12,7 +12,8 @@ from services.common.events import utcnow
 from services.reporting import domain
 from services.reporting.store import ReportingStore
 
-RANKED = ("by_category", "by_channel", "by_district", "by_unit", "by_status")
+RANKED = ("by_category", "by_channel", "by_district", "by_neighbourhood", "by_unit",
+          "by_status", "by_level", "by_satisfaction", "by_read_sla", "by_resolve_sla")
 
 
 class Reports:

@@ -43,7 +43,8 @@ class UnitCountSchema(CountSchema):
 
 
 class SummarySchema(Schema):
-    """Applications received in a period, counted by topic, channel, region, unit and status."""
+    """Applications received in a period, counted by topic, channel, region, unit, status, the
+    escalation level reached, the SLA outcomes and the citizen's rating."""
 
     first = fields.Date(data_key="from", required=True)
     last = fields.Date(data_key="to", required=True)
@@ -54,3 +55,12 @@ class SummarySchema(Schema):
     by_district = fields.List(fields.Nested(CountSchema), required=True)
     by_unit = fields.List(fields.Nested(UnitCountSchema), required=True)
     by_status = fields.List(fields.Nested(CountSchema), required=True)
+    by_neighbourhood = fields.List(fields.Nested(CountSchema), required=True)
+    by_level = fields.List(fields.Nested(CountSchema), required=True,
+                           metadata={"description": "highest escalation level reached, 0-4"})
+    by_satisfaction = fields.List(fields.Nested(CountSchema), required=True,
+                                  metadata={"description": "the citizen's 1-5 rating"})
+    by_read_sla = fields.List(fields.Nested(CountSchema), required=True,
+                              metadata={"description": "read deadline: met / breached"})
+    by_resolve_sla = fields.List(fields.Nested(CountSchema), required=True,
+                                 metadata={"description": "resolve deadline: met / breached"})

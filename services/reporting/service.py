@@ -1,4 +1,6 @@
-"""Reporting's bus entrypoints: record a fact per event and fold it into the summary."""
+"""Reporting's bus entrypoints: record a fact per event and fold it into the summary: the
+routing outcome, the case's whole life (every case event), SLA outcomes, escalations and the
+citizen's rating."""
 from __future__ import annotations
 
 from services.common.bootstrap import Composed
@@ -21,6 +23,66 @@ class ReportingService:
 
     @event_handler("routing", "application_referred")
     def handle_application_referred(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_acknowledged")
+    def handle_case_acknowledged(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_started")
+    def handle_case_started(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_transferred")
+    def handle_case_transferred(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_returned")
+    def handle_case_returned(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_waiting")
+    def handle_case_waiting(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_resumed")
+    def handle_case_resumed(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_resolved")
+    def handle_case_resolved(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_approved")
+    def handle_case_approved(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_rejected")
+    def handle_case_rejected(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_closed")
+    def handle_case_closed(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_reopened")
+    def handle_case_reopened(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("routing", "case_reopen_refused")
+    def handle_case_reopen_refused(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("sla", "sla_outcome_recorded")
+    def handle_sla_outcome_recorded(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("sla", "case_escalated")
+    def handle_case_escalated(self, event: dict) -> None:
+        self.parts.reports.record(event)
+
+    @event_handler("tracking", "satisfaction_recorded")
+    def handle_satisfaction_recorded(self, event: dict) -> None:
         self.parts.reports.record(event)
 
     @event_handler("intake", "application_merged")

@@ -30,6 +30,11 @@ DIMENSIONS = {
     "by_channel": "channel",
     "by_district": "district",
     "by_status": "status",
+    "by_neighbourhood": "neighbourhood",
+    "by_level": "level",  # the highest escalation level reached (0: never escalated)
+    "by_satisfaction": "satisfaction",  # the citizen's 1-5 rating (None: not rated)
+    "by_read_sla": "sla.read.outcome",  # met / breached (None: not decided yet)
+    "by_resolve_sla": "sla.resolve.outcome",
 }
 
 

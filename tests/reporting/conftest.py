@@ -51,12 +51,35 @@ def referred(receipt: dict, *, at: datetime | None = None) -> dict:
     }, occurred_at=at)
 
 
+def case(receipt: dict, event_type: str, state: str, *, at: datetime | None = None,
+         **data) -> dict:
+    """A case event of routing about `receipt`'s application, reaching `state`."""
+    return make_event(event_type, receipt["application_id"], {
+        "state": state, "tracking_code": receipt["data"]["tracking_code"], **data},
+        occurred_at=at)
+
+
+def sla(receipt: dict, event_type: str, *, at: datetime | None = None, **data) -> dict:
+    """An sla event about `receipt`'s application (`sla_outcome_recorded`, `case_escalated`)."""
+    return make_event(event_type, receipt["application_id"], {
+        "tracking_code": receipt["data"]["tracking_code"], "unit": "mersin_bb.roads", **data},
+        occurred_at=at)
+
+
+def rated(receipt: dict, score: int, *, at: datetime | None = None) -> dict:
+    return make_event("satisfaction_recorded", receipt["application_id"],
+                      {"score": score, "source": "sms"}, occurred_at=at)
+
+
 class Events:
     """The builders above, handed to tests as a fixture (test modules cannot import conftest)."""
 
     received = staticmethod(received)
     routed = staticmethod(routed)
     referred = staticmethod(referred)
+    case = staticmethod(case)
+    sla = staticmethod(sla)
+    rated = staticmethod(rated)
     loaded = staticmethod(load_event)
 
 

@@ -109,3 +109,74 @@ def test_counts_are_ranked_largest_first_with_missing_keys_last():
     rows = [{"key": None, "count": 2}, {"key": "b", "count": 2}, {"key": "a", "count": 1},
             {"key": "c", "count": 5}]
     assert [row["key"] for row in domain.ranked(rows)] == ["c", "b", None, "a"]
+
+
+def a_whole_life(events) -> tuple[dict, list[dict]]:
+    """An application's events from receipt to a reopened, escalated, rated conclusion."""
+    receipt = events.received(at=T0)
+    minutes = iter(range(1, 100))
+
+    def at() -> datetime:
+        return T0 + timedelta(minutes=next(minutes))
+
+    raw = [
+        receipt,
+        events.routed(receipt, at=at()),
+        events.case(receipt, "case_acknowledged", "acknowledged", at=at()),
+        events.case(receipt, "case_transferred", "assigned", at=at(), unit="mersin_bb.parks",
+                    unit_name="Park ve Bahçeler", institution="mersin_bb",
+                    institution_name="Mersin Büyükşehir Belediyesi"),
+        events.sla(receipt, "case_escalated", at=at(), from_level=1, to_level=2,
+                   to_role="director"),
+        events.sla(receipt, "case_escalated", at=at(), from_level=0, to_level=1,
+                   to_role="supervisor"),
+        events.case(receipt, "case_started", "in_progress", at=at()),
+        events.case(receipt, "case_resolved", "resolved", at=at(), result="Tamam"),
+        events.case(receipt, "case_closed", "closed", at=T0 + timedelta(hours=30)),
+        events.sla(receipt, "sla_outcome_recorded", at=T0 + timedelta(hours=30),
+                   deadline="resolve", outcome="breached", completed_at=T0, hours=24,
+                   used_hours=30, overrun_hours=6),
+        events.case(receipt, "case_reopened", "assigned", at=T0 + timedelta(hours=40)),
+        events.sla(receipt, "sla_outcome_recorded", at=T0 + timedelta(hours=50),
+                   deadline="resolve", outcome="met", completed_at=T0, hours=24,
+                   used_hours=4, overrun_hours=0, attempt=2),
+        events.case(receipt, "case_closed", "closed", at=T0 + timedelta(hours=50)),
+        events.rated(receipt, 4, at=T0 + timedelta(hours=51)),
+    ]
+    return receipt, [events.loaded(one) for one in raw]
+
+
+def test_the_case_s_whole_life_is_folded_the_same_in_any_order(events):
+    _, loaded = a_whole_life(events)
+    first = fold_all(loaded)
+    for seed in range(5):  # a few shuffles: events arrive on separate queues
+        import random
+
+        shuffled = list(loaded)
+        random.Random(seed).shuffle(shuffled)
+        assert fold_all(shuffled) == first
+    assert first["status"] == "closed"
+    assert (first["unit"], first["unit_name"]) == ("mersin_bb.parks", "Park ve Bahçeler")
+    assert first["concluded_at"] == (T0 + timedelta(hours=30)).replace(microsecond=250_000)
+    assert first["resolution_hours"] == 30.0  # to the first conclusion
+    assert len(first["reopened"]) == 1
+    assert first["level"] == 2  # the highest, whatever order the steps came in
+    assert first["sla"]["resolve"]["outcome"] == "met"  # the latest attempt's
+    assert first["satisfaction"] == 4
+
+
+def test_a_redelivered_reopening_counts_once(events):
+    _, loaded = a_whole_life(events)
+    reopened = next(e for e in loaded if e["type"] == "case_reopened")
+    assert len(fold_all([*loaded, reopened, reopened])["reopened"]) == 1
+
+
+def test_an_event_reporting_does_not_fold_is_refused(events):
+    receipt = events.loaded(events.received(at=T0))
+    with_unknown = dict(receipt, type="notification_sent")
+    try:
+        domain.fold_summary(None, with_unknown)
+    except ValueError as exc:
+        assert "notification_sent" in str(exc)
+    else:
+        raise AssertionError("folded an event it does not know")

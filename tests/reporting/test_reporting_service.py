@@ -108,3 +108,32 @@ def test_the_configured_timezone_reads_the_report_days(parts, config):
         assert other.reports.summary()["timezone"] == "UTC"
     finally:
         other.close()
+
+
+def test_the_case_s_life_sla_outcomes_escalations_and_the_rating_reach_the_counts(
+        deliver, summary, store, events):
+    receipt = events.received()
+    for envelope in (
+        receipt,
+        events.routed(receipt),
+        events.case(receipt, "case_acknowledged", "acknowledged"),
+        events.sla(receipt, "case_escalated", from_level=0, to_level=1, to_role="supervisor"),
+        events.case(receipt, "case_resolved", "resolved", result="Asfalt yenilendi"),
+        events.case(receipt, "case_closed", "closed"),
+        events.sla(receipt, "sla_outcome_recorded", deadline="read", outcome="breached",
+                   completed_at=utcnow(), hours=4, used_hours=6, overrun_hours=2),
+        events.sla(receipt, "sla_outcome_recorded", deadline="resolve", outcome="met",
+                   completed_at=utcnow(), hours=72, used_hours=10, overrun_hours=0),
+        events.rated(receipt, 5),
+    ):
+        deliver(envelope)
+    stored = store.get_summary(receipt["application_id"])
+    assert (stored["status"], stored["level"], stored["satisfaction"]) == ("closed", 1, 5)
+    assert stored["concluded_at"] is not None and stored["resolution_hours"] is not None
+    answer = summary()
+    assert answer["by_status"] == [{"key": "closed", "count": 1}]
+    assert answer["by_level"] == [{"key": "1", "count": 1}]
+    assert answer["by_read_sla"] == [{"key": "breached", "count": 1}]
+    assert answer["by_resolve_sla"] == [{"key": "met", "count": 1}]
+    assert answer["by_satisfaction"] == [{"key": "5", "count": 1}]
+    assert answer["by_neighbourhood"] == [{"key": "Limonluk", "count": 1}]

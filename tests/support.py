@@ -62,9 +62,9 @@ def deliver(config: dict, container, envelope: dict, timeout: float = 15) -> dic
 
 
 def bearer(config: dict, role: str = "coordinator", unit: str | None = None,
-           user: str = "staff-test") -> dict:
+           user: str = "staff-test", institution: str | None = None) -> dict:
     """Authorization headers carrying a staff token signed with the test config's secret."""
-    token = mint_token(config["STAFF_TOKEN_SECRET"], user, role, unit)
+    token = mint_token(config["STAFF_TOKEN_SECRET"], user, role, unit, institution)
     return {"Authorization": f"Bearer {token}"}
 
 

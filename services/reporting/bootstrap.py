@@ -1,15 +1,23 @@
 """Reporting's composition root: what one reporting process holds, built once.
 
 `ReportingParts` opens reporting's database, makes its store (indexes created) and the reports
-use case over it, in the timezone `REPORT_TIMEZONE` names. Reporting publishes nothing, so it
+use case over it, in the timezone `REPORT_TIMEZONE` names, and a pool of RPC proxies the HTTP
+side asks routing's directory through (which institutions are under a caller's, cached a
+minute). Reporting publishes nothing, so it
 has no outbox relay. The nameko service receives the parts through `Composed(build)`, the Flask
 app through `create_app(parts)`: both work on the same objects.
 """
 from __future__ import annotations
 
+import time
+
 from services.common.bootstrap import Parts
+from services.common.rpc import RpcPool
 from services.reporting.reports import Reports
 from services.reporting.store import ReportingStore
+
+FAMILY_TTL_SECONDS = 60
+DIRECTORY_TIMEOUT_SECONDS = 5
 
 
 class ReportingParts(Parts):
@@ -17,6 +25,7 @@ class ReportingParts(Parts):
 
     store: ReportingStore
     reports: Reports
+    rpc: RpcPool
 
     def __init__(self, config: dict):
         super().__init__(config, "reporting")
@@ -25,6 +34,22 @@ class ReportingParts(Parts):
         self.store = ReportingStore(self.db)
         self.store.ensure_indexes()
         self.reports = Reports(self.store, config.get("REPORT_TIMEZONE"))
+        self.rpc = RpcPool(config, size=2, timeout=DIRECTORY_TIMEOUT_SECONDS)
+        self._families: dict[str, tuple[float, list[str]]] = {}
+
+    def family(self, institution: str) -> list[str]:
+        """`institution` and those under it, from routing's directory (cached a minute;
+        raises what the call raised when routing cannot say: the request is answered 503)."""
+        cached = self._families.get(institution)
+        if cached and time.monotonic() - cached[0] < FAMILY_TTL_SECONDS:
+            return cached[1]
+        found = self.rpc.call("routing", "institution_family", institution) or [institution]
+        self._families[institution] = (time.monotonic(), found)
+        return found
+
+    def close(self) -> None:
+        self.rpc.close()
+        super().close()
 
 
 def build(config: dict) -> ReportingParts:

@@ -18,6 +18,7 @@ outcome per deadline, and the citizen's rating. Nothing here carries personal da
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -236,3 +237,55 @@ def ranked(counts: list[dict]) -> list[dict]:
     """Counts largest first, ties by key (missing keys last), so answers are stable."""
     return sorted(counts, key=lambda row: (-row["count"], row["key"] is None,
                                            "" if row["key"] is None else str(row["key"])))
+
+
+# -- who sees which figures (issue 12: the scope comes from the staff token) ------------------
+
+UNIT_ROLES = ("expert", "supervisor", "director")
+INSTITUTION_ROLES = ("deputy_mayor", "mayor", "governor")
+CENTRAL_ROLES = ("coordinator", "admin")
+REPORT_ROLES = (*UNIT_ROLES, *INSTITUTION_ROLES, *CENTRAL_ROLES)
+FILTERS = ("category", "district", "institution", "unit")
+
+
+class OutOfScope(Exception):
+    """A filter asks for figures outside the caller's scope; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def report_scope(role: str, unit: str | None, institution: str | None, asked: dict,
+                 family: Callable[[str], list[str]]) -> dict:
+    """The summaries a caller may count, as a filter: the filters they `asked` for (category,
+    district, institution, unit), within their scope.
+
+    A unit role (expert, supervisor, director) sees its unit; an institution role (deputy mayor,
+    mayor, governor) and a coordinator or administrator bound to an institution see that
+    institution and those under it (`family`, from routing's directory); an unbound coordinator
+    or administrator (the coordination centre) everything. Asking for a unit or an institution
+    outside that is refused (`OutOfScope`), never answered with someone else's figures.
+    """
+    match = {name: asked[name] for name in FILTERS if asked.get(name)}
+    if role in UNIT_ROLES:
+        if not unit:
+            raise OutOfScope("unit", "a unit role needs a unit in its token")
+        if match.get("unit", unit) != unit:
+            raise OutOfScope("unit", "only your own unit's figures")
+        match["unit"] = unit
+        return match
+    if role in INSTITUTION_ROLES or (role in CENTRAL_ROLES and institution):
+        if not institution:
+            raise OutOfScope("institution", "an institution role needs an institution in its "
+                                            "token")
+        allowed = family(institution)
+        if "institution" in match:
+            if match["institution"] not in allowed:
+                raise OutOfScope("institution", "only your institution's and those under it")
+        else:
+            match["institution"] = {"$in": list(allowed)}
+        return match
+    if role in CENTRAL_ROLES:
+        return match
+    raise OutOfScope("role", f"role {role} has no reports")

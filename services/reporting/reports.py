@@ -39,13 +39,15 @@ class Reports:
         """Keep an event as a fact only (False if already kept): it counts no application."""
         return self.store.record_fact(domain.fact_from_event(event))
 
-    def summary(self, first: date | None = None, last: date | None = None) -> dict:
+    def summary(self, first: date | None = None, last: date | None = None,
+                match: dict | None = None) -> dict:
         """Applications received from `first` to `last` (inclusive, local days; defaults as
-        `domain.resolve_period`), their total and their counts per dimension, ranked."""
+        `domain.resolve_period`) that `match` (`domain.report_scope`), their total and their
+        counts per dimension, ranked."""
         first, last = domain.resolve_period(first, last,
                                             today=self.clock().astimezone(self.tz).date())
         start, end = domain.period_bounds(first, last, self.tz)
-        counts = self.store.received_counts(start, end)
+        counts = self.store.received_counts(start, end, match)
         return {
             "first": first,
             "last": last,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 MAX_PERIOD_DAYS = 5 * 366  # a bound on the work one request may ask for
 
@@ -31,6 +31,19 @@ class PeriodQuerySchema(Schema):
             if (last - first).days >= MAX_PERIOD_DAYS:
                 raise ValidationError(f"en çok {MAX_PERIOD_DAYS} gün / at most "
                                       f"{MAX_PERIOD_DAYS} days", "to")
+
+
+class ReportQuerySchema(PeriodQuerySchema):
+    """The period, and filters within the caller's scope."""
+
+    category = fields.String(load_default=None, validate=validate.Length(1, 80))
+    district = fields.String(load_default=None, validate=validate.Length(1, 80))
+    institution = fields.String(load_default=None, validate=validate.Length(1, 120))
+    unit = fields.String(load_default=None, validate=validate.Length(1, 120))
+
+
+class ExportQuerySchema(ReportQuerySchema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
 
 
 class CountSchema(Schema):

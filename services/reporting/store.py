@@ -62,13 +62,14 @@ class ReportingStore:
         return self.applications.find_one({"_id": application_id},
                                           dict.fromkeys(BOOKKEEPING, 0))
 
-    def received_counts(self, start: datetime, end: datetime) -> dict:
-        """Applications received in `[start, end)`: the total and the counts per dimension.
+    def received_counts(self, start: datetime, end: datetime, match: dict | None = None) -> dict:
+        """Applications received in `[start, end)` matching `match` (the caller's scope and
+        filters): the total and the counts per dimension.
 
         Returns `{"total": n, "by_category": [{key, count}], …, "by_unit": [{key, name, count}]}`
         (unordered; the caller ranks them).
         """
-        period = {"received_at": {"$gte": start, "$lt": end}}
+        period = {**(match or {}), "received_at": {"$gte": start, "$lt": end}}
         result: dict = {}
         for name, field in DIMENSIONS.items():
             rows = self.applications.aggregate([
@@ -80,7 +81,7 @@ class ReportingStore:
         # routed only: a unit acts on it. Grouped by unit *and* name (FerretDB 1.24 has no
         # `$first`); a unit renamed within the period counts once, under one of its names.
         rows = self.applications.aggregate([
-            {"$match": dict(period, unit={"$ne": None})},
+            {"$match": period if "unit" in period else dict(period, unit={"$ne": None})},
             {"$group": {"_id": {"unit": "$unit", "name": "$unit_name"}, "count": {"$sum": 1}}},
         ])
         units: dict[str, dict] = {}

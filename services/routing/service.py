@@ -83,6 +83,12 @@ class RoutingService:
                 if (inst.head or {}).get("staff")]
 
     @rpc
+    def institution_family(self, institution: str) -> list[str]:
+        """`institution` and every institution below it (reporting scopes an institution's
+        figures by it, as routing's access rules scope cases)."""
+        return sorted(self.parts.organisation.current().directory.family(institution))
+
+    @rpc
     def institution_ancestry(self, institution: str) -> list[str]:
         """The institution and those above it (sla scopes its lists by it, as routing's
         access rules scope cases: an institution role sees the institutions under it)."""

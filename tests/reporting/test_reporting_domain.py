@@ -180,3 +180,21 @@ def test_an_event_reporting_does_not_fold_is_refused(events):
         assert "notification_sent" in str(exc)
     else:
         raise AssertionError("folded an event it does not know")
+
+
+def test_a_report_scope_is_the_token_s_unit_or_institution_family_or_everything():
+    family = {"mersin_valilik": ["mersin_valilik", "mersin_meb"]}.__getitem__
+    assert domain.report_scope("expert", "u1", None, {"category": "noise"}, family) == {
+        "category": "noise", "unit": "u1"}
+    assert domain.report_scope("governor", None, "mersin_valilik", {}, family) == {
+        "institution": {"$in": ["mersin_valilik", "mersin_meb"]}}
+    assert domain.report_scope("coordinator", None, None, {"unit": "u2"}, family) == {
+        "unit": "u2"}
+    for role, unit, inst, asked in (("expert", "u1", None, {"unit": "u2"}),
+                                    ("governor", None, "mersin_valilik",
+                                     {"institution": "mersin_bb"})):
+        try:
+            domain.report_scope(role, unit, inst, asked, family)
+        except domain.OutOfScope:
+            continue
+        raise AssertionError(f"{role} saw {asked}")

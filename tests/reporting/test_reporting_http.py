@@ -13,6 +13,7 @@ from nameko.testing.services import worker_factory
 from services.common.auth import mint_token
 from services.reporting.service import ReportingService
 from services.reporting.web import create_app
+from tests.support import bearer
 
 SUMMARY = "/api/v1/reports/summary"
 MARCH = {"from": "2025-03-01", "to": "2025-03-31"}
@@ -71,9 +72,94 @@ def test_a_token_signed_with_another_secret_is_refused(client):
     assert response.status_code == 401
 
 
-def test_a_unit_expert_may_not_read_reports(client, staff_headers):
-    response = client.get(SUMMARY, query_string=MARCH, headers=staff_headers("expert"))
+FAMILIES = {"mersin_bb": ["mersin_bb"], "mersin_valilik": ["gas_distributor", "mersin_valilik"]}
+
+
+@pytest.mark.parametrize(("who", "query", "total"), [
+    # the coordination centre: everything, and any filter
+    ({"role": "coordinator"}, {}, 4),
+    ({"role": "coordinator"}, {"unit": "mersin_bb.roads"}, 2),
+    ({"role": "admin"}, {"district": "Mezitli"}, 1),
+    # a unit role: its own unit only
+    ({"role": "expert", "unit": "mersin_bb.roads"}, {}, 2),
+    ({"role": "supervisor", "unit": "mersin_bb.roads"}, {"unit": "mersin_bb.roads"}, 2),
+    ({"role": "director", "unit": "mezitli_bld.works"}, {}, 0),
+    # an institution role, or a coordinator bound to one: it and those under it
+    ({"role": "mayor", "institution": "mersin_bb"}, {}, 2),
+    ({"role": "governor", "institution": "mersin_valilik"}, {}, 1),
+    ({"role": "governor", "institution": "mersin_valilik"},
+     {"institution": "gas_distributor"}, 1),
+    ({"role": "coordinator", "institution": "mersin_bb"}, {"category": "road_damage"}, 2),
+])
+def test_each_role_sees_the_figures_of_its_scope(client, config, parts, march, monkeypatch,
+                                                 who, query, total):
+    monkeypatch.setattr(parts, "family", FAMILIES.__getitem__)
+    response = client.get(SUMMARY, query_string={**MARCH, **query},
+                          headers=bearer(config, user="rep-0001", **who))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["total"] == total
+
+
+@pytest.mark.parametrize(("who", "query", "field"), [
+    ({"role": "expert", "unit": "mersin_bb.roads"}, {"unit": "mersin_bb.parks"}, "unit"),
+    ({"role": "expert"}, {}, "unit"),  # a unit role without a unit in its token
+    ({"role": "mayor", "institution": "mersin_bb"}, {"institution": "gas_distributor"},
+     "institution"),
+    ({"role": "deputy_mayor"}, {}, "institution"),
+    ({"role": "ministry_officer"}, {}, "role"),
+])
+def test_asking_for_figures_outside_ones_scope_is_a_403_naming_it(
+        client, config, parts, march, monkeypatch, who, query, field):
+    monkeypatch.setattr(parts, "family", FAMILIES.__getitem__)
+    response = client.get(SUMMARY, query_string={**MARCH, **query},
+                          headers=bearer(config, user="rep-0001", **who))
     assert response.status_code == 403
+    body = response.get_json()
+    assert field in (body["errors"].get("query") or body["errors"]), body
+    assert "total" not in body
+
+
+def test_without_the_directory_an_institution_role_is_told_to_come_back(
+        client, config, parts, march, monkeypatch):
+    def away(institution):
+        raise TimeoutError("routing did not answer")
+
+    monkeypatch.setattr(parts, "family", away)
+    response = client.get(SUMMARY, query_string=MARCH,
+                          headers=bearer(config, role="mayor", institution="mersin_bb"))
+    assert response.status_code == 503
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_the_summary_exports_as_csv_and_xlsx_with_the_same_figures_and_scope(
+        client, config, march, fmt):
+    import io
+
+    from openpyxl import load_workbook
+
+    headers = bearer(config, role="expert", unit="mersin_bb.roads", user="rep-0001")
+    json_answer = client.get(SUMMARY, query_string=MARCH, headers=headers).get_json()
+    response = client.get(f"{SUMMARY}/export", query_string={**MARCH, "format": fmt},
+                          headers=headers)
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    if fmt == "csv":
+        text = response.get_data().decode("utf-8-sig")
+        assert "2025-03-01,2025-03-31,Europe/Istanbul,2" in text
+        for row in json_answer["by_channel"]:
+            assert f"by_channel,{row['key']},,{row['count']}" in text
+        return
+    book = load_workbook(io.BytesIO(response.get_data()))
+    assert book["Özet"]["B4"].value == json_answer["total"] == 2
+    channels = {row[0]: row[2] for row in book["channel"].iter_rows(min_row=2, values_only=True)}
+    assert channels == {row["key"]: row["count"] for row in json_answer["by_channel"]}
+
+
+def test_an_unknown_export_format_is_a_422_naming_it(client, config):
+    response = client.get(f"{SUMMARY}/export", query_string={"format": "pdf"},
+                          headers=bearer(config))
+    assert response.status_code == 422
+    assert "format" in response.get_json()["errors"]["query"]
 
 
 def test_who_is_asking_is_checked_before_what_is_asked(client):
@@ -98,7 +184,7 @@ def test_a_bad_period_is_a_422_naming_the_field(client, staff_headers, query, fi
 def test_counts_applications_received_in_the_period_by_every_dimension(
     client, staff_headers, march
 ):
-    response = client.get(SUMMARY, query_string=MARCH, headers=staff_headers("mayor"))
+    response = client.get(SUMMARY, query_string=MARCH, headers=staff_headers("coordinator"))
     assert response.status_code == 200
     body = response.get_json()
     assert (body["from"], body["to"], body["timezone"]) == (

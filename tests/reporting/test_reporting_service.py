@@ -137,3 +137,28 @@ def test_the_case_s_life_sla_outcomes_escalations_and_the_rating_reach_the_count
     assert answer["by_resolve_sla"] == [{"key": "met", "count": 1}]
     assert answer["by_satisfaction"] == [{"key": "5", "count": 1}]
     assert answer["by_neighbourhood"] == [{"key": "Limonluk", "count": 1}]
+
+
+def test_an_institution_s_figures_are_scoped_through_routing_s_directory(
+        container_factory, config, container, deliver, events):
+    """A mayor sees what their institution holds: which institutions that covers is asked from
+    the real routing service (its directory), over RPC."""
+    from services.routing.service import RoutingService
+
+    container_factory(RoutingService, config).start()
+    ours = events.received()
+    deliver(ours)
+    deliver(events.routed(ours))  # to mersin_bb.roads
+    theirs = events.received()
+    deliver(theirs)
+    deliver(events.referred(theirs))  # to an outside institution
+    client = create_app(parts_of(container)).test_client()
+    today = utcnow().date()
+    period = {"from": (today - timedelta(days=1)).isoformat(),
+              "to": (today + timedelta(days=1)).isoformat()}
+    mayor = support.bearer(config, role="mayor", institution="mersin_bb")
+    answer = client.get(SUMMARY, query_string=period, headers=mayor)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["total"] == 1
+    centre = client.get(SUMMARY, query_string=period, headers=support.bearer(config))
+    assert centre.get_json()["total"] == 2

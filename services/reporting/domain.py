@@ -289,3 +289,65 @@ def report_scope(role: str, unit: str | None, institution: str | None, asked: di
     if role in CENTRAL_ROLES:
         return match
     raise OutOfScope("role", f"role {role} has no reports")
+
+
+# -- time series -------------------------------------------------------------------------------
+
+GRANULARITIES = ("day", "week", "month")
+
+
+def period_key(moment: datetime, granularity: str, tz: tzinfo) -> str:
+    """The local period `moment` falls in: `2026-12-02`, ISO week `2026-W49`, `2026-12`."""
+    local = moment.astimezone(tz).date()
+    if granularity == "day":
+        return local.isoformat()
+    if granularity == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{local.year}-{local.month:02d}"
+
+
+def periods(first: date, last: date, granularity: str) -> list[str]:
+    """Every period key from `first` to `last`, in order (empty ones included)."""
+    keys: list[str] = []
+    day = first
+    while day <= last:
+        key = period_key(datetime.combine(day, time(12), tzinfo=UTC), granularity, UTC)
+        if not keys or keys[-1] != key:
+            keys.append(key)
+        day += timedelta(days=1)
+    return keys
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """The `q` quantile by the nearest-rank method (None for no values): p50 is the median."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 1))  # ceil(n * q), at least 1
+    return ordered[int(rank) - 1]
+
+
+def series(received: list[datetime], concluded: list[tuple[datetime, float | None]],
+           first: date, last: date, granularity: str, tz: tzinfo) -> list[dict]:
+    """Per period: applications received, applications first concluded, and the resolution
+    time (hours, receipt to first conclusion) of those concluded, median and p90."""
+    rows = {key: {"period": key, "received": 0, "concluded": 0, "_hours": []}
+            for key in periods(first, last, granularity)}
+    for moment in received:
+        row = rows.get(period_key(moment, granularity, tz))
+        if row is not None:
+            row["received"] += 1
+    for moment, hours in concluded:
+        row = rows.get(period_key(moment, granularity, tz))
+        if row is not None:
+            row["concluded"] += 1
+            if hours is not None:
+                row["_hours"].append(hours)
+    out = []
+    for row in rows.values():
+        hours = row.pop("_hours")
+        row.update(resolution_hours_median=quantile(hours, 0.5),
+                   resolution_hours_p90=quantile(hours, 0.9))
+        out.append(row)
+    return out

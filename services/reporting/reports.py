@@ -55,3 +55,17 @@ class Reports:
             "total": counts["total"],
             **{name: domain.ranked(counts[name]) for name in RANKED},
         }
+
+    def series(self, first: date | None, last: date | None, granularity: str,
+               match: dict | None = None) -> dict:
+        """Received and concluded per day, ISO week or month (local), with the resolution
+        time's median and p90, for what `match` allows."""
+        first, last = domain.resolve_period(first, last,
+                                            today=self.clock().astimezone(self.tz).date())
+        start, end = domain.period_bounds(first, last, self.tz)
+        match = match or {}
+        rows = domain.series(self.store.received_times(start, end, match),
+                             self.store.concluded_times(start, end, match),
+                             first, last, granularity, self.tz)
+        return {"first": first, "last": last, "timezone": self.timezone_name,
+                "granularity": granularity, "items": rows}

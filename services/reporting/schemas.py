@@ -42,6 +42,29 @@ class ReportQuerySchema(PeriodQuerySchema):
     unit = fields.String(load_default=None, validate=validate.Length(1, 120))
 
 
+class SeriesQuerySchema(ReportQuerySchema):
+    granularity = fields.String(load_default="day",
+                                validate=validate.OneOf(("day", "week", "month")))
+
+
+class SeriesRowSchema(Schema):
+    period = fields.String(required=True)  # 2026-12-02, 2026-W49 or 2026-12
+    received = fields.Integer(required=True)
+    concluded = fields.Integer(required=True)
+    resolution_hours_median = fields.Float(allow_none=True)
+    resolution_hours_p90 = fields.Float(allow_none=True)
+
+
+class SeriesSchema(Schema):
+    """Received against concluded over time, and how long concluding took."""
+
+    first = fields.Date(data_key="from", required=True)
+    last = fields.Date(data_key="to", required=True)
+    timezone = fields.String(required=True)
+    granularity = fields.String(required=True)
+    items = fields.List(fields.Nested(SeriesRowSchema), required=True)
+
+
 class ExportQuerySchema(ReportQuerySchema):
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
 

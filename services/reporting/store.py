@@ -21,6 +21,7 @@ INDEXES: dict[str, list[Index]] = {
     ],
     "applications": [
         Index([("received_at", 1)]),
+        Index([("concluded_at", 1)], {"sparse": True}),
     ],
 }
 
@@ -61,6 +62,20 @@ class ReportingStore:
         """One application's summary, without bookkeeping fields."""
         return self.applications.find_one({"_id": application_id},
                                           dict.fromkeys(BOOKKEEPING, 0))
+
+    def received_times(self, start: datetime, end: datetime, match: dict) -> list[datetime]:
+        """When each application matching `match` was received in `[start, end)`."""
+        found = self.applications.find({**match, "received_at": {"$gte": start, "$lt": end}},
+                                        {"received_at": 1, "_id": 0})
+        return [row["received_at"] for row in found]
+
+    def concluded_times(self, start: datetime, end: datetime,
+                        match: dict) -> list[tuple[datetime, float | None]]:
+        """`(first concluded, resolution hours)` of each application matching `match` first
+        concluded in `[start, end)`."""
+        found = self.applications.find({**match, "concluded_at": {"$gte": start, "$lt": end}},
+                                       {"concluded_at": 1, "resolution_hours": 1, "_id": 0})
+        return [(row["concluded_at"], row.get("resolution_hours")) for row in found]
 
     def received_counts(self, start: datetime, end: datetime, match: dict | None = None) -> dict:
         """Applications received in `[start, end)` matching `match` (the caller's scope and

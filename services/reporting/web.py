@@ -10,7 +10,13 @@ from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.reporting import domain, exports
 from services.reporting.bootstrap import ReportingParts
-from services.reporting.schemas import ExportQuerySchema, ReportQuerySchema, SummarySchema
+from services.reporting.schemas import (
+    ExportQuerySchema,
+    ReportQuerySchema,
+    SeriesQuerySchema,
+    SeriesSchema,
+    SummarySchema,
+)
 
 PREFIXES = ("/api/v1/reports",)
 
@@ -56,6 +62,20 @@ def create_app(parts: ReportingParts) -> Flask:
         it, the coordination centre everything; asking outside that is a 403.
         """
         return reporting.summary(args.get("first"), args.get("last"), scoped(args))
+
+    @reports.route("/series", methods=["GET"])
+    @reports.doc(security=[{"staffToken": []}])
+    @staff_required(*domain.REPORT_ROLES)
+    @reports.arguments(SeriesQuerySchema, location="query")
+    @reports.response(200, SeriesSchema)
+    @reports.alt_response(403, description="a filter is outside the caller's scope")
+    @reports.alt_response(422, description="a parameter is wrong; `errors` names it")
+    def series(args: dict):
+        """Received against concluded per `day`, ISO `week` or `month` (local time), with the
+        resolution time's median and p90 in hours; the same filters and scope as the summary.
+        """
+        return reporting.series(args.get("first"), args.get("last"), args["granularity"],
+                                scoped(args))
 
     @reports.route("/summary/export", methods=["GET"])
     @reports.doc(security=[{"staffToken": []}])

@@ -198,3 +198,32 @@ def test_a_report_scope_is_the_token_s_unit_or_institution_family_or_everything(
         except domain.OutOfScope:
             continue
         raise AssertionError(f"{role} saw {asked}")
+
+
+def test_periods_are_local_days_iso_weeks_and_months():
+    tz = domain.report_timezone("Europe/Istanbul")
+    late = datetime(2025, 12, 28, 21, 30, tzinfo=UTC)  # 00:30 on Monday 29 December in Istanbul
+    assert domain.period_key(late, "day", tz) == "2025-12-29"
+    assert domain.period_key(late, "week", tz) == "2026-W01"  # ISO week 1 of 2026
+    assert domain.period_key(late, "month", tz) == "2025-12"
+    assert domain.periods(date(2025, 12, 30), date(2026, 1, 2), "month") == ["2025-12",
+                                                                            "2026-01"]
+    assert len(domain.periods(date(2025, 3, 1), date(2025, 3, 31), "day")) == 31
+
+
+def test_the_median_and_p90_are_nearest_rank_quantiles():
+    assert domain.quantile([], 0.5) is None
+    assert domain.quantile([5.0], 0.9) == 5.0
+    hours = [float(h) for h in range(1, 11)]  # 1 .. 10
+    assert (domain.quantile(hours, 0.5), domain.quantile(hours, 0.9)) == (5.0, 9.0)
+
+
+def test_a_series_counts_received_and_concluded_per_period_with_empty_ones():
+    tz = domain.report_timezone("Europe/Istanbul")
+    received = [datetime(2025, 3, 3, 9, tzinfo=UTC), datetime(2025, 3, 3, 22, tzinfo=UTC)]
+    concluded = [(datetime(2025, 3, 5, 9, tzinfo=UTC), 48.0),
+                 (datetime(2025, 3, 5, 10, tzinfo=UTC), 10.0)]
+    rows = domain.series(received, concluded, date(2025, 3, 3), date(2025, 3, 5), "day", tz)
+    assert [(r["period"], r["received"], r["concluded"]) for r in rows] == [
+        ("2025-03-03", 1, 0), ("2025-03-04", 1, 0), ("2025-03-05", 0, 2)]  # 01:00 local: 4th
+    assert (rows[2]["resolution_hours_median"], rows[2]["resolution_hours_p90"]) == (10.0, 48.0)

@@ -217,3 +217,32 @@ def test_the_day_after_the_period_starts_the_next_report(client, staff_headers, 
                       headers=staff_headers()).get_json()
     assert body["total"] == 1
     assert body["by_district"] == [{"key": None, "count": 1}]
+
+
+def test_the_series_gives_received_against_concluded_per_week_within_the_scope(
+        client, config, deliver, events, march):
+    def at(day: str) -> datetime:
+        return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+    done = deliver(events.received(at=at("2025-03-03T07:00")))
+    deliver(events.routed(done, at=at("2025-03-03T07:01")))
+    deliver(events.case(done, "case_closed", "closed", at=at("2025-03-05T07:00")))
+    response = client.get(f"{SUMMARY[:-len('/summary')]}/series",
+                          query_string={**MARCH, "granularity": "week"},
+                          headers=bearer(config, role="expert", unit="mersin_bb.roads"))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["granularity"] == "week"
+    rows = {row["period"]: row for row in body["items"]}
+    assert next(iter(rows)) == "2025-W09" and len(rows) == 6  # 1 March is a Saturday
+    assert (rows["2025-W10"]["received"], rows["2025-W10"]["concluded"]) == (1, 1)
+    assert rows["2025-W10"]["resolution_hours_median"] == 48.0
+    assert rows["2025-W11"]["received"] == 2  # the unit's own two of the five (10 and 12 March)
+    assert sum(row["received"] for row in body["items"]) == 3
+
+
+def test_an_unknown_granularity_is_a_422_naming_it(client, config):
+    response = client.get("/api/v1/reports/series", query_string={"granularity": "year"},
+                          headers=bearer(config))
+    assert response.status_code == 422
+    assert "granularity" in response.get_json()["errors"]["query"]

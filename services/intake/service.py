@@ -11,7 +11,7 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.common.bootstrap import Composed
-from services.common.events import make_event
+from services.common.events import make_event, utcnow
 from services.common.handlers import event_handler
 from services.common.refusals import SubmissionRefused
 from services.intake import domain
@@ -88,6 +88,23 @@ class IntakeService:
         profile), `caller_type` the application's (`muhtar`, …), `language` `tr` or `en`.
         """
         return self.parts.store.contact_for(application_id)
+
+    @rpc
+    def get_callback_contact(self, application_id: str, staff: str, role: str) -> dict | None:
+        """The name and contact of the person behind an application, for the mayor's office's
+        call-back (seed 004); reporting calls this at read time, for `staff`. Every answer is
+        written to intake's audit log of personal-data reads, as the staff API's reads are."""
+        application = self.parts.store.get_application(application_id)
+        if not application or not application.get("citizen_id"):
+            return None
+        citizen = self.parts.store.get_citizen(application["citizen_id"])
+        if not citizen:
+            return None
+        self.parts.store.audit({"at": utcnow(), "staff": staff, "role": role,
+                                "action": "callback.contact", "citizen_id": citizen["_id"],
+                                "application_id": application_id, "path": "rpc"})
+        return {"first_name": citizen.get("first_name"), "last_name": citizen.get("last_name"),
+                "phone": citizen.get("phone"), "email": citizen.get("email")}
 
     @rpc
     def get_inbound_contact(self, inbound_id: str) -> dict | None:

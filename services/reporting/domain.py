@@ -18,6 +18,7 @@ outcome per deadline, and the citizen's rating. Nothing here carries personal da
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,6 +128,8 @@ def fold_summary(current: dict | None, event: dict) -> tuple[dict | None, list[d
             return None, []  # a replay under a new event id: an application counts once
         location = data["location"]
         doc.update(
+            tracking_code=data.get("tracking_code"),  # public: the call-back list shows it
+            caller_type=data.get("caller_type") or "citizen",
             category=data["category"],
             kind=data["kind"],
             channel=data["channel"],
@@ -351,3 +354,30 @@ def series(received: list[datetime], concluded: list[tuple[datetime, float | Non
                    resolution_hours_p90=quantile(hours, 0.9))
         out.append(row)
     return out
+
+
+# -- the mayor's weekly call-back list (seed 004) ----------------------------------------------
+
+CALLBACK_ROLES = ("mayor", "coordinator", "admin")
+CALLBACK_SIZE = 4  # "3-4 randomly chosen citizens a week"
+
+
+def week_bounds(week: str) -> tuple[date, date]:
+    """`2026-W49` → its Monday and Sunday; ValueError for anything else."""
+    year, _, number = week.partition("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    return monday, monday + timedelta(days=6)
+
+
+def current_week(today: date) -> str:
+    year, week, _ = today.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def callback_sample(candidates: list[str], week: str, size: int = CALLBACK_SIZE) -> list[str]:
+    """`size` of `candidates` (application ids), the same for the same week and candidates
+    whoever asks and however often: seeded by the week, drawn from the sorted ids."""
+    pool = sorted(set(candidates))
+    # reproducible on purpose (the same list for the same week), not a secret: not a CSPRNG
+    draw = random.Random(f"acikkapi-callback-{week}")  # noqa: S311
+    return sorted(draw.sample(pool, min(size, len(pool))))

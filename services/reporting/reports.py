@@ -6,7 +6,7 @@ service's composition root, so both read report dates in the one timezone config
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from services.common.events import utcnow
 from services.reporting import domain
@@ -69,3 +69,39 @@ class Reports:
                              first, last, granularity, self.tz)
         return {"first": first, "last": last, "timezone": self.timezone_name,
                 "granularity": granularity, "items": rows}
+
+    def callbacks(self, week: str | None, match: dict,
+                  contact: Callable[[str], dict | None]) -> dict:
+        """The week's call-back list: a sample (seeded by the week) of the applications first
+        concluded in the week before, across units within `match`, each with the citizen's
+        contact asked through `contact` at read time (never stored here) and the note kept."""
+        today = self.clock().astimezone(self.tz).date()
+        week = week or domain.current_week(today)
+        monday, _ = domain.week_bounds(week)
+        start, end = domain.period_bounds(monday - timedelta(days=7), monday - timedelta(days=1),
+                                          self.tz)
+        found = {row["_id"]: row for row in self.store.concluded_in(start, end, match)}
+        items = []
+        for application_id in domain.callback_sample(list(found), week):
+            row = found[application_id]
+            note = self.store.callback_note(week, application_id) or {}
+            items.append({"application_id": application_id,
+                          "tracking_code": row.get("tracking_code"),
+                          "category": row.get("category"), "unit": row.get("unit"),
+                          "unit_name": row.get("unit_name"), "district": row.get("district"),
+                          "concluded_at": row.get("concluded_at"),
+                          "satisfaction": row.get("satisfaction"),
+                          "contact": contact(application_id),
+                          "note": note.get("note"), "reached": note.get("reached"),
+                          "noted_by": note.get("by"), "noted_at": note.get("at")})
+        return {"week": week, "concluded_from": monday - timedelta(days=7),
+                "concluded_to": monday - timedelta(days=1), "candidates": len(found),
+                "items": items}
+
+    def note_callback(self, week: str, application_id: str, note: str | None, reached: bool,
+                      by: str) -> dict:
+        """Record how a call went; it goes back to the desk with the list."""
+        self.store.save_callback_note(week, application_id, {
+            "note": note, "reached": reached, "by": by, "at": self.clock()})
+        return {"week": week, "application_id": application_id, "note": note,
+                "reached": reached, "noted_by": by}

@@ -100,3 +100,57 @@ class SummarySchema(Schema):
                               metadata={"description": "read deadline: met / breached"})
     by_resolve_sla = fields.List(fields.Nested(CountSchema), required=True,
                                  metadata={"description": "resolve deadline: met / breached"})
+
+
+WEEK = validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www, e.g. 2026-W49")
+
+
+class CallbackQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    week = fields.String(load_default=None, validate=WEEK,
+                         metadata={"description": "ISO week (default: this week)"})
+
+
+class ContactSchema(Schema):
+    """The citizen's name and contact, asked from intake at read time (audited there)."""
+
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+
+
+class CallbackSchema(Schema):
+    application_id = fields.String(required=True)
+    tracking_code = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True)
+    unit_name = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+    concluded_at = fields.AwareDateTime(allow_none=True)
+    satisfaction = fields.Integer(allow_none=True)
+    contact = fields.Nested(ContactSchema, allow_none=True)
+    note = fields.String(allow_none=True)
+    reached = fields.Boolean(allow_none=True)
+    noted_by = fields.String(allow_none=True)
+    noted_at = fields.AwareDateTime(allow_none=True)
+
+
+class CallbackListSchema(Schema):
+    """The mayor's weekly call-back list (seed 004)."""
+
+    week = fields.String(required=True)
+    concluded_from = fields.Date(required=True)
+    concluded_to = fields.Date(required=True)
+    candidates = fields.Integer(required=True)
+    items = fields.List(fields.Nested(CallbackSchema), required=True)
+
+
+class CallbackNoteSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+    reached = fields.Boolean(required=True)

@@ -46,6 +46,8 @@ class ReportingStore:
         self.db = db
         self.facts = db["facts"]
         self.applications = db["applications"]
+        self.callback_notes = db["callback_notes"]
+        self.audit_log = db["audit_log"]
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
@@ -76,6 +78,27 @@ class ReportingStore:
         found = self.applications.find({**match, "concluded_at": {"$gte": start, "$lt": end}},
                                        {"concluded_at": 1, "resolution_hours": 1, "_id": 0})
         return [(row["concluded_at"], row.get("resolution_hours")) for row in found]
+
+    def concluded_in(self, start: datetime, end: datetime, match: dict) -> list[dict]:
+        """Summaries matching `match` first concluded in `[start, end)` (the call-back list's
+        candidates): public codes and dimensions only."""
+        return list(self.applications.find(
+            {**match, "concluded_at": {"$gte": start, "$lt": end}},
+            {"tracking_code": 1, "category": 1, "unit": 1, "unit_name": 1, "district": 1,
+             "neighbourhood": 1, "concluded_at": 1, "satisfaction": 1}))
+
+    def callback_note(self, week: str, application_id: str) -> dict | None:
+        return self.callback_notes.find_one({"_id": f"{week}|{application_id}"})
+
+    def save_callback_note(self, week: str, application_id: str, note: dict) -> None:
+        self.callback_notes.replace_one({"_id": f"{week}|{application_id}"},
+                                        {"_id": f"{week}|{application_id}", "week": week,
+                                         "application_id": application_id, **note},
+                                        upsert=True)
+
+    def audit(self, entry: dict) -> None:
+        """Who read the call-back list (with the citizens' contacts), when, which week."""
+        self.audit_log.insert_one(entry)
 
     def received_counts(self, start: datetime, end: datetime, match: dict | None = None) -> dict:
         """Applications received in `[start, end)` matching `match` (the caller's scope and

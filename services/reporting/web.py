@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from flask import Flask, Response, g
 from flask_smorest import Blueprint, abort
+from marshmallow import ValidationError
 
 from services.common.auth import staff_required
+from services.common.events import utcnow
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.reporting import domain, exports
 from services.reporting.bootstrap import ReportingParts
 from services.reporting.schemas import (
+    CallbackListSchema,
+    CallbackNoteSchema,
+    CallbackQuerySchema,
+    CallbackSchema,
     ExportQuerySchema,
     ReportQuerySchema,
     SeriesQuerySchema,
@@ -76,6 +82,57 @@ def create_app(parts: ReportingParts) -> Flask:
         """
         return reporting.series(args.get("first"), args.get("last"), args["granularity"],
                                 scoped(args))
+
+    def contact_of(application_id: str) -> dict | None:
+        """The citizen's contact from intake, for the caller (audited by intake); None when
+        intake cannot say now (the list still shows the case)."""
+        try:
+            return parts.rpc.call("intake", "get_callback_contact", application_id,
+                                  g.staff.user, g.staff.role)
+        except Exception:
+            return None
+
+    @reports.route("/callbacks", methods=["GET"])
+    @reports.doc(security=[{"staffToken": []}])
+    @staff_required(*domain.CALLBACK_ROLES)
+    @reports.arguments(CallbackQuerySchema, location="query")
+    @reports.response(200, CallbackListSchema)
+    @reports.alt_response(403, description="only the mayor's office and the coordination centre")
+    @reports.alt_response(422, description="a parameter is wrong; `errors` names it")
+    def callbacks(args: dict):
+        """The week's call-back list (seed 004): 4 applications first concluded the week
+        before, drawn reproducibly (seeded by the week) across the caller's units, with the
+        citizen's contact read from intake now. Every read is audited, here and in intake."""
+        answer = reporting.callbacks(args.get("week"), scoped({}), contact_of)
+        parts.store.audit({"at": utcnow(), "staff": g.staff.user, "role": g.staff.role,
+                           "action": "callbacks.read", "week": answer["week"],
+                           "applications": [item["application_id"] for item in answer["items"]]})
+        return answer
+
+    @reports.route("/callbacks/<string:week>/<string(maxlength=64):application_id>",
+                   methods=["PUT"])
+    @reports.doc(security=[{"staffToken": []}])
+    @staff_required(*domain.CALLBACK_ROLES)
+    @reports.arguments(CallbackNoteSchema)
+    @reports.response(200, CallbackSchema)
+    @reports.alt_response(404, description="not on that week's list")
+    @reports.alt_response(422, description="a field is wrong; `errors` names it")
+    def note_callback(payload: dict, week: str, application_id: str):
+        """Record how the call went (reached or not, and a note); it goes back to the desk
+        with the list."""
+        errors = {}
+        try:
+            CallbackQuerySchema().load({"week": week})
+        except ValidationError as exc:
+            errors = exc.messages
+        if errors:
+            abort(422, message="the week is wrong", errors={"path": errors})
+        listed = reporting.callbacks(week, scoped({}), lambda _: None)
+        if application_id not in {item["application_id"] for item in listed["items"]}:
+            abort(404, message="not on that week's call-back list",
+                  errors={"path": {"application_id": ["not on the list"]}})
+        return reporting.note_callback(week, application_id, payload.get("note"),
+                                       payload["reached"], g.staff.user)
 
     @reports.route("/summary/export", methods=["GET"])
     @reports.doc(security=[{"staffToken": []}])

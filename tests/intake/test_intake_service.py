@@ -203,3 +203,20 @@ def test_reporting_records_a_merged_duplicate_as_a_fact_and_counts_it_once(confi
     assert len(facts) == 1 and facts[0]["_id"] == event["event_id"]
     assert store.get_summary(event["application_id"]) is None  # not a second application
     parts.close()
+
+
+def test_the_call_back_contact_is_given_to_the_named_staff_member_and_audited(parts, client):
+    from nameko.testing.services import worker_factory
+
+    from services.intake.service import IntakeService
+    from tests.support import SAMPLE_APPLICATION
+
+    created = client.post("/api/v1/applications", json=SAMPLE_APPLICATION).get_json()
+    service = worker_factory(IntakeService, parts=parts)
+    contact = service.get_callback_contact(created["application_id"], "ozel-kalem-1", "mayor")
+    assert contact == {"first_name": "Ayşe", "last_name": "Demir", "phone": "+905551112233",
+                       "email": None}
+    [entry] = list(parts.store.audit_log.find({"action": "callback.contact"}))
+    assert (entry["staff"], entry["role"], entry["application_id"]) == (
+        "ozel-kalem-1", "mayor", created["application_id"])
+    assert service.get_callback_contact("no-such-application", "ozel-kalem-1", "mayor") is None

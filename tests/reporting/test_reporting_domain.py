@@ -227,3 +227,13 @@ def test_a_series_counts_received_and_concluded_per_period_with_empty_ones():
     assert [(r["period"], r["received"], r["concluded"]) for r in rows] == [
         ("2025-03-03", 1, 0), ("2025-03-04", 1, 0), ("2025-03-05", 0, 2)]  # 01:00 local: 4th
     assert (rows[2]["resolution_hours_median"], rows[2]["resolution_hours_p90"]) == (10.0, 48.0)
+
+
+def test_the_call_back_sample_is_the_same_for_the_same_week_and_differs_between_weeks():
+    ids = [f"app-{n:03d}" for n in range(50)]
+    first = domain.callback_sample(ids, "2026-W49")
+    assert len(first) == domain.CALLBACK_SIZE == 4
+    assert domain.callback_sample(list(reversed(ids)), "2026-W49") == first  # order-free
+    assert domain.callback_sample(ids, "2026-W50") != first
+    assert domain.callback_sample(ids[:2], "2026-W49") == ids[:2]  # fewer than four: all
+    assert domain.week_bounds("2026-W01") == (date(2025, 12, 29), date(2026, 1, 4))

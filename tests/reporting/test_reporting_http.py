@@ -5,7 +5,8 @@ the same the app reads), so these tests need no broker traffic.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -246,3 +247,88 @@ def test_an_unknown_granularity_is_a_422_naming_it(client, config):
                           headers=bearer(config))
     assert response.status_code == 422
     assert "granularity" in response.get_json()["errors"]["query"]
+
+
+CALLBACKS = "/api/v1/reports/callbacks"
+
+
+@pytest.fixture
+def last_week(deliver, events):
+    """Six applications concluded in ISO week 2025-W11 (10-16 March): the candidates of the
+    list of week 2025-W12."""
+    concluded = []
+    for n in range(6):
+        at = datetime(2025, 3, 10 + n, 9, tzinfo=UTC)
+        receipt = deliver(events.received(at=at - timedelta(days=1)))
+        deliver(events.routed(receipt, at=at - timedelta(days=1)))
+        deliver(events.case(receipt, "case_closed", "closed", at=at))
+        concluded.append(receipt["application_id"])
+    return concluded
+
+
+@pytest.fixture
+def intake_contacts(parts, monkeypatch):
+    """Intake's `get_callback_contact`, recorded: who asked for which application."""
+    asked = []
+
+    def call(service, method, application_id, staff, role):
+        assert (service, method) == ("intake", "get_callback_contact")
+        asked.append((application_id, staff, role))
+        return {"first_name": "Ayşe", "last_name": "Demir", "phone": "+905551112233",
+                "email": None}
+
+    monkeypatch.setattr(parts.rpc, "call", call)
+    return asked
+
+
+def test_the_mayor_s_call_back_list_is_four_of_last_week_s_with_contacts_and_audited(
+        client, config, parts, last_week, intake_contacts):
+    mayor_office = bearer(config, role="coordinator", user="ozel-kalem-1")
+    first = client.get(CALLBACKS, query_string={"week": "2025-W12"}, headers=mayor_office)
+    assert first.status_code == 200, first.get_json()
+    body = first.get_json()
+    assert (body["concluded_from"], body["concluded_to"], body["candidates"]) == (
+        "2025-03-10", "2025-03-16", 6)
+    chosen = [item["application_id"] for item in body["items"]]
+    assert len(chosen) == 4 and set(chosen) <= set(last_week)
+    assert all(item["contact"]["phone"] == "+905551112233" for item in body["items"])
+    assert {who for _, who, _ in intake_contacts} == {"ozel-kalem-1"}
+    again = client.get(CALLBACKS, query_string={"week": "2025-W12"}, headers=mayor_office)
+    assert [item["application_id"] for item in again.get_json()["items"]] == chosen
+    reads = list(parts.store.audit_log.find({"action": "callbacks.read"}))
+    assert len(reads) == 2 and reads[0]["applications"] == chosen
+    assert "+905551112233" not in repr(reads)  # the audit says who read, not what
+
+
+def test_a_call_s_note_goes_back_with_the_list(client, config, last_week, intake_contacts):
+    office = bearer(config, role="coordinator", user="ozel-kalem-1")
+    chosen = client.get(CALLBACKS, query_string={"week": "2025-W12"},
+                        headers=office).get_json()["items"][0]["application_id"]
+    noted = client.put(f"{CALLBACKS}/2025-W12/{chosen}",
+                       json={"reached": True, "note": "Memnun, teşekkür etti."}, headers=office)
+    assert noted.status_code == 200, noted.get_json()
+    items = client.get(CALLBACKS, query_string={"week": "2025-W12"},
+                       headers=office).get_json()["items"]
+    [item] = [i for i in items if i["application_id"] == chosen]
+    assert (item["reached"], item["note"], item["noted_by"]) == (
+        True, "Memnun, teşekkür etti.", "ozel-kalem-1")
+
+
+@pytest.mark.parametrize(("path", "body", "status", "field"), [
+    ("2025-W12/not-on-the-list", {"reached": True}, 404, "application_id"),
+    ("2025-W99/x", {"reached": True}, 422, "week"),
+    ("2025-W12/x", {"note": "no reached"}, 422, "reached"),
+])
+def test_a_bad_call_note_is_refused_naming_the_field(client, config, last_week,
+                                                     intake_contacts, path, body, status,
+                                                     field):
+    response = client.put(f"{CALLBACKS}/{path}", json=body, headers=bearer(config))
+    assert response.status_code == status
+    assert field in json.dumps(response.get_json()["errors"])
+
+
+def test_only_the_mayor_s_office_and_the_coordination_centre_see_the_list(client, config):
+    for role in ("expert", "supervisor", "director", "governor"):
+        response = client.get(CALLBACKS, headers=bearer(config, role=role, unit="u",
+                                                        institution="i"))
+        assert response.status_code == 403

@@ -167,6 +167,7 @@ def fold_summary(current: dict | None, event: dict) -> tuple[dict | None, list[d
         _resolution(doc)
     if etype == "case_reopened" and event["event_id"] not in doc["reopened"]:
         doc["reopened"] = sorted([*doc["reopened"], event["event_id"]])
+    doc["reopen_count"] = len(doc["reopened"])
     status = STATUS_OF_EVENT.get(etype) or data.get("state")
     status_key = _key(doc.get("status_at"),
                       doc.get("status_type") or _status_type(doc.get("status")),

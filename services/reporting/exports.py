@@ -21,6 +21,9 @@ DIMENSIONS = {
     "by_read_sla": "Okunma süresi / Read deadline",
     "by_resolve_sla": "Çözüm süresi / Resolve deadline",
     "by_satisfaction": "Memnuniyet / Satisfaction",
+    "by_reopen_count": "Yeniden açılma / Times reopened",
+    "by_caller_type": "Başvuran / Caller",
+    "by_tier": "Yönlendirme / Routing tier",
 }
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

@@ -13,7 +13,8 @@ from services.reporting import domain
 from services.reporting.store import ReportingStore
 
 RANKED = ("by_category", "by_channel", "by_district", "by_neighbourhood", "by_unit",
-          "by_status", "by_level", "by_satisfaction", "by_read_sla", "by_resolve_sla")
+          "by_status", "by_level", "by_satisfaction", "by_read_sla", "by_resolve_sla",
+          "by_reopen_count", "by_caller_type", "by_tier")
 
 
 class Reports:

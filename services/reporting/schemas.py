@@ -100,6 +100,12 @@ class SummarySchema(Schema):
                               metadata={"description": "read deadline: met / breached"})
     by_resolve_sla = fields.List(fields.Nested(CountSchema), required=True,
                                  metadata={"description": "resolve deadline: met / breached"})
+    by_reopen_count = fields.List(fields.Nested(CountSchema), required=True,
+                                  metadata={"description": "times reopened (the reopen rate)"})
+    by_caller_type = fields.List(fields.Nested(CountSchema), required=True,
+                                 metadata={"description": "citizen, muhtar (seed 003), …"})
+    by_tier = fields.List(fields.Nested(CountSchema), required=True,
+                          metadata={"description": "routing tier; outside: referred"})
 
 
 WEEK = validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www, e.g. 2026-W49")

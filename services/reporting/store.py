@@ -36,6 +36,9 @@ DIMENSIONS = {
     "by_satisfaction": "satisfaction",  # the citizen's 1-5 rating (None: not rated)
     "by_read_sla": "sla.read.outcome",  # met / breached (None: not decided yet)
     "by_resolve_sla": "sla.resolve.outcome",
+    "by_reopen_count": "reopen_count",  # how often the citizen had it reopened (the reopen rate)
+    "by_caller_type": "caller_type",  # citizen, muhtar (seed 003), …
+    "by_tier": "tier",  # where the routing sent it; `outside`: referred to another institution
 }
 
 

@@ -159,7 +159,7 @@ def test_the_case_s_whole_life_is_folded_the_same_in_any_order(events):
     assert (first["unit"], first["unit_name"]) == ("mersin_bb.parks", "Park ve Bahçeler")
     assert first["concluded_at"] == (T0 + timedelta(hours=30)).replace(microsecond=250_000)
     assert first["resolution_hours"] == 30.0  # to the first conclusion
-    assert len(first["reopened"]) == 1
+    assert len(first["reopened"]) == first["reopen_count"] == 1
     assert first["level"] == 2  # the highest, whatever order the steps came in
     assert first["sla"]["resolve"]["outcome"] == "met"  # the latest attempt's
     assert first["satisfaction"] == 4

@@ -137,6 +137,9 @@ def test_the_case_s_life_sla_outcomes_escalations_and_the_rating_reach_the_count
     assert answer["by_resolve_sla"] == [{"key": "met", "count": 1}]
     assert answer["by_satisfaction"] == [{"key": "5", "count": 1}]
     assert answer["by_neighbourhood"] == [{"key": "Limonluk", "count": 1}]
+    assert answer["by_reopen_count"] == [{"key": "0", "count": 1}]
+    assert answer["by_caller_type"] == [{"key": "citizen", "count": 1}]
+    assert answer["by_tier"] == [{"key": "metropolitan", "count": 1}]
 
 
 def test_an_institution_s_figures_are_scoped_through_routing_s_directory(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from services.common.codes import display_tracking_code
 from services.common.events import utcnow
 from services.reporting import domain
 from services.reporting.store import ReportingStore
@@ -87,7 +88,8 @@ class Reports:
             row = found[application_id]
             note = self.store.callback_note(week, application_id) or {}
             items.append({"application_id": application_id,
-                          "tracking_code": row.get("tracking_code"),
+                          "tracking_code": display_tracking_code(row["tracking_code"])
+                          if row.get("tracking_code") else None,
                           "category": row.get("category"), "unit": row.get("unit"),
                           "unit_name": row.get("unit_name"), "district": row.get("district"),
                           "concluded_at": row.get("concluded_at"),

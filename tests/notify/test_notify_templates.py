@@ -426,3 +426,13 @@ def test_a_muhtar_is_addressed_as_such(name, language):
     address = {"tr": "Sayın Muhtar", "en": "Dear Muhtar"}[language]
     for channel in CHANNELS:
         assert address in rendered(name, channel, language)[1]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_staff_note_ending_in_punctuation_gets_no_second_stop(language):
+    _, asked = rendered("case_waiting", "sms", language, reason="Adresiniz nedir?")
+    _, done = rendered("case_closed", "sms", language, result="Kaldırım yenilendi.")
+    _, plain = rendered("case_closed", "sms", language, result="Kaldırım yenilendi")
+    assert "nedir? " in asked and "?." not in asked
+    assert "yenilendi. " in done and ".." not in done
+    assert "yenilendi. " in plain

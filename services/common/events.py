@@ -205,6 +205,18 @@ class SatisfactionRecorded(Schema):
     source = fields.String(load_default="web", validate=validate.OneOf(SATISFACTION_SOURCES))
 
 
+class ReportGenerated(Schema):
+    """A scheduled report file is ready (reporting): notify tells whom it is for. The
+    envelope's `application_id` is `report:<file id>`: no application exists."""
+
+    file_id = fields.String(required=True, validate=validate.Length(1, 300))
+    kind = fields.String(required=True, validate=validate.OneOf(("weekly", "monthly")))
+    period = fields.String(required=True)
+    scope_type = fields.String(required=True, validate=validate.OneOf(("unit", "institution")))
+    scope = fields.String(required=True)
+    total = fields.Integer(required=True)
+
+
 class CategorySaved(Schema):
     """A category an admin created, changed or removed through routing's API: its public
     definition, exactly `Category.to_dict()` (no personal data). The envelope's
@@ -251,6 +263,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("notification_failed", 1): ("notify", NotificationOutcome),
     ("reopen_requested", 1): ("tracking", ReopenRequested),
     ("satisfaction_recorded", 1): ("tracking", SatisfactionRecorded),
+    ("report_generated", 1): ("reporting", ReportGenerated),
 }
 LATEST_VERSION = {
     etype: max(v for t, v in EVENT_SCHEMAS if t == etype) for etype, _ in EVENT_SCHEMAS

@@ -86,6 +86,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("application_referred", "handle_application_referred"),
         *((event, f"handle_{event}") for event in NOTIFY_FOLLOWS),
         ("satisfaction_recorded", "handle_satisfaction_recorded"),
+        ("report_generated", "handle_report_generated"),
     ),
     *_subs(
         "tracking",

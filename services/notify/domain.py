@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
@@ -337,6 +338,11 @@ class Composer:
             context["tracking_code_display"] = display_tracking_code(
                 data["original_tracking_code"])
             context["status_link"] = self.status_link(data["original_application_id"])
+        if template == "report_ready":
+            context.update(kind=data["kind"], period=data["period"], scope=data["scope"],
+                           total=data["total"],
+                           download_link=f"{self.base_url}/api/v1/reports/files/"
+                                         f"{quote(data['file_id'], safe='')}")
         if template == "mayor_digest":
             items = [{"tracking_code_display": _tracking(item, {}),
                       "unit": item.get("unit") or "-",

@@ -19,6 +19,7 @@ Who is told of what (design §5 events; issue 11):
 | satisfaction_recorded (by SMS) | thanks | |
 | application_merged, inbound_rejected | the original's code; what was wrong | |
 | 08:00 each day | | each institution's head: the open cases at the top of the ladder |
+| report_generated | | supervisor (weekly), director or head (monthly): the file, by e-mail |
 
 The recipient is resolved here, at send time: a citizen through intake (the destination never
 travels in an event and is never stored unmasked), staff through routing's directory. Sending
@@ -154,6 +155,20 @@ class NotifyService:
             people = []
         self._tell_staff(event, "case_escalated", people)
 
+    @event_handler("reporting", "report_generated")
+    def handle_report_generated(self, event: dict) -> None:
+        """Seed 004: a unit's weekly report to its supervisor, a unit's monthly report to its
+        director, an institution's monthly report to its head; by e-mail (it is a file)."""
+        data = event["data"]
+        if data["scope_type"] == "unit":
+            people = self._ladder(data["scope"], 1 if data["kind"] == "weekly" else 2)[:1]
+        else:
+            with eventlet.Timeout(CONTACT_TIMEOUT_SECONDS, ContactLookupTimeout):
+                heads = self.routing_rpc.institution_heads()
+            people = [{"code": head["code"], "position": "head"} for head in heads
+                      if head["institution"] == data["scope"]]
+        self._tell_staff(event, "report_ready", people, channels=(domain.EMAIL,))
+
     # -- what others ask of notify -----------------------------------------------------------
 
     @rpc
@@ -214,10 +229,11 @@ class NotifyService:
         """The unit's primary and backup expert (ladder level 0)."""
         self._tell_staff(event, template, self._ladder(unit, 0))
 
-    def _tell_staff(self, event: dict, template: str, people: list[dict]) -> None:
-        """Each of `people` by SMS and by e-mail, as the directory has them; one message per
-        person and channel. Nobody to tell is logged, not retried (the directory names no one
-        at that level)."""
+    def _tell_staff(self, event: dict, template: str, people: list[dict],
+                    channels: tuple[str, ...] = domain.CHANNELS) -> None:
+        """Each of `people` on `channels` (SMS and e-mail), as the directory has them; one
+        message per person and channel. Nobody to tell is logged, not retried (the directory
+        names no one at that level)."""
         if not people:
             log.warning("no staff to alert", extra={"application_id": event["application_id"],
                                                     "template": template})
@@ -225,7 +241,9 @@ class NotifyService:
             role = "backup" if person.get("position") == "backup" else "primary"
             with eventlet.Timeout(CONTACT_TIMEOUT_SECONDS, ContactLookupTimeout):
                 contact = self.routing_rpc.staff_contact(person["code"])
-            for tag, _recipient in domain.staff_recipients(person["code"], contact):
+            for tag, recipient in domain.staff_recipients(person["code"], contact):
+                if recipient.channel not in channels:
+                    continue
                 spec = {"to": "staff", "code": person["code"], "channel": tag.rsplit(":", 1)[1],
                         "role": role}
                 self.parts.deliveries.send_once(event, template, spec, self._resolve, tag=tag)

@@ -1,10 +1,10 @@
 """Reporting's composition root: what one reporting process holds, built once.
 
-`ReportingParts` opens reporting's database, makes its store (indexes created) and the reports
+`ReportingParts` opens reporting's database (with the relay that publishes `report_generated`
+from the generated files' outbox), makes its store (indexes created) and the reports
 use case over it, in the timezone `REPORT_TIMEZONE` names, and a pool of RPC proxies the HTTP
 side asks routing's directory through (which institutions are under a caller's, cached a
-minute). Reporting publishes nothing, so it
-has no outbox relay. The nameko service receives the parts through `Composed(build)`, the Flask
+minute). The nameko service receives the parts through `Composed(build)`, the Flask
 app through `create_app(parts)`: both work on the same objects.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ReportingParts(Parts):
     rpc: RpcPool
 
     def __init__(self, config: dict):
-        super().__init__(config, "reporting")
+        super().__init__(config, "reporting", relay=("report_files",))
 
     def compose(self, config: dict) -> None:
         self.store = ReportingStore(self.db)

@@ -382,3 +382,24 @@ def callback_sample(candidates: list[str], week: str, size: int = CALLBACK_SIZE)
     # reproducible on purpose (the same list for the same week), not a secret: not a CSPRNG
     draw = random.Random(f"acikkapi-callback-{week}")  # noqa: S311
     return sorted(draw.sample(pool, min(size, len(pool))))
+
+
+# -- scheduled reports (seed 004: weekly to each unit's supervisor, monthly to each directorate
+# and the mayor) ----------------------------------------------------------------------------
+
+def previous_week(today: date) -> tuple[str, date, date]:
+    """The ISO week before `today`'s: `(2026-W48, its Monday, its Sunday)`."""
+    monday = today - timedelta(days=today.weekday() + 7)
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}", monday, monday + timedelta(days=6)
+
+
+def previous_month(today: date) -> tuple[str, date, date]:
+    """The month before `today`'s: `(2026-11, its first day, its last day)`."""
+    last = today.replace(day=1) - timedelta(days=1)
+    return f"{last.year}-{last.month:02d}", last.replace(day=1), last
+
+
+def report_file_id(kind: str, period: str, scope_type: str, scope: str) -> str:
+    """One file per kind, period and scope: generated once whatever the number of processes."""
+    return f"{kind}|{period}|{scope_type}|{scope}"

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from services.common.codes import display_tracking_code
-from services.common.events import utcnow
-from services.reporting import domain
+from services.common.events import make_event, utcnow
+from services.reporting import domain, exports
 from services.reporting.store import ReportingStore
 
 RANKED = ("by_category", "by_channel", "by_district", "by_neighbourhood", "by_unit",
@@ -108,3 +108,39 @@ class Reports:
             "note": note, "reached": reached, "by": by, "at": self.clock()})
         return {"week": week, "application_id": application_id, "note": note,
                 "reached": reached, "noted_by": by}
+
+    def generate_due(self) -> list[str]:
+        """Generate the reports whose period has ended and that do not exist yet: last week's
+        for each unit (its supervisor's), last month's for each unit (the directorate's) and
+        each institution (the mayor's); XLSX, stored once each. Returns the new files' ids."""
+        today = self.clock().astimezone(self.tz).date()
+        made = []
+        for kind, (period, first, last) in (("weekly", domain.previous_week(today)),
+                                            ("monthly", domain.previous_month(today))):
+            run_id = f"{kind}|{period}"
+            if self.store.has_run(run_id):
+                continue
+            start, end = domain.period_bounds(first, last, self.tz)
+            pairs = self.store.units_in(start, end)
+            scopes = [("unit", unit, institution) for unit, institution in pairs]
+            if kind == "monthly":
+                scopes += [("institution", inst, inst)
+                           for inst in sorted({i for _, i in pairs if i})]
+            for scope_type, scope, institution in scopes:
+                file_id = domain.report_file_id(kind, period, scope_type, scope)
+                summary = self.summary(first, last, {scope_type: scope})
+                described = {"file_id": file_id, "kind": kind, "period": period,
+                             "scope_type": scope_type, "scope": scope,
+                             "total": summary["total"]}
+                ready = make_event("report_generated", f"report:{file_id}", described,
+                                   occurred_at=self.clock())
+                if self.store.save_file({
+                        "_id": file_id, "kind": kind, "period": period,
+                        "scope_type": scope_type, "scope": scope,
+                        "unit": scope if scope_type == "unit" else None,
+                        "institution": institution, "total": summary["total"],
+                        "created_at": self.clock(), "content": exports.to_xlsx(summary)},
+                        [ready]):
+                    made.append(file_id)
+            self.store.mark_run(run_id, self.clock())
+        return made

@@ -160,3 +160,19 @@ class CallbackNoteSchema(Schema):
 
     note = fields.String(load_default=None, validate=validate.Length(max=2000))
     reached = fields.Boolean(required=True)
+
+
+class ReportFileSchema(Schema):
+    """A generated report, listed for download (`GET /api/v1/reports/files/<id>`)."""
+
+    id = fields.String(attribute="_id", required=True)
+    kind = fields.String(required=True)  # weekly | monthly
+    period = fields.String(required=True)  # 2026-W48 | 2026-11
+    scope_type = fields.String(required=True)  # unit | institution
+    scope = fields.String(required=True)
+    total = fields.Integer(required=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class ReportFileListSchema(Schema):
+    items = fields.List(fields.Nested(ReportFileSchema), required=True)

@@ -3,15 +3,30 @@ routing outcome, the case's whole life (every case event), SLA outcomes, escalat
 citizen's rating."""
 from __future__ import annotations
 
+import logging
+
+from nameko.timer import timer
+
 from services.common.bootstrap import Composed
 from services.common.handlers import event_handler
 from services.reporting.bootstrap import ReportingParts, build
+
+log = logging.getLogger(__name__)
+GENERATE_SECONDS = 60
 
 
 class ReportingService:
     name = "reporting"
 
     parts: ReportingParts = Composed(build)
+
+    @timer(interval=GENERATE_SECONDS)
+    def generate_reports(self) -> None:
+        """The weekly and monthly report files, once their period has ended (seed 004);
+        each stored once, whatever the number of reporting processes."""
+        made = self.parts.reports.generate_due()
+        if made:
+            log.info("reports generated", extra={"count": len(made)})
 
     @event_handler("intake", "application_received")
     def handle_application_received(self, event: dict) -> None:

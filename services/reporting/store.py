@@ -10,9 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import BOOKKEEPING, Fold, fold_once, insert_once
+from services.common.outbox import (
+    BOOKKEEPING,
+    Fold,
+    fold_once,
+    insert_once,
+    insert_with_events,
+)
 
 INDEXES: dict[str, list[Index]] = {
     "facts": [
@@ -50,6 +57,8 @@ class ReportingStore:
         self.facts = db["facts"]
         self.applications = db["applications"]
         self.callback_notes = db["callback_notes"]
+        self.files = db["report_files"]
+        self.runs = db["report_runs"]
         self.audit_log = db["audit_log"]
 
     def ensure_indexes(self) -> None:
@@ -98,6 +107,36 @@ class ReportingStore:
                                         {"_id": f"{week}|{application_id}", "week": week,
                                          "application_id": application_id, **note},
                                         upsert=True)
+
+    def units_in(self, start: datetime, end: datetime) -> list[tuple[str, str | None]]:
+        """`(unit, institution)` of the applications received in `[start, end)`."""
+        rows = self.applications.aggregate([
+            {"$match": {"received_at": {"$gte": start, "$lt": end}, "unit": {"$ne": None}}},
+            {"$group": {"_id": {"unit": "$unit", "institution": "$institution"}}},
+        ])
+        return sorted({(row["_id"]["unit"], row["_id"].get("institution")) for row in rows})
+
+    def has_run(self, run_id: str) -> bool:
+        return self.runs.find_one({"_id": run_id}) is not None
+
+    def mark_run(self, run_id: str, at: datetime) -> None:
+        insert_once(self.runs, {"_id": run_id, "at": at})
+
+    def save_file(self, doc: dict, events: list[dict]) -> bool:
+        """Store a generated report once, with the event saying it is ready (False: another
+        process stored it first)."""
+        try:
+            insert_with_events(self.files, doc, events)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def list_files(self, match: dict, limit: int = 200) -> list[dict]:
+        hidden = {"content": 0, **dict.fromkeys(BOOKKEEPING, 0)}
+        return list(self.files.find(match, hidden).sort("created_at", -1).limit(limit))
+
+    def get_file(self, file_id: str, match: dict) -> dict | None:
+        return self.files.find_one({**match, "_id": file_id})
 
     def audit(self, entry: dict) -> None:
         """Who read the call-back list (with the citizens' contacts), when, which week."""

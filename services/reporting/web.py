@@ -18,6 +18,7 @@ from services.reporting.schemas import (
     CallbackQuerySchema,
     CallbackSchema,
     ExportQuerySchema,
+    ReportFileListSchema,
     ReportQuerySchema,
     SeriesQuerySchema,
     SeriesSchema,
@@ -133,6 +134,29 @@ def create_app(parts: ReportingParts) -> Flask:
                   errors={"path": {"application_id": ["not on the list"]}})
         return reporting.note_callback(week, application_id, payload.get("note"),
                                        payload["reached"], g.staff.user)
+
+    @reports.route("/files", methods=["GET"])
+    @reports.doc(security=[{"staffToken": []}])
+    @staff_required(*domain.REPORT_ROLES)
+    @reports.response(200, ReportFileListSchema)
+    def files():
+        """The weekly and monthly reports generated for the caller's scope, newest first: a
+        unit's own, an institution's and its units', or (the coordination centre) all."""
+        return {"items": parts.store.list_files(scoped({}))}
+
+    @reports.route("/files/<string(maxlength=300):file_id>", methods=["GET"])
+    @reports.doc(security=[{"staffToken": []}])
+    @staff_required(*domain.REPORT_ROLES)
+    @reports.alt_response(200, description="the report as XLSX")
+    @reports.alt_response(404, description="no such report in the caller's scope")
+    def download(file_id: str):
+        """One generated report, as XLSX."""
+        found = parts.store.get_file(file_id, scoped({}))
+        if found is None:
+            abort(404, message="no such report", errors={"path": {"file_id": ["unknown"]}})
+        name = file_id.replace("|", "-") + ".xlsx"
+        return Response(bytes(found["content"]), mimetype=exports.FORMATS["xlsx"],
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @reports.route("/summary/export", methods=["GET"])
     @reports.doc(security=[{"staffToken": []}])

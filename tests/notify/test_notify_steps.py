@@ -362,3 +362,26 @@ def test_a_forwarded_message_waits_within_its_run_for_a_received_one_being_sent(
     citizen_texts = [s["text"] for s in slow.sent if s["to"] == PHONE]
     assert "alındı" in citizen_texts[0] and "Fen İşleri" in citizen_texts[1]
     assert store.deferred.count_documents({}) == 0  # not held: it waited its turn
+
+
+def test_a_generated_report_goes_by_e_mail_to_whom_it_is_for(store):
+    service = make_service(store)
+    weekly = event("report_generated", {
+        "file_id": "weekly|2026-W48|unit|mersin_bb.roads", "kind": "weekly",
+        "period": "2026-W48", "scope_type": "unit", "scope": "mersin_bb.roads", "total": 12},
+        application_id="report:weekly|2026-W48|unit|mersin_bb.roads")
+    service.handle_report_generated(weekly)
+    service.handle_report_generated(weekly)
+    service.routing_rpc.ladder_staff.assert_called_with("mersin_bb.roads", 1)  # supervisor
+    assert service.sms.sent == []  # a file: e-mail only
+    [mail] = service.email.sent
+    assert mail["to"] == "baskan@mersin.bel.tr" and "2026-W48" in mail["subject"]
+    assert "/api/v1/reports/files/weekly%7C2026-W48%7Cunit%7Cmersin_bb.roads" in mail["text"]
+    service.routing_rpc.institution_heads.return_value = [
+        {"institution": "mersin_bb", "code": "mbb-0020"}]
+    service.handle_report_generated(event("report_generated", {
+        "file_id": "monthly|2026-11|institution|mersin_bb", "kind": "monthly",
+        "period": "2026-11", "scope_type": "institution", "scope": "mersin_bb", "total": 400},
+        application_id="report:monthly|2026-11|institution|mersin_bb"))
+    assert [m["to"] for m in service.email.sent] == ["baskan@mersin.bel.tr",
+                                                     "uzman@mersin.bel.tr"]

@@ -132,6 +132,12 @@ TEMPLATES: dict[str, Spec] = {
         "staff", {"unit": "Zabıta Müdürlüğü", "deadline": None, "to_level": 1,
                   "waited_hours": None},
         {"unit": LONG_UNIT, "deadline": "resolve", "to_level": 4, "waited_hours": 52.5}),
+    "report_ready": Spec(
+        "staff", {"kind": "weekly", "period": "2026-W48", "scope": "mersin_bb.roads",
+                  "total": 0, "download_link": f"{BASE_URL}/api/v1/reports/files/x"},
+        {"kind": "monthly", "period": "2026-11", "scope": LONG_UNIT, "total": 1234,
+         "download_link": f"{BASE_URL}/api/v1/reports/files/monthly%7C2026-11%7Cunit%7Cx"},
+        channels=("email",), code_in_email=False),
     "mayor_digest": Spec(
         "staff", {"date": "02.12.2026", "count": 0, "items": []},
         {"date": "02.12.2026", "count": 3, "items": DIGEST_ITEMS}, code_in_email=False),

@@ -237,3 +237,11 @@ def test_the_call_back_sample_is_the_same_for_the_same_week_and_differs_between_
     assert domain.callback_sample(ids, "2026-W50") != first
     assert domain.callback_sample(ids[:2], "2026-W49") == ids[:2]  # fewer than four: all
     assert domain.week_bounds("2026-W01") == (date(2025, 12, 29), date(2026, 1, 4))
+
+
+def test_the_reports_due_are_last_week_s_and_last_month_s():
+    assert domain.previous_week(date(2026, 12, 2)) == ("2026-W48", date(2026, 11, 23),
+                                                       date(2026, 11, 29))
+    assert domain.previous_week(date(2026, 1, 5))[0] == "2026-W01"  # 29 Dec - 4 Jan
+    assert domain.previous_month(date(2026, 1, 15)) == ("2025-12", date(2025, 12, 1),
+                                                        date(2025, 12, 31))

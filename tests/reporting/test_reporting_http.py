@@ -332,3 +332,44 @@ def test_only_the_mayor_s_office_and_the_coordination_centre_see_the_list(client
         response = client.get(CALLBACKS, headers=bearer(config, role=role, unit="u",
                                                         institution="i"))
         assert response.status_code == 403
+
+
+def test_last_month_s_reports_are_generated_once_and_listed_and_served_by_scope(
+        client, config, parts, march, monkeypatch):
+    import io
+
+    from openpyxl import load_workbook
+
+    from services.reporting.reports import Reports
+
+    monkeypatch.setattr(parts, "family", FAMILIES.__getitem__)
+    april = datetime(2025, 4, 2, 9, tzinfo=UTC)
+    parts.reports.clock = lambda: april
+    made = parts.reports.generate_due()
+    assert sorted(made) == ["monthly|2025-03|institution|mersin_bb",
+                            "monthly|2025-03|unit|mersin_bb.roads"]
+    assert parts.reports.generate_due() == []  # the next minute's timer
+    stored = parts.store.files.find_one({"_id": "monthly|2025-03|unit|mersin_bb.roads"})
+    [ready] = stored["_outbox"]  # published by the relay: notify e-mails the director
+    assert (ready["type"], ready["data"]["total"]) == ("report_generated", 2)
+    other_process = Reports(parts.store, "Europe/Istanbul", clock=lambda: april)
+    assert other_process.generate_due() == []
+
+    def listed(**who) -> list[str]:
+        response = client.get("/api/v1/reports/files", headers=bearer(config, **who))
+        assert response.status_code == 200, response.get_json()
+        return [item["id"] for item in response.get_json()["items"]]
+
+    assert listed(role="supervisor", unit="mersin_bb.roads") == [
+        "monthly|2025-03|unit|mersin_bb.roads"]
+    assert sorted(listed(role="mayor", institution="mersin_bb")) == sorted(made)
+    assert listed(role="supervisor", unit="mezitli_bld.works") == []
+    expert = bearer(config, role="expert", unit="mersin_bb.roads")
+    file = client.get("/api/v1/reports/files/monthly|2025-03|unit|mersin_bb.roads",
+                      headers=expert)
+    assert file.status_code == 200
+    book = load_workbook(io.BytesIO(file.get_data()))
+    assert book["Özet"]["B4"].value == 2
+    hidden = client.get("/api/v1/reports/files/monthly|2025-03|institution|mersin_bb",
+                        headers=expert)
+    assert hidden.status_code == 404

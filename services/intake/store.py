@@ -8,12 +8,14 @@ keys and duplicate slots by their own value, so uniqueness is the `_id`'s. No TT
 (FerretDB has none): expiry is a timer in the service (`purge_expired`).
 
 Finding a citizen by the phone an SMS came from is a lookup by `_id` too: `citizen_phones` is
-keyed by the keyed hash of the E.164 number (`domain.phone_key`) and lists the citizens who gave
-it. It is written before the citizen (so it never misses one) and pruned after a change, and
-readers check each citizen's current number: an entry left by a crash in between is skipped.
-A citizen's latest applications are listed on the citizen (`recent_applications`, written in the
-same write as the rest of the profile) for the same reason: `applications_of` is a query on
-`citizen_id`, which FerretDB answers by reading every application.
+keyed by the keyed hash of the E.164 number (`domain.phone_key`) and a slot chosen by the
+citizen (`<key>|<0..7>`: many people giving one number at once do not all rewrite one document),
+and lists the citizens who gave it. It is written before the citizen (so it never misses one)
+and pruned after a change, and readers check each citizen's current number: an entry left by a
+crash in between is skipped. A citizen's latest applications are listed on the citizen
+(`recent_applications`, written in the same write as the rest of the profile) for the same
+reason: `applications_of` is a query on `citizen_id`, which FerretDB answers by reading every
+application.
 
 On FerretDB an update is a read and a write by `_id`, not one step: a document more than one
 writer touches (citizens, applications, inbound messages, idempotency keys) changes only through
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,6 +74,7 @@ _CONTACT = {"phone": 1, "email": 1, "preferred_channel": 1, "language": 1}
 # How many of a citizen's latest applications the profile lists (SMS replies look among them).
 RECENT_APPLICATIONS = 50
 PHONE_INDEX_FILLED = "phone_index_filled"
+PHONE_SLOTS = 8
 
 
 def first_false(taken: Callable[[int], bool]) -> int:
@@ -285,14 +289,21 @@ class IntakeStore:
 
     # -- the phone index (SMS replies: who sent this) ---------------------------------------
 
+    def _phone_slot(self, phone: str, citizen_id: str) -> str:
+        """The index document that lists `citizen_id` under `phone`: one of `PHONE_SLOTS`,
+        chosen by the citizen, so that many people registering one number at once (a family, a
+        desk's own line, a burst of test submissions) do not all rewrite one document — with
+        every writer on it, the guarded writes gave up and the submission failed."""
+        return f"{self.phone_key(phone)}|{zlib.crc32(citizen_id.encode()) % PHONE_SLOTS}"
+
     def _index_phone(self, phone: str, citizen_id: str) -> None:
         """List `citizen_id` under `phone` (idempotent). An insert first: a new number costs
         one write; a known one a failed insert and a read."""
         if self.phone_key is None:
             return
-        key = self.phone_key(phone)
+        slot = self._phone_slot(phone, citizen_id)
         try:
-            self.phones.insert_one({"_id": key, "citizens": [citizen_id]})
+            self.phones.insert_one({"_id": slot, "citizens": [citizen_id]})
             return
         except DuplicateKeyError:
             pass
@@ -301,9 +312,9 @@ class IntakeStore:
             listed = list((current or {}).get("citizens") or [])
             if citizen_id in listed:
                 return None
-            return dict(current or {"_id": key}, citizens=[*listed, citizen_id])
+            return dict(current or {"_id": slot}, citizens=[*listed, citizen_id])
 
-        modify(self.phones, key, add)  # a family sharing a phone may register at once
+        modify(self.phones, slot, add)
 
     def _unindex_phone(self, phone: str, citizen_id: str) -> None:
         if self.phone_key is None:
@@ -315,7 +326,9 @@ class IntakeStore:
                 return None
             return dict(current, citizens=[c for c in listed if c != citizen_id])
 
-        modify(self.phones, self.phone_key(phone), remove)
+        # its slot, and the one document per number an earlier version kept
+        for doc_id in (self._phone_slot(phone, citizen_id), self.phone_key(phone)):
+            modify(self.phones, doc_id, remove)
 
     def _phone_moved(self, before: str | None, after: str | None, citizen_id: str) -> None:
         """After a profile write: take the citizen off the number they no longer have —
@@ -332,9 +345,15 @@ class IntakeStore:
         skipped)."""
         if self.phone_key is None:
             return []
-        entry = self.phones.find_one({"_id": self.phone_key(phone)}) or {}
+        key = self.phone_key(phone)
+        listed: list[str] = []
+        # each slot by `_id` (on FerretDB `$in` on `_id` reads the collection), and the one
+        # document per number an earlier version kept
+        for doc_id in (*(f"{key}|{n}" for n in range(PHONE_SLOTS)), key):
+            entry = self.phones.find_one({"_id": doc_id}) or {}
+            listed += [c for c in entry.get("citizens") or [] if c not in listed]
         found = []
-        for citizen_id in entry.get("citizens") or []:
+        for citizen_id in listed:
             citizen = self.get_citizen(citizen_id)
             if citizen is not None and citizen.get("phone") == phone:
                 found.append(citizen)

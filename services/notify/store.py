@@ -169,15 +169,18 @@ class NotifyStore:
         self.deferred.delete_one({"_id": key})
 
     def resume(self, key: str, held: str, claim: str, now: datetime, lease: timedelta) -> bool:
-        """Take the message held under claim `held` to send it now under `claim`: True when it
-        is ours (status `sending`), False when it is no longer held so (sent, or held anew).
+        """Take the message held under claim `held` (deferred, or left `sending` by a releaser
+        that died) to send it now under `claim`: True when it is ours (status `sending`), False
+        when it is no longer so (sent, or held anew).
 
         Raises `MessageInFlight` when another worker is resuming it.
         """
         self._win_takeover(f"{key}@{held}", claim, now, lease, lambda other: False)
 
         def take(current: dict | None) -> dict | None:
-            if current is None or current.get("status") != DEFERRED \
+            # deferred under `held`, or being sent under it by a releaser whose lease the
+            # caller saw lapse (it died mid-send: the token above makes one of us its heir)
+            if current is None or current.get("status") not in (DEFERRED, SENDING) \
                     or current.get("claim") != held:
                 return None
             return dict(current, status=SENDING, claim=claim, claimed_at=now,

@@ -8,7 +8,7 @@ import eventlet
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.events import load_event, make_event
+from services.common.events import load_event, make_event, utcnow
 from services.common.outbox import OUTBOX
 from services.notify import domain
 from services.notify.bootstrap import build
@@ -385,3 +385,23 @@ def test_a_generated_report_goes_by_e_mail_to_whom_it_is_for(store):
         application_id="report:monthly|2026-11|institution|mersin_bb"))
     assert [m["to"] for m in service.email.sent] == ["baskan@mersin.bel.tr",
                                                      "uzman@mersin.bel.tr"]
+
+
+def test_a_held_message_whose_releaser_died_mid_send_goes_out_after_the_lease(store):
+    clock = Clock(NIGHT)
+    service = make_service(store, clock=clock)
+    cause = case("case_waiting", state="waiting_citizen", reason="Adres?")
+    service.handle_case_waiting(cause)
+    key = domain.message_key(cause["event_id"], "case_waiting")
+    held = store.messages.find_one({"_id": key})
+    # a releaser took it (status `sending` under its claim), then was killed before the send
+    gone = utcnow() - QUICK.lease - timedelta(seconds=1)
+    assert store.resume(key, held["claim"], "dead-releaser", gone, QUICK.lease)
+    clock.now = MORNING
+    restarted = make_service(store, clock=clock)
+    assert restarted.deliveries.release_due(restarted._resolve) == 1
+    [sent] = restarted.sms.sent
+    assert "Adres?" in sent["text"]
+    message = store.messages.find_one({"_id": key})
+    assert message["status"] == "sent" and message["claim"] != "dead-releaser"
+    assert store.deferred.count_documents({}) == 0

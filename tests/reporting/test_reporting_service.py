@@ -6,14 +6,17 @@ from datetime import timedelta
 from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
+from nameko.rpc import rpc
 
 from services.common.bootstrap import parts_of
+from services.common.config import DEFAULTS
 from services.common.events import utcnow
 from services.common.topology import SUBSCRIPTIONS
 from services.reporting.bootstrap import build
 from services.reporting.service import ReportingService
 from services.reporting.store import ReportingStore
 from services.reporting.web import create_app
+from services.routing.directory import load_directory
 from tests import support
 
 SUMMARY = "/api/v1/reports/summary"
@@ -143,13 +146,23 @@ def test_the_case_s_life_sla_outcomes_escalations_and_the_rating_reach_the_count
     assert answer["by_tier"] == [{"key": "metropolitan", "count": 1}]
 
 
+class FamilyOnly:
+    """Routing's `institution_family` RPC over the sample organisation, and nothing else."""
+
+    name = "routing"
+    directory = load_directory(DEFAULTS["ORGANISATION_PATH"])
+
+    @rpc
+    def institution_family(self, institution: str) -> list[str]:
+        return sorted(self.directory.family(institution))
+
+
 def test_an_institution_s_figures_are_scoped_through_routing_s_directory(
         container_factory, config, container, deliver, events):
     """A mayor sees what their institution holds: which institutions that covers is asked from
-    the real routing service (its directory), over RPC."""
-    from services.routing.service import RoutingService
-
-    container_factory(RoutingService, config).start()
+    routing's directory over RPC (a stand-in serving the sample organisation's real directory:
+    the whole routing service would also route the receipts below and move them elsewhere)."""
+    container_factory(FamilyOnly, config).start()
     ours = events.received()
     deliver(ours)
     deliver(events.routed(ours))  # to mersin_bb.roads

@@ -193,6 +193,16 @@ class Probe:
             waited_since = time.monotonic()
         return got
 
+    def others(self, *seen: dict) -> list[dict]:
+        """What is waiting now besides the `seen` events.
+
+        The outbox publishes at least once: when the inline publish is slower than the
+        relay's grace, the relay sends the same event again, with the same `event_id`, and
+        consumers drop it. "Published once" means one distinct event, so copies are left out.
+        """
+        ids = {event["event_id"] for event in seen}
+        return [event for event in self.take() if event["event_id"] not in ids]
+
     def close(self) -> None:
         self.queue.bind(self.conn.channel()).delete()
         self.conn.release()

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # eventlet announces its own deprecation on every start; we chose it deliberately (nameko).
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run run-all-in-one test lint venv lock clean token dlq db db-stop
+.PHONY: run run-all-in-one test lint venv lock clean token dlq db db-stop reports-rebuild
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ token: $(STAMP)
 ## Dead letters: make dlq (list), make dlq ARGS="replay --all"
 dlq: $(STAMP)
 	$(BIN)/python -m services.common.dlq $(or $(ARGS),list)
+
+## Rebuild reporting's summaries and buckets from its stored facts (reporting stopped first)
+reports-rebuild: $(STAMP)
+	$(BIN)/python -m services.reporting.rebuild
 
 clean: db-stop
 	rm -rf $(VENV) var .tools .pytest_cache .ruff_cache

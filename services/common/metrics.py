@@ -5,7 +5,10 @@ by the `handler` (`<service>.<method>`) and `service` labels.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -60,6 +63,44 @@ SLA_FIRED = Counter(
     "acikkapi_sla_fired_total", "SLA events fired by the sweep (warnings, breaches, "
     "escalations, notices)", registry=REGISTRY,
 )
+
+
+class _InstitutionGauges:
+    """The business gauges (issue 12): open backlog and overdue count per institution, read
+    from reporting's aggregates when Prometheus scrapes (never stale, nothing kept here)."""
+
+    def __init__(self, read: Callable[[], list[tuple[str, int, int]]]):
+        self.read = read
+
+    def collect(self):
+        backlog = GaugeMetricFamily("acikkapi_open_backlog", "Open applications",
+                                    labels=["institution"])
+        overdue = GaugeMetricFamily("acikkapi_overdue_cases",
+                                    "Open applications past their resolve deadline",
+                                    labels=["institution"])
+        try:
+            rows = self.read()
+        except Exception:  # a scrape must not fail because the database blinked
+            rows = []
+        for institution, open_count, overdue_count in rows:
+            backlog.add_metric([institution], open_count)
+            overdue.add_metric([institution], overdue_count)
+        return [backlog, overdue]
+
+    def describe(self):
+        return []
+
+
+_institution_gauges: list[_InstitutionGauges] = []
+
+
+def register_institution_gauges(read: Callable[[], list[tuple[str, int, int]]]) -> None:
+    """Expose `read()`'s `(institution, open, overdue)` rows as gauges (the latest reader
+    registered wins: one per process)."""
+    while _institution_gauges:
+        REGISTRY.unregister(_institution_gauges.pop())
+    _institution_gauges.append(_InstitutionGauges(read))
+    REGISTRY.register(_institution_gauges[-1])
 
 
 def exposition() -> bytes:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from eventlet.greenpool import GreenPool
+
 from services.common.bootstrap import Parts
 from services.common.rpc import RpcPool
 from services.reporting.reports import Reports
@@ -18,6 +20,7 @@ from services.reporting.store import ReportingStore
 
 FAMILY_TTL_SECONDS = 60
 DIRECTORY_TIMEOUT_SECONDS = 5
+READ_CONCURRENCY = 16
 
 
 class ReportingParts(Parts):
@@ -33,7 +36,9 @@ class ReportingParts(Parts):
     def compose(self, config: dict) -> None:
         self.store = ReportingStore(self.db)
         self.store.ensure_indexes()
-        self.reports = Reports(self.store, config.get("REPORT_TIMEZONE"))
+        # overlapped reads of summaries and buckets, by `_id` each
+        self.reports = Reports(self.store, config.get("REPORT_TIMEZONE"),
+                               spawn_map=GreenPool(READ_CONCURRENCY).imap)
         self.rpc = RpcPool(config, size=2, timeout=DIRECTORY_TIMEOUT_SECONDS)
         self._families: dict[str, tuple[float, list[str]]] = {}
 

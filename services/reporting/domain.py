@@ -17,7 +17,6 @@ outcome per deadline, and the citizen's rating. Nothing here carries personal da
 """
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -36,7 +35,8 @@ MOVES = ("application_routed", "application_referred", "case_transferred", "case
 # The lifecycle order, for events that carry the same millisecond.
 _STEP = {"application_received": 0, "application_routed": 1, "application_referred": 1,
          **{etype: 2 + i for i, etype in enumerate(CASE_EVENTS)}}
-OTHER_EVENTS = ("sla_outcome_recorded", "case_escalated", "satisfaction_recorded")
+OTHER_EVENTS = ("sla_outcome_recorded", "sla_breached", "case_escalated",
+                "satisfaction_recorded")
 
 DEFAULT_TIMEZONE = "Europe/Istanbul"
 # Türkiye has kept UTC+3 all year since 2016: the fallback where no tz database is installed.
@@ -103,6 +103,7 @@ def new_summary(application_id: str) -> dict:
         "reopened": [],
         "level": 0,
         "sla": {},
+        "breached": {},
         "satisfaction": None,
     }
 
@@ -118,8 +119,10 @@ def fold_summary(current: dict | None, event: dict) -> tuple[dict | None, list[d
     etype = event["type"]
     if etype not in STATUS_OF_EVENT and etype not in CASE_EVENTS and etype not in OTHER_EVENTS:
         raise ValueError(f"reporting does not fold {etype}")
-    doc = new_summary(event["application_id"]) if current is None else copy.deepcopy(current)
-    for name, empty in (("reopened", []), ("level", 0), ("sla", {})):
+    # A shallow copy is enough: nested values (the reopen list, SLA outcomes, breaches) are
+    # replaced below, never changed in place (and a deep copy was most of a rebuild's time).
+    doc = new_summary(event["application_id"]) if current is None else dict(current)
+    for name, empty in (("reopened", []), ("level", 0), ("sla", {}), ("breached", {})):
         doc.setdefault(name, empty)  # summaries written before these were kept
     data = event["data"]
     at = to_millis(event["occurred_at"])
@@ -186,11 +189,18 @@ def _resolution(doc: dict) -> None:
 
 
 def _fold_other(doc: dict, etype: str, data: dict, at: datetime, event_id: str) -> None:
-    """SLA outcomes (the latest per deadline), the highest escalation level, the rating."""
+    """SLA outcomes (the latest per deadline), breaches, the highest escalation level, the
+    rating."""
     if etype == "case_escalated":
         doc["level"] = max(doc["level"], data["to_level"])
     elif etype == "satisfaction_recorded":
         doc["satisfaction"] = data["score"]  # recorded once by tracking
+    elif etype == "sla_breached":
+        # the latest breach per deadline: open and breached since its last outcome = overdue
+        breached = dict(doc.get("breached") or {})
+        if breached.get(data["deadline"]) is None or at > breached[data["deadline"]]:
+            breached[data["deadline"]] = at
+        doc["breached"] = breached
     else:
         deadline = data["deadline"]
         kept = doc["sla"].get(deadline)

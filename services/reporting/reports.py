@@ -1,4 +1,4 @@
-"""Reporting's use cases: record what an event tells, and answer the summary report.
+"""Reporting's use cases: keep what an event tells, and answer the reports from the buckets.
 
 Shared by the nameko side (the event handlers) and the Flask side (the staff API) through the
 service's composition root, so both read report dates in the one timezone configured for it.
@@ -6,71 +6,155 @@ service's composition root, so both read report dates in the one timezone config
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from services.common.codes import display_tracking_code
 from services.common.events import make_event, utcnow
-from services.reporting import domain, exports
+from services.reporting import aggregates, domain, exports
+from services.reporting.projector import Projector
 from services.reporting.store import ReportingStore
 
-RANKED = ("by_category", "by_channel", "by_district", "by_neighbourhood", "by_unit",
+RANKED = ("by_category", "by_channel", "by_kind", "by_district", "by_neighbourhood", "by_unit",
           "by_status", "by_level", "by_satisfaction", "by_read_sla", "by_resolve_sla",
           "by_reopen_count", "by_caller_type", "by_tier")
+# report list -> counter family in the buckets
+FAMILIES = {name: name[3:] for name in RANKED}
+FAMILIES.update(by_read_sla="read_sla", by_resolve_sla="resolve_sla")
 
 
 class Reports:
-    """Facts, application summaries and the counts over them, in reporting's store."""
+    """The events reporting keeps, and the reports read from the buckets they are folded into."""
 
     def __init__(self, store: ReportingStore, timezone_name: str | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, spawn_map: Callable | None = None):
         self.store = store
         self.timezone_name = timezone_name or domain.DEFAULT_TIMEZONE
         # Resolved once, at composition: a wrong name stops the service from starting.
         self.tz = domain.report_timezone(self.timezone_name)
         self.clock = clock
+        self.spawn_map = spawn_map
+        self.projector = Projector(store, self.tz, spawn_map, clock)
 
     def record(self, event: dict) -> None:
-        """Fold a status-bearing event into its application's summary and keep it as a fact."""
-        # Two idempotent writes, each keyed by the event: a redelivery after a crash between
-        # them completes the missing one and repeats nothing.
-        self.store.apply(event["application_id"], event["event_id"],
-                         lambda current: domain.fold_summary(current, event))
-        self.store.record_fact(domain.fact_from_event(event))
+        """Keep an event for the projector, then project what waits (unless this process is
+        already at it: that run takes this event too, or the next timer does)."""
+        self.store.enqueue(event)
+        self.projector.run(wait=False)
 
-    def record_fact(self, event: dict) -> bool:
-        """Keep an event as a fact only (False if already kept): it counts no application."""
-        return self.store.record_fact(domain.fact_from_event(event))
+    def catch_up(self) -> None:
+        """Before answering: fold what this process can, so an answer includes every event
+        stored before it was asked (unless another process holds the projector's lease)."""
+        self.projector.run(wait=True)
+
+    def _period(self, first: date | None, last: date | None) -> tuple[date, date]:
+        return domain.resolve_period(first, last, today=self.today())
+
+    def today(self) -> date:
+        return self.clock().astimezone(self.tz).date()
+
+    def _counters(self, buckets: list[tuple[str, str]], match: dict
+                  ) -> tuple[aggregates.Counters, dict[str, str]]:
+        level, keys = aggregates.level_for(match)
+        found = self.store.read_buckets([f"{g}|{p}|{level}" for g, p in buckets],
+                                        self.spawn_map).values()
+        names: dict[str, str] = {}
+        for bucket in found:
+            names.update(bucket.get("names") or {})
+        return aggregates.sum_keys(found, keys, match), names
 
     def summary(self, first: date | None = None, last: date | None = None,
                 match: dict | None = None) -> dict:
         """Applications received from `first` to `last` (inclusive, local days; defaults as
-        `domain.resolve_period`) that `match` (`domain.report_scope`), their total and their
-        counts per dimension, ranked."""
-        first, last = domain.resolve_period(first, last,
-                                            today=self.clock().astimezone(self.tz).date())
-        start, end = domain.period_bounds(first, last, self.tz)
-        counts = self.store.received_counts(start, end, match)
-        return {
-            "first": first,
-            "last": last,
-            "timezone": self.timezone_name,
-            "total": counts["total"],
-            **{name: domain.ranked(counts[name]) for name in RANKED},
-        }
+        `domain.resolve_period`) that `match` (`domain.report_scope`): their total, their counts
+        per dimension (ranked), and what was concluded in the period and how fast."""
+        first, last = self._period(first, last)
+        match = match or {}
+        self.catch_up()
+        counters, names = self._counters(aggregates.period_buckets(first, last), match)
+        answer = {"first": first, "last": last, "timezone": self.timezone_name,
+                  "total": counters.get("received", 0)}
+        for name in RANKED:
+            rows = aggregates.breakdown(counters, FAMILIES[name])
+            if name == "by_unit":  # routed only: a unit acts on it
+                rows = [dict(row, name=names.get(f"unit:{row['key']}"))
+                        for row in rows if row["key"] is not None]
+            answer[name] = domain.ranked(rows)
+        hours = aggregates.histogram(counters, "hours:")
+        rated = aggregates.breakdown(counters, "satisfaction")
+        scored = sum(row["count"] for row in rated if row["key"] is not None)
+        answer.update(
+            open=counters.get("open", 0), overdue=counters.get("overdue", 0),
+            concluded=counters.get("concluded", 0), referred=counters.get("referred", 0),
+            escalated=counters.get("escalated", 0),
+            resolution_hours_median=aggregates.quantile_of_histogram(hours, 0.5),
+            resolution_hours_p90=aggregates.quantile_of_histogram(hours, 0.9),
+            satisfaction_average=round(sum(row["key"] * row["count"] for row in rated
+                                           if row["key"] is not None) / scored, 2)
+            if scored else None,
+            sla_by_unit=sorted(aggregates.sla_table(counters, "sla_unit"),
+                               key=lambda row: str(row["key"])),
+            sla_by_category=sorted(aggregates.sla_table(counters, "sla_category"),
+                                   key=lambda row: str(row["key"])),
+        )
+        for row in answer["sla_by_unit"]:
+            row["name"] = names.get(f"unit:{row['key']}")
+        return answer
+
+    def backlog(self, match: dict | None = None) -> dict:
+        """What is open now, within `match`, by age (days since received), and how much of it
+        is overdue; None figures where `match` mixes filters (the backlog is kept per level)."""
+        match = match or {}
+        level, _ = aggregates.level_for(match)
+        if level == "cell":
+            return {"open": None, "overdue": None, "by_age": None}
+        self.catch_up()
+        counters, _ = self._counters([("e", "all")], match)
+        return {"open": counters.get("open", 0), "overdue": counters.get("overdue", 0),
+                "by_age": aggregates.backlog_ages(counters, self.today())}
+
+    def institution_gauges(self) -> list[tuple[str, int, int]]:
+        """`(institution, open, overdue)` for every institution with something counted
+        (`none`: not routed yet)."""
+        bucket = self.store.read_buckets(["e|all|institution"]).get("e|all|institution")
+        # `none`: not routed yet (at the desk); Prometheus labels are strings
+        return sorted(("none" if key == aggregates.NONE else key, counters.get("open", 0),
+                       counters.get("overdue", 0))
+                      for key, counters in ((bucket or {}).get("keys") or {}).items())
 
     def series(self, first: date | None, last: date | None, granularity: str,
                match: dict | None = None) -> dict:
         """Received and concluded per day, ISO week or month (local), with the resolution
-        time's median and p90, for what `match` allows."""
-        first, last = domain.resolve_period(first, last,
-                                            today=self.clock().astimezone(self.tz).date())
-        start, end = domain.period_bounds(first, last, self.tz)
+        time's median and p90 in whole hours, for what `match` allows."""
+        first, last = self._period(first, last)
         match = match or {}
-        rows = domain.series(self.store.received_times(start, end, match),
-                             self.store.concluded_times(start, end, match),
-                             first, last, granularity, self.tz)
+        self.catch_up()
+        level, keys = aggregates.level_for(match)
+        pieces = (aggregates.period_buckets(first, last) if granularity == "month" else
+                  [("d", (first + timedelta(days=n)).isoformat())
+                   for n in range((last - first).days + 1)])
+        found = self.store.read_buckets([f"{g}|{p}|{level}" for g, p in pieces], self.spawn_map)
+        rows = {key: {"period": key, "received": 0, "concluded": 0, "_hours": {}}
+                for key in domain.periods(first, last, granularity)}
+        for granularity_of, period in pieces:
+            bucket = found.get(f"{granularity_of}|{period}|{level}")
+            if bucket is None:
+                continue
+            day = date.fromisoformat(period if granularity_of == "d" else f"{period}-01")
+            row = rows[domain.period_key(datetime.combine(day, time(12), tzinfo=UTC),
+                                         granularity, UTC)]
+            counters = aggregates.sum_keys([bucket], keys, match)
+            row["received"] += counters.get("received", 0)
+            row["concluded"] += counters.get("concluded", 0)
+            for hours, count in aggregates.histogram(counters, "hours:").items():
+                row["_hours"][hours] = row["_hours"].get(hours, 0) + count
+        items = []
+        for row in rows.values():
+            hours = row.pop("_hours")
+            row.update(resolution_hours_median=aggregates.quantile_of_histogram(hours, 0.5),
+                       resolution_hours_p90=aggregates.quantile_of_histogram(hours, 0.9))
+            items.append(row)
         return {"first": first, "last": last, "timezone": self.timezone_name,
-                "granularity": granularity, "items": rows}
+                "granularity": granularity, "items": items}
 
     def callbacks(self, week: str | None, match: dict,
                   contact: Callable[[str], dict | None]) -> dict:
@@ -109,6 +193,18 @@ class Reports:
         return {"week": week, "application_id": application_id, "note": note,
                 "reached": reached, "noted_by": by}
 
+    def units_in(self, first: date, last: date) -> list[tuple[str, str | None]]:
+        """`(unit, institution)` of the applications received from `first` to `last`."""
+        self.catch_up()
+        ids = [f"{g}|{p}|cell" for g, p in aggregates.period_buckets(first, last)]
+        pairs = set()
+        for bucket in self.store.read_buckets(ids, self.spawn_map).values():
+            for key in bucket["keys"]:
+                institution, unit, _, _ = key.split("|", 3)
+                if unit != aggregates.NONE:
+                    pairs.add((unit, None if institution == aggregates.NONE else institution))
+        return sorted(pairs, key=lambda pair: (pair[0], pair[1] or ""))
+
     def generate_due(self) -> list[str]:
         """Generate the reports whose period has ended and that do not exist yet: last week's
         for each unit (its supervisor's), last month's for each unit (the directorate's) and
@@ -120,8 +216,7 @@ class Reports:
             run_id = f"{kind}|{period}"
             if self.store.has_run(run_id):
                 continue
-            start, end = domain.period_bounds(first, last, self.tz)
-            pairs = self.store.units_in(start, end)
+            pairs = self.units_in(first, last)
             scopes = [("unit", unit, institution) for unit, institution in pairs]
             if kind == "monthly":
                 scopes += [("institution", inst, inst)

@@ -51,8 +51,8 @@ class SeriesRowSchema(Schema):
     period = fields.String(required=True)  # 2026-12-02, 2026-W49 or 2026-12
     received = fields.Integer(required=True)
     concluded = fields.Integer(required=True)
-    resolution_hours_median = fields.Float(allow_none=True)
-    resolution_hours_p90 = fields.Float(allow_none=True)
+    resolution_hours_median = fields.Integer(allow_none=True)  # whole hours, rounded up
+    resolution_hours_p90 = fields.Integer(allow_none=True)
 
 
 class SeriesSchema(Schema):
@@ -76,6 +76,19 @@ class CountSchema(Schema):
 
 class UnitCountSchema(CountSchema):
     name = fields.String(allow_none=True)
+
+
+class SlaRowSchema(Schema):
+    """Read and resolve deadlines met and breached, and the share met, for one unit or topic."""
+
+    key = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    read_met = fields.Integer()
+    read_breached = fields.Integer()
+    read_compliance = fields.Float(allow_none=True)
+    resolve_met = fields.Integer()
+    resolve_breached = fields.Integer()
+    resolve_compliance = fields.Float(allow_none=True)
 
 
 class SummarySchema(Schema):
@@ -106,6 +119,30 @@ class SummarySchema(Schema):
                                  metadata={"description": "citizen, muhtar (seed 003), …"})
     by_tier = fields.List(fields.Nested(CountSchema), required=True,
                           metadata={"description": "routing tier; outside: referred"})
+    by_kind = fields.List(fields.Nested(CountSchema), required=True,
+                          metadata={"description": "complaint, request, suggestion, information"})
+    open = fields.Integer(required=True, metadata={"description": "of those, still open"})
+    overdue = fields.Integer(required=True,
+                             metadata={"description": "open, past the resolve deadline"})
+    referred = fields.Integer(required=True,
+                              metadata={"description": "referred to an outside institution"})
+    escalated = fields.Integer(required=True, metadata={"description": "escalated at least once"})
+    satisfaction_average = fields.Float(allow_none=True)
+    concluded = fields.Integer(required=True, metadata={
+        "description": "applications first concluded in the period (whenever received)"})
+    resolution_hours_median = fields.Integer(allow_none=True, metadata={
+        "description": "of those concluded, hours from receipt (whole hours, rounded up)"})
+    resolution_hours_p90 = fields.Integer(allow_none=True)
+    sla_by_unit = fields.List(fields.Nested(SlaRowSchema), required=True)
+    sla_by_category = fields.List(fields.Nested(SlaRowSchema), required=True)
+
+
+class BacklogSchema(Schema):
+    """What is open now, by age in days since receipt (null where filters are mixed)."""
+
+    open = fields.Integer(allow_none=True)
+    overdue = fields.Integer(allow_none=True)
+    by_age = fields.List(fields.Nested(CountSchema), allow_none=True)
 
 
 WEEK = validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www, e.g. 2026-W49")

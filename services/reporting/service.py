@@ -13,12 +13,19 @@ from services.reporting.bootstrap import ReportingParts, build
 
 log = logging.getLogger(__name__)
 GENERATE_SECONDS = 60
+PROJECT_SECONDS = 1
 
 
 class ReportingService:
     name = "reporting"
 
     parts: ReportingParts = Composed(build)
+
+    @timer(interval=PROJECT_SECONDS)
+    def project_pending(self) -> None:
+        """Fold what the handlers stored and no run has taken yet (another process's, or one
+        that arrived while this one was busy)."""
+        self.parts.reports.projector.run(wait=False)
 
     @timer(interval=GENERATE_SECONDS)
     def generate_reports(self) -> None:
@@ -104,7 +111,7 @@ class ReportingService:
     def handle_application_merged(self, event: dict) -> None:
         """A duplicate linked to an earlier application: a fact (how many duplicates came in),
         never a summary, so the application is not counted twice."""
-        self.parts.reports.record_fact(event)
+        self.parts.reports.record(event)
 
 
 SERVICE = ReportingService

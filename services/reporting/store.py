@@ -1,52 +1,50 @@
-"""Reporting's repository: facts (one per event) and application summaries, and the counts.
+"""Reporting's repository: the events waiting to be projected, the facts (every event kept,
+for the rebuild), the application summaries, the report buckets, and the projector's journal and
+lease.
 
-Writes are keyed by `_id` (event id, application id), so idempotency needs no unique secondary
-index. The counts are `$match` + `$group` + `$sum` pipelines, which both MongoDB and FerretDB
-answer; MongoDB uses the `received_at` index, FerretDB scans (fine for a report, which is not a
-hot path).
+Every read and write is by `_id` (FerretDB 1.24 walks the table for anything else), apart from
+the small `pending` collection, which the projector drains every few hundred milliseconds.
+Counter and key names carry unit codes with dots; MongoDB field names may not, so they are
+escaped here (`escape`) and in the projector's journal.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.common.mongo import Index, ensure_indexes
-from services.common.outbox import (
-    BOOKKEEPING,
-    Fold,
-    fold_once,
-    insert_once,
-    insert_with_events,
-)
+from services.common.mongo import VERSION, Conflict, Index, ensure_indexes, write_guarded
+from services.common.outbox import BOOKKEEPING, insert_once, insert_with_events
 
 INDEXES: dict[str, list[Index]] = {
-    "facts": [
-        Index([("type", 1), ("occurred_at", 1)]),
-        Index([("application_id", 1)]),
-    ],
-    "applications": [
-        Index([("received_at", 1)]),
-        Index([("concluded_at", 1)], {"sparse": True}),
-    ],
+    "applications": [Index([("concluded_at", 1)], {"sparse": True})],
 }
+CHUNK = 200  # operations per bulk write
+LEASE_ID = "projector"
 
-# Report dimension -> summary field it groups by.
-DIMENSIONS = {
-    "by_category": "category",
-    "by_channel": "channel",
-    "by_district": "district",
-    "by_status": "status",
-    "by_neighbourhood": "neighbourhood",
-    "by_level": "level",  # the highest escalation level reached (0: never escalated)
-    "by_satisfaction": "satisfaction",  # the citizen's 1-5 rating (None: not rated)
-    "by_read_sla": "sla.read.outcome",  # met / breached (None: not decided yet)
-    "by_resolve_sla": "sla.resolve.outcome",
-    "by_reopen_count": "reopen_count",  # how often the citizen had it reopened (the reopen rate)
-    "by_caller_type": "caller_type",  # citizen, muhtar (seed 003), …
-    "by_tier": "tier",  # where the routing sent it; `outside`: referred to another institution
-}
+
+def escape(name: str) -> str:
+    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def unescape(name: str) -> str:
+    return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+def _escaped(keys: dict) -> dict:
+    return {escape(k): {escape(c): n for c, n in v.items()} for k, v in keys.items()}
+
+
+def _unescaped(keys: dict) -> dict:
+    return {unescape(k): {unescape(c): n for c, n in v.items()} for k, v in keys.items()}
+
+
+def _bulk(collection, operations: list) -> None:
+    for at in range(0, len(operations), CHUNK):
+        collection.bulk_write(operations[at:at + CHUNK], ordered=False)
 
 
 class ReportingStore:
@@ -54,8 +52,11 @@ class ReportingStore:
 
     def __init__(self, db: Database):
         self.db = db
+        self.pending = db["pending_events"]
         self.facts = db["facts"]
         self.applications = db["applications"]
+        self.buckets = db["report_buckets"]
+        self.projector = db["projector"]
         self.callback_notes = db["callback_notes"]
         self.files = db["report_files"]
         self.runs = db["report_runs"]
@@ -64,36 +65,115 @@ class ReportingStore:
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
 
-    def record_fact(self, fact: dict) -> bool:
-        """Store one fact (its `_id` is the event id); False if it was already recorded."""
-        return insert_once(self.facts, fact)
+    # -- what the handlers write: the event, once ---------------------------------------------
 
-    def apply(self, application_id: str, event_id: str, fold: Fold) -> bool:
-        """Fold one event into an application's summary once (False if already applied)."""
-        return fold_once(self.applications, application_id, event_id, fold)
+    def enqueue(self, event: dict) -> bool:
+        """Keep an event for the projector (its `_id` is the event id); False if it waits
+        already. Once projected it is a fact, and a redelivery of it is folded as a no-op."""
+        return insert_once(self.pending, {**event, "_id": event["event_id"]})
+
+    def waiting(self, limit: int) -> list[dict]:
+        """Up to `limit` events waiting to be projected."""
+        return [dict(doc) for doc in self.pending.find({}).limit(limit)]
+
+    def waiting_count(self) -> int:
+        return self.pending.count_documents({})
+
+    # -- what the projector writes -----------------------------------------------------------------
+
+    def take_lease(self, owner: str, now: datetime, seconds: float) -> bool:
+        """Hold the projector's lease until `now + seconds` (True), unless another owner holds
+        it unexpired. One guarded write: of two processes asking at once, one gets it."""
+        current = self.projector.find_one({"_id": LEASE_ID})
+        if current and current.get("owner") != owner and current["until"] > now:
+            return False
+        try:
+            write_guarded(self.projector, LEASE_ID,
+                          None if current is None else current.get(VERSION, 0),
+                          {"owner": owner, "until": now + timedelta(seconds=seconds)})
+        except (Conflict, DuplicateKeyError):
+            return False
+        return True
+
+    def release_lease(self, owner: str) -> None:
+        self.projector.delete_one({"_id": LEASE_ID, "owner": owner})
+
+    def journal(self) -> dict | None:
+        """The batch the projector was applying when it stopped, if any."""
+        return self.projector.find_one({"_id": "journal"})
+
+    def write_journal(self, batch: dict) -> None:
+        self.projector.replace_one({"_id": "journal"}, {**batch, "_id": "journal"},
+                                   upsert=True)
+
+    def clear_journal(self) -> None:
+        self.projector.delete_one({"_id": "journal"})
+
+    def summaries(self, application_ids: Iterable[str],
+                  spawn_map: Callable | None = None) -> dict[str, dict]:
+        """The stored summaries of these applications (absent ones left out), read by `_id`."""
+        ids = list(application_ids)
+        found = (spawn_map or map)(lambda app: self.applications.find_one({"_id": app}), ids)
+        return {app: doc for app, doc in zip(ids, found, strict=True) if doc is not None}
+
+    def write_summaries(self, docs: list[dict]) -> None:
+        _bulk(self.applications, [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
+                                  for doc in docs])
+
+    def keep_facts(self, facts: list[dict]) -> None:
+        """Insert the facts not kept yet (a replayed batch inserts the rest)."""
+        for at in range(0, len(facts), CHUNK):
+            try:
+                self.facts.insert_many(facts[at:at + CHUNK], ordered=False)
+            except BulkWriteError as error:
+                if any(e.get("code") != 11000 for e in error.details.get("writeErrors", ())):
+                    raise
+
+    def read_buckets(self, bucket_ids: Iterable[str],
+                     spawn_map: Callable | None = None) -> dict[str, dict]:
+        """Buckets by id (absent ones left out), keys and counters unescaped."""
+        ids = list(bucket_ids)
+        found = (spawn_map or map)(lambda b: self.buckets.find_one({"_id": b}), ids)
+        out = {}
+        for bucket_id, doc in zip(ids, found, strict=True):
+            if doc is not None:
+                doc["keys"] = _unescaped(doc.get("keys") or {})
+                doc["names"] = {unescape(k): v for k, v in (doc.get("names") or {}).items()}
+                out[bucket_id] = doc
+        return out
+
+    def write_buckets(self, docs: list[dict]) -> None:
+        stored = []
+        for doc in docs:
+            stored.append(ReplaceOne({"_id": doc["_id"]}, {
+                **doc, "keys": _escaped(doc["keys"]),
+                "names": {escape(k): v for k, v in doc.get("names", {}).items()}},
+                upsert=True))
+        _bulk(self.buckets, stored)
+
+    def drop_waiting(self, event_ids: list[str]) -> None:
+        _bulk(self.pending, [DeleteOne({"_id": event_id}) for event_id in event_ids])
+
+    def all_facts(self) -> Iterable[dict]:
+        """Every fact kept (the rebuild's input): a walk over the whole collection."""
+        return self.facts.find({})
+
+    def reset_projection(self) -> None:
+        """Forget the summaries and the buckets (the rebuild writes them again)."""
+        self.applications.delete_many({})
+        self.buckets.delete_many({})
+
+    def all_buckets(self) -> dict[str, dict]:
+        return self.read_buckets([doc["_id"] for doc in self.buckets.find({}, {"_id": 1})])
 
     def get_summary(self, application_id: str) -> dict | None:
         """One application's summary, without bookkeeping fields."""
         return self.applications.find_one({"_id": application_id},
                                           dict.fromkeys(BOOKKEEPING, 0))
 
-    def received_times(self, start: datetime, end: datetime, match: dict) -> list[datetime]:
-        """When each application matching `match` was received in `[start, end)`."""
-        found = self.applications.find({**match, "received_at": {"$gte": start, "$lt": end}},
-                                        {"received_at": 1, "_id": 0})
-        return [row["received_at"] for row in found]
-
-    def concluded_times(self, start: datetime, end: datetime,
-                        match: dict) -> list[tuple[datetime, float | None]]:
-        """`(first concluded, resolution hours)` of each application matching `match` first
-        concluded in `[start, end)`."""
-        found = self.applications.find({**match, "concluded_at": {"$gte": start, "$lt": end}},
-                                       {"concluded_at": 1, "resolution_hours": 1, "_id": 0})
-        return [(row["concluded_at"], row.get("resolution_hours")) for row in found]
-
     def concluded_in(self, start: datetime, end: datetime, match: dict) -> list[dict]:
         """Summaries matching `match` first concluded in `[start, end)` (the call-back list's
-        candidates): public codes and dimensions only."""
+        candidates, once a week): public codes and dimensions only."""
         return list(self.applications.find(
             {**match, "concluded_at": {"$gte": start, "$lt": end}},
             {"tracking_code": 1, "category": 1, "unit": 1, "unit_name": 1, "district": 1,
@@ -107,14 +187,6 @@ class ReportingStore:
                                         {"_id": f"{week}|{application_id}", "week": week,
                                          "application_id": application_id, **note},
                                         upsert=True)
-
-    def units_in(self, start: datetime, end: datetime) -> list[tuple[str, str | None]]:
-        """`(unit, institution)` of the applications received in `[start, end)`."""
-        rows = self.applications.aggregate([
-            {"$match": {"received_at": {"$gte": start, "$lt": end}, "unit": {"$ne": None}}},
-            {"$group": {"_id": {"unit": "$unit", "institution": "$institution"}}},
-        ])
-        return sorted({(row["_id"]["unit"], row["_id"].get("institution")) for row in rows})
 
     def has_run(self, run_id: str) -> bool:
         return self.runs.find_one({"_id": run_id}) is not None
@@ -141,33 +213,3 @@ class ReportingStore:
     def audit(self, entry: dict) -> None:
         """Who read the call-back list (with the citizens' contacts), when, which week."""
         self.audit_log.insert_one(entry)
-
-    def received_counts(self, start: datetime, end: datetime, match: dict | None = None) -> dict:
-        """Applications received in `[start, end)` matching `match` (the caller's scope and
-        filters): the total and the counts per dimension.
-
-        Returns `{"total": n, "by_category": [{key, count}], …, "by_unit": [{key, name, count}]}`
-        (unordered; the caller ranks them).
-        """
-        period = {**(match or {}), "received_at": {"$gte": start, "$lt": end}}
-        result: dict = {}
-        for name, field in DIMENSIONS.items():
-            rows = self.applications.aggregate([
-                {"$match": period},
-                {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
-            ])
-            result[name] = [{"key": row["_id"], "count": row["count"]} for row in rows]
-        result["total"] = sum(row["count"] for row in result["by_status"])
-        # routed only: a unit acts on it. Grouped by unit *and* name (FerretDB 1.24 has no
-        # `$first`); a unit renamed within the period counts once, under one of its names.
-        rows = self.applications.aggregate([
-            {"$match": period if "unit" in period else dict(period, unit={"$ne": None})},
-            {"$group": {"_id": {"unit": "$unit", "name": "$unit_name"}, "count": {"$sum": 1}}},
-        ])
-        units: dict[str, dict] = {}
-        for row in rows:
-            unit = units.setdefault(row["_id"]["unit"], {"key": row["_id"]["unit"], "count": 0})
-            unit["count"] += row["count"]
-            unit["name"] = unit.get("name") or row["_id"].get("name")
-        result["by_unit"] = list(units.values())
-        return result

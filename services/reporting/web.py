@@ -6,6 +6,7 @@ from flask import Flask, Response, g
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
+from services.common import metrics
 from services.common.auth import staff_required
 from services.common.events import utcnow
 from services.common.web import create_app as create_service_app
@@ -13,6 +14,7 @@ from services.common.web import mongo_check
 from services.reporting import domain, exports
 from services.reporting.bootstrap import ReportingParts
 from services.reporting.schemas import (
+    BacklogSchema,
     CallbackListSchema,
     CallbackNoteSchema,
     CallbackQuerySchema,
@@ -83,6 +85,17 @@ def create_app(parts: ReportingParts) -> Flask:
         """
         return reporting.series(args.get("first"), args.get("last"), args["granularity"],
                                 scoped(args))
+
+    @reports.route("/backlog", methods=["GET"])
+    @reports.doc(security=[{"staffToken": []}])
+    @staff_required(*domain.REPORT_ROLES)
+    @reports.arguments(ReportQuerySchema, location="query")
+    @reports.response(200, BacklogSchema)
+    @reports.alt_response(403, description="a filter is outside the caller's scope")
+    def backlog(args: dict):
+        """What is open now in the caller's scope, by age band (days since received), and how
+        much of it is past its resolve deadline. The period is ignored: it is now."""
+        return reporting.backlog(scoped(args))
 
     def contact_of(application_id: str) -> dict | None:
         """The citizen's contact from intake, for the caller (audited by intake); None when
@@ -174,6 +187,7 @@ def create_app(parts: ReportingParts) -> Flask:
         return Response(exports.render(summary, fmt), mimetype=exports.FORMATS[fmt],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    metrics.register_institution_gauges(reporting.institution_gauges)
     return create_service_app(
         "reporting", parts.config, [reports],
         title="Açık Kapı — Reporting",

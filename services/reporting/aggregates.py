@@ -1,0 +1,363 @@
+"""Reporting's aggregates: what each application summary contributes to the report buckets, and
+the reports read back from them. Pure: no nameko, no pymongo.
+
+A *bucket* is one document per (granularity, period, level): `d|2026-12-02|unit`,
+`m|2026-12|all`, `e|all|institution` (`e`: since the beginning, for the open backlog). It holds,
+per key of its level, a map of counters:
+
+- level `all` has the one key `*`; `institution`, `unit`, `category`, `district` one key per
+  value; `cell` one key per `institution|unit|category|district` combination, which answers any
+  mix of filters;
+- the received side of an application (its dimensions, current status, escalation level,
+  SLA outcomes, rating, reopen count, open/overdue) counts in the buckets of the local day and
+  month it was received; the concluded side (concluded, resolution hours) in those of the day
+  and month it was first concluded.
+
+An application's contribution is a function of its summary alone, so an event changes the
+buckets by `contributions(new) - contributions(old)`, and a replay of every event from nothing
+gives the same buckets (the rebuild). A report over a period reads the month buckets of the
+whole months in it and the day buckets of the rest, never the applications.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta, tzinfo
+
+LEVELS = ("all", "institution", "unit", "category", "district", "cell")
+ALL = "*"
+NONE = "~"  # a missing value, as a key (the report shows it as null)
+# Where an application is done from the municipality's side: no longer in the backlog.
+FINAL_STATES = ("closed", "referred", "answered", "merged")
+# Counter families of the received side: the report's `by_*` lists.
+RECEIVED_DIMENSIONS = {
+    "category": "category",
+    "channel": "channel",
+    "kind": "kind",
+    "district": "district",
+    "neighbourhood": "neighbourhood",
+    "status": "status",
+    "level": "level",
+    "satisfaction": "satisfaction",
+    "read_sla": "read_sla",
+    "resolve_sla": "resolve_sla",
+    "reopen_count": "reopen_count",
+    "caller_type": "caller_type",
+    "tier": "tier",
+    "unit": "unit",
+    "institution": "institution",
+}
+INT_DIMENSIONS = ("level", "satisfaction", "reopen_count")
+
+Counters = dict[str, int]
+# (bucket id, key within the bucket) -> counters
+Contribution = dict[tuple[str, str], Counters]
+
+
+def _value(value: object) -> str:
+    return NONE if value is None else str(value)
+
+
+def level_keys(summary: dict) -> dict[str, str]:
+    """The key an application counts under at each level (its current unit and institution)."""
+    inst, unit = _value(summary.get("institution")), _value(summary.get("unit"))
+    cat, dist = _value(summary.get("category")), _value(summary.get("district"))
+    return {"all": ALL, "institution": inst, "unit": unit, "category": cat, "district": dist,
+            "cell": f"{inst}|{unit}|{cat}|{dist}"}
+
+
+def is_open(summary: dict) -> bool:
+    return summary.get("status") not in FINAL_STATES
+
+
+def is_overdue(summary: dict) -> bool:
+    """Open, and its resolve deadline was breached with no outcome recorded since."""
+    breached = (summary.get("breached") or {}).get("resolve")
+    if not is_open(summary) or breached is None:
+        return False
+    finished = (summary.get("sla") or {}).get("resolve")
+    return finished is None or finished["at"] < breached
+
+
+def whole_hours(hours: float) -> int:
+    """Resolution time as the reports count it: whole hours, rounded up (a quarter hour is 1)."""
+    return max(0, math.ceil(hours - 1e-9))
+
+
+def received_counters(summary: dict, tz: tzinfo) -> Counters:
+    """What an application counts on its received side."""
+    sla = summary.get("sla") or {}
+    values = {
+        "category": summary.get("category"),
+        "channel": summary.get("channel"),
+        "kind": summary.get("kind"),
+        "district": summary.get("district"),
+        "neighbourhood": summary.get("neighbourhood"),
+        "status": summary.get("status"),
+        "level": summary.get("level") or 0,
+        "satisfaction": summary.get("satisfaction"),
+        "read_sla": (sla.get("read") or {}).get("outcome"),
+        "resolve_sla": (sla.get("resolve") or {}).get("outcome"),
+        "reopen_count": summary.get("reopen_count") or len(summary.get("reopened") or []),
+        "caller_type": summary.get("caller_type"),
+        "tier": summary.get("tier"),
+        "unit": summary.get("unit"),
+        "institution": summary.get("institution"),
+    }
+    counters = {"received": 1, **{f"{name}:{_value(value)}": 1
+                                  for name, value in values.items()}}
+    for deadline in ("read", "resolve"):
+        outcome = (sla.get(deadline) or {}).get("outcome")
+        if outcome:
+            counters[f"sla_unit:{_value(summary.get('unit'))}|{deadline}|{outcome}"] = 1
+            counters[f"sla_category:{_value(summary.get('category'))}|{deadline}|{outcome}"] = 1
+    if is_open(summary):
+        counters["open"] = 1
+        day = summary["received_at"].astimezone(tz).date().isoformat()
+        counters[f"open_since:{day}"] = 1
+        if is_overdue(summary):
+            counters["overdue"] = 1
+    if summary.get("tier") == "outside" or summary.get("referred_at"):
+        counters["referred"] = 1
+    if (summary.get("level") or 0) > 0:
+        counters["escalated"] = 1
+    return counters
+
+
+def concluded_counters(summary: dict) -> Counters:
+    """What an application counts on its concluded side (where it was first concluded)."""
+    counters = {"concluded": 1}
+    if summary.get("resolution_hours") is not None:
+        counters[f"hours:{whole_hours(summary['resolution_hours'])}"] = 1
+    return counters
+
+
+Part = tuple[str, str, tuple[tuple[str, str], ...]]  # (side, local day, level keys)
+
+
+def parts(summary: dict | None, tz: tzinfo) -> list[tuple[Part, Counters]]:
+    """What `summary` counts, before it is spread over the buckets: its received side on its
+    local received day, its concluded side on the day it was first concluded."""
+    if not summary or summary.get("received_at") is None:
+        return []
+    keys = tuple(level_keys(summary).items())
+    out = [(("received", summary["received_at"].astimezone(tz).date().isoformat(), keys),
+            received_counters(summary, tz))]
+    if summary.get("concluded_at") is not None:
+        out.append((("concluded", summary["concluded_at"].astimezone(tz).date().isoformat(),
+                     keys), concluded_counters(summary)))
+    return out
+
+
+def add_part(total: dict[Part, Counters], part: Part, counters: Counters, sign: int) -> None:
+    """Add `counters` (times `sign`) to `total[part]` in place."""
+    into = total.get(part)
+    if into is None:
+        total[part] = into = {}
+    for name, count in counters.items():
+        into[name] = into.get(name, 0) + sign * count
+
+
+def spread(total: dict[Part, Counters]) -> Contribution:
+    """Parts spread over the buckets: day and month of each level, and (received side) the
+    since-the-beginning `e` buckets, the only ones that keep the backlog's age; counters that
+    came to zero left out. Spreading once per batch, after adding up the parts, is what keeps
+    a batch's cost at one addition per application rather than one per bucket."""
+    out: Contribution = {}
+    for (side, day, keys), counters in total.items():
+        counters = {name: count for name, count in counters.items() if count}
+        if not counters:
+            continue
+        dated = {name: count for name, count in counters.items()
+                 if not name.startswith("open_since:")}
+        periods = {"d": day, "m": day[:7], "e": "all"}
+        for granularity in ("d", "m", "e") if side == "received" else ("d", "m"):
+            add = counters if granularity == "e" else dated
+            if not add:
+                continue
+            for level, key in keys:
+                if granularity == "e" and level == "cell":
+                    continue  # the backlog is never asked for by cell
+                slot = (f"{granularity}|{periods[granularity]}|{level}", key)
+                into = out.get(slot)
+                if into is None:
+                    out[slot] = dict(add)
+                else:
+                    for name, count in add.items():
+                        into[name] = into.get(name, 0) + count
+    return {slot: kept for slot, counters in out.items()
+            if (kept := {name: count for name, count in counters.items() if count})}
+
+
+def bucket_ids(summary: dict | None, tz: tzinfo) -> set[str]:
+    """The buckets `summary` counts in (where the names it carries are kept)."""
+    out = set()
+    for (side, day, keys), _ in parts(summary, tz):
+        periods = {"d": day, "m": day[:7], "e": "all"}
+        for granularity in ("d", "m", "e") if side == "received" else ("d", "m"):
+            out.update(f"{granularity}|{periods[granularity]}|{level}" for level, _ in keys
+                       if not (granularity == "e" and level == "cell"))
+    return out
+
+
+def contributions(summary: dict | None, tz: tzinfo) -> Contribution:
+    """Every counter `summary` adds to the buckets (nothing before it was received)."""
+    total: dict[Part, Counters] = {}
+    for part, counters in parts(summary, tz):
+        add_part(total, part, counters, 1)
+    return spread(total)
+
+
+def apply_counters(stored: Counters | None, delta: Counters) -> Counters:
+    """A bucket key's counters after `delta` (counters that reach zero are dropped)."""
+    out = dict(stored or {})
+    for name, count in delta.items():
+        value = out.get(name, 0) + count
+        if value:
+            out[name] = value
+        else:
+            out.pop(name, None)
+    return out
+
+
+def names_of(summary: dict) -> dict[str, str]:
+    """Display names the reports show next to unit and institution codes."""
+    out = {}
+    if summary.get("unit") and summary.get("unit_name"):
+        out[f"unit:{summary['unit']}"] = summary["unit_name"]
+    if summary.get("institution") and summary.get("institution_name"):
+        out[f"institution:{summary['institution']}"] = summary["institution_name"]
+    return out
+
+
+# -- reading reports back ------------------------------------------------------------------------
+
+def level_for(match: dict) -> tuple[str, list[str] | None]:
+    """The coarsest level that answers `match` exactly, and the keys to read there (None: every
+    key of that level that passes `passes(match, key)`)."""
+    fields = {name for name, value in match.items() if value not in (None, "")}
+    if not fields:
+        return "all", [ALL]
+    if len(fields) == 1:
+        (name,) = fields
+        value = match[name]
+        if isinstance(value, dict):  # {"$in": [...]}
+            return name, sorted({str(v) for v in value["$in"]})
+        return name, [str(value)]
+    return "cell", None
+
+
+def passes(match: dict, cell_key: str) -> bool:
+    """Whether a `cell` key (`institution|unit|category|district`) is within `match`."""
+    inst, unit, cat, dist = cell_key.split("|", 3)
+    for name, have in (("institution", inst), ("unit", unit), ("category", cat),
+                       ("district", dist)):
+        want = match.get(name)
+        if want in (None, ""):
+            continue
+        allowed = {str(v) for v in want["$in"]} if isinstance(want, dict) else {str(want)}
+        if have not in allowed:
+            return False
+    return True
+
+
+def period_buckets(first: date, last: date) -> list[tuple[str, str]]:
+    """`[(granularity, period)]` covering `first`..`last`: whole months as months, the rest as
+    days."""
+    out = []
+    day = first
+    while day <= last:
+        month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        if day.day == 1 and month_end <= last:
+            out.append(("m", day.isoformat()[:7]))
+            day = month_end + timedelta(days=1)
+        else:
+            out.append(("d", day.isoformat()))
+            day += timedelta(days=1)
+    return out
+
+
+def sum_keys(buckets: Iterable[dict], keys: list[str] | None, match: dict) -> Counters:
+    """The counters of the chosen keys of some buckets, added up."""
+    total: Counters = defaultdict(int)
+    for bucket in buckets:
+        for key, counters in (bucket.get("keys") or {}).items():
+            if keys is None and not passes(match, key):
+                continue
+            if keys is not None and key not in keys:
+                continue
+            for name, count in counters.items():
+                total[name] += count
+    return dict(total)
+
+
+def _typed(dimension: str, raw: str) -> object:
+    if raw == NONE:
+        return None
+    if dimension in INT_DIMENSIONS:
+        return int(raw)
+    return raw
+
+
+def breakdown(counters: Counters, dimension: str) -> list[dict]:
+    """`[{key, count}]` of one received-side dimension."""
+    prefix = f"{dimension}:"
+    return [{"key": _typed(dimension, name[len(prefix):]), "count": count}
+            for name, count in counters.items() if name.startswith(prefix) and count]
+
+
+def histogram(counters: Counters, prefix: str) -> dict[int, int]:
+    """`{whole hours: count}` from the `hours:` counters."""
+    return {int(name[len(prefix):]): count for name, count in counters.items()
+            if name.startswith(prefix) and count}
+
+
+def quantile_of_histogram(hist: dict[int, int], q: float) -> int | None:
+    """The `q` quantile (nearest rank) of the values a histogram counts."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank = max(1, math.ceil(total * q - 1e-9))
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value
+    return None
+
+
+def sla_table(counters: Counters, family: str) -> list[dict]:
+    """`[{key, read_met, read_breached, resolve_met, resolve_breached}]` by unit or category."""
+    prefix = f"{family}:"
+    rows: dict[str, dict] = {}
+    for name, count in counters.items():
+        if not name.startswith(prefix) or not count:
+            continue
+        key, deadline, outcome = name[len(prefix):].rsplit("|", 2)
+        row = rows.setdefault(key, {"key": _typed("", key), "read_met": 0, "read_breached": 0,
+                                    "resolve_met": 0, "resolve_breached": 0})
+        row[f"{deadline}_{outcome}"] += count
+    for row in rows.values():
+        for deadline in ("read", "resolve"):
+            decided = row[f"{deadline}_met"] + row[f"{deadline}_breached"]
+            row[f"{deadline}_compliance"] = (round(row[f"{deadline}_met"] / decided, 4)
+                                             if decided else None)
+    return list(rows.values())
+
+
+def backlog_ages(counters: Counters, today: date) -> list[dict]:
+    """Open applications by age band (days since received), from the `open_since:` counters."""
+    bands = [("0-2", 0, 2), ("3-7", 3, 7), ("8-30", 8, 30), ("31-90", 31, 90),
+             ("90+", 91, None)]
+    out = {label: 0 for label, _, _ in bands}
+    for name, count in counters.items():
+        if not name.startswith("open_since:") or not count:
+            continue
+        age = (today - date.fromisoformat(name[len("open_since:"):])).days
+        for label, low, high in bands:
+            if age >= low and (high is None or age <= high):
+                out[label] += count
+                break
+    return [{"key": label, "count": count} for label, count in out.items()]
+

@@ -159,6 +159,27 @@ def add_part(total: dict[Part, Counters], part: Part, counters: Counters, sign: 
         into[name] = into.get(name, 0) + sign * count
 
 
+def bucket_id(granularity: str, period: str, level: str, key: str) -> str:
+    """Where a key's counters live: one document per level and period, except `cell`, whose
+    combinations are too many for one document (at 10 million applications a month's cells
+    would pass MongoDB's 16 MB): one document per cell, listed in the period's `cells` index."""
+    if level == "cell":
+        return f"{granularity}|{period}|cell|{key}"
+    return f"{granularity}|{period}|{level}"
+
+
+def _slots(granularity: str, period: str, level: str, key: str,
+           counters: Counters) -> list[tuple[tuple[str, str], Counters]]:
+    slots = [((bucket_id(granularity, period, level, key), key), counters)]
+    if level == "cell":
+        # the index counts the applications (received or concluded there) the cell holds; a
+        # cell whose count falls to 0 leaves it
+        refs = counters.get("received", 0) + counters.get("concluded", 0)
+        if refs:
+            slots.append(((f"{granularity}|{period}|cells", key), {"refs": refs}))
+    return slots
+
+
 def spread(total: dict[Part, Counters]) -> Contribution:
     """Parts spread over the buckets: day and month of each level, and (received side) the
     since-the-beginning `e` buckets, the only ones that keep the backlog's age; counters that
@@ -179,13 +200,14 @@ def spread(total: dict[Part, Counters]) -> Contribution:
             for level, key in keys:
                 if granularity == "e" and level == "cell":
                     continue  # the backlog is never asked for by cell
-                slot = (f"{granularity}|{periods[granularity]}|{level}", key)
-                into = out.get(slot)
-                if into is None:
-                    out[slot] = dict(add)
-                else:
-                    for name, count in add.items():
-                        into[name] = into.get(name, 0) + count
+                for slot, counters_ in _slots(granularity, periods[granularity], level, key,
+                                               add):
+                    into = out.get(slot)
+                    if into is None:
+                        out[slot] = dict(counters_)
+                    else:
+                        for name, count in counters_.items():
+                            into[name] = into.get(name, 0) + count
     return {slot: kept for slot, counters in out.items()
             if (kept := {name: count for name, count in counters.items() if count})}
 
@@ -196,8 +218,8 @@ def bucket_ids(summary: dict | None, tz: tzinfo) -> set[str]:
     for (side, day, keys), _ in parts(summary, tz):
         periods = {"d": day, "m": day[:7], "e": "all"}
         for granularity in ("d", "m", "e") if side == "received" else ("d", "m"):
-            out.update(f"{granularity}|{periods[granularity]}|{level}" for level, _ in keys
-                       if not (granularity == "e" and level == "cell"))
+            out.update(bucket_id(granularity, periods[granularity], level, key)
+                       for level, key in keys if not (granularity == "e" and level == "cell"))
     return out
 
 

@@ -70,8 +70,8 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo
                                                if not k.startswith("_")}
         after, handled, moved = fold_application(before or None, sorted(mine, key=_order),
                                                  (current or {}).get(HANDLED, []))
-        if not moved:
-            continue
+        if not moved or after is None:
+            continue  # nothing new, or only facts that count nothing (a merged duplicate)
         summaries.append({**(after or {}), "_id": app, HANDLED: handled})
         for sign, summary in ((1, after), (-1, before)):
             for part, counters in aggregates.parts(summary, tz):

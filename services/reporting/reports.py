@@ -52,11 +52,30 @@ class Reports:
     def today(self) -> date:
         return self.clock().astimezone(self.tz).date()
 
-    def _counters(self, buckets: list[tuple[str, str]], match: dict
-                  ) -> tuple[aggregates.Counters, dict[str, str]]:
+    def _buckets(self, pieces: list[tuple[str, str]], match: dict
+                 ) -> tuple[dict[tuple[str, str], list[dict]], list[str] | None]:
+        """The buckets answering `match` for each `(granularity, period)` piece, and the keys
+        to add up in them (None: every key, the cells having been chosen already)."""
         level, keys = aggregates.level_for(match)
-        found = self.store.read_buckets([f"{g}|{p}|{level}" for g, p in buckets],
-                                        self.spawn_map).values()
+        if level != "cell":
+            ids = {piece: aggregates.bucket_id(*piece, level, "") for piece in pieces}
+            found = self.store.read_buckets(list(ids.values()), self.spawn_map)
+            return {piece: [found[i]] if i in found else [] for piece, i in ids.items()}, keys
+        # mixed filters: the period's index names its cells, and only those within are read
+        indexes = self.store.read_buckets([f"{g}|{p}|cells" for g, p in pieces],
+                                          self.spawn_map)
+        wanted = {piece: [aggregates.bucket_id(*piece, "cell", key) for key in
+                          indexes.get(f"{piece[0]}|{piece[1]}|cells", {}).get("keys", {})
+                          if aggregates.passes(match, key)] for piece in pieces}
+        found = self.store.read_buckets([i for ids in wanted.values() for i in ids],
+                                        self.spawn_map)
+        return {piece: [found[i] for i in ids if i in found]
+                for piece, ids in wanted.items()}, None
+
+    def _counters(self, pieces: list[tuple[str, str]], match: dict
+                  ) -> tuple[aggregates.Counters, dict[str, str]]:
+        by_piece, keys = self._buckets(pieces, match)
+        found = [bucket for buckets in by_piece.values() for bucket in buckets]
         names: dict[str, str] = {}
         for bucket in found:
             names.update(bucket.get("names") or {})
@@ -128,21 +147,17 @@ class Reports:
         first, last = self._period(first, last)
         match = match or {}
         self.catch_up()
-        level, keys = aggregates.level_for(match)
         pieces = (aggregates.period_buckets(first, last) if granularity == "month" else
                   [("d", (first + timedelta(days=n)).isoformat())
                    for n in range((last - first).days + 1)])
-        found = self.store.read_buckets([f"{g}|{p}|{level}" for g, p in pieces], self.spawn_map)
+        by_piece, keys = self._buckets(pieces, match)
         rows = {key: {"period": key, "received": 0, "concluded": 0, "_hours": {}}
                 for key in domain.periods(first, last, granularity)}
-        for granularity_of, period in pieces:
-            bucket = found.get(f"{granularity_of}|{period}|{level}")
-            if bucket is None:
-                continue
+        for (granularity_of, period), buckets in by_piece.items():
             day = date.fromisoformat(period if granularity_of == "d" else f"{period}-01")
             row = rows[domain.period_key(datetime.combine(day, time(12), tzinfo=UTC),
                                          granularity, UTC)]
-            counters = aggregates.sum_keys([bucket], keys, match)
+            counters = aggregates.sum_keys(buckets, keys, match)
             row["received"] += counters.get("received", 0)
             row["concluded"] += counters.get("concluded", 0)
             for hours, count in aggregates.histogram(counters, "hours:").items():
@@ -196,7 +211,7 @@ class Reports:
     def units_in(self, first: date, last: date) -> list[tuple[str, str | None]]:
         """`(unit, institution)` of the applications received from `first` to `last`."""
         self.catch_up()
-        ids = [f"{g}|{p}|cell" for g, p in aggregates.period_buckets(first, last)]
+        ids = [f"{g}|{p}|cells" for g, p in aggregates.period_buckets(first, last)]
         pairs = set()
         for bucket in self.store.read_buckets(ids, self.spawn_map).values():
             for key in bucket["keys"]:

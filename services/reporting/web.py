@@ -1,5 +1,6 @@
 """Reporting's HTTP API: staff reports over applications received in a period, scoped by the
-staff token (`domain.report_scope`), as JSON and as CSV / XLSX files."""
+staff token (`domain.report_scope`), as JSON and as CSV / XLSX files; the dashboard page
+(`pages`) and the business gauges at `/metrics`."""
 from __future__ import annotations
 
 from flask import Flask, Response, g
@@ -11,7 +12,7 @@ from services.common.auth import staff_required
 from services.common.events import utcnow
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
-from services.reporting import domain, exports
+from services.reporting import domain, exports, pages
 from services.reporting.bootstrap import ReportingParts
 from services.reporting.schemas import (
     BacklogSchema,
@@ -27,7 +28,7 @@ from services.reporting.schemas import (
     SummarySchema,
 )
 
-PREFIXES = ("/api/v1/reports",)
+PREFIXES = ("/api/v1/reports", "/raporlar")
 
 
 def create_app(parts: ReportingParts) -> Flask:
@@ -188,9 +189,12 @@ def create_app(parts: ReportingParts) -> Flask:
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     metrics.register_institution_gauges(reporting.institution_gauges)
-    return create_service_app(
+    app = create_service_app(
         "reporting", parts.config, [reports],
         title="Açık Kapı — Reporting",
         description="Aggregates built from events: reports by topic, unit, region and time.",
         health_checks=[mongo_check(parts.db)],
     )
+    app.register_blueprint(pages.blueprint(reporting, parts.config["STAFF_TOKEN_SECRET"],
+                                           parts.family))
+    return app

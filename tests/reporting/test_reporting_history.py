@@ -340,7 +340,7 @@ def test_the_series_and_the_backlog_match_a_brute_force_count(history):
 
 def test_a_rebuild_from_the_facts_gives_the_same_buckets(history):
     _, store, reports = history
-    before = {bucket_id: doc["keys"] for bucket_id, doc in store.buckets.items()}
+    before = {bucket_id: doc["keys"] for bucket_id, doc in store.buckets.items() if doc["keys"]}
     reports.projector.rebuild(store.all_facts())
-    after = {bucket_id: doc["keys"] for bucket_id, doc in store.buckets.items()}
+    after = {bucket_id: doc["keys"] for bucket_id, doc in store.buckets.items() if doc["keys"]}
     assert after == before and len(after) > 1000

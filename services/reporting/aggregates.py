@@ -49,6 +49,9 @@ RECEIVED_DIMENSIONS = {
     "institution": "institution",
 }
 INT_DIMENSIONS = ("level", "satisfaction", "reopen_count")
+# What only the since-the-beginning `e` buckets keep: the backlog as it is now, by age and by
+# institution (the gauges); in a day or a month they would say nothing more.
+NOW_ONLY = ("open_since:", "open_in:", "overdue_in:")
 
 Counters = dict[str, int]
 # (bucket id, key within the bucket) -> counters
@@ -113,11 +116,14 @@ def received_counters(summary: dict, tz: tzinfo) -> Counters:
             counters[f"sla_unit:{_value(summary.get('unit'))}|{deadline}|{outcome}"] = 1
             counters[f"sla_category:{_value(summary.get('category'))}|{deadline}|{outcome}"] = 1
     if is_open(summary):
+        institution = _value(summary.get("institution"))
         counters["open"] = 1
         day = summary["received_at"].astimezone(tz).date().isoformat()
         counters[f"open_since:{day}"] = 1
+        counters[f"open_in:{institution}"] = 1
         if is_overdue(summary):
             counters["overdue"] = 1
+            counters[f"overdue_in:{institution}"] = 1
     if summary.get("tier") == "outside" or summary.get("referred_at"):
         counters["referred"] = 1
     if (summary.get("level") or 0) > 0:
@@ -160,12 +166,13 @@ def add_part(total: dict[Part, Counters], part: Part, counters: Counters, sign: 
 
 
 def bucket_id(granularity: str, period: str, level: str, key: str) -> str:
-    """Where a key's counters live: one document per level and period, except `cell`, whose
-    combinations are too many for one document (at 10 million applications a month's cells
-    would pass MongoDB's 16 MB): one document per cell, listed in the period's `cells` index."""
-    if level == "cell":
-        return f"{granularity}|{period}|cell|{key}"
-    return f"{granularity}|{period}|{level}"
+    """Where a key's counters live: the period's one `all` document, else one document per
+    key (at 10 million applications, one document for a month's units would hold 200,000
+    counters and a month's cells pass MongoDB's 16 MB); the cells of a period are listed in
+    its `cells` index, for questions that mix filters."""
+    if level == "all":
+        return f"{granularity}|{period}|all"
+    return f"{granularity}|{period}|{level}|{key}"
 
 
 def _slots(granularity: str, period: str, level: str, key: str,
@@ -191,7 +198,7 @@ def spread(total: dict[Part, Counters]) -> Contribution:
         if not counters:
             continue
         dated = {name: count for name, count in counters.items()
-                 if not name.startswith("open_since:")}
+                 if not name.startswith(NOW_ONLY)}
         periods = {"d": day, "m": day[:7], "e": "all"}
         for granularity in ("d", "m", "e") if side == "received" else ("d", "m"):
             add = counters if granularity == "e" else dated
@@ -272,6 +279,8 @@ def level_for(match: dict) -> tuple[str, list[str] | None]:
 
 def passes(match: dict, cell_key: str) -> bool:
     """Whether a `cell` key (`institution|unit|category|district`) is within `match`."""
+    if not match:
+        return True
     inst, unit, cat, dist = cell_key.split("|", 3)
     for name, have in (("institution", inst), ("unit", unit), ("category", cat),
                        ("district", dist)):

@@ -58,9 +58,12 @@ class Reports:
         to add up in them (None: every key, the cells having been chosen already)."""
         level, keys = aggregates.level_for(match)
         if level != "cell":
-            ids = {piece: aggregates.bucket_id(*piece, level, "") for piece in pieces}
-            found = self.store.read_buckets(list(ids.values()), self.spawn_map)
-            return {piece: [found[i]] if i in found else [] for piece, i in ids.items()}, keys
+            ids = {piece: [aggregates.bucket_id(*piece, level, key) for key in keys]
+                   for piece in pieces}
+            found = self.store.read_buckets([i for each in ids.values() for i in each],
+                                            self.spawn_map)
+            return {piece: [found[i] for i in each if i in found]
+                    for piece, each in ids.items()}, keys
         # mixed filters: the period's index names its cells, and only those within are read
         indexes = self.store.read_buckets([f"{g}|{p}|cells" for g, p in pieces],
                                           self.spawn_map)
@@ -132,13 +135,17 @@ class Reports:
                 "by_age": aggregates.backlog_ages(counters, self.today())}
 
     def institution_gauges(self) -> list[tuple[str, int, int]]:
-        """`(institution, open, overdue)` for every institution with something counted
-        (`none`: not routed yet)."""
-        bucket = self.store.read_buckets(["e|all|institution"]).get("e|all|institution")
-        # `none`: not routed yet (at the desk); Prometheus labels are strings
-        return sorted(("none" if key == aggregates.NONE else key, counters.get("open", 0),
-                       counters.get("overdue", 0))
-                      for key, counters in ((bucket or {}).get("keys") or {}).items())
+        """`(institution, open, overdue)` for every institution with something open
+        (`none`: not routed yet, at the desk; Prometheus labels are strings)."""
+        bucket = self.store.read_buckets(["e|all|all"]).get("e|all|all")
+        counters = aggregates.sum_keys([bucket] if bucket else [], None, {})
+        rows = []
+        for name, count in counters.items():
+            if name.startswith("open_in:"):
+                key = name[len("open_in:"):]
+                rows.append(("none" if key == aggregates.NONE else key, count,
+                             counters.get(f"overdue_in:{key}", 0)))
+        return sorted(rows)
 
     def series(self, first: date | None, last: date | None, granularity: str,
                match: dict | None = None) -> dict:

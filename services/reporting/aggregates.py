@@ -9,14 +9,15 @@ per key of its level, a map of counters:
   value; `cell` one key per `institution|unit|category|district` combination, which answers any
   mix of filters;
 - the received side of an application (its dimensions, current status, escalation level,
-  SLA outcomes, rating, reopen count, open/overdue) counts in the buckets of the local day and
-  month it was received; the concluded side (concluded, resolution hours) in those of the day
-  and month it was first concluded.
+  SLA outcomes, rating, reopen count, open/overdue) counts in the buckets of the local day, ISO
+  week and month it was received; the concluded side (concluded, resolution hours) in those of
+  the day, week and month it was first concluded.
 
 An application's contribution is a function of its summary alone, so an event changes the
 buckets by `contributions(new) - contributions(old)`, and a replay of every event from nothing
 gives the same buckets (the rebuild). A report over a period reads the month buckets of the
-whole months in it and the day buckets of the rest, never the applications.
+whole months in it, the week buckets of the whole weeks left, and the day buckets of the rest,
+never the applications.
 """
 from __future__ import annotations
 
@@ -187,6 +188,17 @@ def _slots(granularity: str, period: str, level: str, key: str,
     return slots
 
 
+def _periods(day: str) -> dict[str, str]:
+    """The periods a local day falls in: itself, its ISO week, its month, and `all`."""
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return {"d": day, "w": f"{year}-W{week:02d}", "m": day[:7], "e": "all"}
+
+
+def _granularities(side: str) -> tuple[str, ...]:
+    # the concluded side has no backlog to keep: no `e`
+    return ("d", "w", "m", "e") if side == "received" else ("d", "w", "m")
+
+
 def spread(total: dict[Part, Counters]) -> Contribution:
     """Parts spread over the buckets: day and month of each level, and (received side) the
     since-the-beginning `e` buckets, the only ones that keep the backlog's age; counters that
@@ -199,8 +211,8 @@ def spread(total: dict[Part, Counters]) -> Contribution:
             continue
         dated = {name: count for name, count in counters.items()
                  if not name.startswith(NOW_ONLY)}
-        periods = {"d": day, "m": day[:7], "e": "all"}
-        for granularity in ("d", "m", "e") if side == "received" else ("d", "m"):
+        periods = _periods(day)
+        for granularity in _granularities(side):
             add = counters if granularity == "e" else dated
             if not add:
                 continue
@@ -223,8 +235,8 @@ def bucket_ids(summary: dict | None, tz: tzinfo) -> set[str]:
     """The buckets `summary` counts in (where the names it carries are kept)."""
     out = set()
     for (side, day, keys), _ in parts(summary, tz):
-        periods = {"d": day, "m": day[:7], "e": "all"}
-        for granularity in ("d", "m", "e") if side == "received" else ("d", "m"):
+        periods = _periods(day)
+        for granularity in _granularities(side):
             out.update(bucket_id(granularity, periods[granularity], level, key)
                        for level, key in keys if not (granularity == "e" and level == "cell"))
     return out
@@ -293,20 +305,33 @@ def passes(match: dict, cell_key: str) -> bool:
     return True
 
 
-def period_buckets(first: date, last: date) -> list[tuple[str, str]]:
-    """`[(granularity, period)]` covering `first`..`last`: whole months as months, the rest as
-    days."""
+def period_buckets(first: date, last: date, use: tuple[str, ...] = ("m", "w")
+                   ) -> list[tuple[str, str]]:
+    """`[(granularity, period)]` covering `first`..`last` with the fewest buckets: whole months
+    as months, whole ISO weeks as weeks, the rest as days (30 days: 4 weeks and 2 days), of
+    the granularities in `use` (a monthly series takes no weeks, which cross months)."""
     out = []
     day = first
     while day <= last:
         month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-        if day.day == 1 and month_end <= last:
+        if "m" in use and day.day == 1 and month_end <= last:
             out.append(("m", day.isoformat()[:7]))
             day = month_end + timedelta(days=1)
+        elif "w" in use and day.weekday() == 0 and day + timedelta(days=6) <= last:
+            out.append(("w", _periods(day.isoformat())["w"]))
+            day += timedelta(days=7)
         else:
             out.append(("d", day.isoformat()))
             day += timedelta(days=1)
     return out
+
+
+def piece_start(granularity: str, period: str) -> date:
+    """The first day of a bucket's period."""
+    if granularity == "w":
+        year, week = period.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    return date.fromisoformat(period if granularity == "d" else f"{period}-01")
 
 
 def sum_keys(buckets: Iterable[dict], keys: list[str] | None, match: dict) -> Counters:
@@ -331,17 +356,29 @@ def _typed(dimension: str, raw: str) -> object:
     return raw
 
 
-def breakdown(counters: Counters, dimension: str) -> list[dict]:
+Families = dict[str, dict[str, int]]
+
+
+def families(counters: Counters) -> Families:
+    """`{"category": {"road_damage": 3, …}, "hours": {"12": 1}, …}`: the `family:value`
+    counters grouped in one pass (a month's `all` bucket holds thousands of them)."""
+    out: Families = defaultdict(dict)
+    for name, count in counters.items():
+        family, sep, value = name.partition(":")
+        if sep and count:
+            out[family][value] = count
+    return out
+
+
+def breakdown(groups: Families, dimension: str) -> list[dict]:
     """`[{key, count}]` of one received-side dimension."""
-    prefix = f"{dimension}:"
-    return [{"key": _typed(dimension, name[len(prefix):]), "count": count}
-            for name, count in counters.items() if name.startswith(prefix) and count]
+    return [{"key": _typed(dimension, value), "count": count}
+            for value, count in groups.get(dimension, {}).items()]
 
 
-def histogram(counters: Counters, prefix: str) -> dict[int, int]:
+def histogram(groups: Families, family: str = "hours") -> dict[int, int]:
     """`{whole hours: count}` from the `hours:` counters."""
-    return {int(name[len(prefix):]): count for name, count in counters.items()
-            if name.startswith(prefix) and count}
+    return {int(value): count for value, count in groups.get(family, {}).items()}
 
 
 def quantile_of_histogram(hist: dict[int, int], q: float) -> int | None:
@@ -358,14 +395,11 @@ def quantile_of_histogram(hist: dict[int, int], q: float) -> int | None:
     return None
 
 
-def sla_table(counters: Counters, family: str) -> list[dict]:
+def sla_table(groups: Families, family: str) -> list[dict]:
     """`[{key, read_met, read_breached, resolve_met, resolve_breached}]` by unit or category."""
-    prefix = f"{family}:"
     rows: dict[str, dict] = {}
-    for name, count in counters.items():
-        if not name.startswith(prefix) or not count:
-            continue
-        key, deadline, outcome = name[len(prefix):].rsplit("|", 2)
+    for name, count in groups.get(family, {}).items():
+        key, deadline, outcome = name.rsplit("|", 2)
         row = rows.setdefault(key, {"key": _typed("", key), "read_met": 0, "read_breached": 0,
                                     "resolve_met": 0, "resolve_breached": 0})
         row[f"{deadline}_{outcome}"] += count
@@ -377,15 +411,13 @@ def sla_table(counters: Counters, family: str) -> list[dict]:
     return list(rows.values())
 
 
-def backlog_ages(counters: Counters, today: date) -> list[dict]:
+def backlog_ages(groups: Families, today: date) -> list[dict]:
     """Open applications by age band (days since received), from the `open_since:` counters."""
     bands = [("0-2", 0, 2), ("3-7", 3, 7), ("8-30", 8, 30), ("31-90", 31, 90),
              ("90+", 91, None)]
     out = {label: 0 for label, _, _ in bands}
-    for name, count in counters.items():
-        if not name.startswith("open_since:") or not count:
-            continue
-        age = (today - date.fromisoformat(name[len("open_since:"):])).days
+    for day, count in groups.get("open_since", {}).items():
+        age = (today - date.fromisoformat(day)).days
         for label, low, high in bands:
             if age >= low and (high is None or age <= high):
                 out[label] += count

@@ -20,6 +20,7 @@ guarded summaries' `_handled` lists still keep a batch from being counted twice.
 """
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import defaultdict
@@ -29,7 +30,7 @@ from datetime import datetime, tzinfo
 from services.common.events import CASE_EVENTS, utcnow
 from services.common.outbox import HANDLED, HANDLED_KEEP
 from services.reporting import aggregates, domain
-from services.reporting.store import ReportingStore, escape, unescape
+from services.reporting.store import ReportingStore
 
 BATCH = 500
 LEASE_SECONDS = 30
@@ -84,15 +85,12 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo
 
 
 def journal_changes(delta: aggregates.Contribution, names: dict[str, dict[str, str]]) -> dict:
-    """A batch's bucket changes as the journal stores them (FerretDB takes no nested arrays,
-    and counter names carry dots: escaped as field names)."""
-    return {
-        "delta": [{"bucket": bucket, "key": key,
-                   "counters": {escape(name): count for name, count in counters.items()}}
-                  for (bucket, key), counters in delta.items()],
-        "names": [{"bucket": bucket, "names": {escape(k): v for k, v in shown.items()}}
-                  for bucket, shown in names.items()],
-    }
+    """A batch's bucket changes as the journal stores them: JSON strings (counter names carry
+    dots, which MongoDB field names may not, and FerretDB takes no nested arrays)."""
+    return {"delta": json.dumps([[bucket, key, counters]
+                                 for (bucket, key), counters in delta.items()],
+                                ensure_ascii=False),
+            "names": json.dumps(names, ensure_ascii=False)}
 
 
 class Projector:
@@ -159,11 +157,9 @@ class Projector:
 
     def _apply_buckets(self, journal: dict) -> None:
         changes: dict[str, dict[str, aggregates.Counters]] = defaultdict(dict)
-        for change in journal["delta"]:
-            changes[change["bucket"]][change["key"]] = {
-                unescape(name): count for name, count in change["counters"].items()}
-        names = {row["bucket"]: {unescape(name): shown for name, shown in row["names"].items()}
-                 for row in journal["names"]}
+        for bucket, key, counters in json.loads(journal["delta"]):
+            changes[bucket][key] = counters
+        names = json.loads(journal["names"])
         ids = sorted(set(changes) | set(names))
         current = self.store.read_buckets(ids, self.spawn_map)
         batch, docs = journal["batch"], []

@@ -95,14 +95,15 @@ class Reports:
         counters, names = self._counters(aggregates.period_buckets(first, last), match)
         answer = {"first": first, "last": last, "timezone": self.timezone_name,
                   "total": counters.get("received", 0)}
+        groups = aggregates.families(counters)
         for name in RANKED:
-            rows = aggregates.breakdown(counters, FAMILIES[name])
+            rows = aggregates.breakdown(groups, FAMILIES[name])
             if name == "by_unit":  # routed only: a unit acts on it
                 rows = [dict(row, name=names.get(f"unit:{row['key']}"))
                         for row in rows if row["key"] is not None]
             answer[name] = domain.ranked(rows)
-        hours = aggregates.histogram(counters, "hours:")
-        rated = aggregates.breakdown(counters, "satisfaction")
+        hours = aggregates.histogram(groups)
+        rated = aggregates.breakdown(groups, "satisfaction")
         scored = sum(row["count"] for row in rated if row["key"] is not None)
         answer.update(
             open=counters.get("open", 0), overdue=counters.get("overdue", 0),
@@ -113,9 +114,9 @@ class Reports:
             satisfaction_average=round(sum(row["key"] * row["count"] for row in rated
                                            if row["key"] is not None) / scored, 2)
             if scored else None,
-            sla_by_unit=sorted(aggregates.sla_table(counters, "sla_unit"),
+            sla_by_unit=sorted(aggregates.sla_table(groups, "sla_unit"),
                                key=lambda row: str(row["key"])),
-            sla_by_category=sorted(aggregates.sla_table(counters, "sla_category"),
+            sla_by_category=sorted(aggregates.sla_table(groups, "sla_category"),
                                    key=lambda row: str(row["key"])),
         )
         for row in answer["sla_by_unit"]:
@@ -132,19 +133,16 @@ class Reports:
         self.catch_up()
         counters, _ = self._counters([("e", "all")], match)
         return {"open": counters.get("open", 0), "overdue": counters.get("overdue", 0),
-                "by_age": aggregates.backlog_ages(counters, self.today())}
+                "by_age": aggregates.backlog_ages(aggregates.families(counters), self.today())}
 
     def institution_gauges(self) -> list[tuple[str, int, int]]:
         """`(institution, open, overdue)` for every institution with something open
         (`none`: not routed yet, at the desk; Prometheus labels are strings)."""
         bucket = self.store.read_buckets(["e|all|all"]).get("e|all|all")
-        counters = aggregates.sum_keys([bucket] if bucket else [], None, {})
-        rows = []
-        for name, count in counters.items():
-            if name.startswith("open_in:"):
-                key = name[len("open_in:"):]
-                rows.append(("none" if key == aggregates.NONE else key, count,
-                             counters.get(f"overdue_in:{key}", 0)))
+        groups = aggregates.families(aggregates.sum_keys([bucket] if bucket else [], None, {}))
+        overdue = groups.get("overdue_in", {})
+        rows = [("none" if key == aggregates.NONE else key, count, overdue.get(key, 0))
+                for key, count in groups.get("open_in", {}).items()]
         return sorted(rows)
 
     def series(self, first: date | None, last: date | None, granularity: str,
@@ -154,20 +152,19 @@ class Reports:
         first, last = self._period(first, last)
         match = match or {}
         self.catch_up()
-        pieces = (aggregates.period_buckets(first, last) if granularity == "month" else
-                  [("d", (first + timedelta(days=n)).isoformat())
-                   for n in range((last - first).days + 1)])
+        pieces = aggregates.period_buckets(
+            first, last, {"day": (), "week": ("w",), "month": ("m",)}[granularity])
         by_piece, keys = self._buckets(pieces, match)
         rows = {key: {"period": key, "received": 0, "concluded": 0, "_hours": {}}
                 for key in domain.periods(first, last, granularity)}
         for (granularity_of, period), buckets in by_piece.items():
-            day = date.fromisoformat(period if granularity_of == "d" else f"{period}-01")
+            day = aggregates.piece_start(granularity_of, period)
             row = rows[domain.period_key(datetime.combine(day, time(12), tzinfo=UTC),
                                          granularity, UTC)]
             counters = aggregates.sum_keys(buckets, keys, match)
             row["received"] += counters.get("received", 0)
             row["concluded"] += counters.get("concluded", 0)
-            for hours, count in aggregates.histogram(counters, "hours:").items():
+            for hours, count in aggregates.histogram(aggregates.families(counters)).items():
                 row["_hours"][hours] = row["_hours"].get(hours, 0) + count
         items = []
         for row in rows.values():

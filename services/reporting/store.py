@@ -4,11 +4,14 @@ lease.
 
 Every read and write is by `_id` (FerretDB 1.24 walks the table for anything else), apart from
 the small `pending` collection, which the projector drains every few hundred milliseconds.
-Counter and key names carry unit codes with dots; MongoDB field names may not, so they are
-escaped here (`escape`) and in the projector's journal.
+A bucket's counters are kept as one JSON string (`counts`), not as a document of fields: a
+month's counters are thousands of names, which carry unit codes with dots (not allowed in
+MongoDB field names), and FerretDB spends far longer decoding thousands of fields than one
+string (75 ms against 2 ms for a month's `all` bucket).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
@@ -24,22 +27,6 @@ INDEXES: dict[str, list[Index]] = {
 }
 CHUNK = 200  # operations per bulk write
 LEASE_ID = "projector"
-
-
-def escape(name: str) -> str:
-    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
-
-
-def unescape(name: str) -> str:
-    return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
-
-
-def _escaped(keys: dict) -> dict:
-    return {escape(k): {escape(c): n for c, n in v.items()} for k, v in keys.items()}
-
-
-def _unescaped(keys: dict) -> dict:
-    return {unescape(k): {unescape(c): n for c, n in v.items()} for k, v in keys.items()}
 
 
 def _bulk(collection, operations: list) -> None:
@@ -131,24 +118,25 @@ class ReportingStore:
 
     def read_buckets(self, bucket_ids: Iterable[str],
                      spawn_map: Callable | None = None) -> dict[str, dict]:
-        """Buckets by id (absent ones left out), keys and counters unescaped."""
+        """Buckets by id (absent ones left out), with their counters by key (`keys`)."""
         ids = list(bucket_ids)
         found = (spawn_map or map)(lambda b: self.buckets.find_one({"_id": b}), ids)
         out = {}
         for bucket_id, doc in zip(ids, found, strict=True):
             if doc is not None:
-                doc["keys"] = _unescaped(doc.get("keys") or {})
-                doc["names"] = {unescape(k): v for k, v in (doc.get("names") or {}).items()}
+                doc["keys"] = json.loads(doc.pop("counts", "{}"))
+                doc["names"] = json.loads(doc.get("names") or "{}")
                 out[bucket_id] = doc
         return out
 
     def write_buckets(self, docs: list[dict]) -> None:
         stored = []
         for doc in docs:
+            plain = {k: v for k, v in doc.items() if k != "keys"}
             stored.append(ReplaceOne({"_id": doc["_id"]}, {
-                **doc, "keys": _escaped(doc["keys"]),
-                "names": {escape(k): v for k, v in doc.get("names", {}).items()}},
-                upsert=True))
+                **plain, "counts": json.dumps(doc["keys"], ensure_ascii=False,
+                                              separators=(",", ":")),
+                "names": json.dumps(doc.get("names", {}), ensure_ascii=False)}, upsert=True))
         _bulk(self.buckets, stored)
 
     def drop_waiting(self, event_ids: list[str]) -> None:

@@ -42,6 +42,7 @@ from benchmarks.processes import (
     stop,
     store_name,
 )
+from services.common import topology
 from services.common.codes import new_tracking_code, security_digest
 from services.common.config import DEV_SECRET
 from services.common.events import make_event, new_event_id
@@ -101,6 +102,7 @@ def ingest(applications: int, processes: int) -> None:
     print(f"store: {store_name(databases['MONGO_URI'])}; broker vhost {vhost}; "
           f"{processes} reporting process(es)")
     events = history(applications, random.Random(12))
+    topology.declare(amqp)  # the queues exist before anything is published to them
     procs, ports = [], []
     log = open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
@@ -119,10 +121,10 @@ def ingest(applications: int, processes: int) -> None:
         started = time.perf_counter()
         with Connection(amqp) as conn:
             producer = Producer(conn.channel())
-            for producer_name, envelope in events:
-                producer.publish(_wire(envelope), exchange=event_exchange(producer_name),
-                                 routing_key=envelope["type"], serializer="json",
-                                 delivery_mode=2, declare=[event_exchange(producer_name)])
+            for _, envelope in events:  # as the outbox relay sends them
+                exchange = event_exchange(envelope["producer"])
+                producer.publish(envelope, exchange=exchange, routing_key=envelope["type"],
+                                 serializer="json", delivery_mode=2, declare=[exchange])
         published = time.perf_counter() - started
         while True:
             kept = db["facts"].estimated_document_count()
@@ -150,12 +152,6 @@ def ingest(applications: int, processes: int) -> None:
         drop_databases(databases)
         if vhost:
             rabbitmqctl("delete_vhost", vhost)
-
-
-def _wire(envelope: dict) -> dict:
-    return {**envelope, "occurred_at": envelope["occurred_at"].isoformat(),
-            "data": {k: v.isoformat() if isinstance(v, datetime) else v
-                     for k, v in envelope["data"].items()}}
 
 
 def _wait_healthy(url: str) -> None:

@@ -32,7 +32,7 @@ from services.common.outbox import HANDLED, HANDLED_KEEP
 from services.reporting import aggregates, domain
 from services.reporting.store import ReportingStore
 
-BATCH = 500
+BATCH = 2000  # events per batch: a batch costs about one write per bucket it touches
 LEASE_SECONDS = 30
 BATCHES_KEPT = 50  # stamps per bucket: far more than batches that can be in flight
 FOLDED = {*domain.STATUS_OF_EVENT, *CASE_EVENTS, *domain.OTHER_EVENTS}
@@ -146,13 +146,13 @@ class Projector:
         """Apply a journaled batch; every step can run again without counting twice."""
         if journal is None:
             return
-        self.store.write_summaries(journal["summaries"])
+        self.store.write_summaries(journal["summaries"], self.spawn_map)
         if events is None:  # a replay after a crash: the events still wait in `pending`
             waiting = {e["event_id"]: e for e in self.store.waiting(10 * self.batch)}
             events = [waiting[i] for i in journal["event_ids"] if i in waiting]
         self.store.keep_facts([{**event, "_id": event["event_id"]} for event in events])
         self._apply_buckets(journal)
-        self.store.drop_waiting(journal["event_ids"])
+        self.store.drop_waiting(journal["event_ids"], self.spawn_map)
         self.store.clear_journal()
 
     def _apply_buckets(self, journal: dict) -> None:
@@ -177,7 +177,7 @@ class Projector:
             doc["names"] = {**doc.get("names", {}), **names.get(bucket_id, {})}
             doc["batches"] = [*doc.get("batches", []), batch][-BATCHES_KEPT:]
             docs.append(doc)
-        self.store.write_buckets(docs)
+        self.store.write_buckets(docs, self.spawn_map)
 
     def rebuild(self, facts: Iterable[dict]) -> int:
         """Forget the summaries and buckets and fold every fact again, in memory, then store
@@ -193,7 +193,7 @@ class Projector:
             if not self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS):
                 raise RuntimeError("another reporting process is projecting; stop it first")
             self.store.reset_projection()
-            self.store.write_summaries(summaries)
+            self.store.write_summaries(summaries, self.spawn_map)
             self._apply_buckets(journal)
         return len(summaries)
 

@@ -73,7 +73,7 @@ class MemoryStore:
     def summaries(self, ids, spawn_map=None) -> dict:
         return {i: self.applications[i] for i in ids if i in self.applications}
 
-    def write_summaries(self, docs) -> None:
+    def write_summaries(self, docs, spawn_map=None) -> None:
         for doc in docs:
             self.applications[doc["_id"]] = doc
 
@@ -84,11 +84,11 @@ class MemoryStore:
     def read_buckets(self, ids, spawn_map=None) -> dict:
         return {i: self.buckets[i] for i in ids if i in self.buckets}
 
-    def write_buckets(self, docs) -> None:
+    def write_buckets(self, docs, spawn_map=None) -> None:
         for doc in docs:
             self.buckets[doc["_id"]] = doc
 
-    def drop_waiting(self, ids) -> None:
+    def drop_waiting(self, ids, spawn_map=None) -> None:
         for event_id in ids:
             self.pending.pop(event_id, None)
 

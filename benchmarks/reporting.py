@@ -115,7 +115,7 @@ def ingest(applications: int, processes: int) -> None:
             ports.append(port)
         for port in ports:
             _wait_healthy(f"http://{HOST}:{port}/health")
-        client = pymongo.MongoClient(databases["MONGO_URI"])
+        client = pymongo.MongoClient(databases["MONGO_URI"], tz_aware=True)
         db = client[databases["MONGO_DB_REPORTING"]]
         cpu_before = [cpu_seconds(p.pid) for p in procs]
         started = time.perf_counter()

@@ -14,10 +14,10 @@ per key of its level, a map of counters:
   the day, week and month it was first concluded.
 
 An application's contribution is a function of its summary alone, so an event changes the
-buckets by `contributions(new) - contributions(old)`, and a replay of every event from nothing
-gives the same buckets (the rebuild). A report over a period reads the month buckets of the
-whole months in it, the week buckets of the whole weeks left, and the day buckets of the rest,
-never the applications.
+buckets by the summary's parts after minus its parts before (`parts`, spread by `spread`),
+and a replay of every event from nothing gives the same buckets (the rebuild). A report over a
+period reads the month buckets of the whole months in it, the week buckets of the whole weeks
+left, and the day buckets of the rest, never the applications.
 """
 from __future__ import annotations
 
@@ -26,29 +26,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta, tzinfo
 
-LEVELS = ("all", "institution", "unit", "category", "district", "cell")
 ALL = "*"
 NONE = "~"  # a missing value, as a key (the report shows it as null)
 # Where an application is done from the municipality's side: no longer in the backlog.
 FINAL_STATES = ("closed", "referred", "answered", "merged")
-# Counter families of the received side: the report's `by_*` lists.
-RECEIVED_DIMENSIONS = {
-    "category": "category",
-    "channel": "channel",
-    "kind": "kind",
-    "district": "district",
-    "neighbourhood": "neighbourhood",
-    "status": "status",
-    "level": "level",
-    "satisfaction": "satisfaction",
-    "read_sla": "read_sla",
-    "resolve_sla": "resolve_sla",
-    "reopen_count": "reopen_count",
-    "caller_type": "caller_type",
-    "tier": "tier",
-    "unit": "unit",
-    "institution": "institution",
-}
 INT_DIMENSIONS = ("level", "satisfaction", "reopen_count")
 # What only the since-the-beginning `e` buckets keep: the backlog as it is now, by age and by
 # institution (the gauges); in a day or a month they would say nothing more.
@@ -240,14 +221,6 @@ def bucket_ids(summary: dict | None, tz: tzinfo) -> set[str]:
             out.update(bucket_id(granularity, periods[granularity], level, key)
                        for level, key in keys if not (granularity == "e" and level == "cell"))
     return out
-
-
-def contributions(summary: dict | None, tz: tzinfo) -> Contribution:
-    """Every counter `summary` adds to the buckets (nothing before it was received)."""
-    total: dict[Part, Counters] = {}
-    for part, counters in parts(summary, tz):
-        add_part(total, part, counters, 1)
-    return spread(total)
 
 
 def apply_counters(stored: Counters | None, delta: Counters) -> Counters:

@@ -7,8 +7,8 @@ insert the event (`ReportingStore.enqueue`, at-least-once: acked once stored); t
 folds a batch of up to `BATCH` events:
 
 1. reads the batch and the summaries it touches (by `_id`, overlapped);
-2. folds each application's new events (those not in its `_handled` list) and takes
-   `contributions(after) - contributions(before)` per application, added up per bucket key;
+2. folds each application's new events (those not in its `_handled` list) and adds up its
+   parts after minus its parts before (`aggregates.parts`), spread per bucket key once;
 3. writes the whole outcome to its journal (one document), then the summaries, the facts, the
    buckets (each stamped with the batch id), then deletes the batch's events, then the journal.
 

@@ -7,6 +7,11 @@ republished to the retry queue, which returns it to its own queue after a delay,
 attempt count; after `EVENT_MAX_ATTEMPTS` it is parked in the dead-letter queue with the queue it
 came from and the error class. The original delivery is acked only after the republish is
 confirmed by the broker, so a poison message neither blocks its queue nor vanishes.
+
+A failure because the database cannot be reached (`OUTAGES`) is not the message's fault: it is
+retried the same way but not counted, so an outage longer than the attempts last parks nothing
+and needs no replay. Such a retry is not a hot loop: each attempt waits for the server up to
+the client's server-selection timeout first.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from nameko.amqp.publish import Publisher
 from nameko.containers import WorkerContext
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
+from pymongo.errors import ConnectionFailure
 
 from services.common import metrics
 from services.common.events import load_event
@@ -30,6 +36,8 @@ ATTEMPTS_HEADER = "x-acikkapi-attempts"
 ORIGIN_HEADER = "x-acikkapi-origin-queue"
 ERROR_HEADER = "x-acikkapi-error"
 DEFAULT_MAX_ATTEMPTS = 5
+# the store away (refused, reset, paused pool, no server selectable in time): not counted
+OUTAGES: tuple[type[BaseException], ...] = (ConnectionFailure,)
 
 
 class ReliableEventHandler(EventHandler):
@@ -69,8 +77,14 @@ class ReliableEventHandler(EventHandler):
             self.queue_consumer.ack_message(message)
             return result, exc_info
         metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
         error = exc_info[0].__name__  # the class only: messages may quote personal data
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        if issubclass(exc_info[0], OUTAGES):
+            log.warning("database away, will retry",
+                        extra={"handler": self._handler_name, "error": error})
+            self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)
+            return result, exc_info
+        attempts += 1
         if attempts < self.max_attempts:
             log.warning(
                 "handler failed, will retry",

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from nameko.testing.services import entrypoint_waiter
+from pymongo.errors import AutoReconnect
 
 from services.common.bootstrap import Composed, Parts, parts_of
 from services.common.dlq import list_dead_letters, replay
@@ -95,6 +96,44 @@ def test_a_malformed_envelope_goes_straight_to_the_dead_letter_queue(config, con
     parked = list_dead_letters(config["AMQP_URI"])
     assert [(p.event_id, p.error) for p in parked] == [(broken["event_id"],
                                                         "invalid envelope: data")]
+
+
+class DatabaseAwayService:
+    """Fails with the store away for more deliveries than the attempts allow, then succeeds."""
+
+    name = "deliverytest"
+    outage_deliveries = 0
+
+    @event_handler("intake", "application_received")
+    def handle(self, event: dict) -> None:
+        if DatabaseAwayService.outage_deliveries > 0:
+            DatabaseAwayService.outage_deliveries -= 1
+            raise AutoReconnect("127.0.0.1:27018: connection pool paused")
+        Box.handled.append(event["event_id"])
+
+
+def test_an_outage_of_the_database_is_retried_without_using_up_the_attempts(
+    config, container_factory
+):
+    """A 10 s database outage is not the message's fault: parking it would leave a replay to do
+    by hand (it lost reporting's counts in the fault suite). Retried uncounted until it goes."""
+    Box.handled = []
+    failures = 2 * int(config["EVENT_MAX_ATTEMPTS"])
+    DatabaseAwayService.outage_deliveries = failures
+    container = container_factory(DatabaseAwayService, config)
+    container.start()
+    event = received("noise")
+    outcomes = []
+
+    def handled(worker_ctx, result, exc_info):
+        outcomes.append(exc_info is None)
+        return exc_info is None
+
+    with entrypoint_waiter(container, "handle", callback=handled, timeout=20):
+        publish(config, event)
+    assert outcomes == [False] * failures + [True]
+    assert Box.handled == [event["event_id"]]
+    assert list_dead_letters(config["AMQP_URI"]) == []
 
 
 class ProducerParts(Parts):

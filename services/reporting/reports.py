@@ -36,10 +36,10 @@ class Reports:
         self.projector = Projector(store, self.tz, spawn_map, clock)
 
     def record(self, event: dict) -> None:
-        """Keep an event for the projector, then project what waits (unless this process is
-        already at it: that run takes this event too, or the next timer does)."""
+        """Keep an event for the projector. It is folded by the next run (the service's timer,
+        or a read's `catch_up`) with whatever else waits: a batch writes each bucket it touches
+        once, where a run per event wrote every bucket of every event."""
         self.store.enqueue(event)
-        self.projector.run(wait=False)
 
     def catch_up(self) -> None:
         """Before answering: fold what this process can, so an answer includes every event
@@ -180,6 +180,7 @@ class Reports:
         """The week's call-back list: a sample (seeded by the week) of the applications first
         concluded in the week before, across units within `match`, each with the citizen's
         contact asked through `contact` at read time (never stored here) and the note kept."""
+        self.catch_up()
         today = self.clock().astimezone(self.tz).date()
         week = week or domain.current_week(today)
         monday, _ = domain.week_bounds(week)

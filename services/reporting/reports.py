@@ -228,7 +228,8 @@ class Reports:
     def generate_due(self) -> list[str]:
         """Generate the reports whose period has ended and that do not exist yet: last week's
         for each unit (its supervisor's), last month's for each unit (the directorate's) and
-        each institution (the mayor's); XLSX, stored once each. Returns the new files' ids."""
+        each institution (the mayor's); XLSX and PDF, stored once each. Returns the new files'
+        ids."""
         today = self.clock().astimezone(self.tz).date()
         made = []
         for kind, (period, first, last) in (("weekly", domain.previous_week(today)),
@@ -254,7 +255,8 @@ class Reports:
                         "scope_type": scope_type, "scope": scope,
                         "unit": scope if scope_type == "unit" else None,
                         "institution": institution, "total": summary["total"],
-                        "created_at": self.clock(), "content": exports.to_xlsx(summary)},
+                        "created_at": self.clock(), "content": exports.to_xlsx(summary),
+                        "pdf": exports.to_pdf(summary)},
                         [ready]):
                     made.append(file_id)
             self.store.mark_run(run_id, self.clock())

@@ -66,7 +66,13 @@ class SeriesSchema(Schema):
 
 
 class ExportQuerySchema(ReportQuerySchema):
-    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx")))
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "xlsx", "pdf")))
+
+
+class FileQuerySchema(Schema):
+    """A generated report's format: the workbook, or the printable PDF."""
+
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(("xlsx", "pdf")))
 
 
 class CountSchema(Schema):

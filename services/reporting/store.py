@@ -192,7 +192,7 @@ class ReportingStore:
         return True
 
     def list_files(self, match: dict, limit: int = 200) -> list[dict]:
-        hidden = {"content": 0, **dict.fromkeys(BOOKKEEPING, 0)}
+        hidden = {"content": 0, "pdf": 0, **dict.fromkeys(BOOKKEEPING, 0)}
         return list(self.files.find(match, hidden).sort("created_at", -1).limit(limit))
 
     def get_file(self, file_id: str, match: dict) -> dict | None:

@@ -21,6 +21,7 @@ from services.reporting.schemas import (
     CallbackQuerySchema,
     CallbackSchema,
     ExportQuerySchema,
+    FileQuerySchema,
     ReportFileListSchema,
     ReportQuerySchema,
     SeriesQuerySchema,
@@ -161,27 +162,31 @@ def create_app(parts: ReportingParts) -> Flask:
     @reports.route("/files/<string(maxlength=300):file_id>", methods=["GET"])
     @reports.doc(security=[{"staffToken": []}])
     @staff_required(*domain.REPORT_ROLES)
-    @reports.alt_response(200, description="the report as XLSX")
+    @reports.arguments(FileQuerySchema, location="query")
+    @reports.alt_response(200, description="the report as XLSX (charts included) or PDF")
     @reports.alt_response(404, description="no such report in the caller's scope")
-    def download(file_id: str):
-        """One generated report, as XLSX."""
+    @reports.alt_response(422, description="an unknown format; `errors` names it")
+    def download(args: dict, file_id: str):
+        """One generated report: `format=xlsx` (default) or `format=pdf`."""
         found = parts.store.get_file(file_id, scoped({}))
-        if found is None:
+        fmt = args["format"]
+        content = found and found.get("content" if fmt == "xlsx" else "pdf")
+        if content is None:  # older files were generated without a PDF
             abort(404, message="no such report", errors={"path": {"file_id": ["unknown"]}})
-        name = file_id.replace("|", "-") + ".xlsx"
-        return Response(bytes(found["content"]), mimetype=exports.FORMATS["xlsx"],
+        name = f"{file_id.replace('|', '-')}.{fmt}"
+        return Response(bytes(content), mimetype=exports.FORMATS[fmt],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @reports.route("/summary/export", methods=["GET"])
     @reports.doc(security=[{"staffToken": []}])
     @staff_required(*domain.REPORT_ROLES)
     @reports.arguments(ExportQuerySchema, location="query")
-    @reports.alt_response(200, description="the summary as CSV or XLSX")
+    @reports.alt_response(200, description="the summary as CSV, XLSX or PDF")
     @reports.alt_response(403, description="a filter is outside the caller's scope")
     @reports.alt_response(422, description="a parameter is wrong; `errors` names it")
     def export(args: dict):
-        """The summary as a file: `format=csv` (UTF-8, for Excel too) or `format=xlsx`, with
-        the same period, filters and scope as the JSON summary."""
+        """The summary as a file: `format=csv` (UTF-8, for Excel too), `format=xlsx` (with
+        charts) or `format=pdf`, with the same period, filters and scope as the JSON summary."""
         summary = reporting.summary(args.get("first"), args.get("last"), scoped(args))
         fmt = args["format"]
         name = f"ozet-{summary['first'].isoformat()}-{summary['last'].isoformat()}.{fmt}"

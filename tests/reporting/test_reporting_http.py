@@ -131,8 +131,17 @@ def test_without_the_directory_an_institution_role_is_told_to_come_back(
     assert response.status_code == 503
 
 
-@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_the_summary_exports_as_csv_and_xlsx_with_the_same_figures_and_scope(
+def pdf_text(content: bytes) -> str:
+    """The text of every page of a PDF, as a reader would copy it."""
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf"])
+def test_the_summary_exports_as_csv_xlsx_and_pdf_with_the_same_figures_and_scope(
         client, config, march, fmt):
     import io
 
@@ -150,14 +159,23 @@ def test_the_summary_exports_as_csv_and_xlsx_with_the_same_figures_and_scope(
         for row in json_answer["by_channel"]:
             assert f"by_channel,{row['key']},,{row['count']}" in text
         return
+    if fmt == "pdf":
+        text = pdf_text(response.get_data())
+        assert "2025-03-01 – 2025-03-31 (Europe/Istanbul)" in text
+        assert f"Toplam başvuru / Applications {json_answer['total']}" in text
+        for row in json_answer["by_channel"]:  # each row: its label, its bar, its count
+            assert f"{row['key']} {row['count']}" in text
+        return
     book = load_workbook(io.BytesIO(response.get_data()))
     assert book["Özet"]["B4"].value == json_answer["total"] == 2
     channels = {row[0]: row[2] for row in book["channel"].iter_rows(min_row=2, values_only=True)}
     assert channels == {row["key"]: row["count"] for row in json_answer["by_channel"]}
+    [chart] = book["channel"]._charts  # drawn from the sheet's own rows
+    assert chart.series[0].val.numRef.f == f"'channel'!$C$2:$C${1 + len(channels)}"
 
 
 def test_an_unknown_export_format_is_a_422_naming_it(client, config):
-    response = client.get(f"{SUMMARY}/export", query_string={"format": "pdf"},
+    response = client.get(f"{SUMMARY}/export", query_string={"format": "docx"},
                           headers=bearer(config))
     assert response.status_code == 422
     assert "format" in response.get_json()["errors"]["query"]
@@ -370,6 +388,16 @@ def test_last_month_s_reports_are_generated_once_and_listed_and_served_by_scope(
     assert file.status_code == 200
     book = load_workbook(io.BytesIO(file.get_data()))
     assert book["Özet"]["B4"].value == 2
+    assert book["category"]._charts  # the weekly / monthly files come with their charts
+    printable = client.get("/api/v1/reports/files/monthly|2025-03|unit|mersin_bb.roads",
+                           query_string={"format": "pdf"}, headers=expert)
+    assert printable.status_code == 200
+    assert printable.mimetype == "application/pdf"
+    assert "Toplam başvuru / Applications 2" in pdf_text(printable.get_data())
+    wrong = client.get("/api/v1/reports/files/monthly|2025-03|unit|mersin_bb.roads",
+                       query_string={"format": "docx"}, headers=expert)
+    assert wrong.status_code == 422
+    assert "format" in wrong.get_json()["errors"]["query"]
     hidden = client.get("/api/v1/reports/files/monthly|2025-03|institution|mersin_bb",
                         headers=expert)
     assert hidden.status_code == 404

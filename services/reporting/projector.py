@@ -152,7 +152,7 @@ class Projector:
             events = [waiting[i] for i in journal["event_ids"] if i in waiting]
         self.store.keep_facts([{**event, "_id": event["event_id"]} for event in events])
         self._apply_buckets(journal)
-        self.store.drop_waiting(journal["event_ids"], self.spawn_map)
+        self.store.drop_waiting(journal["event_ids"])
         self.store.clear_journal()
 
     def _apply_buckets(self, journal: dict) -> None:

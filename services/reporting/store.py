@@ -25,6 +25,7 @@ INDEXES: dict[str, list[Index]] = {
     "applications": [Index([("concluded_at", 1)], {"sparse": True})],
 }
 CHUNK = 200  # facts per insert
+DELETE_CHUNK = 1000  # stored events per delete (each a scan of what waits, on FerretDB)
 LEASE_ID = "projector"
 
 
@@ -138,9 +139,12 @@ class ReportingStore:
             "names": json.dumps(doc.get("names", {}), ensure_ascii=False)} for doc in docs],
             spawn_map)
 
-    def drop_waiting(self, event_ids: list[str], spawn_map: Callable | None = None) -> None:
-        for _ in (spawn_map or map)(lambda i: self.pending.delete_one({"_id": i}), event_ids):
-            pass
+    def drop_waiting(self, event_ids: list[str]) -> None:
+        """Delete a batch's stored events in one command per chunk. `$in` is a scan on FerretDB,
+        but of `pending_events` only, which holds what waits (a few batches at most): cheaper
+        than a round trip per event (2.5 s for 2,100 one at a time)."""
+        for at in range(0, len(event_ids), DELETE_CHUNK):
+            self.pending.delete_many({"_id": {"$in": event_ids[at:at + DELETE_CHUNK]}})
 
     def all_facts(self) -> Iterable[dict]:
         """Every fact kept (the rebuild's input): a walk over the whole collection."""

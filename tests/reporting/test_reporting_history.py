@@ -88,7 +88,7 @@ class MemoryStore:
         for doc in docs:
             self.buckets[doc["_id"]] = doc
 
-    def drop_waiting(self, ids, spawn_map=None) -> None:
+    def drop_waiting(self, ids) -> None:
         for event_id in ids:
             self.pending.pop(event_id, None)
 

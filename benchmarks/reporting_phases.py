@@ -1,0 +1,80 @@
+"""Where a reporting batch's time goes, on the real database server:
+
+    python -m benchmarks.reporting_phases [--applications 300]
+
+Stores the synthetic history of `benchmarks.reporting` (7 events per application) as the
+handlers do (one insert each, 16 at a time), then runs the projector once in this process, as
+the service runs it (eventlet, reads and writes overlapped 16 at a time), and prints the time of
+each store call it made. Monkey-patched first, as `python -m services.reporting` is.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import pymongo  # noqa: E402
+from eventlet.greenpool import GreenPool  # noqa: E402
+
+from benchmarks.processes import bench_databases, drop_databases, store_name  # noqa: E402
+from benchmarks.reporting import history  # noqa: E402
+from services.common.events import load_event  # noqa: E402
+from services.reporting.reports import Reports  # noqa: E402
+from services.reporting.store import ReportingStore  # noqa: E402
+
+TIMED = ("waiting", "summaries", "write_journal", "write_summaries", "keep_facts",
+         "read_buckets", "write_buckets", "drop_waiting", "clear_journal", "take_lease")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applications", type=int, default=300)
+    args = parser.parse_args(argv)
+    databases = bench_databases()
+    client = pymongo.MongoClient(databases["MONGO_URI"], tz_aware=True)
+    try:
+        store = ReportingStore(client[databases["MONGO_DB_REPORTING"]])
+        store.ensure_indexes()
+        # as the handlers receive them: JSON off the bus, loaded and validated
+        events = [load_event(json.loads(json.dumps(envelope, default=str)))
+                  for _, envelope in history(args.applications, random.Random(12))]
+        started = time.perf_counter()
+        for _ in GreenPool(16).imap(store.enqueue, events):
+            pass
+        stored = time.perf_counter() - started
+        spent: Counter = Counter()
+        for name in TIMED:
+            call = getattr(store, name)
+
+            def timed(*a, _call=call, _name=name, **k):
+                begun = time.perf_counter()
+                try:
+                    return _call(*a, **k)
+                finally:
+                    spent[_name] += time.perf_counter() - begun
+
+            setattr(store, name, timed)
+        reports = Reports(store, spawn_map=GreenPool(16).imap)
+        started = time.perf_counter()
+        taken = reports.projector.run(wait=True, max_batches=1)
+        folded = time.perf_counter() - started
+        buckets = store.buckets.estimated_document_count()
+        print(f"store: {store_name(databases['MONGO_URI'])}")
+        print(f"{len(events)} events of {args.applications} applications stored in "
+              f"{stored:.2f} s ({len(events) / stored:,.0f}/s, as the handlers store them)")
+        print(f"one batch of {taken} events projected in {folded:.2f} s "
+              f"({taken / folded:,.0f}/s), {buckets:,} buckets written")
+        for name, seconds in spent.most_common():
+            print(f"  {name:16s} {seconds:6.2f} s")
+        print(f"  {'(folding, CPU)':16s} {folded - sum(spent.values()):6.2f} s")
+    finally:
+        drop_databases(databases)
+        client.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -50,28 +50,15 @@ def to_millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+NOT_KEPT = ("security_digest", "citizen_ref")
+
+
 def fact_from_event(event: dict) -> dict:
-    """One fact per event, keyed by its event id: the dimensions it carries, nothing personal."""
-    data = event["data"]
-    location = data.get("location") or {}
-    fact = {
-        "_id": event["event_id"],
-        "type": event["type"],
-        "application_id": event["application_id"],
-        "occurred_at": to_millis(event["occurred_at"]),
-        "category": data.get("category"),
-        "channel": data.get("channel"),
-        "kind": data.get("kind"),
-        "priority": data.get("priority"),
-        "province": location.get("province"),
-        "district": location.get("district"),
-        "neighbourhood": location.get("neighbourhood"),
-        "tier": data.get("tier"),
-        "institution": data.get("institution"),
-        "unit": data.get("unit"),
-        "rule": data.get("rule"),
-    }
-    return {key: value for key, value in fact.items() if value is not None}
+    """The event as reporting keeps it for the rebuild: the whole envelope under its event id,
+    less what reporting has no use for and should not hold (the security code's keyed digest,
+    the citizen's opaque reference)."""
+    data = {key: value for key, value in event["data"].items() if key not in NOT_KEPT}
+    return {**event, "data": data, "_id": event["event_id"]}
 
 
 def new_summary(application_id: str) -> dict:
@@ -331,40 +318,6 @@ def periods(first: date, last: date, granularity: str) -> list[str]:
             keys.append(key)
         day += timedelta(days=1)
     return keys
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """The `q` quantile by the nearest-rank method (None for no values): p50 is the median."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 1))  # ceil(n * q), at least 1
-    return ordered[int(rank) - 1]
-
-
-def series(received: list[datetime], concluded: list[tuple[datetime, float | None]],
-           first: date, last: date, granularity: str, tz: tzinfo) -> list[dict]:
-    """Per period: applications received, applications first concluded, and the resolution
-    time (hours, receipt to first conclusion) of those concluded, median and p90."""
-    rows = {key: {"period": key, "received": 0, "concluded": 0, "_hours": []}
-            for key in periods(first, last, granularity)}
-    for moment in received:
-        row = rows.get(period_key(moment, granularity, tz))
-        if row is not None:
-            row["received"] += 1
-    for moment, hours in concluded:
-        row = rows.get(period_key(moment, granularity, tz))
-        if row is not None:
-            row["concluded"] += 1
-            if hours is not None:
-                row["_hours"].append(hours)
-    out = []
-    for row in rows.values():
-        hours = row.pop("_hours")
-        row.update(resolution_hours_median=quantile(hours, 0.5),
-                   resolution_hours_p90=quantile(hours, 0.9))
-        out.append(row)
-    return out
 
 
 # -- the mayor's weekly call-back list (seed 004) ----------------------------------------------

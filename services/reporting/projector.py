@@ -150,7 +150,7 @@ class Projector:
         if events is None:  # a replay after a crash: the events still wait in `pending`
             waiting = {e["event_id"]: e for e in self.store.waiting(10 * self.batch)}
             events = [waiting[i] for i in journal["event_ids"] if i in waiting]
-        self.store.keep_facts([{**event, "_id": event["event_id"]} for event in events])
+        self.store.keep_facts([domain.fact_from_event(event) for event in events])
         self._apply_buckets(journal)
         self.store.drop_waiting(journal["event_ids"])
         self.store.clear_journal()

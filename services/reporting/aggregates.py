@@ -198,8 +198,6 @@ def spread(total: dict[Part, Counters]) -> Contribution:
             if not add:
                 continue
             for level, key in keys:
-                if granularity == "e" and level == "cell":
-                    continue  # the backlog is never asked for by cell
                 for slot, counters_ in _slots(granularity, periods[granularity], level, key,
                                                add):
                     into = out.get(slot)
@@ -219,7 +217,7 @@ def bucket_ids(summary: dict | None, tz: tzinfo) -> set[str]:
         periods = _periods(day)
         for granularity in _granularities(side):
             out.update(bucket_id(granularity, periods[granularity], level, key)
-                       for level, key in keys if not (granularity == "e" and level == "cell"))
+                       for level, key in keys)
     return out
 
 

@@ -125,11 +125,8 @@ class Reports:
 
     def backlog(self, match: dict | None = None) -> dict:
         """What is open now, within `match`, by age (days since received), and how much of it
-        is overdue; None figures where `match` mixes filters (the backlog is kept per level)."""
+        is overdue (mixed filters, e.g. a unit's scope and a category, from the all-time cells)."""
         match = match or {}
-        level, _ = aggregates.level_for(match)
-        if level == "cell":
-            return {"open": None, "overdue": None, "by_age": None}
         self.catch_up()
         counters, _ = self._counters([("e", "all")], match)
         return {"open": counters.get("open", 0), "overdue": counters.get("overdue", 0),

@@ -144,11 +144,12 @@ class SummarySchema(Schema):
 
 
 class BacklogSchema(Schema):
-    """What is open now, by age in days since receipt (null where filters are mixed)."""
+    """What is open now within the filters and the caller's scope, by age in days since
+    receipt, and how much of it is overdue."""
 
-    open = fields.Integer(allow_none=True)
-    overdue = fields.Integer(allow_none=True)
-    by_age = fields.List(fields.Nested(CountSchema), allow_none=True)
+    open = fields.Integer()
+    overdue = fields.Integer()
+    by_age = fields.List(fields.Nested(CountSchema))
 
 
 WEEK = validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www, e.g. 2026-W49")

@@ -331,6 +331,15 @@ def test_the_series_and_the_backlog_match_a_brute_force_count(history):
                                             ("31-90", 90), ("90+", 10**6)) if age <= high)] += 1
     assert {row["key"]: row["count"] for row in backlog["by_age"]} == {
         label: ages.get(label, 0) for label in ("0-2", "3-7", "8-30", "31-90", "90+")}
+    # a unit's scope with a category: the cells kept since the beginning answer it
+    some = next(t for t in still_open if t["unit"] == "mersin_bb.roads")
+    mixed = {"unit": "mersin_bb.roads", "category": some["category"]}
+    within = [t for t in still_open
+              if (t["unit"], t["category"]) == (mixed["unit"], mixed["category"])]
+    assert within  # the history has open cases there
+    narrowed = reports.backlog(mixed)
+    assert (narrowed["open"], narrowed["overdue"]) == (
+        len(within), sum(t["breached_open"] for t in within))
     gauges = Counter(), Counter()
     for t in still_open:
         gauges[0][t["institution"] or "none"] += 1

@@ -34,6 +34,9 @@ INT_DIMENSIONS = ("level", "satisfaction", "reopen_count")
 # What only the since-the-beginning `e` buckets keep: the backlog as it is now, by age and by
 # institution (the gauges); in a day or a month they would say nothing more.
 NOW_ONLY = ("open_since:", "open_in:", "overdue_in:")
+# the applications first concluded in a week, listed by id in that week's cells only: the
+# mayor's call-back list draws from them without scanning the summaries
+LISTED = ("concluded_app:",)
 
 Counters = dict[str, int]
 # (bucket id, key within the bucket) -> counters
@@ -115,7 +118,7 @@ def received_counters(summary: dict, tz: tzinfo) -> Counters:
 
 def concluded_counters(summary: dict) -> Counters:
     """What an application counts on its concluded side (where it was first concluded)."""
-    counters = {"concluded": 1}
+    counters = {"concluded": 1, f"{LISTED[0]}{summary['application_id']}": 1}
     if summary.get("resolution_hours") is not None:
         counters[f"hours:{whole_hours(summary['resolution_hours'])}"] = 1
     return counters
@@ -181,8 +184,9 @@ def _granularities(side: str) -> tuple[str, ...]:
 
 
 def spread(total: dict[Part, Counters]) -> Contribution:
-    """Parts spread over the buckets: day and month of each level, and (received side) the
-    since-the-beginning `e` buckets, the only ones that keep the backlog's age; counters that
+    """Parts spread over the buckets: day, ISO week and month of each level, and (received
+    side) the since-the-beginning `e` buckets, the only ones that keep the backlog's age; the
+    concluded applications' ids only in their week's cells (`LISTED`); counters that
     came to zero left out. Spreading once per batch, after adding up the parts, is what keeps
     a batch's cost at one addition per application rather than one per bucket."""
     out: Contribution = {}
@@ -190,16 +194,19 @@ def spread(total: dict[Part, Counters]) -> Contribution:
         counters = {name: count for name, count in counters.items() if count}
         if not counters:
             continue
+        now = {name: count for name, count in counters.items() if name.startswith(NOW_ONLY)}
+        listed = {name: count for name, count in counters.items() if name.startswith(LISTED)}
         dated = {name: count for name, count in counters.items()
-                 if not name.startswith(NOW_ONLY)}
+                 if not name.startswith(NOW_ONLY + LISTED)}
         periods = _periods(day)
         for granularity in _granularities(side):
-            add = counters if granularity == "e" else dated
-            if not add:
-                continue
+            add = {**dated, **now} if granularity == "e" else dated
             for level, key in keys:
+                chosen = {**add, **listed} if granularity == "w" and level == "cell" else add
+                if not chosen:
+                    continue
                 for slot, counters_ in _slots(granularity, periods[granularity], level, key,
-                                               add):
+                                               chosen):
                     into = out.get(slot)
                     if into is None:
                         out[slot] = dict(counters_)

@@ -181,12 +181,10 @@ class Reports:
         today = self.clock().astimezone(self.tz).date()
         week = week or domain.current_week(today)
         monday, _ = domain.week_bounds(week)
-        start, end = domain.period_bounds(monday - timedelta(days=7), monday - timedelta(days=1),
-                                          self.tz)
-        found = {row["_id"]: row for row in self.store.concluded_in(start, end, match)}
+        candidates = self._concluded_in_week(monday - timedelta(days=7), match)
         items = []
-        for application_id in domain.callback_sample(list(found), week):
-            row = found[application_id]
+        for application_id in domain.callback_sample(candidates, week):
+            row = self.store.get_summary(application_id) or {}
             note = self.store.callback_note(week, application_id) or {}
             items.append({"application_id": application_id,
                           "tracking_code": display_tracking_code(row["tracking_code"])
@@ -199,8 +197,23 @@ class Reports:
                           "note": note.get("note"), "reached": note.get("reached"),
                           "noted_by": note.get("by"), "noted_at": note.get("at")})
         return {"week": week, "concluded_from": monday - timedelta(days=7),
-                "concluded_to": monday - timedelta(days=1), "candidates": len(found),
+                "concluded_to": monday - timedelta(days=1), "candidates": len(candidates),
                 "items": items}
+
+    def _concluded_in_week(self, monday: date, match: dict) -> list[str]:
+        """The applications first concluded in the ISO week starting `monday` (local days),
+        within `match`: listed in that week's cells, which the week's index names."""
+        year, number, _ = monday.isocalendar()
+        period = f"{year}-W{number:02d}"
+        index = self.store.read_buckets([f"w|{period}|cells"]).get(f"w|{period}|cells", {})
+        cells = [aggregates.bucket_id("w", period, "cell", key)
+                 for key in index.get("keys", {}) if aggregates.passes(match, key)]
+        found = self.store.read_buckets(cells, self.spawn_map)
+        prefix = aggregates.LISTED[0]
+        return sorted({name[len(prefix):] for bucket in found.values()
+                       for counters in bucket.get("keys", {}).values()
+                       for name, count in counters.items()
+                       if count > 0 and name.startswith(prefix)})
 
     def note_callback(self, week: str, application_id: str, note: str | None, reached: bool,
                       by: str) -> dict:

@@ -163,14 +163,6 @@ class ReportingStore:
         return self.applications.find_one({"_id": application_id},
                                           dict.fromkeys(BOOKKEEPING, 0))
 
-    def concluded_in(self, start: datetime, end: datetime, match: dict) -> list[dict]:
-        """Summaries matching `match` first concluded in `[start, end)` (the call-back list's
-        candidates, once a week): public codes and dimensions only."""
-        return list(self.applications.find(
-            {**match, "concluded_at": {"$gte": start, "$lt": end}},
-            {"tracking_code": 1, "category": 1, "unit": 1, "unit_name": 1, "district": 1,
-             "neighbourhood": 1, "concluded_at": 1, "satisfaction": 1}))
-
     def callback_note(self, week: str, application_id: str) -> dict | None:
         return self.callback_notes.find_one({"_id": f"{week}|{application_id}"})
 

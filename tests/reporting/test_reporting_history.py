@@ -95,6 +95,12 @@ class MemoryStore:
     def all_facts(self):
         return list(self.facts.values())
 
+    def get_summary(self, application_id):
+        return self.applications.get(application_id)
+
+    def callback_note(self, week, application_id):
+        return None
+
     def reset_projection(self) -> None:
         self.applications, self.buckets = {}, {}
 
@@ -346,6 +352,22 @@ def test_the_series_and_the_backlog_match_a_brute_force_count(history):
         gauges[1][t["institution"] or "none"] += t["breached_open"]
     assert {i: (o, d) for i, o, d in reports.institution_gauges()} == {
         inst: (count, gauges[1][inst]) for inst, count in gauges[0].items()}
+
+
+@pytest.mark.parametrize("match", [{}, {"unit": "mersin_bb.roads"}], ids=["all", "a unit"])
+def test_the_call_back_list_draws_from_the_week_s_first_conclusions(history, match):
+    truths, _, reports = history
+    week = "2026-W47"  # drawn from what was first concluded 9-15 November, Istanbul days
+    monday, _ = domain.week_bounds(week)
+    lo = datetime.combine(monday - timedelta(days=7), datetime.min.time(), tzinfo=TZ)
+    hi = datetime.combine(monday, datetime.min.time(), tzinfo=TZ)
+    expected = sorted(t["app"] for t in truths if t["concluded_at"]
+                      and lo <= t["concluded_at"] < hi
+                      and all(t[field] == value for field, value in match.items()))
+    answer = reports.callbacks(week, match, contact=lambda application_id: None)
+    assert answer["candidates"] == len(expected) > 4
+    assert [item["application_id"] for item in answer["items"]] == domain.callback_sample(
+        expected, week)
 
 
 def test_a_rebuild_from_the_facts_gives_the_same_buckets(history):

@@ -7,12 +7,20 @@ naming the field); the new state and its event are stored in one write.
 """
 from __future__ import annotations
 
+import logging
+
 from flask_smorest import Blueprint, abort
 
 from services.common.auth import staff_required
 from services.common.events import utcnow
 from services.routing import cases
-from services.routing.access import Denied, check_case_action, inbox_holders, inbox_scope
+from services.routing.access import (
+    Denied,
+    check_case_action,
+    in_scope,
+    inbox_holders,
+    inbox_scope,
+)
 from services.routing.domain import Organisation
 from services.routing.organisation import OrganisationCache
 from services.routing.schemas import (
@@ -38,6 +46,8 @@ ACTION_DOCS = {
     "forward": "The ministry desk forwards a muhtar request to the governorship or a "
                "municipality (seed 003); without `institution` the rules' suggestion.",
 }
+
+log = logging.getLogger(__name__)
 
 
 def present(case: dict, org: Organisation) -> dict:
@@ -87,11 +97,19 @@ def cases_blueprint(store: RoutingStore, cache: OrganisationCache) -> Blueprint:
     @blp.response(200, CaseSchema)
     @blp.doc(security=[{"staffToken": []}])
     def get_case(application_id: str):
-        """A case's work state, the routing rule that matched, and its history."""
+        """A case's work state, the routing rule that matched, and its history, for those it is
+        within the scope of (as the inbox and the actions): another unit's case is a 403."""
         case = store.get_case(application_id)
         if case is None:
             abort(404, message="no such case")
-        return present(case, cache.current())
+        org = cache.current()
+        actor = current_actor()
+        if not in_scope(actor, case, org.directory):
+            log.warning("case read refused", extra={"user": actor.user, "role": actor.role,
+                                                    "application_id": application_id})
+            deny(Denied(f"case {application_id} is held by {case.get('unit')}, outside what "
+                        f"{actor.user} may read", "unit"))
+        return present(case, org)
 
     for action, schema in ACTION_SCHEMAS.items():
         _add_action(blp, store, cache, action, schema)

@@ -80,12 +80,15 @@ def test_an_expert_acts_only_on_the_units_own_cases(config, http, open_applicati
     answer = http.post(f"/api/v1/cases/{app_id}/acknowledge", json={}, headers=parks)
     assert answer.status_code == 403
     assert http.get("/api/v1/cases?unit=mezitli_bld.works", headers=parks).status_code == 403
+    read = http.get(f"/api/v1/cases/{app_id}", headers=parks)  # not even to read it
+    assert read.status_code == 403 and "unit" in read.get_json()["errors"]
     works = auth(config, "expert", "mez-0009")  # the backup expert, known from the directory
     answer = http.post(f"/api/v1/cases/{app_id}/acknowledge", headers=works)  # no body at all
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
     assert body["state"] == "acknowledged" and body["read_at"]
     assert body["history"][-1]["by"] == "mez-0009"
+    assert http.get(f"/api/v1/cases/{app_id}", headers=works).status_code == 200
 
 
 def test_an_invalid_transition_answers_409_with_the_current_state(config, http,

@@ -59,7 +59,7 @@ def amqp_uri():
     yield TEST_VHOST_URI if _reachable(TEST_VHOST_URI) else DEFAULT_URI
 
 
-SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 DEFAULT_TEST_MONGO_URI = "mongodb://127.0.0.1:27018/"  # scripts/ensure-ferretdb.sh's server
 
 

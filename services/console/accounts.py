@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         fields = AccountSchema().load({
-            "user": args.user, "role": args.role, "unit": args.unit,
+            "user": domain.normalise_user(args.user), "role": args.role, "unit": args.unit,
             "institution": args.institution, "name": args.name,
             "password": _read_password()})
     except ValidationError as exc:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from marshmallow import ValidationError
 
+from services.common.codes import display_tracking_code
 from services.console import domain
 from services.console.logins import Locked, Logins, NeedsTotp, Refused, SignedIn
 from services.console.routing_client import RoutingClient, RoutingRefused, RoutingUnavailable
@@ -75,7 +76,8 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
 
     def page(template: str, status: int = 200, **context) -> Response:
         return _secured(make_response(render_template(
-            template, local=local, states=STATES_TR, **context), status))
+            template, local=local, states=STATES_TR, code=display_tracking_code, **context),
+            status))
 
     def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(name, value, max_age=max_age, path=PATH, httponly=True,

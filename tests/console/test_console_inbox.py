@@ -45,13 +45,13 @@ def test_an_expert_sees_the_units_open_cases_with_links_status_category_and_dead
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
     assert rows(html) == works  # oldest first, the other unit's case not listed
-    assert f'href="/console/vaka/{works[0]}">K7M4QX2D1</a>' in html
-    assert "K7M4QX2D3" not in html
+    assert f'href="/console/vaka/{works[0]}">K7M-4QX-2D1</a>' in html  # as read out
+    assert "K7M-4QX-2D3" not in html
     assert "atandı" in html and "road_damage" in html
     assert "04.12.2026 17:00" in html  # the planned deadline, Istanbul time
     assert 'id="inbox-total">2 ' in html
     case = client.get(f"/console/vaka/{works[1]}")
-    assert case.status_code == 200 and "K7M4QX2D2" in case.get_data(as_text=True)
+    assert case.status_code == 200 and "K7M-4QX-2D2" in case.get_data(as_text=True)
 
 
 def test_the_supervisor_sees_the_inbox_and_a_role_without_one_is_refused(
@@ -59,7 +59,7 @@ def test_the_supervisor_sees_the_inbox_and_a_role_without_one_is_refused(
     open_application("K7M4QX2D4")
     supervisor = app.test_client()
     pages.sign_in(supervisor, "mez-0010")
-    assert "K7M4QX2D4" in supervisor.get("/console/gelen").get_data(as_text=True)
+    assert "K7M-4QX-2D4" in supervisor.get("/console/gelen").get_data(as_text=True)
     coordinator = app.test_client()
     pages.sign_in(coordinator, "mez-0004")
     refused = coordinator.get("/console/gelen")

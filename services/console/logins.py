@@ -10,6 +10,7 @@ password.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,19 @@ class SignedIn:
 
     session_id: str
     session: dict
+
+
+def matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The TOTP time step `code` belongs to, if pyotp accepts it (`valid_window=1`: now's
+    step, the one before or the one after, for a phone's clock a little off); else None."""
+    if not domain.valid_totp_code(code):
+        return None
+    totp = pyotp.TOTP(secret)
+    if not totp.verify(code, for_time=now, valid_window=1):
+        return None
+    current = totp.timecode(now)
+    return next((step for step in (current, current - 1, current + 1)
+                 if hmac.compare_digest(totp.generate_otp(step), code)), None)
 
 
 class Throttle:
@@ -192,8 +206,11 @@ class Logins:
             return Locked(window.retry_after(now), window.ends)
         account = self.store.get_account(found["user"])
         secret = (account or {}).get("totp_secret")
-        right = bool(secret) and domain.valid_totp_code(code) and pyotp.TOTP(secret).verify(
-            code, for_time=now, valid_window=1)
+        step = matching_step(secret, code, now) if secret else None
+        # a code opens one login: the step it belongs to is claimed once per account, so a
+        # code seen over a shoulder (or replayed) within its 90 seconds opens nothing
+        right = step is not None and self.store.claim_once(
+            f"totp|{found['user']}|{step}", now + timedelta(minutes=5))
         if not right:
             self.throttle.failed(held, window)
             return Refused("totp")

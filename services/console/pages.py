@@ -217,7 +217,7 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
             return signed_out()
         return page("console/home.html", session=session,
                     links=domain.links_for(session["role"]),
-                    totp=domain.requires_totp(session["role"]))
+                    idle_minutes=round(logins.policy.idle.total_seconds() / 60))
 
     def from_routing(session: dict, call) -> Response | dict:
         try:

@@ -8,7 +8,8 @@ throttle's counters, each by `_id` (on FerretDB only an `_id` filter reaches an 
 - `pending_logins`: `_id` = SHA-256 of the pending id; the user who gave the right password,
   its csrf token and `expires_at`. Taken once: a delete by `_id` has one winner.
 - `login_failures`: insert-once slots `<scope>|<window>|<n>` and markers `<scope>|<window>|limit`
-  (domain.py says how they count), with `expires_at` for the purge.
+  (domain.py says how they count), and the TOTP steps already used (`totp|<user>|<step>`: a
+  code opens one login), each with `expires_at` for the purge.
 
 FerretDB has no TTL index: `purge` deletes what has expired, from the service's timer.
 """
@@ -116,6 +117,14 @@ class ConsoleStore:
         """Store the lock marker (once; a second writer finds it there)."""
         with contextlib.suppress(DuplicateKeyError):
             self.failures.insert_one({"_id": marker_id, "expires_at": expires_at})
+
+    def claim_once(self, key: str, expires_at: datetime) -> bool:
+        """True for the first caller of `key` only (a used TOTP step, kept until it expires)."""
+        try:
+            self.failures.insert_one({"_id": key, "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True
 
     def count_slots(self, prefix: str) -> int:
         """How many slots of `<prefix>|n` are held (tests and operators; scans the window)."""

@@ -305,3 +305,26 @@ def test_the_app_publishes_health_and_openapi(parts):
     assert http.get("/health").get_json()["status"] == "ok"
     assert http.get("/openapi.json").get_json()["openapi"].startswith("3.")
     assert http.get("/console/static/console.css").status_code == 200
+
+
+def test_a_totp_code_opens_one_login_only(app, pages, clock):
+    code = pages.totp_code(clock.now)
+    outcomes = []
+    for _ in range(2):
+        client = app.test_client()
+        pages.sign_in(client, "mez-0001")
+        csrf = pages.csrf_of(client.get("/console/dogrulama").get_data(as_text=True))
+        outcomes.append(client.post("/console/dogrulama",
+                                    data={"code": code, "csrf": csrf}).status_code)
+    assert outcomes == [303, 422]  # the same code again, even with the password: refused
+
+
+def test_a_totp_role_without_a_secret_cannot_sign_in(app, parts, pages):
+    parts.store.add_account({"_id": "mez-0002", "role": "mayor", "institution": "mezitli_bld",
+                             "name": "Levent Çetin",
+                             "password_hash": PasswordHasher().hash(pages.PASSWORD),
+                             "totp_secret": None})
+    client = app.test_client()
+    answer = pages.sign_in(client, "mez-0002")
+    assert answer.status_code == 422 and "second factor" in answer.get_data(as_text=True)
+    assert session_cookie(client) is None

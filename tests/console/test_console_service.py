@@ -23,7 +23,7 @@ def test_the_console_runs_under_the_runner_like_every_service():
 def test_the_timer_purges_expired_sessions_pending_logins_and_counters(config,
                                                                        container_factory,
                                                                        pages):
-    container = container_factory(ConsoleService, config)
+    container = container_factory(ConsoleService, dict(config, CONSOLE_SAMPLE_ACCOUNTS="true"))
     container.start()
     parts = parts_of(container)
     client = create_app(parts).test_client()

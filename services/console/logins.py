@@ -88,7 +88,8 @@ class Throttle:
 
     def scopes(self, user: str, address: str) -> list[tuple[str, int]]:
         return [(domain.scope_key(self.secret, "account", user), self.limits["account"]),
-                (domain.scope_key(self.secret, "client", address), self.limits["client"])]
+                (domain.scope_key(self.secret, "client", domain.client_subject(address)),
+                 self.limits["client"])]
 
     def locked(self, scopes: list[tuple[str, int]], window: domain.Window) -> bool:
         return any(self.store.is_marked(domain.limit_id(scope, window)) for scope, _ in scopes)

@@ -59,3 +59,10 @@ def test_staff_codes_are_compared_as_stored_and_totp_codes_are_six_digits():
     assert domain.normalise_user("  MEZ-0008 ") == "mez-0008"
     assert domain.valid_totp_code("012345")
     assert not domain.valid_totp_code("12345") and not domain.valid_totp_code("١٢٣٤٥٦")
+
+
+def test_a_client_is_counted_by_its_ipv4_address_or_its_ipv6_64():
+    assert domain.client_subject("203.0.113.9") == "203.0.113.9"
+    assert domain.client_subject("2001:db8:1:2:aaaa::1") == domain.client_subject(
+        "2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert domain.client_subject("::ffff:203.0.113.9") == "203.0.113.9"

@@ -16,7 +16,7 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
-## The whole system locally: six service processes under supervisord, nginx on port 8000 in
+## The whole system locally: seven service processes under supervisord, nginx on port 8000 in
 ## front, the embedded database (FerretDB, data in var/ferretdb) and RabbitMQ. Ctrl-C stops the
 ## services; the database and the broker keep running like any server (make db-stop).
 run: $(STAMP)
@@ -26,7 +26,7 @@ run: $(STAMP)
 	@mkdir -p var/sink
 	@$(BIN)/python scripts/run_local.py
 
-## A developer's shortcut: all six services in one process on port 8000 (no nginx).
+## A developer's shortcut: all seven services in one process on port 8000 (no nginx).
 run-all-in-one: $(STAMP)
 	@scripts/ensure-rabbitmq.sh
 	@scripts/ensure-ferretdb.sh

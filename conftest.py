@@ -59,7 +59,7 @@ def amqp_uri():
     yield TEST_VHOST_URI if _reachable(TEST_VHOST_URI) else DEFAULT_URI
 
 
-SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 DEFAULT_TEST_MONGO_URI = "mongodb://127.0.0.1:27018/"  # scripts/ensure-ferretdb.sh's server
 
 
@@ -149,6 +149,8 @@ def config(amqp_uri, databases, tmp_path):
         OUTBOX_GRACE_SECONDS="0.2",
         DEV_SINK_DIR=str(tmp_path / "sink"),
         NOTIFY_QUIET_HOURS="off",  # tests of the quiet hours set their own clock
+        # argon2 hashes cost 0.1 s each: only the console's own tests load the sample staff
+        CONSOLE_SAMPLE_ACCOUNTS="false",
         **databases,
     )
     topology.reset(amqp_uri, retry_delay_ms=50)

@@ -55,7 +55,7 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> None:
         process.kill()
 
 
-SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 
 
 def bench_databases() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """`make run`: every service in its own OS process, one origin on :8000, as compose runs them.
 
-supervisord (design §11) starts the six services (`python -m services.<name>`, each on its own
+supervisord (design §11) starts the seven services (`python -m services.<name>`, each on its own
 loopback port) and nginx in front of them; it restarts one that dies and, on Ctrl-C or SIGTERM,
 stops them all (each gets `STOP_SECONDS` to finish its work) and exits. Its configuration and
 nginx's are written under `var/run/` at every start:
@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
-FIRST_PORT = 8101  # intake 8101, routing 8102, … reporting 8106
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
+FIRST_PORT = 8101  # intake 8101, routing 8102, … reporting 8106, console 8107
 STOP_SECONDS = 25  # below the 30 s within which the whole tree must be gone
 
 
@@ -94,6 +94,9 @@ def supervisord_conf(python: str, ports: dict[str, int], nginx: str, run_dir: Pa
         # nginx is the one hop in front (its X-Forwarded-For names the client), as in compose.
         env = {"HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1",
                "PROXY_HOPS": os.environ.get("PROXY_HOPS", "1")}
+        if name == "console" and "routing" in ports:
+            # the console calls routing's staff API on routing's own port, not through nginx
+            env["CONSOLE_ROUTING_URL"] = f"http://127.0.0.1:{ports['routing']}"
         environment = ",".join(f'{k}="{v}"' for k, v in sorted(env.items()))
         sections += [
             f"[program:{name}]",
@@ -107,7 +110,7 @@ def supervisord_conf(python: str, ports: dict[str, int], nginx: str, run_dir: Pa
         ]
     sections += [
         # supervisord stops one group at a time, highest priority first: nginx first (no new
-        # requests), then the six services together, each finishing its own work.
+        # requests), then the seven services together, each finishing its own work.
         "[group:services]",
         f"programs={','.join(ports)}",
         "priority=100",
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default=os.environ.get("LISTEN", "127.0.0.1:8000"))
     parser.add_argument("--run-dir", default=str(ROOT / "var" / "run"))
     parser.add_argument("--first-port", type=int, default=FIRST_PORT,
-                        help="the services' ports start here (six in a row)")
+                        help="the services' ports start here (seven in a row)")
     parser.add_argument("--replicas", default=os.environ.get("REPLICAS", ""),
                         help="e.g. intake=2,tracking=2: that many processes of a service")
     parser.add_argument("--print", action="store_true", help="write the files, start nothing")

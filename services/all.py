@@ -1,4 +1,4 @@
-"""All six services in one process, all HTTP on one port: `python -m services.all`."""
+"""All seven services in one process, all HTTP on one port: `python -m services.all`."""
 import eventlet
 
 eventlet.monkey_patch()

@@ -192,21 +192,21 @@ def free_port_block(count: int) -> int:
 
 
 class LocalSystem:
-    """`make run`'s process tree (supervisord, six services, nginx) on free ports.
+    """`make run`'s process tree (supervisord, seven services, nginx) on free ports.
 
     `start()` waits until every service answers `/health`; `stop()` sends SIGTERM (as Ctrl-C
     or an operator would) and returns the seconds until the whole tree is gone; `kill()` sends
     SIGKILL to every process of the tree at once.
     """
 
-    SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+    SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 
     def __init__(self, amqp_uri: str, databases: dict, workdir, **env: str):
         from pathlib import Path
 
         self.workdir = Path(workdir)
-        self.first_port = free_port_block(7)
-        self.front = self.first_port + 6
+        self.first_port = free_port_block(len(self.SERVICES) + 1)
+        self.front = self.first_port + len(self.SERVICES)
         self.base = f"http://127.0.0.1:{self.front}"
         self.env = {**databases, "AMQP_URI": amqp_uri, "LOG_LEVEL": "WARNING",
                     "DEV_SINK_DIR": str(self.workdir / "sink"), "PUBLIC_BASE_URL": self.base,

@@ -96,6 +96,21 @@ DEFAULTS: dict[str, str] = {
     # SLA: after how long a sweeper's claim on a wake-up bucket may be taken over (its
     # sweeper died); firing is idempotent, so a takeover never fires anything twice.
     "SLA_CLAIM_LEASE_SECONDS": "60",
+    # The staff console (services/console): sessions end after this long without use, and
+    # this long after login whatever happens; login failures per account and per client
+    # address in 15 minutes before a lock.
+    "CONSOLE_IDLE_MINUTES": "30",
+    "CONSOLE_SESSION_HOURS": "8",
+    "CONSOLE_LOGIN_FAILURES": "5",
+    "CONSOLE_CLIENT_FAILURES": "20",
+    # Where the console calls routing's staff API (the one-command run serves it on this port).
+    "CONSOLE_ROUTING_URL": "http://127.0.0.1:8000",
+    # "auto": the cookies are Secure except on this machine's loopback; "always"; "never".
+    "CONSOLE_SECURE_COOKIES": "auto",
+    # Local runs add the sample staff list (its passwords are public: README, "Staff console");
+    # never with a database off this machine, and off in deploy/compose.yaml.
+    "CONSOLE_SAMPLE_ACCOUNTS": "true",
+    "CONSOLE_SAMPLE_ACCOUNTS_PATH": str(ROOT / "data" / "sample" / "staff_accounts.yaml"),
 }
 
 

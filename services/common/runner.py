@@ -1,6 +1,6 @@
 """Runs services: each one's nameko service and its Flask app in one process.
 
-`python -m services.<name>` runs one service on `HTTP_PORT`; `python -m services.all` runs all six
+`python -m services.<name>` runs one service on `HTTP_PORT`; `python -m services.all` runs all seven
 in one process and serves all HTTP on one port, dispatching by the path prefixes of design §8
 (`/_/<service>/…` reaches a service's own `/health`, `/openapi.json` and so on). Callers must have
 applied `eventlet.monkey_patch()` before importing anything else.
@@ -26,7 +26,7 @@ from services.common.logs import configure_logging
 log = logging.getLogger(__name__)
 
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
-SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 
 
 def service_class(name: str) -> type:

@@ -260,6 +260,16 @@ class CaseStepSchema(Schema):
     level = fields.Integer()
 
 
+class DeadlinesSchema(Schema):
+    """When the case's deadlines fall, as sla planned them (working time); None while the
+    clock is paused (waiting for the citizen) or stopped."""
+
+    read_due_at = fields.AwareDateTime(allow_none=True)
+    resolve_due_at = fields.AwareDateTime(allow_none=True)
+    clock = fields.String()
+    planned_at = fields.AwareDateTime()
+
+
 class CaseSummarySchema(Schema):
     application_id = fields.String()
     tracking_code = fields.String()
@@ -279,20 +289,11 @@ class CaseSummarySchema(Schema):
     received_at = fields.DateTime()
     routed_at = fields.DateTime(allow_none=True)
     read_at = fields.DateTime(allow_none=True)
-
-
-class DeadlinesSchema(Schema):
-    """When the case's deadlines fall, as sla planned them (working time); None while the
-    clock is paused (waiting for the citizen) or stopped."""
-
-    read_due_at = fields.AwareDateTime(allow_none=True)
-    resolve_due_at = fields.AwareDateTime(allow_none=True)
-    clock = fields.String()
-    planned_at = fields.AwareDateTime()
+    # the inbox shows when each case is due (the staff console's list)
+    deadlines = fields.Nested(DeadlinesSchema, allow_none=True)
 
 
 class CaseSchema(CaseSummarySchema):
-    deadlines = fields.Nested(DeadlinesSchema, allow_none=True)
     unit_name = fields.String(allow_none=True)
     institution_name = fields.String(allow_none=True)
     suggestion = fields.Dict(allow_none=True)

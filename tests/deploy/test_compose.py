@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
-APP_SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting")
+APP_SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 INFRA_SERVICES = ("rabbitmq", "mongo")
 SECRET_VARIABLES = ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET", "CHANNEL_WEBHOOK_SECRET")
 RESTART_POLICIES = {"always", "unless-stopped", "on-failure"}
@@ -39,6 +39,7 @@ ROUTES = (
     ("/takip", "tracking"),
     ("/", "tracking"),
     ("/api/v1/reports", "reporting"),
+    ("/console", "console"),
 )
 
 REQUIRED_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?\?[^}]*\}")

@@ -40,7 +40,7 @@ def test_bad_input_over_http_names_the_field(system):
 
 
 @pytest.mark.parametrize("service", ["intake", "routing", "sla", "notify", "tracking",
-                                     "reporting"])
+                                     "reporting", "console"])
 def test_every_service_publishes_openapi_health_and_metrics_through_the_one_port(system, service):
     spec = requests.get(f"{system}/_/{service}/openapi.json", timeout=5)
     assert spec.status_code == 200 and spec.json()["openapi"].startswith("3.")

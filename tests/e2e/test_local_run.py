@@ -1,4 +1,4 @@
-"""`make run` as a citizen and an operator meet it: six service processes under a supervisor,
+"""`make run` as a citizen and an operator meet it: seven service processes under a supervisor,
 nginx in front, the embedded database server underneath.
 
 An accepted application survives a stop and a kill -9 of the whole process tree; each service
@@ -78,7 +78,7 @@ def test_each_service_is_a_process_of_its_own_and_one_that_dies_is_started_again
     system.start()
     pids = system.service_pids()
     assert set(pids) == set(LocalSystem.SERVICES)
-    assert len(set(pids.values())) == 6
+    assert len(set(pids.values())) == len(LocalSystem.SERVICES)
 
     os.kill(pids["intake"], signal.SIGKILL)
     tracked_meanwhile = requests.get(f"{system.base}/api/v1/categories", timeout=10)
@@ -147,3 +147,24 @@ def test_a_stop_right_after_a_burst_ends_every_process_and_loses_nothing(system,
         any(code in line for line in lines) for code in codes) == BURST, DRAIN_SECONDS)
     for code in codes:  # exactly one "received" SMS per application
         assert sum(code in line for line in sent) == 1, code
+
+
+def test_an_expert_signs_in_to_the_console_through_nginx_and_sees_the_new_case(system):
+    """The console behind nginx, with the sample staff list, reading routing's process."""
+    import re
+
+    system.start()
+    created = submit(system)
+    assigned(system, created)
+    browser = requests.Session()
+    form = browser.get(f"{system.base}/console/giris", timeout=10)
+    assert form.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    signed = browser.post(f"{system.base}/console/giris", timeout=30, allow_redirects=False,
+                          data={"user": "mez-0008", "password": "yerel-parola-2026",
+                                "csrf": csrf})
+    assert signed.status_code == 303, signed.text
+    inbox = browser.get(f"{system.base}/console/gelen", timeout=10)
+    assert inbox.status_code == 200, inbox.text
+    assert created["tracking_code"] in inbox.text
+    assert browser.get(f"{system.base}/console/static/console.css", timeout=10).ok

@@ -1,0 +1,1 @@
+"""The staff console: accounts, login, sessions and the staff pages under `/console/`."""

@@ -1,0 +1,62 @@
+"""The console's composition root: what one console process holds, built once.
+
+`ConsoleParts` opens the console's database, makes its store (indexes created), the login use
+cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the client that calls
+routing's staff API as the signed-in user (`CONSOLE_ROUTING_URL`). On a local database with
+`CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already there are left
+alone). The nameko service receives the parts through `Composed(build)`, the Flask app through
+`create_app(parts)`.
+"""
+from __future__ import annotations
+
+import logging
+
+from services.common.bootstrap import Parts
+from services.common.config import is_local
+from services.console.accounts import load_sample_accounts
+from services.console.logins import Clock, Logins
+from services.console.routing_client import RoutingClient
+from services.console.store import ConsoleStore
+
+log = logging.getLogger(__name__)
+
+
+def _on(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class ConsoleParts(Parts):
+    """The console's store, login use cases and routing client."""
+
+    store: ConsoleStore
+    logins: Logins
+    routing: RoutingClient
+
+    def __init__(self, config: dict, clock: Clock | None = None):
+        self._clock = clock
+        super().__init__(config, "console")
+
+    def compose(self, config: dict) -> None:
+        self.store = ConsoleStore(self.db)
+        self.store.ensure_indexes()
+        options = {"clock": self._clock} if self._clock else {}
+        self.logins = Logins(self.store, config, **options)
+        self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"],
+                                     config["STAFF_TOKEN_SECRET"])
+        if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
+            if is_local(config["MONGO_URI"]):
+                added = load_sample_accounts(self.store, config["CONSOLE_SAMPLE_ACCOUNTS_PATH"],
+                                             self.logins.hasher)
+                if added:
+                    log.info("sample staff accounts added", extra={"count": len(added)})
+            else:  # the sample passwords are public: never on a real database
+                log.warning("CONSOLE_SAMPLE_ACCOUNTS ignored: the database is not local")
+
+    def close(self) -> None:
+        self.routing.close()
+        super().close()
+
+
+def build(config: dict, clock: Clock | None = None) -> ConsoleParts:
+    """The console's parts for this process (`clock`: tests set the time)."""
+    return ConsoleParts(config, clock)

@@ -1,0 +1,167 @@
+"""The console's rules, pure (no Flask, no pymongo): who needs a second factor, how login
+failures are counted in windows, when a session has expired, where a role's links lead.
+
+Login throttling counts failures per account and per client address in fixed windows of
+`WINDOW_SECONDS`. A failure is one insert-once document `<scope>|<window>|<n>` (the store tries
+n = 1, 2, … until an insert succeeds): on FerretDB a concurrent `$inc` loses updates, an insert
+of a unique `_id` never does, so concurrent failures each win their own n and the count is
+exact. An attempt takes its slot *before* the password is checked, and gives it back when the
+password was right: so at most `limit` wrong passwords are ever checked in a window, however
+many arrive at once. Whoever wins slot `limit` (or a slot past it) stores `<scope>|<window>|limit`;
+while that marker exists the scope is locked, which costs one read by `_id` to check.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.common.auth import ROLES
+
+# The mayor's office and the administrators reach the most: a password alone is not enough.
+TOTP_ROLES = frozenset({"admin", "mayor"})
+# Roles whose unit has an inbox of cases in routing (the inbox page).
+INBOX_ROLES = frozenset({"expert", "supervisor", "director"})
+WINDOW_SECONDS = 15 * 60
+PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
+LOGIN_CSRF_SECONDS = 60 * 60  # the login form's own token
+TOKEN_MINUTES = 5  # the staff tokens minted for calls to the services
+
+
+def requires_totp(role: str) -> bool:
+    """Whether `role` must give a TOTP code after the password."""
+    return role in TOTP_ROLES
+
+
+def check_role(role: str) -> str:
+    """`role` if it is a staff role the services know; ValueError otherwise."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    return role
+
+
+def normalise_user(user: str) -> str:
+    """A staff code as typed (spaces, capitals) as it is stored: `mez-0008`."""
+    return user.strip().lower()
+
+
+@dataclass(frozen=True)
+class Window:
+    """The fixed throttle window `at` falls in: its number and when it ends."""
+
+    index: int
+    ends: datetime
+
+    def retry_after(self, now: datetime) -> int:
+        """Whole seconds until the window ends (at least 1)."""
+        return max(1, math.ceil((self.ends - now).total_seconds()))
+
+
+def window_of(now: datetime, seconds: int = WINDOW_SECONDS) -> Window:
+    """The window `now` falls in (windows are aligned to the epoch)."""
+    index = int(now.timestamp() // seconds)
+    ends = datetime.fromtimestamp((index + 1) * seconds, tz=now.tzinfo)
+    return Window(index, ends)
+
+
+def client_subject(address: str) -> str:
+    """What a client address is counted by: an IPv4 address, or the /64 of an IPv6 one (what
+    one subscriber usually holds: rotating within it does not escape the limit)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def scope_key(secret: str, kind: str, subject: str) -> str:
+    """What a throttle scope is stored as: its kind in the clear, the subject (a staff code,
+    a client address) keyed and hashed, so the store holds no address in the clear."""
+    digest = hmac.new(secret.encode(), f"{kind}:{subject}".encode(), hashlib.sha256)
+    return f"{kind}:{digest.hexdigest()[:32]}"
+
+
+def slot_id(scope: str, window: Window, n: int) -> str:
+    """The `_id` of the n-th failure of `scope` in `window`."""
+    return f"{scope}|{window.index}|{n}"
+
+
+def limit_id(scope: str, window: Window) -> str:
+    """The `_id` of the marker that locks `scope` for the rest of `window`."""
+    return f"{scope}|{window.index}|limit"
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long a session lives: `idle` since it was last used, `absolute` since login."""
+
+    idle: timedelta
+    absolute: timedelta
+
+    def expired(self, created: datetime, last_seen: datetime, now: datetime) -> bool:
+        """Whether a session created at `created`, last used at `last_seen`, is over."""
+        return now - last_seen >= self.idle or now - created >= self.absolute
+
+    def expires_at(self, created: datetime, last_seen: datetime) -> datetime:
+        """When such a session ends if it is not used again."""
+        return min(last_seen + self.idle, created + self.absolute)
+
+
+def policy_from(config: dict) -> SessionPolicy:
+    """The session policy `CONSOLE_IDLE_MINUTES` and `CONSOLE_SESSION_HOURS` set."""
+    return SessionPolicy(idle=timedelta(minutes=float(config.get("CONSOLE_IDLE_MINUTES", 30))),
+                         absolute=timedelta(hours=float(config.get("CONSOLE_SESSION_HOURS", 8))))
+
+
+# Touching `last_seen` on every request would be a write per page; once a minute is enough
+# for an idle limit counted in minutes (a session may live up to this much longer).
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def needs_touch(last_seen: datetime, now: datetime) -> bool:
+    """Whether a session's `last_seen` is old enough to be written again."""
+    return now - last_seen >= TOUCH_EVERY
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def secure_cookie(host: str, setting: str = "auto") -> bool:
+    """Whether the console's cookies are `Secure`: always, except for a request to this
+    machine's loopback (plain-HTTP local runs) unless `setting` is "always"; "never" is only
+    for tests behind plain HTTP on another name."""
+    if setting == "always":
+        return True
+    if setting == "never":
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if host.startswith("["):
+        name = host.split("]")[0] + "]"
+    return name.lower() not in LOCAL_HOSTS
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str
+    label_tr: str
+    label_en: str
+
+
+def links_for(role: str) -> list[Link]:
+    """The pages a role has in the console so far (issue 13's next parts add the others)."""
+    links = []
+    if role in INBOX_ROLES:
+        links.append(Link("/console/gelen", "Birimin gelen kutusu", "The unit's inbox"))
+    return links
+
+
+def valid_totp_code(code: str) -> bool:
+    """Whether `code` has the shape of a TOTP code (six digits)."""
+    return len(code) == 6 and code.isascii() and code.isdigit()

@@ -1,0 +1,265 @@
+"""The console's pages (`/console/…`): server-rendered, Turkish with English beside it, no
+script framework.
+
+- `giris`: staff code and password; `dogrulama`: the TOTP code for the roles that need one;
+  `cikis` (POST): the end of the session.
+- `/console/`: who is signed in, and the links of their role.
+- `gelen`: the unit's inbox, read from routing's staff API with a token minted for the user;
+  `vaka/<id>`: one case and its history, the same way.
+
+Cookies: the session id in `acikkapi_console` (HttpOnly, SameSite=Strict, Path=/console, Secure
+except on this machine's loopback), the pending second step in `acikkapi_console_2fa`, and the
+login form's own CSRF token in `acikkapi_console_csrf` (double submit: the cookie and the
+hidden field must agree). Every POST after login carries the session's CSRF token in the hidden
+field `csrf`; a missing or wrong one is a 403 naming it, and nothing changes.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, make_response, redirect, render_template, request
+from marshmallow import ValidationError
+
+from services.common.codes import display_tracking_code
+from services.console import domain
+from services.console.logins import Locked, Logins, NeedsTotp, Refused, SignedIn
+from services.console.routing_client import RoutingClient, RoutingRefused, RoutingUnavailable
+from services.console.schemas import LoginFormSchema, TotpFormSchema
+
+SESSION_COOKIE = "acikkapi_console"
+PENDING_COOKIE = "acikkapi_console_2fa"
+LOGIN_CSRF_COOKIE = "acikkapi_console_csrf"
+PATH = "/console"
+CSP = ("default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+STATES_TR = {
+    "received": "alındı", "assigned": "atandı", "acknowledged": "okundu",
+    "in_progress": "çalışılıyor", "waiting_citizen": "vatandaş bekleniyor",
+    "resolved": "çözüldü, onay bekliyor", "closed": "kapatıldı", "referred": "yönlendirildi",
+    "answered": "yanıtlandı", "merged": "birleştirildi",
+}
+REFUSALS = {
+    "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
+    "totp": "Doğrulama kodu yanlış / wrong verification code",
+    "totp_missing": "Bu rol için iki adımlı doğrulama kurulmamış; yöneticinize başvurun / "
+                    "this role needs a second factor that is not set up: ask an administrator",
+    "expired": "Doğrulama süresi doldu; yeniden giriş yapın / the verification step expired: "
+               "sign in again",
+}
+
+
+def _secured(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint:
+    """The console's routes over the login use cases and routing's client."""
+    pages = Blueprint("console_pages", __name__, url_prefix=PATH,
+                      template_folder="templates", static_folder="static")
+    secure_setting = str(config.get("CONSOLE_SECURE_COOKIES", "auto")).lower()
+    zone = ZoneInfo(config.get("REPORT_TIMEZONE") or "Europe/Istanbul")
+
+    def local(at: datetime | str | None) -> str:
+        if not at:
+            return "—"
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at)
+        return at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+
+    def page(template: str, status: int = 200, **context) -> Response:
+        return _secured(make_response(render_template(
+            template, local=local, states=STATES_TR, code=display_tracking_code, **context),
+            status))
+
+    def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+        response.set_cookie(name, value, max_age=max_age, path=PATH, httponly=True,
+                            samesite="Strict",
+                            secure=domain.secure_cookie(request.host, secure_setting))
+
+    def forget(response: Response, name: str) -> None:
+        response.delete_cookie(name, path=PATH, httponly=True, samesite="Strict",
+                               secure=domain.secure_cookie(request.host, secure_setting))
+
+    def to(path: str) -> Response:
+        return _secured(redirect(path, code=303))
+
+    def current() -> dict | None:
+        return logins.session(request.cookies.get(SESSION_COOKIE))
+
+    def signed_out() -> Response:
+        answer = to(f"{PATH}/giris")
+        if request.cookies.get(SESSION_COOKIE):
+            forget(answer, SESSION_COOKIE)
+        return answer
+
+    def csrf_refused(session: dict | None = None) -> Response:
+        return page("console/message.html", 403, session=session,
+                    title="Güvenlik anahtarı geçersiz / security token refused",
+                    message="Formun güvenlik anahtarı (csrf) eksik ya da yanlış; hiçbir şey "
+                            "değiştirilmedi. Sayfayı yenileyip yeniden deneyin. / The form's "
+                            "security token (csrf) is missing or wrong; nothing was changed. "
+                            "Reload the page and try again.")
+
+    def same(expected: str | None, given: str | None) -> bool:
+        return bool(expected) and bool(given) and hmac.compare_digest(
+            str(expected).encode(), str(given).encode())
+
+    def locked(outcome: Locked) -> Response:
+        minutes = max(1, round(outcome.retry_after / 60))
+        answer = page("console/message.html", 429, session=None,
+                      title="Çok fazla başarısız deneme / too many failed attempts",
+                      message=f"Güvenliğiniz için giriş {local(outcome.until)} saatine kadar "
+                              f"(yaklaşık {minutes} dakika) kapalı. / Signing in is closed "
+                              f"until {local(outcome.until)} (about {minutes} minutes).")
+        answer.headers["Retry-After"] = str(outcome.retry_after)
+        return answer
+
+    def login_form(status: int = 200, error: str | None = None, user: str = "",
+                   field_errors: dict | None = None) -> Response:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+        if len(token) < 32:
+            token = secrets.token_urlsafe(32)
+        answer = page("console/login.html", status, session=None, csrf=token, error=error,
+                      user=user, errors=field_errors or {})
+        cookie(answer, LOGIN_CSRF_COOKIE, token, max_age=domain.LOGIN_CSRF_SECONDS)
+        return answer
+
+    def opened(outcome: SignedIn) -> Response:
+        answer = to(f"{PATH}/")
+        cookie(answer, SESSION_COOKIE, outcome.session_id)
+        forget(answer, PENDING_COOKIE)
+        forget(answer, LOGIN_CSRF_COOKIE)
+        return answer
+
+    @pages.get("/giris")
+    def login_page():
+        if current() is not None:
+            return to(f"{PATH}/")
+        return login_form()
+
+    @pages.post("/giris")
+    def login():
+        if not same(request.cookies.get(LOGIN_CSRF_COOKIE), request.form.get("csrf")):
+            return csrf_refused()
+        try:
+            form = LoginFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            return login_form(422, user=request.form.get("user", ""),
+                              field_errors={k: " ".join(map(str, v))
+                                            for k, v in exc.messages.items()})
+        outcome = logins.sign_in(form["user"], form["password"], request.remote_addr or "",
+                                 replacing=request.cookies.get(SESSION_COOKIE))
+        if isinstance(outcome, Locked):
+            return locked(outcome)
+        if isinstance(outcome, Refused):
+            return login_form(422, REFUSALS[outcome.reason], user=form["user"])
+        if isinstance(outcome, NeedsTotp):
+            answer = to(f"{PATH}/dogrulama")
+            cookie(answer, PENDING_COOKIE, outcome.pending_id, max_age=domain.PENDING_SECONDS)
+            forget(answer, SESSION_COOKIE)
+            return answer
+        return opened(outcome)
+
+    @pages.get("/dogrulama")
+    def totp_page():
+        pending = logins.pending(request.cookies.get(PENDING_COOKIE, ""))
+        if pending is None:
+            return to(f"{PATH}/giris")
+        return page("console/totp.html", session=None, csrf=pending["csrf"], error=None)
+
+    @pages.post("/dogrulama")
+    def totp():
+        pending_id = request.cookies.get(PENDING_COOKIE, "")
+        pending = logins.pending(pending_id)
+        if pending is None:
+            return login_form(422, REFUSALS["expired"])
+        if not same(pending["csrf"], request.form.get("csrf")):
+            return csrf_refused()
+        try:
+            form = TotpFormSchema().load(request.form.to_dict())
+        except ValidationError:
+            return page("console/totp.html", 422, session=None, csrf=pending["csrf"],
+                        error="Altı haneli kodu yazın / enter the six-digit code")
+        outcome = logins.verify_totp(pending_id, form["code"], request.remote_addr or "")
+        if isinstance(outcome, Locked):
+            return locked(outcome)
+        if isinstance(outcome, Refused):
+            if outcome.reason == "expired":
+                return login_form(422, REFUSALS["expired"])
+            return page("console/totp.html", 422, session=None, csrf=pending["csrf"],
+                        error=REFUSALS[outcome.reason])
+        return opened(outcome)
+
+    @pages.post("/cikis")
+    def logout():
+        session = current()
+        if session is None:
+            return signed_out()
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        logins.sign_out(request.cookies[SESSION_COOKIE])
+        answer = to(f"{PATH}/giris")
+        forget(answer, SESSION_COOKIE)
+        return answer
+
+    @pages.get("/")
+    def home():
+        session = current()
+        if session is None:
+            return signed_out()
+        return page("console/home.html", session=session,
+                    links=domain.links_for(session["role"]),
+                    idle_minutes=round(logins.policy.idle.total_seconds() / 60))
+
+    def from_routing(session: dict, call) -> Response | dict:
+        try:
+            return call()
+        except RoutingUnavailable:
+            return page("console/message.html", 503, session=session,
+                        title="Vaka servisi yanıt vermiyor / the case service is not answering",
+                        message="Vakalar şu anda okunamıyor; biraz sonra yeniden deneyin. / "
+                                "The cases cannot be read right now; try again shortly.")
+        except RoutingRefused as refused:
+            status = refused.status if refused.status in (401, 403, 404) else 422
+            return page("console/message.html", status, session=session,
+                        title="Gösterilemiyor / cannot be shown", message=refused.message)
+
+    @pages.get("/gelen")
+    def inbox():
+        session = current()
+        if session is None:
+            return signed_out()
+        if session["role"] not in domain.INBOX_ROLES:
+            return page("console/message.html", 403, session=session,
+                        title="Gelen kutusu yok / no inbox",
+                        message=f"{session['role']} rolünün birim gelen kutusu yok. / "
+                                f"The role {session['role']} has no unit inbox.")
+        page_number = request.args.get("sayfa", "1")
+        number = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10_000 \
+            else 1
+        answer = from_routing(session, lambda: routing.inbox(session, number))
+        if isinstance(answer, Response):
+            return answer
+        pages_total = max(1, -(-answer["total"] // answer["per_page"]))
+        return page("console/inbox.html", session=session, inbox=answer, number=number,
+                    pages_total=pages_total)
+
+    @pages.get("/vaka/<string(maxlength=64):application_id>")
+    def case(application_id: str):
+        session = current()
+        if session is None:
+            return signed_out()
+        answer = from_routing(session, lambda: routing.case(session, application_id))
+        if isinstance(answer, Response):
+            return answer
+        return page("console/case.html", session=session, case=answer)
+
+    return pages

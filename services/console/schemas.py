@@ -1,0 +1,41 @@
+"""The console's schemas: the login and second-factor forms, an account as the CLI and the
+sample staff list give it."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from services.common.auth import ROLES
+
+STAFF_CODE = validate.Regexp(r"^[a-z][a-z0-9_]*-\d{4}$", error="a staff code like mez-0008")
+CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="a code in snake_case")
+UNIT_CODE = validate.Regexp(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+                            error="a unit code like mezitli_bld.works")
+BASE32 = validate.Regexp(r"^[A-Z2-7]{16,}$", error="a base32 TOTP secret (16+ characters)")
+
+
+class LoginFormSchema(Schema):
+    user = fields.String(required=True, validate=validate.Length(1, 64))
+    password = fields.String(required=True, validate=validate.Length(1, 1024))
+    csrf = fields.String(load_default="")
+
+
+class TotpFormSchema(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$",
+                                                                 error="six digits"))
+    csrf = fields.String(load_default="")
+
+
+class AccountSchema(Schema):
+    """An account to create: the CLI's arguments and each entry of the sample staff list."""
+
+    user = fields.String(required=True, validate=STAFF_CODE)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
+    institution = fields.String(load_default=None, allow_none=True, validate=CODE)
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
+    password = fields.String(required=True, validate=validate.Length(8, 1024))
+    totp_secret = fields.String(load_default=None, allow_none=True, validate=BASE32)
+
+
+class SampleAccountsSchema(Schema):
+    accounts = fields.List(fields.Nested(AccountSchema), required=True)

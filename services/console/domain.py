@@ -1,5 +1,11 @@
 """The console's rules, pure (no Flask, no pymongo): who needs a second factor, how login
-failures are counted in windows, when a session has expired, where a role's links lead.
+failures are counted in windows, when a session has expired, where a role's links lead, which
+case actions a page offers.
+
+The case actions offered are read from routing's own rules (`services.routing.access`'s
+`ACTIONS_OF_ROLE` and `services.routing.cases`' `TRANSITIONS`, pure modules imported, not
+copied): a form is shown only for what routing would accept, and routing still decides every
+POST (its 403, 409 and 422 are shown on the page).
 
 Login throttling counts failures per account and per client address in fixed windows of
 `WINDOW_SECONDS`. A failure is one insert-once document `<scope>|<window>|<n>` (the store tries
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.auth import ROLES
+from services.routing.access import ACTIONS_OF_ROLE
+from services.routing.cases import TRANSITIONS
 
 # The mayor's office and the administrators reach the most: a password alone is not enough.
 TOTP_ROLES = frozenset({"admin", "mayor"})
@@ -154,11 +162,36 @@ class Link:
     label_en: str
 
 
+# The case actions the console's case page offers, in the order of a case's life; `close` and
+# `forward` (coordination centre, ministry desk) belong to those roles' pages, not built yet.
+CASE_ACTIONS = ("acknowledge", "start", "wait", "resume", "resolve", "transfer", "return",
+                "approve", "reject")
+APPROVAL_ACTIONS = frozenset({"approve", "reject"})
+
+
+def may_approve(role: str) -> bool:
+    """Whether routing lets `role` approve resolutions (the approval queue's roles)."""
+    return "approve" in ACTIONS_OF_ROLE.get(role, frozenset())
+
+
+def actions_for(role: str, case: dict) -> list[str]:
+    """The actions of `CASE_ACTIONS` that `role` may take on `case` in its current state, by
+    routing's rules; an approved resolution is neither approved nor rejected again."""
+    allowed = ACTIONS_OF_ROLE.get(role, frozenset())
+    state = case.get("state")
+    return [action for action in CASE_ACTIONS
+            if action in allowed and state in TRANSITIONS[action][0]
+            and not (action in APPROVAL_ACTIONS and case.get("approved"))]
+
+
 def links_for(role: str) -> list[Link]:
     """The pages a role has in the console so far (issue 13's next parts add the others)."""
     links = []
     if role in INBOX_ROLES:
         links.append(Link("/console/gelen", "Birimin gelen kutusu", "The unit's inbox"))
+    if may_approve(role):
+        links.append(Link("/console/onay", "Onay bekleyen çözümler",
+                          "Resolutions waiting for approval"))
     return links
 
 

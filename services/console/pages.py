@@ -5,7 +5,11 @@ script framework.
   `cikis` (POST): the end of the session.
 - `/console/`: who is signed in, and the links of their role.
 - `gelen`: the unit's inbox, read from routing's staff API with a token minted for the user;
-  `vaka/<id>`: one case and its history, the same way.
+  `vaka/<id>`: one case and its history, the same way, with a form for each action the role
+  may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
+  answers 303 back to the case with a notice, or the case page with routing's refusal (its
+  403, 404, 409 or 422 and message, the field it names marked).
+- `onay`: the resolutions waiting for approval, for the roles routing lets approve.
 
 Cookies: the session id in `acikkapi_console` (HttpOnly, SameSite=Strict, Path=/console, Secure
 except on this machine's loopback), the pending second step in `acikkapi_console_2fa`, and the
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import datetime
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request
@@ -41,6 +46,15 @@ STATES_TR = {
     "resolved": "çözüldü, onay bekliyor", "closed": "kapatıldı", "referred": "yönlendirildi",
     "answered": "yanıtlandı", "merged": "birleştirildi",
 }
+ACTIONS_TR = {
+    "acknowledge": ("Okundu", "Acknowledge"), "start": ("Çalışmaya başla", "Start work"),
+    "wait": ("Vatandaştan bilgi iste", "Wait for the citizen"),
+    "resume": ("Devam et", "Resume"), "resolve": ("Çöz", "Resolve"),
+    "transfer": ("Başka birime aktar", "Transfer"),
+    "return": ("Koordinasyon merkezine iade et", "Return"),
+    "approve": ("Çözümü onayla", "Approve"), "reject": ("Çözümü reddet", "Reject"),
+}
+ACTION_FIELDS = ("reason", "result", "photo", "unit")  # what the forms may carry to routing
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",
@@ -219,14 +233,18 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
                     links=domain.links_for(session["role"]),
                     idle_minutes=round(logins.policy.idle.total_seconds() / 60))
 
+    def unavailable(session: dict) -> Response:
+        return page("console/message.html", 503, session=session,
+                    title="Vaka servisi yanıt vermiyor / the case service is not answering",
+                    message="Vakalar şu anda okunamıyor ya da değiştirilemiyor; biraz sonra "
+                            "yeniden deneyin. / The cases cannot be read or changed right now; "
+                            "try again shortly.")
+
     def from_routing(session: dict, call) -> Response | dict:
         try:
             return call()
         except RoutingUnavailable:
-            return page("console/message.html", 503, session=session,
-                        title="Vaka servisi yanıt vermiyor / the case service is not answering",
-                        message="Vakalar şu anda okunamıyor; biraz sonra yeniden deneyin. / "
-                                "The cases cannot be read right now; try again shortly.")
+            return unavailable(session)
         except RoutingRefused as refused:
             status = refused.status if refused.status in (401, 403, 404) else 422
             return page("console/message.html", status, session=session,
@@ -252,6 +270,20 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
         return page("console/inbox.html", session=session, inbox=answer, number=number,
                     pages_total=pages_total)
 
+    def case_page(session: dict, case: dict, status: int = 200, refused: RoutingRefused | None
+                  = None, tried: str | None = None, form: dict | None = None) -> Response:
+        actions = domain.actions_for(session["role"], case)
+        units: list[dict] = []
+        if "transfer" in actions:
+            listed = from_routing(session, lambda: routing.units(session))
+            if isinstance(listed, Response):
+                return listed
+            units = [unit for unit in listed if unit["code"] != case.get("unit")]
+        done = request.args.get("tamam")
+        return page("console/case.html", status, session=session, case=case, actions=actions,
+                    names=ACTIONS_TR, units=units, refused=refused, tried=tried,
+                    form=form or {}, done=done if done in ACTIONS_TR else None)
+
     @pages.get("/vaka/<string(maxlength=64):application_id>")
     def case(application_id: str):
         session = current()
@@ -260,6 +292,43 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
         answer = from_routing(session, lambda: routing.case(session, application_id))
         if isinstance(answer, Response):
             return answer
-        return page("console/case.html", session=session, case=answer)
+        return case_page(session, answer)
+
+    @pages.post("/vaka/<string(maxlength=64):application_id>/<any("
+                + ", ".join(f'"{a}"' for a in domain.CASE_ACTIONS) + "):action>")
+    def case_action(application_id: str, action: str):
+        session = current()
+        if session is None:
+            return signed_out()
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        form = {name: request.form.get(name, "").strip() for name in ACTION_FIELDS}
+        fields = {name: value for name, value in form.items() if value}
+        try:
+            routing.act(session, application_id, action, fields)
+        except RoutingUnavailable:
+            return unavailable(session)
+        except RoutingRefused as refused:
+            answer = from_routing(session, lambda: routing.case(session, application_id))
+            if isinstance(answer, Response):
+                return answer
+            status = refused.status if refused.status in (401, 403, 404, 409) else 422
+            return case_page(session, answer, status, refused, action, form)
+        return to(f"{PATH}/vaka/{quote(application_id, safe='')}?tamam={action}")
+
+    @pages.get("/onay")
+    def approvals():
+        session = current()
+        if session is None:
+            return signed_out()
+        if not domain.may_approve(session["role"]):
+            return page("console/message.html", 403, session=session,
+                        title="Onay kuyruğu yok / no approval queue",
+                        message=f"{session['role']} rolü çözüm onaylamaz. / "
+                                f"The role {session['role']} does not approve resolutions.")
+        answer = from_routing(session, lambda: routing.waiting_approval(session))
+        if isinstance(answer, Response):
+            return answer
+        return page("console/approvals.html", session=session, queue=answer)
 
     return pages

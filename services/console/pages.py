@@ -282,6 +282,7 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
         done = request.args.get("tamam")
         return page("console/case.html", status, session=session, case=case, actions=actions,
                     names=ACTIONS_TR, units=units, refused=refused, tried=tried,
+                    links=domain.links_for(session["role"]),
                     form=form or {}, done=done if done in ACTIONS_TR else None)
 
     @pages.get("/vaka/<string(maxlength=64):application_id>")

@@ -1,5 +1,5 @@
 """The console's pure rules: throttle windows and their ids, session expiry, who needs a
-second factor, when cookies are Secure."""
+second factor, when cookies are Secure, which case actions a page offers."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -66,3 +66,21 @@ def test_a_client_is_counted_by_its_ipv4_address_or_its_ipv6_64():
     assert domain.client_subject("2001:db8:1:2:aaaa::1") == domain.client_subject(
         "2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
     assert domain.client_subject("::ffff:203.0.113.9") == "203.0.113.9"
+
+
+def test_the_case_actions_offered_follow_routings_roles_and_states():
+    assigned = {"state": "assigned"}
+    assert domain.actions_for("expert", assigned) == ["acknowledge", "transfer", "return"]
+    assert domain.actions_for("expert", {"state": "in_progress"}) == [
+        "wait", "resolve", "transfer", "return"]
+    resolved = {"state": "resolved", "approved": False}
+    assert domain.actions_for("expert", resolved) == []
+    assert domain.actions_for("supervisor", resolved) == ["approve", "reject"]
+    assert domain.actions_for("mayor", resolved) == ["approve", "reject"]
+    assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
+    assert domain.actions_for("coordinator", resolved) == []  # close: its own page, later
+    assert domain.actions_for("ministry_officer", {"state": "received"}) == []
+    assert [link.href for link in domain.links_for("supervisor")] == [
+        "/console/gelen", "/console/onay"]
+    assert [link.href for link in domain.links_for("mayor")] == ["/console/onay"]
+    assert domain.links_for("coordinator") == []

@@ -55,6 +55,7 @@ ACTIONS_TR = {
     "approve": ("Çözümü onayla", "Approve"), "reject": ("Çözümü reddet", "Reject"),
 }
 ACTION_FIELDS = ("reason", "result", "photo", "unit")  # what the forms may carry to routing
+FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",
@@ -283,6 +284,8 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
         return page("console/case.html", status, session=session, case=case, actions=actions,
                     names=ACTIONS_TR, units=units, refused=refused, tried=tried,
                     links=domain.links_for(session["role"]),
+                    on_form=bool(refused and tried and refused.field in FIELDS_OF_FORM.get(
+                        tried, ("reason",))),
                     form=form or {}, done=done if done in ACTIONS_TR else None)
 
     @pages.get("/vaka/<string(maxlength=64):application_id>")

@@ -313,10 +313,15 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
         except RoutingUnavailable:
             return unavailable(session)
         except RoutingRefused as refused:
-            answer = from_routing(session, lambda: routing.case(session, application_id))
-            if isinstance(answer, Response):
-                return answer
             status = refused.status if refused.status in (401, 403, 404, 409) else 422
+            try:
+                answer = routing.case(session, application_id)
+            except RoutingUnavailable:
+                return unavailable(session)
+            except RoutingRefused:  # not even readable (another unit's, none): say why not
+                return page("console/message.html", status, session=session,
+                            title=f"{ACTIONS_TR[action][0]} / {ACTIONS_TR[action][1]}: "
+                                  "yapılamadı / refused", message=refused.message)
             return case_page(session, answer, status, refused, action, form)
         return to(f"{PATH}/vaka/{quote(application_id, safe='')}?tamam={action}")
 

@@ -33,6 +33,14 @@ def act(client, app_id: str, action: str, **fields):
     return client.post(f"/console/vaka/{app_id}/{action}", data={"csrf": csrf, **fields})
 
 
+def act_blind(client, app_id: str, action: str, **fields):
+    """POST `action` with the session's CSRF token taken from the home page (for a case whose
+    page the user cannot open)."""
+    csrf = re.search(r'name="csrf" value="([^"]+)"',
+                     client.get("/console/").get_data(as_text=True)).group(1)
+    return client.post(f"/console/vaka/{app_id}/{action}", data={"csrf": csrf, **fields})
+
+
 def test_the_expert_works_a_case_through_and_the_supervisor_approves_it(
         app, pages, routing, open_application):
     app_id = open_application("K7M4QX2E1")
@@ -114,6 +122,12 @@ def test_a_transfer_moves_the_case_to_the_chosen_unit(app, pages, routing, open_
     assert stored(routing, app_id)["unit"] == "mezitli_bld.cleaning"
     # now outside the expert's scope: routing refuses to show it, and the page says so
     assert expert.get(done.headers["Location"]).status_code == 403
+    refused = act_blind(expert, app_id, "acknowledge")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 403, html
+    assert "outside what mez-0008 may act on" in html  # the action's refusal, not the read's
+    assert stored(routing, app_id)["state"] == "assigned"
+    assert stored(routing, app_id)["unit"] == "mezitli_bld.cleaning"
 
 
 def test_a_wrong_role_action_is_refused_by_routing_with_403_on_the_page(

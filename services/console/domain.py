@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,20 +72,6 @@ def window_of(now: datetime, seconds: int = WINDOW_SECONDS) -> Window:
     index = int(now.timestamp() // seconds)
     ends = datetime.fromtimestamp((index + 1) * seconds, tz=now.tzinfo)
     return Window(index, ends)
-
-
-def client_subject(address: str) -> str:
-    """What a client address is counted by: an IPv4 address, or the /64 of an IPv6 one (what
-    one subscriber usually holds: rotating within it does not escape the limit)."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 def scope_key(secret: str, kind: str, subject: str) -> str:

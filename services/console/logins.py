@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
 
+from services.common.clients import client_subject
 from services.common.events import utcnow
 from services.console import domain
 from services.console.store import ConsoleStore
@@ -88,7 +89,7 @@ class Throttle:
 
     def scopes(self, user: str, address: str) -> list[tuple[str, int]]:
         return [(domain.scope_key(self.secret, "account", user), self.limits["account"]),
-                (domain.scope_key(self.secret, "client", domain.client_subject(address)),
+                (domain.scope_key(self.secret, "client", client_subject(address)),
                  self.limits["client"])]
 
     def locked(self, scopes: list[tuple[str, int]], window: domain.Window) -> bool:

@@ -20,16 +20,15 @@ even for the right security code (the signed SMS link still opens the status).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import ipaddress
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from services.common.clients import client_subject
 from services.common.events import utcnow
 
 # Counters are kept this long past their window so a sweep never removes a live one.
@@ -105,22 +104,6 @@ def client_address(environ: dict, trusted_hops: int) -> str:
         if forwarded:
             return forwarded[-min(trusted_hops, len(forwarded))]
     return environ.get("REMOTE_ADDR") or "unknown"
-
-
-# Pure, and parsing an address was a tenth of the limiter's work on every request; bounded, since
-# an IPv6 client can present as many addresses as it likes.
-@functools.lru_cache(maxsize=65_536)
-def client_subject(address: str) -> str:
-    """What a client is counted by: its IPv4 address, or the /64 of an IPv6 one."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 def window(now: datetime, seconds: int) -> tuple[int, int]:

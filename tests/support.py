@@ -68,6 +68,22 @@ def bearer(config: dict, role: str = "coordinator", unit: str | None = None,
     return {"Authorization": f"Bearer {token}"}
 
 
+@contextmanager
+def serve(app):
+    """Serve a WSGI `app` over real HTTP on a free port of this machine (a green thread of the
+    test process) for the block; yields its base URL."""
+    import eventlet
+    from eventlet import wsgi
+
+    listener = eventlet.listen(("127.0.0.1", 0))
+    server = eventlet.spawn(wsgi.server, listener, app, log_output=False)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.kill()
+        listener.close()
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     import socket

@@ -6,10 +6,8 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import eventlet
 import pyotp
 import pytest
-from eventlet import wsgi
 
 from services.common.config import load_config
 from services.common.events import load_event, make_event, new_event_id
@@ -19,7 +17,7 @@ from services.routing.bootstrap import RoutingParts
 from services.routing.bootstrap import build as build_routing
 from services.routing.domain import open_case
 from services.routing.web import create_app as create_routing_app
-from tests.support import Clock
+from tests.support import Clock, serve
 
 PASSWORD = "yerel-parola-2026"  # the sample staff list's (data/sample/staff_accounts.yaml)
 TOTP_SECRET = "ACIKKAPIYERELDEVTOTPSECRETLOCAL2"
@@ -55,11 +53,8 @@ def routing(databases) -> Iterator[RoutingParts]:
 @pytest.fixture
 def routing_url(routing) -> Iterator[str]:
     """Routing's app over real HTTP on a free port of this machine."""
-    listener = eventlet.listen(("127.0.0.1", 0))
-    server = eventlet.spawn(wsgi.server, listener, create_routing_app(routing), log_output=False)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.kill()
-    listener.close()
+    with serve(create_routing_app(routing)) as base:
+        yield base
 
 
 @pytest.fixture

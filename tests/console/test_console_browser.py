@@ -7,11 +7,10 @@ The console's and routing's apps are served over HTTP in this process on the rea
 server. Skipped, saying why, without Chromium or selenium."""
 from __future__ import annotations
 
-import eventlet
 import pytest
-from eventlet import wsgi
 
 from tests.browser import chromium_driver, needs_chromium
+from tests.support import serve
 
 try:
     from selenium.webdriver.common.by import By
@@ -28,11 +27,8 @@ def console_config(routed_console_config) -> dict:
 
 @pytest.fixture
 def site(app):
-    listener = eventlet.listen(("127.0.0.1", 0))
-    server = eventlet.spawn(wsgi.server, listener, app, log_output=False)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.kill()
-    listener.close()
+    with serve(app) as base:
+        yield base
 
 
 @needs_chromium

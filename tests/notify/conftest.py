@@ -1,24 +1,19 @@
 """Notify's test servers: an SMS gateway (eventlet's WSGI server, as the services' own HTTP
 runs: a server on a thread of its own would block every green thread of the test process) and
 SMTP (aiosmtpd) with STARTTLS + AUTH or implicit TLS, on a self-signed certificate."""
-import eventlet
-import eventlet.wsgi
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.notify.servers import Gateway, Inbox, make_certificate, server_context
-from tests.support import free_port
+from tests.support import free_port, serve
 
 
 @pytest.fixture
 def gateway_server():
     app = Gateway()
-    listener = eventlet.listen(("127.0.0.1", 0))
-    app.url = f"http://127.0.0.1:{listener.getsockname()[1]}/sms/send"
-    server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False)
-    yield app
-    server.kill()
-    listener.close()
+    with serve(app) as base:
+        app.url = f"{base}/sms/send"
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import eventlet
 import pytest
-from eventlet import wsgi
 
 from services.common.events import utcnow
 from services.reporting.web import create_app
 from tests.browser import chromium_driver, needs_chromium
+from tests.support import serve
 
 try:
     from selenium.webdriver.common.by import By
@@ -62,11 +61,8 @@ def app(parts, history):
 
 @pytest.fixture
 def site(app):
-    listener = eventlet.listen(("127.0.0.1", 0))
-    server = eventlet.spawn(wsgi.server, listener, app, log_output=False)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.kill()
-    listener.close()
+    with serve(app) as base:
+        yield base
 
 
 def api(app, headers: dict, path: str) -> dict:

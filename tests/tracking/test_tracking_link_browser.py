@@ -9,13 +9,12 @@ process; the "other site" is the same server reached as `localhost` (another sit
 """
 from __future__ import annotations
 
-import eventlet
 import pytest
-from eventlet import wsgi
 
 from services.common.links import make_link_token
 from services.tracking.web import create_app
 from tests.browser import chromium_driver, needs_chromium
+from tests.support import serve
 
 try:
     from selenium.webdriver.common.by import By
@@ -39,11 +38,8 @@ def site(tracking_parts):
             return [body]
         return app(environ, start_response)
 
-    listener = eventlet.listen(("127.0.0.1", 0))
-    server = eventlet.spawn(wsgi.server, listener, dispatch, log_output=False)
-    yield listener.getsockname()[1], links
-    server.kill()
-    listener.close()
+    with serve(dispatch) as base:
+        yield int(base.rsplit(":", 1)[1]), links
 
 
 @pytest.fixture

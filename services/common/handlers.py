@@ -78,16 +78,11 @@ class ReliableEventHandler(EventHandler):
             return result, exc_info
         metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
         error = exc_info[0].__name__  # the class only: messages may quote personal data
-        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
-        if issubclass(exc_info[0], OUTAGES):
-            log.warning("database away, will retry",
-                        extra={"handler": self._handler_name, "error": error})
-            self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)
-            return result, exc_info
-        attempts += 1
-        if attempts < self.max_attempts:
+        outage = issubclass(exc_info[0], OUTAGES)  # not the message's fault: not counted
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + (0 if outage else 1)
+        if outage or attempts < self.max_attempts:
             log.warning(
-                "handler failed, will retry",
+                "database away, will retry" if outage else "handler failed, will retry",
                 extra={"handler": self._handler_name, "attempt": attempts, "error": error},
             )
             self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)

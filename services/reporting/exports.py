@@ -81,7 +81,8 @@ def _bar_chart(title: str, sheet, rows: int, value_columns: tuple[int, ...]) -> 
     chart = BarChart()
     chart.type = "bar"  # horizontal: long Turkish names stay readable
     chart.title = title
-    chart.legend = None if len(value_columns) == 1 else chart.legend
+    if len(value_columns) == 1:
+        chart.legend = None  # one series: its title is the chart's
     chart.height = max(7.5, 0.5 * rows + 2)
     chart.width = 18
     for column in value_columns:

@@ -203,8 +203,7 @@ class Reports:
     def _concluded_in_week(self, monday: date, match: dict) -> list[str]:
         """The applications first concluded in the ISO week starting `monday` (local days),
         within `match`: listed in that week's cells, which the week's index names."""
-        year, number, _ = monday.isocalendar()
-        period = f"{year}-W{number:02d}"
+        period = domain.current_week(monday)
         index = self.store.read_buckets([f"w|{period}|cells"]).get(f"w|{period}|cells", {})
         cells = [aggregates.bucket_id("w", period, "cell", key)
                  for key in index.get("keys", {}) if aggregates.passes(match, key)]

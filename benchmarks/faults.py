@@ -270,7 +270,7 @@ def run_one(fault: str, count: int, concurrency: int, offset: int,
         row["end_to_end_seconds"] = round(time.monotonic() - started, 1)
         from services.common.dlq import list_dead_letters
 
-        row["dead_letters"] = Counter(f"{d.event_type}:{d.error}"
+        row["dead_letters"] = Counter(f"{d.origin_queue}:{d.event_type}:{d.error}"
                                       for d in list_dead_letters(amqp_uri))
     finally:
         if capture is not None:

@@ -8,10 +8,11 @@ attempt count; after `EVENT_MAX_ATTEMPTS` it is parked in the dead-letter queue 
 came from and the error class. The original delivery is acked only after the republish is
 confirmed by the broker, so a poison message neither blocks its queue nor vanishes.
 
-A failure because the database cannot be reached (`OUTAGES`) is not the message's fault: it is
-retried the same way but not counted, so an outage longer than the attempts last parks nothing
-and needs no replay. Such a retry is not a hot loop: each attempt waits for the server up to
-the client's server-selection timeout first.
+A failure because the database cannot be reached, or because a document stayed locked by
+other writers (`UNCOUNTED`), is not the message's fault: it is retried the same way but not
+counted, so an outage longer than the attempts last parks nothing and needs no replay. Such a
+retry is not a hot loop: each attempt waits for the server up to the client's server-selection
+timeout, or goes through `modify`'s backing-off attempts, first.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pymongo.errors import ConnectionFailure
 
 from services.common import metrics
 from services.common.events import load_event
+from services.common.outbox import ConcurrentUpdate
 from services.common.topology import DEAD_LETTER_QUEUE, RETRY_EXCHANGE
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,11 @@ ATTEMPTS_HEADER = "x-acikkapi-attempts"
 ORIGIN_HEADER = "x-acikkapi-origin-queue"
 ERROR_HEADER = "x-acikkapi-error"
 DEFAULT_MAX_ATTEMPTS = 5
-# the store away (refused, reset, paused pool, no server selectable in time): not counted
-OUTAGES: tuple[type[BaseException], ...] = (ConnectionFailure,)
+# Not counted: the store away (refused, reset, paused pool, no server selectable in time), and a
+# document that kept changing or stayed claimed. The second follows an outage too: a FerretDB
+# version claim whose writer lost the server before writing blocks that document until the
+# claim's lease (10 s) runs out, longer than `modify`'s attempts and a few retries last.
+UNCOUNTED: tuple[type[BaseException], ...] = (ConnectionFailure, ConcurrentUpdate)
 
 
 class ReliableEventHandler(EventHandler):
@@ -78,11 +83,11 @@ class ReliableEventHandler(EventHandler):
             return result, exc_info
         metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
         error = exc_info[0].__name__  # the class only: messages may quote personal data
-        outage = issubclass(exc_info[0], OUTAGES)  # not the message's fault: not counted
+        outage = issubclass(exc_info[0], UNCOUNTED)  # not the message's fault
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + (0 if outage else 1)
         if outage or attempts < self.max_attempts:
             log.warning(
-                "database away, will retry" if outage else "handler failed, will retry",
+                "database away or busy, will retry" if outage else "handler failed, will retry",
                 extra={"handler": self._handler_name, "attempt": attempts, "error": error},
             )
             self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)

@@ -2,7 +2,9 @@
 
 Errors are always `{code, status, message, errors}`: validation problems name the field under
 `errors` (`{"json": {"citizen": {"tckn": [...]}}}`), malformed JSON is a 400, and anything
-unexpected is a 500 in the same shape without internals. Each app publishes its OpenAPI document
+unexpected is a 500 in the same shape without internals. The database out of reach is a 503 with
+`Retry-After`: the request was fine, and a retry with the same `Idempotency-Key` is never filed
+twice. Each app publishes its OpenAPI document
 at `/openapi.json` and serves `/health` and `/metrics`.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
+from pymongo.errors import ConnectionFailure
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -21,6 +24,7 @@ from services.common import metrics
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], None]
+DATABASE_RETRY_AFTER = 5  # seconds: a restarted server is found again within a few
 
 
 def error_body(code: int, status: str, message: str, errors: dict | None = None) -> dict:
@@ -61,6 +65,14 @@ def _unexpected_error(exc: Exception):
     return jsonify(error_body(500, err.name, "internal error; nothing was changed")), 500
 
 
+def _database_away(exc: ConnectionFailure):
+    log.warning("database away", extra={"path": request.path, "error": type(exc).__name__})
+    body = error_body(503, "Service Unavailable",
+                      "the database is out of reach for a moment; retry in a few seconds "
+                      "(with the same Idempotency-Key a retry is never filed twice)")
+    return jsonify(body), 503, {"Retry-After": str(DATABASE_RETRY_AFTER)}
+
+
 def create_app(
     service_name: str,
     config: dict,
@@ -98,6 +110,7 @@ def create_app(
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ConnectionFailure, _database_away)
     app.register_error_handler(Exception, _unexpected_error)
     checks = list(health_checks)
 

@@ -2,6 +2,7 @@
 from datetime import UTC, datetime
 from typing import ClassVar
 
+import pytest
 from nameko.testing.services import entrypoint_waiter
 from pymongo.errors import AutoReconnect
 
@@ -12,6 +13,7 @@ from services.common.handlers import event_handler
 from services.common.outbox import (
     OUTBOX,
     OUTBOX_AT,
+    ConcurrentUpdate,
     fold_once,
     insert_with_events,
     update_with_events,
@@ -99,27 +101,35 @@ def test_a_malformed_envelope_goes_straight_to_the_dead_letter_queue(config, con
 
 
 class DatabaseAwayService:
-    """Fails with the store away for more deliveries than the attempts allow, then succeeds."""
+    """Fails with the store away (or a document held) for more deliveries than the attempts
+    allow, then succeeds."""
 
     name = "deliverytest"
     outage_deliveries = 0
+    failure: Exception = AutoReconnect("127.0.0.1:27018: connection pool paused")
 
     @event_handler("intake", "application_received")
     def handle(self, event: dict) -> None:
         if DatabaseAwayService.outage_deliveries > 0:
             DatabaseAwayService.outage_deliveries -= 1
-            raise AutoReconnect("127.0.0.1:27018: connection pool paused")
+            raise DatabaseAwayService.failure
         Box.handled.append(event["event_id"])
 
 
+@pytest.mark.parametrize("failure", [
+    AutoReconnect("127.0.0.1:27018: connection pool paused"),
+    ConcurrentUpdate("wake_hours: too many concurrent updates"),
+], ids=["outage", "claim-left-by-the-outage"])
 def test_an_outage_of_the_database_is_retried_without_using_up_the_attempts(
-    config, container_factory
+    config, container_factory, failure
 ):
     """A 10 s database outage is not the message's fault: parking it would leave a replay to do
-    by hand (it lost reporting's counts in the fault suite). Retried uncounted until it goes."""
+    by hand (it lost reporting's counts in the fault suite). Nor is a document still claimed by
+    a writer the outage cut off (it parked SLA's events in CI). Retried uncounted until it goes."""
     Box.handled = []
     failures = 2 * int(config["EVENT_MAX_ATTEMPTS"])
     DatabaseAwayService.outage_deliveries = failures
+    DatabaseAwayService.failure = failure
     container = container_factory(DatabaseAwayService, config)
     container.start()
     event = received("noise")

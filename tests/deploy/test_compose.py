@@ -493,12 +493,12 @@ def test_dockerfile_runs_as_a_non_root_user_with_unbuffered_output():
     assert re.search(r"\bPYTHONUNBUFFERED=1\b", env)
 
 
-def test_dockerfile_installs_the_lockfile_and_copies_the_sources():
+def test_dockerfile_installs_the_runtime_dependencies_pinned_and_copies_the_sources():
     instructions = _dockerfile_instructions()
-    copies = [args.split()[0] for key, args in instructions if key == "COPY"]
-    assert {"requirements.lock", "services/", "data/"} <= set(copies), copies
+    copied = {part for key, args in instructions if key == "COPY" for part in args.split()[:-1]}
+    assert {"requirements.lock", "requirements-runtime.in", "services/", "data/"} <= copied
     runs = " ".join(args for key, args in instructions if key == "RUN")
-    assert "pip install --no-cache-dir -r requirements.lock" in runs
+    assert "pip install --no-cache-dir -c requirements.lock -r requirements-runtime.in" in runs
     cmd = [args for key, args in instructions if key == "CMD"]
     assert cmd and "services.all" in cmd[-1]
 

@@ -2,6 +2,10 @@
 
 The same dict is nameko's container config and each Flask app's `ACIKKAPI` config, so both sides
 of a service see the same store, broker and secrets. Defaults suit the one-command local run.
+
+Any setting may instead name a file holding its value, `<NAME>_FILE` (Docker and Kubernetes
+secrets mounted as files): the secret then never sits in the process's environment, where
+`docker inspect` and /proc/<pid>/environ would show it. Setting both is refused.
 """
 from __future__ import annotations
 
@@ -117,7 +121,7 @@ DEFAULTS: dict[str, str] = {
 def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
     """Build the config dict: defaults, then the environment, then explicit overrides."""
     env = os.environ if env is None else env
-    config: dict = {key: env.get(key, default) for key, default in DEFAULTS.items()}
+    config: dict = {key: _value(env, key, default) for key, default in DEFAULTS.items()}
     config.update({k: v for k, v in env.items() if k.startswith("MONGO_DB")})
     config.update(overrides)
     config["max_workers"] = int(config["MAX_WORKERS"])
@@ -131,6 +135,20 @@ def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
             raise SystemExit(
                 f"set real secrets for a database off this machine: {', '.join(weak)}")
     return config
+
+
+def _value(env, key: str, default: str) -> str:
+    """`key` from the environment, or from the file `<key>_FILE` names, else the default."""
+    path = env.get(f"{key}_FILE")
+    if not path:
+        return env.get(key, default)
+    if key in env:
+        raise SystemExit(f"set {key} or {key}_FILE, not both")
+    try:
+        # a secret file written by an editor or `echo` ends in a newline that is not the secret's
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise SystemExit(f"{key}_FILE: cannot read {path}: {exc.strerror}") from None
 
 
 def is_local(mongo_uri: str) -> bool:

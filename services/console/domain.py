@@ -147,10 +147,10 @@ class Link:
     label_en: str
 
 
-# The case actions the console's case page offers, in the order of a case's life; `close` and
-# `forward` (coordination centre, ministry desk) belong to those roles' pages, not built yet.
+# The case actions the console's case page offers, in the order of a case's life; `forward`
+# (the ministry desk's muhtar requests) belongs to that desk's page, not built yet.
 CASE_ACTIONS = ("acknowledge", "start", "wait", "resume", "resolve", "transfer", "return",
-                "approve", "reject")
+                "approve", "reject", "close")
 APPROVAL_ACTIONS = frozenset({"approve", "reject"})
 
 
@@ -159,14 +159,22 @@ def may_approve(role: str) -> bool:
     return "approve" in ACTIONS_OF_ROLE.get(role, frozenset())
 
 
+def may_conclude(role: str) -> bool:
+    """Whether routing lets `role` close approved resolutions (the coordination centre's
+    queue of cases to conclude)."""
+    return "close" in ACTIONS_OF_ROLE.get(role, frozenset())
+
+
 def actions_for(role: str, case: dict) -> list[str]:
     """The actions of `CASE_ACTIONS` that `role` may take on `case` in its current state, by
-    routing's rules; an approved resolution is neither approved nor rejected again."""
+    routing's rules; an approved resolution is neither approved nor rejected again, and only
+    an approved one is closed."""
     allowed = ACTIONS_OF_ROLE.get(role, frozenset())
     state = case.get("state")
     return [action for action in CASE_ACTIONS
             if action in allowed and state in TRANSITIONS[action][0]
-            and not (action in APPROVAL_ACTIONS and case.get("approved"))]
+            and not (action in APPROVAL_ACTIONS and case.get("approved"))
+            and not (action == "close" and not case.get("approved"))]
 
 
 def links_for(role: str) -> list[Link]:
@@ -177,6 +185,9 @@ def links_for(role: str) -> list[Link]:
     if may_approve(role):
         links.append(Link("/console/onay", "Onay bekleyen çözümler",
                           "Resolutions waiting for approval"))
+    if may_conclude(role):
+        links.append(Link("/console/sonuclandir", "Sonuçlandırılacak vakalar",
+                          "Approved resolutions to conclude"))
     return links
 
 

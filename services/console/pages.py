@@ -9,7 +9,9 @@ script framework.
   may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
   answers 303 back to the case with a notice, or the case page with routing's refusal (its
   403, 404, 409 or 422 and message, the field it names marked).
-- `onay`: the resolutions waiting for approval, for the roles routing lets approve.
+- `onay`: the resolutions waiting for approval, for the roles routing lets approve;
+  `sonuclandir`: the approved ones waiting to be concluded (closed, the citizen told), for the
+  coordination centre.
 
 Cookies: the session id in `acikkapi_console` (HttpOnly, SameSite=Strict, Path=/console, Secure
 except on this machine's loopback), the pending second step in `acikkapi_console_2fa`, and the
@@ -53,6 +55,7 @@ ACTIONS_TR = {
     "transfer": ("Başka birime aktar", "Transfer"),
     "return": ("Koordinasyon merkezine iade et", "Return"),
     "approve": ("Çözümü onayla", "Approve"), "reject": ("Çözümü reddet", "Reject"),
+    "close": ("Sonuçlandır ve kapat", "Conclude and close"),
 }
 ACTION_FIELDS = ("reason", "result", "photo", "unit")  # what the forms may carry to routing
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
@@ -335,9 +338,24 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
                         title="Onay kuyruğu yok / no approval queue",
                         message=f"{session['role']} rolü çözüm onaylamaz. / "
                                 f"The role {session['role']} does not approve resolutions.")
-        answer = from_routing(session, lambda: routing.waiting_approval(session))
+        answer = from_routing(session, lambda: routing.resolved(session, approved=False))
         if isinstance(answer, Response):
             return answer
-        return page("console/approvals.html", session=session, queue=answer)
+        return page("console/approvals.html", session=session, queue=answer, kind="approval")
+
+    @pages.get("/sonuclandir")
+    def conclusions():
+        session = current()
+        if session is None:
+            return signed_out()
+        if not domain.may_conclude(session["role"]):
+            return page("console/message.html", 403, session=session,
+                        title="Sonuçlandırma kuyruğu yok / no conclusion queue",
+                        message=f"{session['role']} rolü vaka kapatmaz. / "
+                                f"The role {session['role']} does not close cases.")
+        answer = from_routing(session, lambda: routing.resolved(session, approved=True))
+        if isinstance(answer, Response):
+            return answer
+        return page("console/approvals.html", session=session, queue=answer, kind="conclusion")
 
     return pages

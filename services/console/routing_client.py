@@ -91,12 +91,12 @@ class RoutingClient:
         """One case with its history (routing's `GET /api/v1/cases/<id>`)."""
         return self._get(session, f"/api/v1/cases/{quote(application_id, safe='')}")
 
-    def waiting_approval(self, session: dict, per_page: int = 200) -> dict:
-        """Resolved cases of the caller's scope not approved yet, oldest first: routing's inbox
-        in state `resolved` (which an approval leaves unchanged), less the approved ones."""
+    def resolved(self, session: dict, approved: bool, per_page: int = 200) -> dict:
+        """Resolved cases of the caller's scope, oldest first, approved or not yet: routing's
+        inbox in state `resolved` (which an approval leaves unchanged), filtered here."""
         answer = self._get(session, "/api/v1/cases",
                            {"state": "resolved", "page": 1, "per_page": per_page})
-        items = [item for item in answer["items"] if not item.get("approved")]
+        items = [item for item in answer["items"] if bool(item.get("approved")) == approved]
         return {"items": items, "total": len(items),
                 "more": answer["total"] > len(answer["items"])}
 

@@ -79,9 +79,11 @@ def test_the_case_actions_offered_follow_routings_roles_and_states():
     assert domain.actions_for("supervisor", resolved) == ["approve", "reject"]
     assert domain.actions_for("mayor", resolved) == ["approve", "reject"]
     assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
-    assert domain.actions_for("coordinator", resolved) == []  # close: its own page, later
+    assert domain.actions_for("coordinator", resolved) == []  # closed only once approved
+    assert domain.actions_for("coordinator", dict(resolved, approved=True)) == ["close"]
+    assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
     assert domain.actions_for("ministry_officer", {"state": "received"}) == []
     assert [link.href for link in domain.links_for("supervisor")] == [
         "/console/gelen", "/console/onay"]
     assert [link.href for link in domain.links_for("mayor")] == ["/console/onay"]
-    assert domain.links_for("coordinator") == []
+    assert [link.href for link in domain.links_for("coordinator")] == ["/console/sonuclandir"]

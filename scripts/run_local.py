@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
+CONSOLE_CALLS = ("routing", "sla", "reporting")  # the staff APIs the console's pages call
 FIRST_PORT = 8101  # intake 8101, routing 8102, … reporting 8106, console 8107
 STOP_SECONDS = 25  # below the 30 s within which the whole tree must be gone
 
@@ -94,9 +95,10 @@ def supervisord_conf(python: str, ports: dict[str, int], nginx: str, run_dir: Pa
         # nginx is the one hop in front (its X-Forwarded-For names the client), as in compose.
         env = {"HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1",
                "PROXY_HOPS": os.environ.get("PROXY_HOPS", "1")}
-        if name == "console" and "routing" in ports:
-            # the console calls routing's staff API on routing's own port, not through nginx
-            env["CONSOLE_ROUTING_URL"] = f"http://127.0.0.1:{ports['routing']}"
+        if name == "console":
+            # the console calls the services' staff APIs on their own ports, not through nginx
+            env.update({f"CONSOLE_{called.upper()}_URL": f"http://127.0.0.1:{ports[called]}"
+                        for called in CONSOLE_CALLS if called in ports})
         environment = ",".join(f'{k}="{v}"' for k, v in sorted(env.items()))
         sections += [
             f"[program:{name}]",

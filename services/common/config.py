@@ -107,8 +107,11 @@ DEFAULTS: dict[str, str] = {
     "CONSOLE_SESSION_HOURS": "8",
     "CONSOLE_LOGIN_FAILURES": "5",
     "CONSOLE_CLIENT_FAILURES": "20",
-    # Where the console calls routing's staff API (the one-command run serves it on this port).
+    # Where the console calls the services' staff APIs (the all-in-one run serves them all on
+    # this port; `make run` and compose set each service's own).
     "CONSOLE_ROUTING_URL": "http://127.0.0.1:8000",
+    "CONSOLE_SLA_URL": "http://127.0.0.1:8000",
+    "CONSOLE_REPORTING_URL": "http://127.0.0.1:8000",
     # "auto": the cookies are Secure except on this machine's loopback; "always"; "never".
     "CONSOLE_SECURE_COOKIES": "auto",
     # Local runs add the sample staff list (its passwords are public: README, "Staff console");

@@ -1,11 +1,11 @@
 """The console's composition root: what one console process holds, built once.
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
-cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the client that calls
-routing's staff API as the signed-in user (`CONSOLE_ROUTING_URL`). On a local database with
-`CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already there are left
-alone). The nameko service receives the parts through `Composed(build)`, the Flask app through
-`create_app(parts)`.
+cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the clients that call
+routing's, SLA's and reporting's staff APIs as the signed-in user (`CONSOLE_<SERVICE>_URL`). On
+a local database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts
+already there are left alone). The nameko service receives the parts through
+`Composed(build)`, the Flask app through `create_app(parts)`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import logging
 from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import load_sample_accounts
+from services.console.clients import ReportingClient, SlaClient
 from services.console.logins import Clock, Logins
 from services.console.routing_client import RoutingClient
 from services.console.store import ConsoleStore
@@ -26,11 +27,13 @@ def _on(value: object) -> bool:
 
 
 class ConsoleParts(Parts):
-    """The console's store, login use cases and routing client."""
+    """The console's store, login use cases and the clients of the services' staff APIs."""
 
     store: ConsoleStore
     logins: Logins
     routing: RoutingClient
+    sla: SlaClient
+    reporting: ReportingClient
 
     def __init__(self, config: dict, clock: Clock | None = None):
         self._clock = clock
@@ -41,8 +44,10 @@ class ConsoleParts(Parts):
         self.store.ensure_indexes()
         options = {"clock": self._clock} if self._clock else {}
         self.logins = Logins(self.store, config, **options)
-        self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"],
-                                     config["STAFF_TOKEN_SECRET"])
+        secret = config["STAFF_TOKEN_SECRET"]
+        self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"], secret)
+        self.sla = SlaClient(config["CONSOLE_SLA_URL"], secret)
+        self.reporting = ReportingClient(config["CONSOLE_REPORTING_URL"], secret)
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
             if is_local(config["MONGO_URI"]):
                 added = load_sample_accounts(self.store, config["CONSOLE_SAMPLE_ACCOUNTS_PATH"],
@@ -53,7 +58,8 @@ class ConsoleParts(Parts):
                 log.warning("CONSOLE_SAMPLE_ACCOUNTS ignored: the database is not local")
 
     def close(self) -> None:
-        self.routing.close()
+        for client in (self.routing, self.sla, self.reporting):
+            client.close()
         super().close()
 
 

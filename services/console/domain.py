@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.auth import ROLES
+from services.reporting.domain import CALLBACK_ROLES
 from services.routing.access import ACTIONS_OF_ROLE
 from services.routing.cases import TRANSITIONS
 
@@ -32,6 +33,9 @@ from services.routing.cases import TRANSITIONS
 TOTP_ROLES = frozenset({"admin", "mayor"})
 # Roles whose unit has an inbox of cases in routing (the inbox page).
 INBOX_ROLES = frozenset({"expert", "supervisor", "director"})
+# The mayor's office page: what reached the top (SLA lists it for these roles) and, for
+# reporting's `CALLBACK_ROLES`, the weekly call-back list. The services decide each call again.
+OFFICE_ROLES = frozenset({"mayor", "deputy_mayor", "governor", "coordinator", "admin"})
 WINDOW_SECONDS = 15 * 60
 PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
 LOGIN_CSRF_SECONDS = 60 * 60  # the login form's own token
@@ -188,7 +192,15 @@ def links_for(role: str) -> list[Link]:
     if may_conclude(role):
         links.append(Link("/console/sonuclandir", "Sonuçlandırılacak vakalar",
                           "Approved resolutions to conclude"))
+    if role in OFFICE_ROLES:
+        links.append(Link("/console/baskanlik", "Başkanlık: gecikenler ve geri arama",
+                          "Mayor's office: escalated cases and call-backs"))
     return links
+
+
+def may_call_back(role: str) -> bool:
+    """Whether reporting gives `role` the weekly call-back list."""
+    return role in CALLBACK_ROLES
 
 
 def valid_totp_code(code: str) -> bool:

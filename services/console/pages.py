@@ -9,6 +9,9 @@ script framework.
   may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
   answers 303 back to the case with a notice, or the case page with routing's refusal (its
   403, 404, 409 or 422 and message, the field it names marked).
+- `baskanlik`: the mayor's office: the cases that climbed to the top of the ladder (SLA), and
+  the weekly call-back list with the citizens' contacts and a form per call for its outcome
+  and note (reporting); `baskanlik/geri-arama/<week>/<id>` (POST) records one.
 - `onay`: the resolutions waiting for approval, for the roles routing lets approve;
   `sonuclandir`: the approved ones waiting to be concluded (closed, the citizen told), for the
   coordination centre.
@@ -32,9 +35,11 @@ from marshmallow import ValidationError
 
 from services.common.codes import display_tracking_code
 from services.console import domain
-from services.console.logins import Locked, Logins, NeedsTotp, Refused, SignedIn
-from services.console.routing_client import RoutingClient, RoutingRefused, RoutingUnavailable
-from services.console.schemas import LoginFormSchema, TotpFormSchema
+from services.console.bootstrap import ConsoleParts
+from services.console.clients import ServiceRefused, ServiceUnavailable
+from services.console.logins import Locked, NeedsTotp, Refused, SignedIn
+from services.console.routing_client import RoutingRefused, RoutingUnavailable
+from services.console.schemas import CallbackFormSchema, LoginFormSchema, TotpFormSchema
 
 SESSION_COOKIE = "acikkapi_console"
 PENDING_COOKIE = "acikkapi_console_2fa"
@@ -78,8 +83,9 @@ def _secured(response: Response) -> Response:
     return response
 
 
-def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint:
-    """The console's routes over the login use cases and routing's client."""
+def blueprint(parts: ConsoleParts) -> Blueprint:
+    """The console's routes over the login use cases and the services' clients."""
+    logins, routing, config = parts.logins, parts.routing, parts.config
     pages = Blueprint("console_pages", __name__, url_prefix=PATH,
                       template_folder="templates", static_folder="static")
     secure_setting = str(config.get("CONSOLE_SECURE_COOKIES", "auto")).lower()
@@ -357,5 +363,62 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict) -> Blueprint
         if isinstance(answer, Response):
             return answer
         return page("console/approvals.html", session=session, queue=answer, kind="conclusion")
+
+    def section(call) -> dict:
+        """One part of a page from one service: its answer, or why it is missing (the rest of
+        the page is still shown)."""
+        try:
+            return {"data": call()}
+        except ServiceUnavailable:
+            return {"error": "Servis yanıt vermiyor; biraz sonra yeniden deneyin. / The "
+                             "service is not answering; try again shortly.", "status": 503}
+        except ServiceRefused as refused:
+            return {"error": refused.message, "status": refused.status}
+
+    def office_page(session: dict, status: int = 200, error: str | None = None,
+                    tried: str | None = None) -> Response:
+        week = request.args.get("hafta") or None
+        top = section(lambda: parts.sla.reached_the_top(session))
+        calls = (section(lambda: parts.reporting.callbacks(session, week))
+                 if domain.may_call_back(session["role"]) else None)
+        return page("console/office.html", status, session=session, top=top, calls=calls,
+                    error=error, tried=tried, done=request.args.get("tamam"))
+
+    @pages.get("/baskanlik")
+    def office():
+        session = current()
+        if session is None:
+            return signed_out()
+        if session["role"] not in domain.OFFICE_ROLES:
+            return page("console/message.html", 403, session=session,
+                        title="Başkanlık sayfası yok / no mayor's office page",
+                        message=f"{session['role']} rolü bu sayfayı görmez. / "
+                                f"The role {session['role']} does not see this page.")
+        return office_page(session)
+
+    @pages.post("/baskanlik/geri-arama/<string(maxlength=10):week>/"
+                "<string(maxlength=64):application_id>")
+    def call_back(week: str, application_id: str):
+        session = current()
+        if session is None:
+            return signed_out()
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        try:
+            form = CallbackFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            field = next(iter(exc.messages))
+            return office_page(session, 422, f"{field}: " + " ".join(
+                map(str, exc.messages[field])), application_id)
+        try:
+            parts.reporting.note_callback(session, week, application_id,
+                                          form["reached"] == "evet", form["note"])
+        except ServiceUnavailable:
+            return unavailable(session)
+        except ServiceRefused as refused:
+            status = refused.status if refused.status in (401, 403, 404) else 422
+            return office_page(session, status, refused.message, application_id)
+        return to(f"{PATH}/baskanlik?hafta={quote(week, safe='')}&tamam="
+                  f"{quote(application_id, safe='')}#geri-arama")
 
     return pages

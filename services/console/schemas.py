@@ -1,8 +1,8 @@
-"""The console's schemas: the login and second-factor forms, an account as the CLI and the
-sample staff list give it."""
+"""The console's schemas: the login, second-factor and call-back forms, an account as the CLI
+and the sample staff list give it."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from services.common.auth import ROLES
 
@@ -39,3 +39,15 @@ class AccountSchema(Schema):
 
 class SampleAccountsSchema(Schema):
     accounts = fields.List(fields.Nested(AccountSchema), required=True)
+
+
+class CallbackFormSchema(Schema):
+    """The mayor's office's record of one call-back: reached or not, and a note."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reached = fields.String(required=True, validate=validate.OneOf(("evet", "hayir")),
+                            error_messages={"required": "Ulaşıldı mı? Seçin / say whether "
+                                                        "the citizen was reached."})
+    note = fields.String(load_default="", validate=validate.Length(max=2000))

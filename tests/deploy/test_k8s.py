@@ -260,6 +260,10 @@ def test_each_service_gets_every_setting_compose_gives_it(rendered, variant):
         given = set(config) | {e["name"] for e in container["env"]}
         missing = set(compose[name]["environment"]) - given
         assert not missing, f"{name} lacks {sorted(missing)}"
+    console = {e["name"]: e for e in
+               _pod(_one(rendered[variant], "Deployment", "console"))["containers"][0]["env"]}
+    # services/console/domain.py knows auto, always and never; TLS at the ingress: always
+    assert console["CONSOLE_SECURE_COOKIES"]["value"] == "always"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

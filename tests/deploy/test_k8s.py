@@ -1,10 +1,10 @@
 """The Kubernetes manifests in deploy/k8s/: rendered, schema-validated and held to the rules.
 
-Each overlay (and production with the optional KEDA component) is rendered by k8s_render (a
+Each overlay (and production with the optional components) is rendered by k8s_render (a
 small offline kustomize; compared with `kubectl kustomize` where kubectl exists). Every built-in
 resource is validated against the Kubernetes API schema (kubernetes-validate, strict: unknown
 fields fail; the schemas ship in the package, nothing is downloaded). The operators' custom
-resources (RabbitmqCluster, MongoDBCommunity, ScaledObject, TriggerAuthentication) have no
+resources (RabbitmqCluster, MongoDBCommunity, ScaledObject, PrometheusRule, ...) have no
 schema there, so their required fields are checked by hand. Then the project's rules: probes,
 resources, the non-root security context, secrets by reference only, pinned images, a
 PodDisruptionBudget and an autoscaler per Deployment, and the same commands, databases and
@@ -35,20 +35,23 @@ APP_SECRETS = ("STAFF_TOKEN_SECRET", "CODE_PEPPER", "LINK_SECRET", "CHANNEL_WEBH
 # The newest Kubernetes minor kubernetes-validate ships schemas for is checked, and an older
 # one still in wide use, so a field too new for common clusters is caught as well.
 K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
-CUSTOM_KINDS = {"RabbitmqCluster", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication"}
+CUSTOM_KINDS = {"RabbitmqCluster", "MongoDBCommunity", "ScaledObject", "TriggerAuthentication",
+                "PodMonitor", "PrometheusRule"}
+OPTIONAL_COMPONENTS = ("keda", "monitoring")
 SECRETISH = re.compile(r"SECRET|PASSWORD|PEPPER|TOKEN|PASSWD|CREDENTIAL|PRIVATE", re.I)
 PINNED = re.compile(r"^[\w./-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
 
 
-def _render_keda(tmp_path: Path) -> list[dict[str, Any]]:
-    """production with components/keda, as README tells an operator to add it (in the
-    production overlay, so its namespace applies to the component's resources too)."""
+def _render_optional(tmp_path: Path) -> list[dict[str, Any]]:
+    """production with the optional components (keda, monitoring), as README tells an operator
+    to add them (in the production overlay, so its namespace applies to them too)."""
     production = yaml.safe_load((K8S / "overlays" / "production" / "kustomization.yaml")
                                 .read_text(encoding="utf-8"))
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
         "namespace": production["namespace"],
         "resources": [os.path.relpath(K8S / "overlays" / "production", tmp_path)],
-        "components": [os.path.relpath(K8S / "components" / "keda", tmp_path)],
+        "components": [os.path.relpath(K8S / "components" / name, tmp_path)
+                       for name in OPTIONAL_COMPONENTS],
     }))
     return render(tmp_path)
 
@@ -56,11 +59,11 @@ def _render_keda(tmp_path: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, list[dict[str, Any]]]:
     out = {name: render(K8S / "overlays" / name) for name in OVERLAYS}
-    out["production+keda"] = _render_keda(tmp_path_factory.mktemp("keda"))
+    out["production+optional"] = _render_optional(tmp_path_factory.mktemp("optional"))
     return out
 
 
-VARIANTS = (*OVERLAYS, "production+keda")
+VARIANTS = (*OVERLAYS, "production+optional")
 
 
 def _of(resources: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -197,7 +200,7 @@ def test_the_services_read_the_secrets_the_operators_write(rendered):
 
 
 def test_keda_scales_the_consumers_on_their_own_queues(rendered):
-    resources = rendered["production+keda"]
+    resources = rendered["production+optional"]
     scaled = _of(resources, "ScaledObject")
     assert scaled, "no ScaledObject in the KEDA component"
     auths = {r["metadata"]["name"]: r for r in _of(resources, "TriggerAuthentication")}
@@ -228,9 +231,27 @@ def test_keda_scales_the_consumers_on_their_own_queues(rendered):
     assert not hpa_targets & {s["spec"]["scaleTargetRef"]["name"] for s in scaled}
 
 
-def test_keda_is_optional(rendered):
+def test_keda_and_the_monitors_are_optional(rendered):
     for overlay in OVERLAYS:
-        assert not _of(rendered[overlay], "ScaledObject")
+        for kind in ("ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"):
+            assert not _of(rendered[overlay], kind)
+
+
+def test_the_prometheus_operator_gets_the_same_alert_rules_and_scrapes_every_service(rendered):
+    resources = rendered["production+optional"]
+    rule = _one(resources, "PrometheusRule", "acikkapi")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    source = yaml.safe_load((DEPLOY / "prometheus" / "rules.yaml").read_text(encoding="utf-8"))
+    assert rule["spec"]["groups"] == source["groups"], (
+        "components/monitoring/prometheusrule.yaml differs from deploy/prometheus/rules.yaml: "
+        "run .venv/bin/python scripts/sync_prometheusrule.py")
+    monitor = _one(resources, "PodMonitor", "acikkapi")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    endpoints = monitor["spec"]["podMetricsEndpoints"]
+    assert [(e["port"], e["path"]) for e in endpoints] == [("http", "/metrics")]
+    for deployment in _of(resources, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), deployment["metadata"]["name"]
 
 
 # --- the project's rules for every Deployment -------------------------------------------------

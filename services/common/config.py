@@ -112,6 +112,7 @@ DEFAULTS: dict[str, str] = {
     "CONSOLE_ROUTING_URL": "http://127.0.0.1:8000",
     "CONSOLE_SLA_URL": "http://127.0.0.1:8000",
     "CONSOLE_REPORTING_URL": "http://127.0.0.1:8000",
+    "CONSOLE_INTAKE_URL": "http://127.0.0.1:8000",
     # "auto": the cookies are Secure except on this machine's loopback; "always"; "never".
     "CONSOLE_SECURE_COOKIES": "auto",
     # Local runs add the sample staff list (its passwords are public: README, "Staff console");

@@ -2,10 +2,10 @@
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
 cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the clients that call
-routing's, SLA's and reporting's staff APIs as the signed-in user (`CONSOLE_<SERVICE>_URL`). On
-a local database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts
-already there are left alone). The nameko service receives the parts through
-`Composed(build)`, the Flask app through `create_app(parts)`.
+intake's, routing's, SLA's and reporting's staff APIs as the signed-in user
+(`CONSOLE_<SERVICE>_URL`). On a local database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample
+staff list is added (accounts already there are left alone). The nameko service receives the
+parts through `Composed(build)`, the Flask app through `create_app(parts)`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import logging
 from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import load_sample_accounts
-from services.console.clients import ReportingClient, SlaClient
+from services.console.clients import IntakeClient, ReportingClient, SlaClient
 from services.console.logins import Clock, Logins
 from services.console.routing_client import RoutingClient
 from services.console.store import ConsoleStore
@@ -32,6 +32,7 @@ class ConsoleParts(Parts):
     store: ConsoleStore
     logins: Logins
     routing: RoutingClient
+    intake: IntakeClient
     sla: SlaClient
     reporting: ReportingClient
 
@@ -46,6 +47,7 @@ class ConsoleParts(Parts):
         self.logins = Logins(self.store, config, **options)
         secret = config["STAFF_TOKEN_SECRET"]
         self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"], secret)
+        self.intake = IntakeClient(config["CONSOLE_INTAKE_URL"], secret)
         self.sla = SlaClient(config["CONSOLE_SLA_URL"], secret)
         self.reporting = ReportingClient(config["CONSOLE_REPORTING_URL"], secret)
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
@@ -58,7 +60,7 @@ class ConsoleParts(Parts):
                 log.warning("CONSOLE_SAMPLE_ACCOUNTS ignored: the database is not local")
 
     def close(self) -> None:
-        for client in (self.routing, self.sla, self.reporting):
+        for client in (self.routing, self.intake, self.sla, self.reporting):
             client.close()
         super().close()
 

@@ -6,8 +6,8 @@ console never widens what a staff member may see. When a service does not answer
 a 5xx) a call raises `ServiceUnavailable`; a refusal (401, 403, 404, 409, 422) raises
 `ServiceRefused` with the service's own message and the field it names.
 
-`StaffApi` is that one way of calling; `SlaClient` and `ReportingClient` are the mayor's office's
-calls (routing's are in `routing_client`).
+`StaffApi` is that one way of calling; `IntakeClient` is the desk's, `SlaClient` and
+`ReportingClient` the mayor's office's (routing's are in `routing_client`).
 """
 from __future__ import annotations
 
@@ -66,12 +66,12 @@ class StaffApi:
         return self._call(session, "GET", path, params=params)
 
     def _call(self, session: dict, method: str, path: str, params: dict | None = None,
-              body: dict | None = None) -> dict:
+              body: dict | None = None, headers: dict | None = None) -> dict:
         try:
             answer = self.http.request(method, f"{self.base_url}{path}", params=params,
                                        json=body, timeout=self.timeout, headers={
                                            "Authorization": f"Bearer {self.token_for(session)}",
-                                           "Accept": "application/json"})
+                                           "Accept": "application/json", **(headers or {})})
         except requests.RequestException as exc:
             raise ServiceUnavailable(type(exc).__name__) from None
         if answer.status_code >= 500:
@@ -112,3 +112,18 @@ class ReportingClient(StaffApi):
         return self._call(session, "PUT", f"/api/v1/reports/callbacks/{quote(week, safe='')}/"
                                           f"{quote(application_id, safe='')}",
                           body={"reached": reached, "note": note or None})
+
+
+class IntakeClient(StaffApi):
+    """Intake's citizen search and the desk's simplified form (`/api/v1/…`)."""
+
+    def find_citizen(self, session: dict, tckn: str) -> dict:
+        """The citizen with this TCKN, masked, with their applications (audited by intake);
+        the TCKN travels in the body, never in a URL."""
+        return self._call(session, "POST", "/api/v1/citizens/search", body={"tckn": tckn})
+
+    def file_desk_application(self, session: dict, form: dict, key: str) -> dict:
+        """File seed 004's simplified form; `key` makes a resubmitted form answer with the
+        application already filed instead of filing it twice."""
+        return self._call(session, "POST", "/api/v1/applications/desk", body=form,
+                          headers={"Idempotency-Key": key})

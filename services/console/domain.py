@@ -33,6 +33,9 @@ from services.routing.cases import TRANSITIONS
 TOTP_ROLES = frozenset({"admin", "mayor"})
 # Roles whose unit has an inbox of cases in routing (the inbox page).
 INBOX_ROLES = frozenset({"expert", "supervisor", "director"})
+# The desk and call-centre page (seed 004's simplified form): the coordination centre's staff
+# receive citizens and calls; intake decides every filing again.
+DESK_ROLES = frozenset({"coordinator", "admin"})
 # The mayor's office page: what reached the top (SLA lists it for these roles) and, for
 # reporting's `CALLBACK_ROLES`, the weekly call-back list. The services decide each call again.
 OFFICE_ROLES = frozenset({"mayor", "deputy_mayor", "governor", "coordinator", "admin"})
@@ -184,6 +187,9 @@ def actions_for(role: str, case: dict) -> list[str]:
 def links_for(role: str) -> list[Link]:
     """The pages a role has in the console so far (issue 13's next parts add the others)."""
     links = []
+    if role in DESK_ROLES:
+        links.append(Link("/console/masa", "Masa ve çağrı merkezi: başvuru al",
+                          "Desk and call centre: take an application"))
     if role in INBOX_ROLES:
         links.append(Link("/console/gelen", "Birimin gelen kutusu", "The unit's inbox"))
     if may_approve(role):
@@ -206,3 +212,35 @@ def may_call_back(role: str) -> bool:
 def valid_totp_code(code: str) -> bool:
     """Whether `code` has the shape of a TOTP code (six digits)."""
     return len(code) == 6 and code.isascii() and code.isdigit()
+
+
+DESK_FIELDS = ("channel", "place", "tckn", "first_name", "last_name", "mobile_phone", "email",
+               "district", "neighbourhood", "address", "kind", "category", "description",
+               "answer")
+
+
+def desk_payload(form: dict, session: dict, now: datetime, province: str) -> dict:
+    """Seed 004's simplified form as typed at the desk, in the shape of intake's
+    `POST /api/v1/applications/desk`: who received it is the signed-in user, the place and time
+    are the desk's and now; empty fields are left out, so intake names what is missing."""
+    given = {name: str(form.get(name) or "").strip() for name in DESK_FIELDS}
+    anonymous = str(form.get("anonymous") or "") == "evet"
+    place = {"province": province, "district": given["district"] or None,
+             "neighbourhood": given["neighbourhood"] or None,
+             "address": given["address"] or None}
+    payload: dict = {
+        "applied_at": now.isoformat(), "place": given["place"] or "Açık Kapı masası",
+        "channel": given["channel"] or "desk",
+        "received_by": {"name": session.get("name") or session["user"],
+                        "staff_code": session["user"]},
+        "anonymous": anonymous, "kind": given["kind"], "category": given["category"],
+        "description": given["description"],
+        "location": {k: v for k, v in place.items() if v},
+    }
+    if not anonymous:
+        payload["citizen"] = {k: given[k] for k in ("tckn", "first_name", "last_name",
+                                                    "mobile_phone", "email", "district",
+                                                    "neighbourhood", "address") if given[k]}
+    if given["answer"]:
+        payload["answer"] = given["answer"]
+    return {k: v for k, v in payload.items() if v != ""}

@@ -9,6 +9,10 @@ script framework.
   may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
   answers 303 back to the case with a notice, or the case page with routing's refusal (its
   403, 404, 409 or 422 and message, the field it names marked).
+- `masa`: the desk and the call centre (seed 004's simplified form): the citizen found by TCKN
+  (`masa/ara`, POST: the number never in a URL; masked, with their history; intake audits the
+  read), and the form filed to intake (`masa/basvuru`, POST, with a per-form idempotency key:
+  a double submit files once); the answer shows the tracking code to read out.
 - `baskanlik`: the mayor's office: the cases that climbed to the top of the ladder (SLA), and
   the weekly call-back list with the citizens' contacts and a form per call for its outcome
   and note (reporting); `baskanlik/geri-arama/<week>/<id>` (POST) records one.
@@ -63,6 +67,14 @@ ACTIONS_TR = {
     "close": ("Sonuçlandır ve kapat", "Conclude and close"),
 }
 ACTION_FIELDS = ("reason", "result", "photo", "unit")  # what the forms may carry to routing
+KINDS_TR = {"complaint": ("Şikâyet", "complaint"), "request": ("Talep", "request"),
+            "suggestion": ("Öneri", "suggestion"), "information": ("Bilgi edinme", "information"),
+            "thanks": ("Teşekkür", "thanks")}
+DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("Çağrı merkezi",
+                    "call centre"), "mayor_office": ("Başkanlık", "mayor's office"),
+                    "field_team": ("Saha ekibi", "field team"),
+                    "neighbourhood_meeting": ("Mahalle toplantısı", "neighbourhood meeting"),
+                    "post": ("Posta", "post")}
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
@@ -383,6 +395,73 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                  if domain.may_call_back(session["role"]) else None)
         return page("console/office.html", status, session=session, top=top, calls=calls,
                     error=error, tried=tried, done=request.args.get("tamam"))
+
+    def desk_page(session: dict, status: int = 200, **context) -> Response:
+        return page("console/desk.html", status, session=session,
+                    key=secrets.token_urlsafe(18), kinds=KINDS_TR, channels=DESK_CHANNELS_TR,
+                    form=context.pop("form", {}), **context)
+
+    def desk_session() -> dict | Response:
+        session = current()
+        if session is None:
+            return signed_out()
+        if session["role"] not in domain.DESK_ROLES:
+            return page("console/message.html", 403, session=session,
+                        title="Masa sayfası yok / no desk page",
+                        message=f"{session['role']} rolü masada başvuru almaz. / "
+                                f"The role {session['role']} does not take applications.")
+        return session
+
+    @pages.get("/masa")
+    def desk():
+        session = desk_session()
+        return session if isinstance(session, Response) else desk_page(session)
+
+    @pages.post("/masa/ara")
+    def desk_search():
+        session = desk_session()
+        if isinstance(session, Response):
+            return session
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        tckn = request.form.get("tckn", "").strip()
+        try:
+            citizen = parts.intake.find_citizen(session, tckn)
+        except ServiceUnavailable:
+            return unavailable(session)
+        except ServiceRefused as refused:
+            if refused.status == 404:  # new to us: the form registers them with the filing
+                return desk_page(session, 200, form={"tckn": tckn}, not_found=True)
+            return desk_page(session, refused.status if refused.status in (401, 403) else 422,
+                             form={"tckn": tckn}, refused=refused)
+        form = {"tckn": tckn, **{k: citizen.get(k) or "" for k in (
+            "first_name", "last_name", "email", "district", "neighbourhood", "address")},
+            "mobile_phone": citizen.get("phone") or ""}
+        return desk_page(session, form=form, citizen=citizen)
+
+    @pages.post("/masa/basvuru")
+    def desk_file():
+        session = desk_session()
+        if isinstance(session, Response):
+            return session
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        form = request.form.to_dict()
+        key = form.get("key", "")
+        if not 16 <= len(key) <= 64:
+            return desk_page(session, 422, form=form, refused=ServiceRefused(
+                422, "Formun anahtarı eksik; sayfayı yenileyin / the form's key is missing: "
+                     "reload the page", "key"))
+        payload = domain.desk_payload(form, session, logins.clock(),
+                                      config.get("DEFAULT_PROVINCE") or "Mersin")
+        try:
+            filed = parts.intake.file_desk_application(session, payload, f"console-{key}")
+        except ServiceUnavailable:
+            return unavailable(session)
+        except ServiceRefused as refused:
+            status = refused.status if refused.status in (401, 403, 409) else 422
+            return desk_page(session, status, form=form, refused=refused)
+        return desk_page(session, 201, filed=filed)
 
     @pages.get("/baskanlik")
     def office():

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -129,6 +130,17 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
 
     def current() -> dict | None:
         return logins.session(request.cookies.get(SESSION_COOKIE))
+
+    def member(allowed: Callable[[str], bool], title: str, refusal: str) -> dict | Response:
+        """The signed-in session when its role may see the page (`allowed(role)`); else the
+        sign-in page, or a 403 page with `title` and `refusal` (`{role}` is the role)."""
+        session = current()
+        if session is None:
+            return signed_out()
+        if not allowed(session["role"]):
+            return page("console/message.html", 403, session=session, title=title,
+                        message=refusal.format(role=session["role"]))
+        return session
 
     def signed_out() -> Response:
         answer = to(f"{PATH}/giris")
@@ -274,14 +286,11 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
 
     @pages.get("/gelen")
     def inbox():
-        session = current()
-        if session is None:
-            return signed_out()
-        if session["role"] not in domain.INBOX_ROLES:
-            return page("console/message.html", 403, session=session,
-                        title="Gelen kutusu yok / no inbox",
-                        message=f"{session['role']} rolünün birim gelen kutusu yok. / "
-                                f"The role {session['role']} has no unit inbox.")
+        session = member(domain.INBOX_ROLES.__contains__, "Gelen kutusu yok / no inbox",
+                         "{role} rolünün birim gelen kutusu yok. / "
+                         "The role {role} has no unit inbox.")
+        if isinstance(session, Response):
+            return session
         page_number = request.args.get("sayfa", "1")
         number = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10_000 \
             else 1
@@ -346,35 +355,31 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
             return case_page(session, answer, status, refused, action, form)
         return to(f"{PATH}/vaka/{quote(application_id, safe='')}?tamam={action}")
 
-    @pages.get("/onay")
-    def approvals():
-        session = current()
-        if session is None:
-            return signed_out()
-        if not domain.may_approve(session["role"]):
-            return page("console/message.html", 403, session=session,
-                        title="Onay kuyruğu yok / no approval queue",
-                        message=f"{session['role']} rolü çözüm onaylamaz. / "
-                                f"The role {session['role']} does not approve resolutions.")
-        answer = from_routing(session, lambda: routing.resolved(session, approved=False))
+    def resolved_queue(approved: bool) -> Response:
+        """The resolutions waiting for approval, or (approved) for their conclusion."""
+        if approved:
+            session = member(domain.may_conclude,
+                             "Sonuçlandırma kuyruğu yok / no conclusion queue",
+                             "{role} rolü vaka kapatmaz. / The role {role} does not close cases.")
+        else:
+            session = member(domain.may_approve, "Onay kuyruğu yok / no approval queue",
+                             "{role} rolü çözüm onaylamaz. / "
+                             "The role {role} does not approve resolutions.")
+        if isinstance(session, Response):
+            return session
+        answer = from_routing(session, lambda: routing.resolved(session, approved=approved))
         if isinstance(answer, Response):
             return answer
-        return page("console/approvals.html", session=session, queue=answer, kind="approval")
+        return page("console/approvals.html", session=session, queue=answer,
+                    kind="conclusion" if approved else "approval")
+
+    @pages.get("/onay")
+    def approvals():
+        return resolved_queue(approved=False)
 
     @pages.get("/sonuclandir")
     def conclusions():
-        session = current()
-        if session is None:
-            return signed_out()
-        if not domain.may_conclude(session["role"]):
-            return page("console/message.html", 403, session=session,
-                        title="Sonuçlandırma kuyruğu yok / no conclusion queue",
-                        message=f"{session['role']} rolü vaka kapatmaz. / "
-                                f"The role {session['role']} does not close cases.")
-        answer = from_routing(session, lambda: routing.resolved(session, approved=True))
-        if isinstance(answer, Response):
-            return answer
-        return page("console/approvals.html", session=session, queue=answer, kind="conclusion")
+        return resolved_queue(approved=True)
 
     def section(call) -> dict:
         """One part of a page from one service: its answer, or why it is missing (the rest of
@@ -402,15 +407,9 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                     form=context.pop("form", {}), **context)
 
     def desk_session() -> dict | Response:
-        session = current()
-        if session is None:
-            return signed_out()
-        if session["role"] not in domain.DESK_ROLES:
-            return page("console/message.html", 403, session=session,
-                        title="Masa sayfası yok / no desk page",
-                        message=f"{session['role']} rolü masada başvuru almaz. / "
-                                f"The role {session['role']} does not take applications.")
-        return session
+        return member(domain.DESK_ROLES.__contains__, "Masa sayfası yok / no desk page",
+                      "{role} rolü masada başvuru almaz. / "
+                      "The role {role} does not take applications.")
 
     @pages.get("/masa")
     def desk():
@@ -465,15 +464,10 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
 
     @pages.get("/baskanlik")
     def office():
-        session = current()
-        if session is None:
-            return signed_out()
-        if session["role"] not in domain.OFFICE_ROLES:
-            return page("console/message.html", 403, session=session,
-                        title="Başkanlık sayfası yok / no mayor's office page",
-                        message=f"{session['role']} rolü bu sayfayı görmez. / "
-                                f"The role {session['role']} does not see this page.")
-        return office_page(session)
+        session = member(domain.OFFICE_ROLES.__contains__,
+                         "Başkanlık sayfası yok / no mayor's office page",
+                         "{role} rolü bu sayfayı görmez. / The role {role} does not see this page.")
+        return session if isinstance(session, Response) else office_page(session)
 
     @pages.post("/baskanlik/geri-arama/<string(maxlength=10):week>/"
                 "<string(maxlength=64):application_id>")

@@ -104,7 +104,8 @@ def run(names: list[str]) -> None:
     """Start the nameko services and the HTTP server, and block until SIGTERM / SIGINT."""
     config = load_config()
     configure_logging(config["LOG_LEVEL"])
-    topology.declare(config["AMQP_URI"], int(config["EVENT_RETRY_DELAY_MS"]))
+    topology.declare(config["AMQP_URI"], int(config["EVENT_RETRY_DELAY_MS"]),
+                     config["AMQP_QUEUE_TYPE"])
     runner = ServiceRunner(config)
     for name in names:
         runner.add_service(service_class(name))

@@ -850,3 +850,49 @@ def test_nginx_routes_every_prefix_a_service_declares_to_that_service(locations,
         assert proxy_pass and proxy_pass.group("upstream") == name, (
             f"{prefix} (declared by {name}) is not routed to {name} by nginx.conf"
         )
+
+
+# ---------------------------------------------------------------------------
+# schema and syntax of what compose reads
+# ---------------------------------------------------------------------------
+
+
+def test_compose_file_follows_the_compose_specification(compose):
+    """Against the Compose Specification's JSON schema (compose-spec/compose-spec,
+    schema/compose-spec.json, Apache-2.0; kept in tests/deploy so nothing is downloaded),
+    as written and with every variable substituted as compose would (required ones set,
+    optional ones at their defaults)."""
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).parent / "compose-spec.json").read_text("utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    required = {
+        match.group("name"): "x"
+        for value in _strings(compose)
+        for match in REQUIRED_REFERENCE.finditer(value)
+    }
+
+    def substitute(node):
+        if isinstance(node, dict):
+            return {key: substitute(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [substitute(value) for value in node]
+        if isinstance(node, str):  # `$$` is compose's escaped `$`
+            return _interpolate(node.replace("$$", "\0"), required).replace("\0", "$")
+        return node
+
+    substituted = substitute(compose)
+    for document in (compose, substituted):
+        errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(document)]
+        assert not errors, errors[:5]
+    assert str(substituted["services"]["intake"]["deploy"]["replicas"]) == "2"
+
+
+def test_the_replica_set_script_is_valid_javascript():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    done = subprocess.run([node, "--check", str(DEPLOY / "mongo" / "replica-set.js")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr

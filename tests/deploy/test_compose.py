@@ -564,8 +564,9 @@ def test_the_ferretdb_postgres_profile_replaces_mongodb(services):
     assert ferretdb["profiles"] == postgres["profiles"] == ["ferretdb-postgres"]
     assert re.fullmatch(r"ghcr\.io/ferretdb/ferretdb:1\.24\.\d+", ferretdb["image"])
     assert re.fullmatch(r"postgres:\d+\.\d+(-\w+)?", postgres["image"])
-    assert _environment(ferretdb)["FERRETDB_POSTGRESQL_URL"].startswith(
-        "postgres://postgres:5432/")
+    url = _environment(ferretdb)["FERRETDB_POSTGRESQL_URL"]
+    assert _interpolate(url, {"MONGO_APP_USER": "u", "MONGO_APP_PASSWORD": "p"}) == (
+        "postgres://u:p@postgres:5432/ferretdb")
     assert ferretdb["depends_on"]["postgres"]["condition"] == "service_healthy"
     # the PostgreSQL role is the services' login, which FerretDB passes through
     env = _environment(postgres)

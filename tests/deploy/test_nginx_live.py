@@ -1,5 +1,7 @@
 """deploy/nginx.conf run by a real nginx, when one is installed: redirect, TLS, HSTS, routing.
 
+Also the plain-HTTP origin `make run` derives from it (scripts/run_local.py).
+
 The file is adapted only where a machine outside compose must differ: listening ports and the
 upstream servers become free local ports (seven small HTTP servers, each answering its service's
 name), the certificate is a self-signed pair made here, and what the local nginx may lack is
@@ -195,3 +197,53 @@ def test_https_keeps_metrics_private_and_serves_openapi_per_service(proxy):
     assert "Strict-Transport-Security" in hidden.headers  # `always`: error answers too
     spec = Answer(f"{https}/_/sla/openapi.json", cafile).json()
     assert spec == {"service": "sla", "path": "/openapi.json", "proto": "https"}
+
+
+@pytest.fixture(scope="module")
+def local_origin(tmp_path_factory):
+    """nginx with the configuration `make run` derives (scripts/run_local.py), on a free port."""
+    sys.path.insert(0, str(DEPLOY.parent / "scripts"))
+    try:
+        from run_local import local_nginx_conf
+    finally:
+        sys.path.pop(0)
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    tmp = tmp_path_factory.mktemp("local-nginx")
+    ports = {name: free_port() for name in SERVICES}
+    listen = free_port()
+    conf = local_nginx_conf((DEPLOY / "nginx.conf").read_text(encoding="utf-8"), ports,
+                            f"127.0.0.1:{listen}", tmp)
+    (tmp / "nginx.conf").write_text(conf, encoding="utf-8")
+    backends = subprocess.Popen(
+        [sys.executable, "-c", BACKENDS, *(f"{name}={port}" for name, port in ports.items())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = None
+    try:
+        assert backends.stdout.readline().strip() == "ready"
+        server = subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"],
+                                  stderr=subprocess.PIPE)
+        wait_for_port(listen, server)
+        yield f"http://127.0.0.1:{listen}"
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        backends.stdin.close()
+        backends.terminate()
+        backends.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("path", "service"), [
+    ("/api/v1/applications", "intake"), ("/api/v1/cases", "routing"), ("/", "tracking"),
+    ("/console", "console"), ("/healthz", None),
+])
+def test_the_local_origin_routes_over_plain_http_without_redirect(local_origin, path, service):
+    answer = requests.get(f"{local_origin}{path}", allow_redirects=False, timeout=5)
+    assert answer.status_code == 200
+    assert "Strict-Transport-Security" not in answer.headers
+    if service is None:
+        assert answer.json() == {"status": "ok"}
+    else:
+        assert answer.json() == {"service": service, "path": path, "proto": "http"}

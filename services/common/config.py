@@ -26,6 +26,12 @@ DEFAULTS: dict[str, str] = {
     "CODE_PEPPER": DEV_SECRET,
     "LINK_SECRET": DEV_SECRET,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # "quorum" on a RabbitMQ cluster: the durable queues are replicated and dead-letter
+    # at-least-once (services/common/topology.py; any other value stops the start there).
+    # Changing it needs the old queues deleted.
+    "AMQP_QUEUE_TYPE": "classic",
+    # How long the readiness probe waits for the broker (seconds).
+    "READY_TIMEOUT_SECONDS": "3",
     "EVENT_MAX_ATTEMPTS": "5",
     "EVENT_RETRY_DELAY_MS": "1000",
     "OUTBOX_SWEEP_SECONDS": "5",

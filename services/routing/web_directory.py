@@ -1,7 +1,8 @@
 """The directory and the catalogue over HTTP: views for staff, changes for admins.
 
 Views (any staff token): the organisation tree, institutions, a unit with its people and its
-escalation ladder, staff, locations, and `GET /api/v1/directory/route` — where an application
+escalation ladder, locations, staff records (admins and coordinators; with an `inst` claim that
+institution's and those under it), and `GET /api/v1/directory/route` — where an application
 would go, with the rule that matched (a dry run of the routing decision). The category list is
 public. Changes (role admin or coordinator; see `access.check_directory_change` for the
 institution claim) are validated against the whole directory before they are stored, and the
@@ -213,10 +214,17 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
     def list_staff(query: dict):
-        """Staff records (admins and coordinators), by institution or unit."""
-        staff = cache.current().directory.staff.values()
-        items = [s for s in staff
-                 if (not query.get("institution") or s.get("institution") == query["institution"])
+        """Staff records (admins and coordinators), by institution or unit; a token with an
+        `inst` claim sees that institution's and those under it only."""
+        directory = cache.current().directory
+        within = _staff_scope(directory)
+        if within is not None and query.get("institution") \
+                and query["institution"] not in within:
+            deny(Denied(f"only the staff of {current_actor().institution} and the institutions "
+                        "under it", "inst"))
+        items = [s for s in directory.staff.values()
+                 if (within is None or s.get("institution") in within)
+                 and (not query.get("institution") or s.get("institution") == query["institution"])
                  and (not query.get("unit") or s.get("unit") == query["unit"])]
         return {"items": items, "total": len(items)}
 
@@ -230,6 +238,10 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         person = directory.staff.get(code)
         if person is None:
             abort(404, message=f"no such staff {code}")
+        within = _staff_scope(directory)
+        if within is not None and person.get("institution") not in within:
+            deny(Denied(f"staff {code} is not of {current_actor().institution} or an institution "
+                        "under it", "inst"))
         positions = [{"position": kind, "of": where}
                      for kind, where in directory.positions.get(code, [])]
         return dict(person, positions=positions)
@@ -446,6 +458,13 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
                 "units": len(org.directory.units), "categories": len(org.catalogue)}
 
     return blp
+
+
+def _staff_scope(directory) -> set[str] | None:
+    """The institutions whose staff records (phones, e-mails: personal data) the caller may
+    read: with an `inst` claim that institution and those under it, as for cases; else all."""
+    institution = current_actor().institution
+    return None if institution is None else directory.family(institution)
 
 
 def _owner(cache: OrganisationCache, kind: str, code: str) -> str:

@@ -290,8 +290,12 @@ PARAMETERS = {
     "week": "2026-W01", "file_id": "authz-unknown", "citizen_id": "authz-unknown",
     "application_id": "authz-unknown",
 }
-GET_PARAMETERS = {("routing", "/api/v1/directory/institutions/<code>"): {"code": OWN_INST},
-                  ("routing", "/api/v1/directory/units/<code>"): {"code": OWN_UNIT}}
+# Reads of real records (only GET: an allowed PATCH or DELETE must never reach a real one).
+READ_PARAMETERS = {
+    ("routing", "GET", "/api/v1/directory/institutions/<code>"): {"code": OWN_INST},
+    ("routing", "GET", "/api/v1/directory/units/<code>"): {"code": OWN_UNIT},
+    ("routing", "GET", "/api/v1/directory/staff/<code>"): {"code": "mez-0008"},
+}
 CASE_ROUTES = re.compile(r"^/(api/v1/cases|console/vaka)/<application_id>")
 FILTERED_LISTS = {"/api/v1/cases", "/api/v1/reports/summary", "/api/v1/reports/series",
                   "/api/v1/reports/backlog", "/api/v1/reports/summary/export", "/raporlar/",
@@ -307,6 +311,8 @@ RESOURCES: dict[str, Callable[[str], str]] = {
 
 @dataclass
 class Call:
+    """One request to one app: a JSON body for the APIs, a form for the console."""
+
     service: str
     method: str
     path: str
@@ -318,7 +324,7 @@ class Call:
 def call_for(world: World, row: Row, role: str, outside: str | None = None) -> Call | None:
     """The request for `row` as `role`: within its scope, or (`outside`: the cell) outside it;
     None when the row has no way to ask outside the scope."""
-    values = dict(PARAMETERS, **GET_PARAMETERS.get((row.service, row.path), {}))
+    values = dict(PARAMETERS, **READ_PARAMETERS.get(row.route, {}))
     query = dict(pair.split("=", 1) for pair in row.query.split("&")) if row.query else {}
     if CASE_ROUTES.match(row.path):
         values["application_id"] = world.open_case(
@@ -416,3 +422,15 @@ def test_each_role_is_allowed_or_refused_as_documented(world, row, role):
             answer = send(world, outside, role)
             assert answer.status_code in (403, 404), \
                 f"outside the {cell}: {answer.status_code}: {answer.get_data(as_text=True)[:300]}"
+
+
+def test_an_expert_asking_for_another_units_case_gets_403_from_routing_and_the_console(world):
+    # issue 13's acceptance, spelled out (the matrix's "unit" cells check it for every row)
+    theirs = world.open_case("other_unit")
+    token = bearer(world.config, "expert", OWN_UNIT, "authz-expert", OWN_INST)
+    answer = world.clients["routing"].get(f"/api/v1/cases/{theirs}", headers=token)
+    assert answer.status_code == 403 and "unit" in answer.get_json()["errors"]
+    page = world.clients["console"].get(f"/console/vaka/{theirs}", headers={
+        "Cookie": f"acikkapi_console={world.sessions['expert'][0]}"})
+    assert page.status_code == 403
+    assert OTHER_UNIT in page.get_data(as_text=True)  # routing's reason, shown

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,9 @@ OWN_UNIT, OWN_INST = "mezitli_bld.works", "mezitli_bld"
 OTHER_UNIT = "mezitli_bld.cleaning"  # same institution, another unit
 OTHER_INST_UNIT, OTHER_INST = "toroslar_bld.works", "toroslar_bld"
 DESK_UNIT = "magm.muhtar_desk"  # the ministry desk (seed 003)
+# The columns: every role, then the coordinator and the administrator bound to an institution.
+BOUND = ("coordinator (inst)", "admin (inst)")
+COLUMNS = (*ROLES, *BOUND)
 # The tokens the columns stand for (docs/authorisation.md, "Reading the table").
 TOKEN_SCOPE: dict[str, dict[str, str | None]] = {
     **{role: {"unit": OWN_UNIT, "institution": OWN_INST}
@@ -56,7 +59,18 @@ TOKEN_SCOPE: dict[str, dict[str, str | None]] = {
     "ministry_officer": {"unit": DESK_UNIT, "institution": None},
     "coordinator": {"unit": None, "institution": None},
     "admin": {"unit": None, "institution": None},
+    **{column: {"unit": None, "institution": OWN_INST} for column in BOUND},
 }
+
+
+def role_of(column: str) -> str:
+    """The role a column's token carries ("coordinator (inst)" → coordinator)."""
+    return column.split(" ", 1)[0]
+
+
+def user_of(column: str) -> str:
+    """The staff code of a column's test account."""
+    return "authz-" + column.replace(" (inst)", "-inst")
 PASSWORD = "authz-matrix-parola"  # a test account's
 # The pages with a sign-in of their own: no (or an unknown) session is a redirect to it.
 LOGIN_PAGES = {"/console/": "/console/giris", "/raporlar/": "/raporlar/giris"}
@@ -193,11 +207,11 @@ def _sign_in_everyone(console, hasher: PasswordHasher) -> dict[str, tuple[str, s
     from services.console.logins import NeedsTotp, SignedIn
 
     sessions = {}
-    for role in ROLES:
+    for role in COLUMNS:
         scope = TOKEN_SCOPE[role]
-        account = make_account({"user": f"authz-{role}", "role": role, "unit": scope["unit"],
-                                "institution": scope["institution"], "name": role,
-                                "password": PASSWORD}, hasher)
+        account = make_account({"user": user_of(role), "role": role_of(role),
+                                "unit": scope["unit"], "institution": scope["institution"],
+                                "name": role, "password": PASSWORD}, hasher)
         console.store.add_account(account)
         outcome = console.logins.sign_in(account["_id"], PASSWORD, "127.0.0.1")
         if isinstance(outcome, NeedsTotp):
@@ -260,7 +274,7 @@ def world(amqp_uri, module_databases) -> Iterator[World]:
 # -- the requests ----------------------------------------------------------------------------------
 
 # A resource of the caller's own scope, and one outside it, for the scope a cell names.
-OWN_CASE = {role: ("desk" if role == "ministry_officer" else "own") for role in ROLES}
+OWN_CASE = {role: ("desk" if role == "ministry_officer" else "own") for role in COLUMNS}
 
 
 def other_case(role: str, cell: str) -> str:
@@ -294,18 +308,79 @@ PARAMETERS = {
 READ_PARAMETERS = {
     ("routing", "GET", "/api/v1/directory/institutions/<code>"): {"code": OWN_INST},
     ("routing", "GET", "/api/v1/directory/units/<code>"): {"code": OWN_UNIT},
-    ("routing", "GET", "/api/v1/directory/staff/<code>"): {"code": "mez-0008"},
 }
 CASE_ROUTES = re.compile(r"^/(api/v1/cases|console/vaka)/<application_id>")
-FILTERED_LISTS = {"/api/v1/cases", "/api/v1/reports/summary", "/api/v1/reports/series",
-                  "/api/v1/reports/backlog", "/api/v1/reports/summary/export", "/raporlar/",
-                  "/api/v1/sla/overdue", "/api/v1/sla/at-risk"}
+FILTERED_LISTS = {"/api/v1/cases", "/api/v1/directory/staff", "/api/v1/reports/summary",
+                  "/api/v1/reports/series", "/api/v1/reports/backlog",
+                  "/api/v1/reports/summary/export", "/raporlar/", "/api/v1/sla/overdue",
+                  "/api/v1/sla/at-risk"}
 # SLA's lists narrow an institution filter to the caller's institution (an empty answer, not a
 # 403): only their unit filter is refused.
 UNIT_FILTER_ONLY = {"/api/v1/sla/overdue", "/api/v1/sla/at-risk"}
-RESOURCES: dict[str, Callable[[str], str]] = {
-    "/api/v1/sla/cases/<application_id>": lambda where: f"sla-{where.replace('_', '-')}",
-    "/api/v1/reports/files/<file_id>": lambda where: f"authz-{where.replace('_', '-')}",
+# Records of the caller's scope ("own") and outside it, by route: their path parameters, and the
+# body where the body names the institution. "own" ones that an allowed call would change are
+# unknown ones (a 404 after the scope check) or changes that change nothing.
+RECORDS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
+    ("sla", "GET", "/api/v1/sla/cases/<application_id>"): {
+        where: {"application_id": f"sla-{where.replace('_', '-')}"}
+        for where in ("own", "other_unit", "other_inst")},
+    ("reporting", "GET", "/api/v1/reports/files/<file_id>"): {
+        where: {"file_id": f"authz-{where.replace('_', '-')}"}
+        for where in ("own", "other_unit", "other_inst")},
+    ("routing", "GET", "/api/v1/directory/staff/<code>"): {
+        "own": {"code": "mez-0008"}, "other_inst": {"code": "magm-0001"}},
+    **{("routing", method, "/api/v1/directory/staff/<code>"): {
+        "own": {"code": "authz-unknown"}, "other_inst": {"code": "magm-0001"}}
+       for method in ("PATCH", "DELETE")},
+    **{("routing", method, "/api/v1/directory/units/<code>"): {
+        "own": {"code": "mezitli_bld.authz_unknown"}, "other_inst": {"code": OTHER_INST_UNIT}}
+       for method in ("PATCH", "DELETE")},
+    ("routing", "PATCH", "/api/v1/directory/institutions/<code>"): {
+        "own": {"code": OWN_INST}, "other_inst": {"code": OTHER_INST}},
+    **{("routing", method, path): {"own": {"code": OWN_INST, "category": "authz_unknown"},
+                                   "other_inst": {"code": OTHER_INST,
+                                                  "category": "authz_unknown"}}
+       for method in ("PUT", "DELETE")
+       for path in ("/api/v1/directory/institutions/<code>/mappings/<category>",
+                    "/api/v1/directory/institutions/<code>/overrides")},
+    ("routing", "POST", "/api/v1/directory/units"): {
+        "own": {"institution": OWN_INST, "code": f"{OWN_INST}.authz"},
+        "other_inst": {"institution": OTHER_INST, "code": f"{OTHER_INST}.authz"}},
+    ("routing", "POST", "/api/v1/directory/staff"): {
+        "own": {"institution": OWN_INST}, "other_inst": {"institution": OTHER_INST}},
+    ("sla", "PUT", "/api/v1/sla/policies"): {
+        "own": {"scope": {"institution": OWN_INST}},
+        "other_inst": {"scope": {"institution": OTHER_INST}}},
+    **{("sla", method, "/api/v1/sla/calendars/<owner>"): {
+        "own": {"owner": OWN_INST}, "other_inst": {"owner": OTHER_INST}}
+       for method in ("PUT", "DELETE")},
+}
+# Bodies (and queries) that pass the schema, where a role or scope check comes after it; the
+# `institution` / `scope` of `RECORDS` is merged in.
+BODIES: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("routing", "POST", "/api/v1/categories"): {
+        "code": "authz_category", "name_tr": "Yetki", "name_en": "Authz",
+        "kinds": ["complaint"], "tier": "district", "read_hours": 4, "resolve_hours": 24},
+    ("routing", "POST", "/api/v1/directory/institutions"): {
+        "code": "authz_institution", "type": "district", "name_tr": "Yetki",
+        "name_en": "Authz"},
+    ("routing", "PUT", "/api/v1/directory/institutions/<code>/mappings/<category>"): {
+        "unit": OWN_UNIT},
+    ("routing", "PUT", "/api/v1/directory/institutions/<code>/overrides"): {
+        "district": "Mezitli", "neighbourhood": "Yetki", "category": "authz_unknown",
+        "unit": OWN_UNIT},
+    ("routing", "POST", "/api/v1/directory/units"): {
+        "name_tr": "Yetki", "name_en": "Authz",
+        "experts": {"primary": "zzz-9999", "backup": "zzz-9999"},
+        "supervisor": "zzz-9999", "director": "zzz-9999"},
+    ("routing", "POST", "/api/v1/directory/staff"): {
+        "code": "authz-0001", "name": "Yetki Deneme", "role": "expert"},
+    ("routing", "PUT", "/api/v1/directory/locations/<province>"): {"districts": []},
+    ("sla", "PUT", "/api/v1/sla/policies"): {"settings": {"read_hours": 4}},
+}
+QUERIES: dict[tuple[str, str, str], dict[str, str]] = {
+    ("routing", "DELETE", "/api/v1/directory/institutions/<code>/overrides"): {
+        "district": "Mezitli", "neighbourhood": "Yetki", "category": "authz_unknown"},
 }
 
 
@@ -326,19 +401,23 @@ def call_for(world: World, row: Row, role: str, outside: str | None = None) -> C
     None when the row has no way to ask outside the scope."""
     values = dict(PARAMETERS, **READ_PARAMETERS.get(row.route, {}))
     query = dict(pair.split("=", 1) for pair in row.query.split("&")) if row.query else {}
+    query.update(QUERIES.get(row.route, {}))
+    body = dict(BODIES.get(row.route, {}))
     if CASE_ROUTES.match(row.path):
         values["application_id"] = world.open_case(
             other_case(role, outside) if outside else OWN_CASE[role])
-    elif row.path in RESOURCES:
-        values[row.path.rsplit("<", 1)[1].rstrip(">")] = RESOURCES[row.path](
-            other_case(role, outside) if outside else "own")
+        body = ACTION_BODIES.get(row.path.rsplit("/", 1)[1], {})
+    elif row.route in RECORDS:
+        where = other_case(role, outside) if outside else "own"
+        if where not in RECORDS[row.route]:
+            return None
+        for name, value in RECORDS[row.route][where].items():
+            (values if f"<{name}>" in row.path else body)[name] = value
     elif outside:
         if row.path not in FILTERED_LISTS or (row.path in UNIT_FILTER_ONLY and outside == "inst"):
             return None
         query.update(other_filter(role, outside))
     path = re.sub(r"<(\w+)>", lambda m: values[m.group(1)], row.path)
-    action = row.path.rsplit("/", 1)[1]
-    body = ACTION_BODIES.get(action, {}) if CASE_ROUTES.match(row.path) else {}
     if row.service == "console":
         form = dict(body, csrf=world.sessions[role][1]) if row.method == "POST" else None
         return Call(row.service, row.method, path, query, form=form)
@@ -353,7 +432,7 @@ def send(world: World, call: Call, role: str | None):
         headers["Cookie"] = f"acikkapi_console={world.sessions[role][0]}"
     elif role is not None:
         scope = TOKEN_SCOPE[role]
-        headers.update(bearer(world.config, role, scope["unit"], f"authz-{role}",
+        headers.update(bearer(world.config, role_of(role), scope["unit"], user_of(role),
                               scope["institution"]))
     return world.clients[call.service].open(call.path, method=call.method,
                                             query_string=call.query, json=call.json,
@@ -375,7 +454,7 @@ def sent_to_login(row: Row, answer) -> bool:
 
 
 def test_the_columns_are_every_role_and_the_cells_are_known():
-    assert list(ROLES) == DOC_ROLES
+    assert list(COLUMNS) == DOC_ROLES
     unknown = {(row.name, role, cell) for row in ROWS for role, cell in row.cells.items()
                if cell not in CELLS}
     assert not unknown
@@ -404,8 +483,8 @@ def test_without_credentials_a_staff_endpoint_is_refused(world, row):
         assert answer.status_code == 401, answer.get_data(as_text=True)[:300]
 
 
-@pytest.mark.parametrize(("row", "role"), [(row, role) for row in ROWS for role in ROLES],
-                         ids=[f"{row.name} as {role}" for row in ROWS for role in ROLES])
+@pytest.mark.parametrize(("row", "role"), [(row, role) for row in ROWS for role in COLUMNS],
+                         ids=[f"{row.name} as {role}" for row in ROWS for role in COLUMNS])
 def test_each_role_is_allowed_or_refused_as_documented(world, row, role):
     cell = row.cells[role]
     answer = send(world, call_for(world, row, role), role)

@@ -21,6 +21,7 @@ per test (their actions really run), so the order of the tests does not matter.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -194,8 +195,7 @@ class World:
 
 
 def _built(name: str, config: dict):
-    import importlib
-
+    """A service's parts, from its composition root."""
     bootstrap = importlib.import_module(f"services.{name}.bootstrap")
     return bootstrap.build(config)
 
@@ -252,8 +252,6 @@ def world(amqp_uri, module_databases) -> Iterator[World]:
         parts["reporting"].store.files.insert_one({
             "_id": file_id, "unit": unit, "institution": unit.split(".")[0],
             "content": b"xlsx", "pdf": b"pdf", "created_at": datetime.now(UTC)})
-    import importlib
-
     apps = {name: importlib.import_module(f"services.{name}.web").create_app(built)
             for name, built in parts.items()}
     with serve(apps["routing"]) as routing_url:

@@ -472,9 +472,11 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
     @pages.post("/baskanlik/geri-arama/<string(maxlength=10):week>/"
                 "<string(maxlength=64):application_id>")
     def call_back(week: str, application_id: str):
-        session = current()
-        if session is None:
-            return signed_out()
+        # the role before the form: a role without the list learns nothing from a 422
+        session = member(domain.may_call_back, "Geri arama listesi yok / no call-back list",
+                         "{role} rolü geri arama yapmaz. / The role {role} makes no call-backs.")
+        if isinstance(session, Response):
+            return session
         if not same(session["csrf"], request.form.get("csrf")):
             return csrf_refused(session)
         try:

@@ -232,7 +232,7 @@ def _sla_clock(sla, application_id: str, unit: str) -> None:
 
 @pytest.fixture(scope="module")
 def world(amqp_uri, module_databases) -> Iterator[World]:
-    """Every app built once on fresh databases; routing also over HTTP for the console."""
+    """Every app built once on fresh databases; the four the console calls also over HTTP."""
     config = load_config(env={}, AMQP_URI=amqp_uri, CONSOLE_SAMPLE_ACCOUNTS="false",
                          EVENT_RETRY_DELAY_MS="50", NOTIFY_QUIET_HOURS="off",
                          **module_databases)
@@ -254,8 +254,11 @@ def world(amqp_uri, module_databases) -> Iterator[World]:
             "content": b"xlsx", "pdf": b"pdf", "created_at": datetime.now(UTC)})
     apps = {name: importlib.import_module(f"services.{name}.web").create_app(built)
             for name, built in parts.items()}
-    with serve(apps["routing"]) as routing_url:
-        console = _built("console", dict(config, CONSOLE_ROUTING_URL=routing_url))
+    with serve(apps["routing"]) as routing_url, serve(apps["intake"]) as intake_url, \
+            serve(apps["sla"]) as sla_url, serve(apps["reporting"]) as reporting_url:
+        console = _built("console", dict(
+            config, CONSOLE_ROUTING_URL=routing_url, CONSOLE_INTAKE_URL=intake_url,
+            CONSOLE_SLA_URL=sla_url, CONSOLE_REPORTING_URL=reporting_url))
         parts["console"] = console
         apps["console"] = importlib.import_module("services.console.web").create_app(console)
         # no cookie jar: each request carries the session it is sent as, or none

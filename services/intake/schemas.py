@@ -13,9 +13,9 @@ from marshmallow import (
     validate,
     validates_schema,
 )
-from stdnum.tr import tckimlik
 
 from services.common.events import CHANNELS, KINDS, PRIORITIES
+from services.common.tckn import is_tckn
 from services.intake.domain import CALLER_TYPES, DEFAULT_LANGUAGE, LANGUAGES
 
 DESCRIPTION_MAX = 4000
@@ -28,7 +28,7 @@ CONTACT_CHANNELS = ("sms", "email")
 
 def validate_tckn(value: str) -> None:
     """A well-formed TC Kimlik No (11 digits, two check digits); proves form, not a person."""
-    if not tckimlik.is_valid(value):
+    if not is_tckn(value):
         raise ValidationError("Geçersiz T.C. Kimlik No / invalid TC Kimlik No.")
 
 

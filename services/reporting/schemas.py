@@ -1,6 +1,8 @@
 """Reporting's HTTP contracts: report periods and the summary answer."""
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -152,7 +154,29 @@ class BacklogSchema(Schema):
     by_age = fields.List(fields.Nested(CountSchema))
 
 
-WEEK = validate.Regexp(r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$", error="YYYY-Www, e.g. 2026-W49")
+_WEEK_FORM = re.compile(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])")
+WEEK_FORM_ERROR = "YYYY-Www, e.g. 2026-W49"
+WEEK_YEARS = (2000, 2999)  # the service's lifetime, with room: year 0 or 9999 is a typo
+
+
+def _week_exists(value: str) -> None:
+    """A week of the calendar (2025 has no week 53, and the week before `0001-W01` is outside
+    every calendar): both were a 500 once, now a 422 naming `week`."""
+    if not _WEEK_FORM.fullmatch(value):
+        if value.endswith("\n"):  # the pattern's `$` lets one trailing newline past it
+            raise ValidationError(WEEK_FORM_ERROR)
+        return  # marshmallow runs every validator: the pattern's own error says it
+    year, number = int(value[:4]), int(value[6:])
+    if not WEEK_YEARS[0] <= year <= WEEK_YEARS[1]:
+        raise ValidationError(f"year {WEEK_YEARS[0]}–{WEEK_YEARS[1]}, e.g. 2026-W49")
+    try:
+        date.fromisocalendar(year, number, 1)
+    except ValueError as exc:
+        raise ValidationError(f"{year} has no week {number}") from exc
+
+
+# the form first (documented as the pattern in OpenAPI), then the calendar
+WEEK = [validate.Regexp(rf"^{_WEEK_FORM.pattern}$", error=WEEK_FORM_ERROR), _week_exists]
 
 
 class CallbackQuerySchema(Schema):

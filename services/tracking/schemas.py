@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from stdnum.tr import tckimlik
 
 from services.common.codes import normalise_tracking_code
+from services.common.tckn import is_tckn
 
 MALFORMED_CODE = "Geçersiz takip kodu / malformed tracking code."
 _TYPED_MAX = 32  # generous for dashes and spaces around 9 characters; stops absurd input early
@@ -156,7 +156,7 @@ class TrackingAnswerSchema(Schema):
 
 def _tckn(value: str) -> None:
     """A well-formed TC Kimlik No; it is passed to intake and never stored here."""
-    if not tckimlik.is_valid(value):
+    if not is_tckn(value):
         raise ValidationError("Geçersiz T.C. Kimlik No / invalid TC Kimlik No.")
 
 

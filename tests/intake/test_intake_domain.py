@@ -108,6 +108,8 @@ def test_an_sms_is_a_tckn_and_a_message(raw, tckn, message):
     ("Sokağımızda çukur var", text.NO_TCKN),
     (f"{BAD_CHECK_DIGIT} Sokağımızda çukur var", text.BAD_TCKN),
     ("12345 çukur", text.BAD_TCKN),
+    # Arabic-Indic digits match `\d` and pass python-stdnum: refused, never stored as such
+    ("".join(chr(ord("٠") + int(d)) for d in TCKN) + " çukur", text.BAD_TCKN),
     (TCKN, text.NO_MESSAGE),
 ])
 def test_a_malformed_sms_is_refused_with_a_reason(raw, reason):

@@ -345,6 +345,18 @@ def test_a_bad_call_note_is_refused_naming_the_field(client, config, last_week,
     assert field in json.dumps(response.get_json()["errors"])
 
 
+@pytest.mark.parametrize("week", ["0000-W01", "0001-W01", "9999-W52", "2025-W53", "2026-W49\n"])
+def test_a_week_outside_the_calendar_is_a_422_naming_it_not_a_500(client, config, week):
+    # found by fuzzing (issue 14): year 0 and the week before 0001-W01 raised in the date
+    # arithmetic, and were answered 500
+    listed = client.get(CALLBACKS, query_string={"week": week}, headers=bearer(config))
+    assert listed.status_code == 422, listed.get_json()
+    assert "week" in listed.get_json()["errors"]["query"]
+    noted = client.put(f"{CALLBACKS}/{week}/x", json={"reached": True}, headers=bearer(config))
+    assert noted.status_code in (404, 422)  # a newline ends the path segment: no such route
+    assert noted.get_json()["code"] == noted.status_code
+
+
 def test_only_the_mayor_s_office_and_the_coordination_centre_see_the_list(client, config):
     for role in ("expert", "supervisor", "director", "governor"):
         response = client.get(CALLBACKS, headers=bearer(config, role=role, unit="u",

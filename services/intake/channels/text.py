@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from stdnum.tr import tckimlik
-
 from services.common.catalogue import Category
+from services.common.tckn import is_tckn
 from services.intake.domain import tr_fold
 
 # Reason codes: what was wrong, as notify's reply templates name it (no text travels).
@@ -50,7 +49,7 @@ def parse_tckn_message(text: str | None, *, tckn_required: bool = True) -> Parse
     match = _LEADING_NUMBER.match(text)
     if match:
         digits = match.group(1).replace(" ", "")
-        if len(digits) != 11 or not tckimlik.is_valid(digits):
+        if not is_tckn(digits):
             raise TextRefused(BAD_TCKN)
         message = text[match.end():].strip(" \t\r\n-:;,.")
         if not message:
@@ -66,7 +65,7 @@ def find_tckn(text: str) -> tuple[str | None, bool]:
     match = _ELEVEN_DIGITS.search(text or "")
     if not match:
         return None, True
-    return match.group(0), tckimlik.is_valid(match.group(0))
+    return match.group(0), is_tckn(match.group(0))
 
 
 # Keyword stems (Turkish-folded) per category, most specific first.

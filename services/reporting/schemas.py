@@ -44,9 +44,23 @@ class ReportQuerySchema(PeriodQuerySchema):
     unit = fields.String(load_default=None, validate=validate.Length(1, 120))
 
 
+MAX_DAILY_POINTS = 366  # a year of days in one chart; longer periods by week or month
+
+
 class SeriesQuerySchema(ReportQuerySchema):
     granularity = fields.String(load_default="day",
                                 validate=validate.OneOf(("day", "week", "month")))
+
+    @validates_schema
+    def _daily_points(self, data: dict, **_: object) -> None:
+        # each day is its own set of reads: five years by day cost 3 s a request
+        first, last = data.get("first"), data.get("last")
+        if data.get("granularity") == "day" and first and last \
+                and (last - first).days >= MAX_DAILY_POINTS:
+            raise ValidationError(f"günlük en çok {MAX_DAILY_POINTS} gün; daha uzun dönem için "
+                                  f"week ya da month / a daily series covers at most "
+                                  f"{MAX_DAILY_POINTS} days: ask by week or month",
+                                  "granularity")
 
 
 class SeriesRowSchema(Schema):

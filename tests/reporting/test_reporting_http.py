@@ -260,6 +260,16 @@ def test_the_series_gives_received_against_concluded_per_week_within_the_scope(
     assert sum(row["received"] for row in body["items"]) == 3
 
 
+def test_a_daily_series_longer_than_a_year_is_a_422_asking_for_weeks(client, config):
+    long = {"from": "2024-01-01", "to": "2025-12-31"}
+    refused = client.get("/api/v1/reports/series", query_string=long, headers=bearer(config))
+    assert refused.status_code == 422
+    assert "granularity" in refused.get_json()["errors"]["query"]
+    weekly = client.get("/api/v1/reports/series", query_string={**long, "granularity": "week"},
+                        headers=bearer(config))
+    assert weekly.status_code == 200
+
+
 def test_an_unknown_granularity_is_a_422_naming_it(client, config):
     response = client.get("/api/v1/reports/series", query_string={"granularity": "year"},
                           headers=bearer(config))

@@ -73,10 +73,11 @@ def _day(at: datetime) -> date:
 class Retention:
     """A service's record of conclusions (`retention_apps`), its day buckets and cursor."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, lease: timedelta = LEASE):
         self.apps = db[APPS]
         self.days = db[DAYS]
         self.cursor = db[CURSOR]
+        self.lease = lease
 
     # -- what the event handlers record -------------------------------------------------------
 
@@ -223,7 +224,7 @@ class Retention:
 
         def take(current: dict | None) -> dict | None:
             if current is not None and (current.get("by") == token
-                                        or now - current["at"] < LEASE):
+                                        or now - current["at"] < self.lease):
                 return None
             return dict(current or {}, by=token, at=now)
 

@@ -2,10 +2,11 @@
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
 cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the client that calls
-routing's staff API as the signed-in user (`CONSOLE_ROUTING_URL`). On a local database with
-`CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already there are left
-alone). The nameko service receives the parts through `Composed(build)`, the Flask app through
-`create_app(parts)`.
+routing's staff API as the signed-in user (`CONSOLE_ROUTING_URL`), and the one that searches
+the services' audit logs (`CONSOLE_INTAKE_URL`, `CONSOLE_REPORTING_URL`, routing's). On a local
+database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already
+there are left alone). The nameko service receives the parts through `Composed(build)`, the
+Flask app through `create_app(parts)`.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import load_sample_accounts
+from services.console.audit_client import AuditClient, sources_of
 from services.console.logins import Clock, Logins
 from services.console.routing_client import RoutingClient
 from services.console.store import ConsoleStore
@@ -31,6 +33,7 @@ class ConsoleParts(Parts):
     store: ConsoleStore
     logins: Logins
     routing: RoutingClient
+    audit: AuditClient
 
     def __init__(self, config: dict, clock: Clock | None = None):
         self._clock = clock
@@ -43,6 +46,7 @@ class ConsoleParts(Parts):
         self.logins = Logins(self.store, config, **options)
         self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"],
                                      config["STAFF_TOKEN_SECRET"])
+        self.audit = AuditClient(sources_of(config), config["STAFF_TOKEN_SECRET"])
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
             if is_local(config["MONGO_URI"]):
                 added = load_sample_accounts(self.store, config["CONSOLE_SAMPLE_ACCOUNTS_PATH"],
@@ -54,6 +58,7 @@ class ConsoleParts(Parts):
 
     def close(self) -> None:
         self.routing.close()
+        self.audit.close()
         super().close()
 
 

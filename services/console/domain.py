@@ -177,6 +177,8 @@ def links_for(role: str) -> list[Link]:
     if may_approve(role):
         links.append(Link("/console/onay", "Onay bekleyen çözümler",
                           "Resolutions waiting for approval"))
+    if role == "admin":
+        links.append(Link("/console/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"))
     return links
 
 

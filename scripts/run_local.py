@@ -94,9 +94,13 @@ def supervisord_conf(python: str, ports: dict[str, int], nginx: str, run_dir: Pa
         # nginx is the one hop in front (its X-Forwarded-For names the client), as in compose.
         env = {"HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1",
                "PROXY_HOPS": os.environ.get("PROXY_HOPS", "1")}
-        if name == "console" and "routing" in ports:
-            # the console calls routing's staff API on routing's own port, not through nginx
-            env["CONSOLE_ROUTING_URL"] = f"http://127.0.0.1:{ports['routing']}"
+        if name == "console":
+            # the console calls the services' staff APIs on their own ports, not through
+            # nginx: routing's cases, and the audit logs of intake, routing and reporting
+            for service in ("routing", "intake", "reporting"):
+                if service in ports:
+                    env[f"CONSOLE_{service.upper()}_URL"] = \
+                        f"http://127.0.0.1:{ports[service]}"
         environment = ",".join(f'{k}="{v}"' for k, v in sorted(env.items()))
         sections += [
             f"[program:{name}]",

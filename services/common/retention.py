@@ -16,17 +16,19 @@ ago and not reopened since. Intake, notify and reporting each keep, in their own
 - `retention_cursor`, `_id` `cursor`: the first day ever filed (`first`), the last day the
   job started reading (`closed`) and the last it finished (`done`).
 
-Nothing missed: a filer inserts its slot, then reads the cursor; the job marks a day `closed`,
-then reads its slots. One of the two sees the other, and a filer that finds its day closed files
-the application again on the first day not closed (only an event replayed long after the fact
-can meet a closed day: the job closes days two years old).
+Nothing missed: a filer inserts its slot, then reads the cursor; the job marks the days it is
+about to read `closed` (all of them in one write), then reads their slots. One of the two sees
+the other, and a filer that finds its day closed files the application again on the first day
+not closed (only an event replayed long after the fact can meet a closed day: the job closes
+days two years old). An empty day costs the job one read (its slot 0).
 
-Safe with two replicas: a day is taken by an insert-once lease (`lease:<day>` in the cursor
-collection; one older than `LEASE` is taken over through the guarded write, its holder having
-died), and every document is anonymised through `outbox.modify`, whose change function finds
-the document already anonymised and writes nothing — so even two processes on one day (a lease
-taken over from a slow holder) anonymise each document once. The mark on `retention_apps` is
-written last: a crash in between leaves an application the next run finishes.
+Safe with two replicas: a day with conclusions is taken by an insert-once lease (`lease:<day>`
+in the cursor collection; one older than `LEASE` is taken over through the guarded write, its
+holder having died), and every document is anonymised through `outbox.modify`, whose change
+function finds the document already anonymised and writes nothing — so even two processes on
+one day (a lease taken over from a slow holder) anonymise each document once. The mark on
+`retention_apps` is written last: a crash in between leaves an application the next run
+finishes.
 """
 from __future__ import annotations
 
@@ -270,23 +272,34 @@ class RetentionJob:
         cutoff = now - self.period
         # a day whose every conclusion is at or before the cutoff: the days before its own
         last = _day(cutoff) - timedelta(days=1)
-        token = new_event_id()
         result = RunResult()
-        for day in self.retention.days_to_read(last):
-            if not self.retention.take_lease(day, token, now):
-                result.stopped_at = day.isoformat()  # another replica is on it: next run
-                break
-            self.retention.close(day)
-            for application_id in self.retention.filed(day):
-                if not self.retention.is_due(application_id, cutoff):
-                    continue  # reopened since, concluded again later, or done
-                self.anonymise(application_id, cutoff)
-                if self.retention.mark(application_id, self.clock()):
-                    result.anonymised.append(application_id)
-            self.retention.done(day)
+        days = self.retention.days_to_read(last)
+        if not days:
+            return result
+        # closed first, in one write for the whole stretch: a conclusion filed under one of
+        # these days from now on is filed again after it (see "Nothing missed"), and an empty
+        # day then costs one read
+        self.retention.close(last)
+        token = new_event_id()
+        finished: date | None = None
+        for day in days:
+            filed = self.retention.filed(day)
+            if filed:
+                if not self.retention.take_lease(day, token, now):
+                    result.stopped_at = day.isoformat()  # another replica is on it
+                    break
+                for application_id in filed:
+                    if not self.retention.is_due(application_id, cutoff):
+                        continue  # reopened since, concluded again later, or done
+                    self.anonymise(application_id, cutoff)
+                    if self.retention.mark(application_id, self.clock()):
+                        result.anonymised.append(application_id)
+            finished = day
             result.days.append(day.isoformat())
+        if finished is not None:
+            self.retention.done(finished)
         if result.anonymised:
-            # ids only: they are opaque, and an operator needs to know what was done
+            # a count only: an operator needs to know what was done, the log needs no ids
             log.info("retention run", extra={"service": self.service, **result.to_dict()})
         return result
 

@@ -45,6 +45,7 @@ test: $(STAMP)
 	@scripts/ensure-ferretdb.sh
 	@scripts/ensure-nginx.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-promtool.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -p no:cacheprovider
 

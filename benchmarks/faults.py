@@ -1,16 +1,18 @@
 """The fault suite: nothing accepted is lost and nothing is sent twice, whatever breaks.
 
 `python -m benchmarks.faults [--applications N] [--concurrency C] [--only NAME …]` runs the whole
-system as `make run` does — supervisord, six service processes, nginx — on a FerretDB server and
+system as `make run` does — supervisord, seven service processes, nginx — on a FerretDB server and
 a RabbitMQ vhost of its own (both removed afterwards), and for each fault in turn:
 
 1. submits N applications (default 5,000) over HTTP through nginx, C at a time;
-2. a third of the way in, injects the fault: `kill -9` of one service (the supervisor restarts
-   it), a RabbitMQ restart, the database stopped for 10 s then started, every event of the run
-   delivered a second time, or a poison message;
+2. a third of the way in, injects the fault: SIGTERM to every service in turn, as a rolling
+   upgrade does, or `kill -9` of one service (the supervisor restarts it), a RabbitMQ restart,
+   the database stopped for 10 s then started, every event of the run delivered a second
+   time, or a poison message;
 3. waits until the system is quiet, then checks every application answered 201: it is in
    tracking's read model with status `assigned`, there is exactly one "received" SMS for it in
-   the sink, and reporting counts it once; and lists the dead-letter queue.
+   the sink, and reporting counts it once; that no document of any service still holds an
+   outbox entry; and lists the dead-letter queue.
 
 It prints one row per fault: accepted, lost, doubled SMS, whether reporting's count matches, and
 what the dead-letter queue holds. A fault that makes a submission fail (a 5xx or a refused
@@ -23,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,10 +47,12 @@ from benchmarks.processes import (
     private_vhost,
     rabbitmqctl,
 )
+from services.common.outbox import OUTBOX
 from tests.support import SAMPLE_APPLICATION, LocalSystem, poll, valid_tckns
 
-FAULTS = ("none", "kill-intake", "kill-routing", "kill-sla", "kill-notify", "kill-tracking",
-          "kill-reporting", "restart-rabbitmq", "stop-database", "duplicates", "poison")
+FAULTS = ("none", "term-each", "kill-intake", "kill-routing", "kill-sla", "kill-notify",
+          "kill-tracking", "kill-reporting", "restart-rabbitmq", "stop-database", "duplicates",
+          "poison")
 QUIET_SECONDS = 600
 RETRIES = 8  # a client's attempts per application (backing off up to ~12 s)
 
@@ -115,6 +120,15 @@ def inject(fault: str, system: LocalSystem, database: PrivateDatabase, amqp_uri:
     """Break one thing; returns what was done, for the table."""
     if fault == "none":
         return "nothing broken"
+    if fault == "term-each":
+        # As a rolling upgrade does: every service in turn is asked to stop (it finishes what
+        # it holds and flushes its outbox) and its supervisor starts it again.
+        for name in system.SERVICES:
+            old = system.service_pids()[name]
+            os.kill(old, signal.SIGTERM)
+            poll(lambda name=name: system.service_pids().get(name),
+                 lambda pid, old=old: pid not in (None, old), 60, every=0.1)
+        return f"SIGTERM to each of the {len(system.SERVICES)} services in turn"
     if fault.startswith("kill-"):
         name = fault.removeprefix("kill-")
         pids = system.service_pids()
@@ -228,7 +242,23 @@ def check(system: LocalSystem, accepted: list[dict], client: pymongo.MongoClient
     counted = poll(lambda: facts.count_documents({"_id": {"$in": ids}}),
                    lambda n: n == len(ids), 120, every=1.0)
     return {"lost": len(lost), "no_sms": no_sms, "doubled": doubled,
-            "counts_match": counted == len(ids)}
+            "counts_match": counted == len(ids),
+            # a relay clears an entry just after the broker confirms it: give it a moment
+            "outbox_left": poll(lambda: outbox_left(system, client), lambda n: n == 0, 30,
+                                every=0.5)}
+
+
+def outbox_left(system: LocalSystem, client: pymongo.MongoClient) -> int:
+    """Documents of any service still holding events to publish, once everything is quiet
+    (a scan of every collection: fine for a benchmark's databases)."""
+    left = 0
+    for name in system.SERVICES:
+        if f"MONGO_DB_{name.upper()}" not in system.env:
+            continue
+        db = client[system.env[f"MONGO_DB_{name.upper()}"]]
+        for collection in db.list_collection_names():
+            left += db[collection].count_documents({f"{OUTBOX}.0": {"$exists": True}})
+    return left
 
 
 def run_one(fault: str, count: int, concurrency: int, offset: int,
@@ -289,21 +319,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", choices=FAULTS, default=list(FAULTS))
     parser.add_argument("--replicas", default="",
                         help="e.g. intake=2,routing=2,tracking=2,notify=2 (make run's REPLICAS)")
+    parser.add_argument("--scale", type=int, default=0, metavar="N",
+                        help="run each fault twice, side by side: one process per service, "
+                             "then N processes of every service")
     args = parser.parse_args(argv)
+    layouts = [args.replicas]
+    if args.scale:
+        layouts = ["", ",".join(f"{name}={args.scale}" for name in LocalSystem.SERVICES)]
     rows = []
     for index, fault in enumerate(args.only):
-        row = run_one(fault, args.applications, args.concurrency, offset=index * 1_000_000,
-                      replicas=args.replicas)
-        rows.append(row)
-        print(json.dumps(row, default=dict, ensure_ascii=False), file=sys.stderr, flush=True)
+        for layout_index, replicas in enumerate(layouts):
+            row = run_one(fault, args.applications, args.concurrency,
+                          offset=(index * len(layouts) + layout_index) * 1_000_000,
+                          replicas=replicas)
+            rows.append(row)
+            print(json.dumps(row, default=dict, ensure_ascii=False), file=sys.stderr,
+                  flush=True)
     print(f"\nfault suite: {args.applications} applications per fault, "
-          f"{args.concurrency} at a time, system as `make run` runs it, replicas: "
-          f"{args.replicas or 'one process per service'}")
-    print(f"{'fault':18s} {'accepted':>8s} {'lost':>5s} {'no SMS':>6s} {'doubled':>7s} "
-          f"{'counts':>6s} {'accepted/s':>10s} {'end-to-end/s':>12s}  dead letters / refused")
+          f"{args.concurrency} at a time, system as `make run` runs it")
+    print(f"{'fault':18s} {'replicas':24s} {'accepted':>8s} {'lost':>5s} {'no SMS':>6s} "
+          f"{'doubled':>7s} {'counts':>6s} {'outbox':>6s} {'accepted/s':>10s} "
+          f"{'end-to-end/s':>12s}  dead letters / refused")
     for row in rows:
-        print(f"{row['fault']:18s} {row['accepted']:8d} {row['lost']:5d} {row['no_sms']:6d} "
-              f"{row['doubled']:7d} {'yes' if row['counts_match'] else 'NO':>6s} "
+        print(f"{row['fault']:18s} {row['replicas'][:24]:24s} {row['accepted']:8d} "
+              f"{row['lost']:5d} {row['no_sms']:6d} {row['doubled']:7d} "
+              f"{'yes' if row['counts_match'] else 'NO':>6s} "
+              f"{row['outbox_left']:6d} "
               f"{row['accepted'] / row['load_seconds']:10.0f} "
               f"{row['accepted'] / row['end_to_end_seconds']:12.0f}  "
               f"{dict(row['dead_letters']) or '-'} / {row['refused'] or '-'}")

@@ -7,7 +7,10 @@ nginx's are written under `var/run/` at every start:
 
 - nginx's is derived from `deploy/nginx.conf`, so the local origin routes paths exactly as
   production does: upstreams point at 127.0.0.1 ports instead of container names, and what
-  Debian's nginx 1.22 lacks (`resolve`, Docker's DNS) or what needs root (`user`) is left out.
+  Debian's nginx 1.22 lacks (`resolve`, Docker's DNS, `http2 on`) or what needs root (`user`)
+  is left out. The local origin is plain HTTP: the HTTPS server's routing is served on the
+  local port, without its certificate and HSTS, and the server that only redirects to HTTPS
+  is dropped.
 - The embedded database (FerretDB) and RabbitMQ are started before, by their `ensure-*`
   scripts, and outlive a stop like any database server.
 
@@ -25,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
+CONSOLE_CALLS = ("intake", "routing", "sla", "reporting")  # the staff APIs the console's pages call
 FIRST_PORT = 8101  # intake 8101, routing 8102, … reporting 8106, console 8107
 STOP_SECONDS = 25  # below the 30 s within which the whole tree must be gone
 
@@ -32,6 +36,18 @@ STOP_SECONDS = 25  # below the 30 s within which the whole tree must be gone
 def service_ports(first: int = FIRST_PORT) -> dict[str, int]:
     """The loopback port of each service's HTTP API."""
     return {name: first + i for i, name in enumerate(SERVICES)}
+
+
+def _without_redirect_server(text: str) -> str:
+    """`text` without the `server { … }` block that only redirects to HTTPS."""
+    for match in re.finditer(r"(?m)^\s*server\s*\{", text):
+        depth, end = 1, match.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        if "return 301 https://" in text[match.end():end]:
+            return text[:match.start()] + "\n" + text[end:]
+    return text
 
 
 def local_nginx_conf(deploy_conf: str, ports: dict[str, int], listen: str, run_dir: Path) -> str:
@@ -42,7 +58,11 @@ def local_nginx_conf(deploy_conf: str, ports: dict[str, int], listen: str, run_d
     text = re.sub(r"(?m)^\s*zone\s+upstream_\w+\s+\w+;\n", "", text)
     for name, port in ports.items():
         text = re.sub(rf"server\s+{name}:\d+(\s+resolve)?;", f"server 127.0.0.1:{port};", text)
-    text = re.sub(r"(?m)^(\s*)listen\s+\d+;", rf"\1listen {listen};", text)
+    text = _without_redirect_server(text)
+    # the HTTPS server becomes the local plain-HTTP origin (no certificate on this machine)
+    text = re.sub(r"(?m)^(\s*)listen\s+\d+\s+ssl;", rf"\1listen {listen};", text)
+    text = re.sub(r"(?m)^\s*(ssl_\w+|http2)\s+[^;]+;\n", "", text)
+    text = re.sub(r'(?m)^\s*add_header\s+Strict-Transport-Security\s+"[^"]*"[^;]*;\n', "", text)
     text = re.sub(r"error_log\s+\S+", f"error_log {run_dir / 'nginx-error.log'}", text)
     text = re.sub(r"access_log\s+/\S+", f"access_log {run_dir / 'nginx-access.log'}", text)
     text = re.sub(r"(?m)^pid\s+\S+;", f"pid {run_dir / 'nginx.pid'};", text)
@@ -95,12 +115,9 @@ def supervisord_conf(python: str, ports: dict[str, int], nginx: str, run_dir: Pa
         env = {"HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1",
                "PROXY_HOPS": os.environ.get("PROXY_HOPS", "1")}
         if name == "console":
-            # the console calls the services' staff APIs on their own ports, not through
-            # nginx: routing's cases, and the audit logs of intake, routing and reporting
-            for service in ("routing", "intake", "reporting"):
-                if service in ports:
-                    env[f"CONSOLE_{service.upper()}_URL"] = \
-                        f"http://127.0.0.1:{ports[service]}"
+            # the console calls the services' staff APIs on their own ports, not through nginx
+            env.update({f"CONSOLE_{called.upper()}_URL": f"http://127.0.0.1:{ports[called]}"
+                        for called in CONSOLE_CALLS if called in ports})
         environment = ",".join(f'{k}="{v}"' for k, v in sorted(env.items()))
         sections += [
             f"[program:{name}]",

@@ -2,6 +2,10 @@
 
 The same dict is nameko's container config and each Flask app's `ACIKKAPI` config, so both sides
 of a service see the same store, broker and secrets. Defaults suit the one-command local run.
+
+Any setting may instead name a file holding its value, `<NAME>_FILE` (Docker and Kubernetes
+secrets mounted as files): the secret then never sits in the process's environment, where
+`docker inspect` and /proc/<pid>/environ would show it. Setting both is refused.
 """
 from __future__ import annotations
 
@@ -22,6 +26,12 @@ DEFAULTS: dict[str, str] = {
     "CODE_PEPPER": DEV_SECRET,
     "LINK_SECRET": DEV_SECRET,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # "quorum" on a RabbitMQ cluster: the durable queues are replicated and dead-letter
+    # at-least-once (services/common/topology.py; any other value stops the start there).
+    # Changing it needs the old queues deleted.
+    "AMQP_QUEUE_TYPE": "classic",
+    # How long the readiness probe waits for the broker (seconds).
+    "READY_TIMEOUT_SECONDS": "3",
     "EVENT_MAX_ATTEMPTS": "5",
     "EVENT_RETRY_DELAY_MS": "1000",
     "OUTBOX_SWEEP_SECONDS": "5",
@@ -103,11 +113,12 @@ DEFAULTS: dict[str, str] = {
     "CONSOLE_SESSION_HOURS": "8",
     "CONSOLE_LOGIN_FAILURES": "5",
     "CONSOLE_CLIENT_FAILURES": "20",
-    # Where the console calls routing's staff API (the one-command run serves it on this port).
+    # Where the console calls the services' staff APIs (the all-in-one run serves them all on
+    # this port; `make run` and compose set each service's own).
     "CONSOLE_ROUTING_URL": "http://127.0.0.1:8000",
-    # Where the console asks intake's and reporting's audit logs (administrators' search).
-    "CONSOLE_INTAKE_URL": "http://127.0.0.1:8000",
+    "CONSOLE_SLA_URL": "http://127.0.0.1:8000",
     "CONSOLE_REPORTING_URL": "http://127.0.0.1:8000",
+    "CONSOLE_INTAKE_URL": "http://127.0.0.1:8000",
     # KVKK: the personal data of an application concluded this many days ago is anonymised
     # (intake, notify's log, reporting's call-back notes; services/common/retention.py).
     "KVKK_RETENTION_DAYS": "730",
@@ -123,7 +134,7 @@ DEFAULTS: dict[str, str] = {
 def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
     """Build the config dict: defaults, then the environment, then explicit overrides."""
     env = os.environ if env is None else env
-    config: dict = {key: env.get(key, default) for key, default in DEFAULTS.items()}
+    config: dict = {key: _value(env, key, default) for key, default in DEFAULTS.items()}
     config.update({k: v for k, v in env.items() if k.startswith("MONGO_DB")})
     config.update(overrides)
     config["max_workers"] = int(config["MAX_WORKERS"])
@@ -137,6 +148,20 @@ def load_config(env: dict[str, str] | None = None, **overrides: str) -> dict:
             raise SystemExit(
                 f"set real secrets for a database off this machine: {', '.join(weak)}")
     return config
+
+
+def _value(env, key: str, default: str) -> str:
+    """`key` from the environment, or from the file `<key>_FILE` names, else the default."""
+    path = env.get(f"{key}_FILE")
+    if not path:
+        return env.get(key, default)
+    if key in env:
+        raise SystemExit(f"set {key} or {key}_FILE, not both")
+    try:
+        # a secret file written by an editor or `echo` ends in a newline that is not the secret's
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise SystemExit(f"{key}_FILE: cannot read {path}: {exc.strerror}") from None
 
 
 def is_local(mongo_uri: str) -> bool:

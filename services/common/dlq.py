@@ -34,8 +34,12 @@ def _describe(message) -> DeadLetter:
         body = {}
     if not isinstance(body, dict):
         body = {}
+    # A message the broker dead-lettered itself (a quorum queue's rejected delivery) carries no
+    # header of ours, but RabbitMQ's `x-death` names the queue it left.
+    deaths = headers.get("x-death") or [{}]
+    origin = headers.get(ORIGIN_HEADER) or deaths[0].get("queue") or "?"
     return DeadLetter(
-        origin_queue=headers.get(ORIGIN_HEADER, "?"),
+        origin_queue=origin,
         event_type=body.get("type"),
         event_id=body.get("event_id"),
         attempts=int(headers.get(ATTEMPTS_HEADER, 0)),

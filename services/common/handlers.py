@@ -30,7 +30,7 @@ from pymongo.errors import ConnectionFailure
 from services.common import metrics
 from services.common.events import load_event
 from services.common.outbox import ConcurrentUpdate
-from services.common.topology import DEAD_LETTER_QUEUE, RETRY_EXCHANGE
+from services.common.topology import DEAD_LETTER_QUEUE, EVENT, RETRY_EXCHANGE, queue_arguments
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ class ReliableEventHandler(EventHandler):
         config = self.container.config
         self.max_attempts = int(config.get("EVENT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
         self.republisher = Publisher(config["AMQP_URI"], use_confirms=True)
+        # nameko declares the queue again when it starts consuming: with arguments other than
+        # topology.declare's, RabbitMQ would refuse it (PRECONDITION_FAILED) on a quorum queue.
+        self.queue.queue_arguments = queue_arguments(
+            config.get("AMQP_QUEUE_TYPE", "classic"), EVENT)
 
     def handle_message(self, body, message) -> None:
         started = time.perf_counter()

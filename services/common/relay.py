@@ -172,6 +172,7 @@ class OutboxRelay:
         self.service_name = service_name
         self.amqp_uri = config["AMQP_URI"]
         self.retry_delay_ms = int(config.get("EVENT_RETRY_DELAY_MS", 1000))
+        self.queue_type = config.get("AMQP_QUEUE_TYPE", "classic")
         self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS", 5))
         self.grace = timedelta(seconds=float(config.get("OUTBOX_GRACE_SECONDS", 2)))
         # Sweeping is a query on `_outbox_at`: indexed on MongoDB, a scan of every document on
@@ -332,7 +333,7 @@ class OutboxRelay:
             # Returned (no queue: the topology was deleted under us) or nacked: declare the
             # topology again; the entries stay for the next sweep.
             self._left_behind = True
-            topology.declare(self.amqp_uri, self.retry_delay_ms)
+            topology.declare(self.amqp_uri, self.retry_delay_ms, self.queue_type)
         counted: Counter[tuple[str, str]] = Counter()
         by_collection: dict[str, list[tuple[object, set[str]]]] = {}
         for collection, doc_id, outbox in pending:

@@ -67,8 +67,9 @@ class PrefixDispatcher:
             body = metrics.exposition()
             start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
             return [body]
-        if path == "/health":
-            return self._health(environ, start_response)
+        if path in ("/health", "/health/live", "/health/ready"):
+            # the process is ready (or healthy) when every service in it is
+            return self._health(environ, start_response, path)
         for prefix, name in self.routes:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/") or (
                 prefix.endswith("/") and path.startswith(prefix)
@@ -78,13 +79,13 @@ class PrefixDispatcher:
         fallback = self.apps.get("tracking") or next(iter(self.apps.values()))
         return fallback(environ, start_response)
 
-    def _health(self, environ, start_response):
+    def _health(self, environ, start_response, path: str = "/health"):
         import json
 
         statuses = {}
         for name, app in self.apps.items():
             with app.test_client() as client:
-                statuses[name] = client.get("/health").status_code
+                statuses[name] = client.get(path).status_code
         ok = all(code == 200 for code in statuses.values())
         body = json.dumps({"status": "ok" if ok else "fail", "services": statuses}).encode()
         start_response("200 OK" if ok else "503 Service Unavailable",
@@ -104,7 +105,8 @@ def run(names: list[str]) -> None:
     """Start the nameko services and the HTTP server, and block until SIGTERM / SIGINT."""
     config = load_config()
     configure_logging(config["LOG_LEVEL"])
-    topology.declare(config["AMQP_URI"], int(config["EVENT_RETRY_DELAY_MS"]))
+    topology.declare(config["AMQP_URI"], int(config["EVENT_RETRY_DELAY_MS"]),
+                     config["AMQP_QUEUE_TYPE"])
     runner = ServiceRunner(config)
     for name in names:
         runner.add_service(service_class(name))

@@ -5,6 +5,13 @@ nameko publishes events with `mandatory=False`: an event whose queue does not ex
 producers' exchanges and every consumer queue exactly as nameko's `EventHandler` would, plus the
 retry and dead-letter plumbing. Every service calls `declare` at start; `make run` and the tests do
 too. A test checks that the service classes and this table agree.
+
+`AMQP_QUEUE_TYPE=quorum` (a RabbitMQ cluster) declares the durable queues as quorum queues,
+replicated over the cluster's nodes, and makes the broker's own dead-lettering (the retry queue
+handing a message back when its wait is over, a rejected delivery going to the dead-letter
+queue) at-least-once: with the default at-most-once, a message dead-lettered while a node fails
+can be lost. The event handlers declare their queues with the same arguments
+(`queue_arguments`), as RabbitMQ refuses a re-declaration whose arguments differ.
 """
 from __future__ import annotations
 
@@ -22,6 +29,10 @@ log = logging.getLogger(__name__)
 RETRY_EXCHANGE = "acikkapi.retry"
 RETRY_QUEUE = "acikkapi.retry.wait"
 DEAD_LETTER_QUEUE = "acikkapi.dead-letter"
+QUEUE_TYPES = ("classic", "quorum")
+# The queue roles `queue_arguments` knows: a service's event queue, the retry wait, the dead
+# letters.
+EVENT, RETRY, DEAD_LETTERS = "event", "retry", "dead-letters"
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,35 @@ def event_exchange(producer: str) -> Exchange:
     return get_event_exchange(producer, {})
 
 
-def _queues(retry_delay_ms: int) -> list[Queue]:
+def queue_arguments(queue_type: str = "classic", role: str = EVENT) -> dict:
+    """The `x-` arguments a queue of `role` is declared with for `queue_type`.
+
+    Classic queues keep the arguments they always had (none for an event queue), so existing
+    deployments re-declare them unchanged. Quorum queues dead-letter at-least-once, which
+    RabbitMQ only accepts with `x-overflow: reject-publish`; an event queue's dead letters (a
+    delivery rejected without requeue, which our handlers never do on purpose) go to the
+    dead-letter queue rather than vanish. The dead-letter queue itself dead-letters nowhere.
+    """
+    if queue_type not in QUEUE_TYPES:
+        raise ValueError(f"AMQP_QUEUE_TYPE must be one of {QUEUE_TYPES}, not {queue_type!r}")
+    if queue_type == "classic":
+        return {}
+    arguments: dict = {"x-queue-type": "quorum"}
+    if role == EVENT:
+        arguments.update({"x-dead-letter-exchange": "",
+                          "x-dead-letter-routing-key": DEAD_LETTER_QUEUE})
+    if role in (EVENT, RETRY):
+        arguments.update({"x-dead-letter-strategy": "at-least-once",
+                          "x-overflow": "reject-publish"})
+    return arguments
+
+
+def service_queue_names(service: str) -> list[str]:
+    """The event queues `service` consumes from (its readiness needs them declared)."""
+    return [sub.queue_name for sub in SUBSCRIPTIONS if sub.service == service]
+
+
+def _queues(retry_delay_ms: int, queue_type: str = "classic") -> list[Queue]:
     queues = [
         Queue(
             sub.queue_name,
@@ -135,6 +174,7 @@ def _queues(retry_delay_ms: int) -> list[Queue]:
             routing_key=sub.event_type,
             durable=True,
             auto_delete=False,
+            queue_arguments=queue_arguments(queue_type, EVENT),
         )
         for sub in SUBSCRIPTIONS
     ]
@@ -145,18 +185,20 @@ def _queues(retry_delay_ms: int) -> list[Queue]:
             RETRY_QUEUE,
             exchange=Exchange(RETRY_EXCHANGE, type="fanout", durable=True),
             durable=True,
-            queue_arguments={"x-message-ttl": retry_delay_ms, "x-dead-letter-exchange": ""},
+            queue_arguments={"x-message-ttl": retry_delay_ms, "x-dead-letter-exchange": "",
+                             **queue_arguments(queue_type, RETRY)},
         )
     )
-    queues.append(Queue(DEAD_LETTER_QUEUE, durable=True))
+    queues.append(Queue(DEAD_LETTER_QUEUE, durable=True,
+                        queue_arguments=queue_arguments(queue_type, DEAD_LETTERS)))
     return queues
 
 
-def declare(amqp_uri: str, retry_delay_ms: int = 1000) -> None:
+def declare(amqp_uri: str, retry_delay_ms: int = 1000, queue_type: str = "classic") -> None:
     """Declare every exchange and queue of the system (idempotent)."""
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
-        for queue in _queues(retry_delay_ms):
+        for queue in _queues(retry_delay_ms, queue_type):
             try:
                 queue.bind(channel).declare()
             except PreconditionFailed:
@@ -167,13 +209,13 @@ def declare(amqp_uri: str, retry_delay_ms: int = 1000) -> None:
         channel.close()
 
 
-def reset(amqp_uri: str, retry_delay_ms: int = 1000) -> None:
+def reset(amqp_uri: str, retry_delay_ms: int = 1000, queue_type: str = "classic") -> None:
     """Delete and re-declare everything (tests only: it drops queued messages)."""
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
-        for queue in _queues(retry_delay_ms):
+        for queue in _queues(retry_delay_ms, queue_type):
             queue.bind(channel).delete()
         for producer in {sub.producer for sub in SUBSCRIPTIONS}:
             event_exchange(producer).bind(channel).delete()
         channel.close()
-    declare(amqp_uri, retry_delay_ms)
+    declare(amqp_uri, retry_delay_ms, queue_type)

@@ -6,6 +6,13 @@ unexpected is a 500 in the same shape without internals. The database out of rea
 `Retry-After`: the request was fine, and a retry with the same `Idempotency-Key` is never filed
 twice. Each app publishes its OpenAPI document
 at `/openapi.json` and serves `/health` and `/metrics`.
+
+Probes for an orchestrator: `/health/live` answers 200 while the process serves requests and
+checks nothing else (restarting a process because the broker is away would not bring the broker
+back); `/health/ready` answers 200 only when the store answers (the service's `health_checks`),
+the broker answers and the service's queues are declared, else 503 naming what failed, so that
+no traffic is sent to a replica that cannot do its work. `/health` keeps its old meaning (the
+`health_checks` alone).
 """
 from __future__ import annotations
 
@@ -15,11 +22,12 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
+from kombu import Connection
 from pymongo.errors import ConnectionFailure
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from services.common import metrics
+from services.common import metrics, topology
 
 log = logging.getLogger(__name__)
 
@@ -113,18 +121,33 @@ def create_app(
     app.register_error_handler(ConnectionFailure, _database_away)
     app.register_error_handler(Exception, _unexpected_error)
     checks = list(health_checks)
+    ready_checks = [*checks, broker_check(config, service_name)]
 
-    @app.get("/health")
-    def health():
+    def report(probes: list[HealthCheck]):
         failures = {}
-        for check in checks:
+        for check in probes:
             try:
                 check()
+            except QueuesMissing as exc:
+                failures["queues"] = f"not declared: {exc}"
             except Exception as exc:  # a health probe reports, it never raises
+                # the class only: a message could carry a connection string with its password
                 failures[getattr(check, "__name__", "check")] = type(exc).__name__
         status = 503 if failures else 200
         return jsonify({"service": service_name, "status": "fail" if failures else "ok",
                         "failures": failures}), status
+
+    @app.get("/health")
+    def health():
+        return report(checks)
+
+    @app.get("/health/live")
+    def health_live():
+        return jsonify({"service": service_name, "status": "ok"})
+
+    @app.get("/health/ready")
+    def health_ready():
+        return report(ready_checks)
 
     @app.get("/metrics")
     def prometheus_metrics():
@@ -144,6 +167,42 @@ def create_app(
         return response
 
     return app
+
+
+class QueuesMissing(Exception):
+    """A queue the service consumes from is not declared on the broker."""
+
+
+def broker_check(config: dict, service_name: str) -> HealthCheck:
+    """A readiness check: the broker answers and `service_name`'s queues are declared.
+
+    It opens a short-lived connection and declares each queue passively (a declaration that
+    only asks whether the queue exists), plus the retry and dead-letter queues every service
+    republishes to. A connection per probe costs a few milliseconds every few seconds; one
+    kept open would report ready on a socket the broker had already dropped.
+    """
+    uri = config.get("AMQP_URI", "")
+    timeout = float(config.get("READY_TIMEOUT_SECONDS", 3))
+    names = [*topology.service_queue_names(service_name), topology.RETRY_QUEUE,
+             topology.DEAD_LETTER_QUEUE]
+
+    def broker():
+        with Connection(uri, connect_timeout=timeout) as conn:
+            conn.connect()  # one attempt: a probe reports, the orchestrator retries
+            missing = []
+            channel = conn.channel()
+            for name in names:
+                try:
+                    channel.queue_declare(queue=name, passive=True)
+                except conn.channel_errors:
+                    missing.append(name)  # the broker closed the channel: open another
+                    channel = conn.channel()
+            channel.close()
+        if missing:
+            log.warning("queues not declared", extra={"queues": missing})
+            raise QueuesMissing(", ".join(missing))
+
+    return broker
 
 
 def mongo_check(db) -> HealthCheck:

@@ -17,7 +17,7 @@ import requests
 
 from services.common.auth import mint_token
 from services.console import domain
-from services.console.routing_client import named_field
+from services.console.clients import named_field
 
 TIMEOUT_SECONDS = 5
 

@@ -1,9 +1,9 @@
 """The console's composition root: what one console process holds, built once.
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
-cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the client that calls
-routing's staff API as the signed-in user (`CONSOLE_ROUTING_URL`), and the one that searches
-the services' audit logs (`CONSOLE_INTAKE_URL`, `CONSOLE_REPORTING_URL`, routing's). On a local
+cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the clients that call
+intake's, routing's, SLA's and reporting's staff APIs as the signed-in user
+(`CONSOLE_<SERVICE>_URL`), and the one that searches their audit logs (KVKK). On a local
 database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already
 there are left alone). The nameko service receives the parts through `Composed(build)`, the
 Flask app through `create_app(parts)`.
@@ -16,6 +16,7 @@ from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import load_sample_accounts
 from services.console.audit_client import AuditClient, sources_of
+from services.console.clients import IntakeClient, ReportingClient, SlaClient
 from services.console.logins import Clock, Logins
 from services.console.routing_client import RoutingClient
 from services.console.store import ConsoleStore
@@ -28,11 +29,14 @@ def _on(value: object) -> bool:
 
 
 class ConsoleParts(Parts):
-    """The console's store, login use cases and routing client."""
+    """The console's store, login use cases and the clients of the services' staff APIs."""
 
     store: ConsoleStore
     logins: Logins
     routing: RoutingClient
+    intake: IntakeClient
+    sla: SlaClient
+    reporting: ReportingClient
     audit: AuditClient
 
     def __init__(self, config: dict, clock: Clock | None = None):
@@ -44,9 +48,12 @@ class ConsoleParts(Parts):
         self.store.ensure_indexes()
         options = {"clock": self._clock} if self._clock else {}
         self.logins = Logins(self.store, config, **options)
-        self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"],
-                                     config["STAFF_TOKEN_SECRET"])
-        self.audit = AuditClient(sources_of(config), config["STAFF_TOKEN_SECRET"])
+        secret = config["STAFF_TOKEN_SECRET"]
+        self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"], secret)
+        self.intake = IntakeClient(config["CONSOLE_INTAKE_URL"], secret)
+        self.sla = SlaClient(config["CONSOLE_SLA_URL"], secret)
+        self.reporting = ReportingClient(config["CONSOLE_REPORTING_URL"], secret)
+        self.audit = AuditClient(sources_of(config), secret)
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
             if is_local(config["MONGO_URI"]):
                 added = load_sample_accounts(self.store, config["CONSOLE_SAMPLE_ACCOUNTS_PATH"],
@@ -57,8 +64,9 @@ class ConsoleParts(Parts):
                 log.warning("CONSOLE_SAMPLE_ACCOUNTS ignored: the database is not local")
 
     def close(self) -> None:
-        self.routing.close()
-        self.audit.close()
+        for client in (self.routing, self.intake, self.sla, self.reporting,
+                       self.audit):
+            client.close()
         super().close()
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.auth import ROLES
+from services.reporting.domain import CALLBACK_ROLES
 from services.routing.access import ACTIONS_OF_ROLE
 from services.routing.cases import TRANSITIONS
 
@@ -32,6 +33,12 @@ from services.routing.cases import TRANSITIONS
 TOTP_ROLES = frozenset({"admin", "mayor"})
 # Roles whose unit has an inbox of cases in routing (the inbox page).
 INBOX_ROLES = frozenset({"expert", "supervisor", "director"})
+# The desk and call-centre page (seed 004's simplified form): the coordination centre's staff
+# receive citizens and calls; intake decides every filing again.
+DESK_ROLES = frozenset({"coordinator", "admin"})
+# The mayor's office page: what reached the top (SLA lists it for these roles) and, for
+# reporting's `CALLBACK_ROLES`, the weekly call-back list. The services decide each call again.
+OFFICE_ROLES = frozenset({"mayor", "deputy_mayor", "governor", "coordinator", "admin"})
 WINDOW_SECONDS = 15 * 60
 PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
 LOGIN_CSRF_SECONDS = 60 * 60  # the login form's own token
@@ -147,10 +154,10 @@ class Link:
     label_en: str
 
 
-# The case actions the console's case page offers, in the order of a case's life; `close` and
-# `forward` (coordination centre, ministry desk) belong to those roles' pages, not built yet.
+# The case actions the console's case page offers, in the order of a case's life; `forward`
+# (the ministry desk's muhtar requests) belongs to that desk's page, not built yet.
 CASE_ACTIONS = ("acknowledge", "start", "wait", "resume", "resolve", "transfer", "return",
-                "approve", "reject")
+                "approve", "reject", "close")
 APPROVAL_ACTIONS = frozenset({"approve", "reject"})
 
 
@@ -159,29 +166,83 @@ def may_approve(role: str) -> bool:
     return "approve" in ACTIONS_OF_ROLE.get(role, frozenset())
 
 
+def may_conclude(role: str) -> bool:
+    """Whether routing lets `role` close approved resolutions (the coordination centre's
+    queue of cases to conclude)."""
+    return "close" in ACTIONS_OF_ROLE.get(role, frozenset())
+
+
 def actions_for(role: str, case: dict) -> list[str]:
     """The actions of `CASE_ACTIONS` that `role` may take on `case` in its current state, by
-    routing's rules; an approved resolution is neither approved nor rejected again."""
+    routing's rules; an approved resolution is neither approved nor rejected again, and only
+    an approved one is closed."""
     allowed = ACTIONS_OF_ROLE.get(role, frozenset())
     state = case.get("state")
     return [action for action in CASE_ACTIONS
             if action in allowed and state in TRANSITIONS[action][0]
-            and not (action in APPROVAL_ACTIONS and case.get("approved"))]
+            and not (action in APPROVAL_ACTIONS and case.get("approved"))
+            and not (action == "close" and not case.get("approved"))]
 
 
 def links_for(role: str) -> list[Link]:
     """The pages a role has in the console so far (issue 13's next parts add the others)."""
     links = []
+    if role in DESK_ROLES:
+        links.append(Link("/console/masa", "Masa ve çağrı merkezi: başvuru al",
+                          "Desk and call centre: take an application"))
     if role in INBOX_ROLES:
         links.append(Link("/console/gelen", "Birimin gelen kutusu", "The unit's inbox"))
     if may_approve(role):
         links.append(Link("/console/onay", "Onay bekleyen çözümler",
                           "Resolutions waiting for approval"))
+    if may_conclude(role):
+        links.append(Link("/console/sonuclandir", "Sonuçlandırılacak vakalar",
+                          "Approved resolutions to conclude"))
+    if role in OFFICE_ROLES:
+        links.append(Link("/console/baskanlik", "Başkanlık: gecikenler ve geri arama",
+                          "Mayor's office: escalated cases and call-backs"))
     if role == "admin":
         links.append(Link("/console/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"))
     return links
 
 
+def may_call_back(role: str) -> bool:
+    """Whether reporting gives `role` the weekly call-back list."""
+    return role in CALLBACK_ROLES
+
+
 def valid_totp_code(code: str) -> bool:
     """Whether `code` has the shape of a TOTP code (six digits)."""
     return len(code) == 6 and code.isascii() and code.isdigit()
+
+
+DESK_FIELDS = ("channel", "place", "tckn", "first_name", "last_name", "mobile_phone", "email",
+               "district", "neighbourhood", "address", "kind", "category", "description",
+               "answer")
+
+
+def desk_payload(form: dict, session: dict, now: datetime, province: str) -> dict:
+    """Seed 004's simplified form as typed at the desk, in the shape of intake's
+    `POST /api/v1/applications/desk`: who received it is the signed-in user, the place and time
+    are the desk's and now; empty fields are left out, so intake names what is missing."""
+    given = {name: str(form.get(name) or "").strip() for name in DESK_FIELDS}
+    anonymous = str(form.get("anonymous") or "") == "evet"
+    place = {"province": province, "district": given["district"] or None,
+             "neighbourhood": given["neighbourhood"] or None,
+             "address": given["address"] or None}
+    payload: dict = {
+        "applied_at": now.isoformat(), "place": given["place"] or "Açık Kapı masası",
+        "channel": given["channel"] or "desk",
+        "received_by": {"name": session.get("name") or session["user"],
+                        "staff_code": session["user"]},
+        "anonymous": anonymous, "kind": given["kind"], "category": given["category"],
+        "description": given["description"],
+        "location": {k: v for k, v in place.items() if v},
+    }
+    if not anonymous:
+        payload["citizen"] = {k: given[k] for k in ("tckn", "first_name", "last_name",
+                                                    "mobile_phone", "email", "district",
+                                                    "neighbourhood", "address") if given[k]}
+    if given["answer"]:
+        payload["answer"] = given["answer"]
+    return {k: v for k, v in payload.items() if v != ""}

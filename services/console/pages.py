@@ -9,7 +9,16 @@ script framework.
   may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
   answers 303 back to the case with a notice, or the case page with routing's refusal (its
   403, 404, 409 or 422 and message, the field it names marked).
-- `onay`: the resolutions waiting for approval, for the roles routing lets approve.
+- `masa`: the desk and the call centre (seed 004's simplified form): the citizen found by TCKN
+  (`masa/ara`, POST: the number never in a URL; masked, with their history; intake audits the
+  read), and the form filed to intake (`masa/basvuru`, POST, with a per-form idempotency key:
+  a double submit files once); the answer shows the tracking code to read out.
+- `baskanlik`: the mayor's office: the cases that climbed to the top of the ladder (SLA), and
+  the weekly call-back list with the citizens' contacts and a form per call for its outcome
+  and note (reporting); `baskanlik/geri-arama/<week>/<id>` (POST) records one.
+- `onay`: the resolutions waiting for approval, for the roles routing lets approve;
+  `sonuclandir`: the approved ones waiting to be concluded (closed, the citizen told), for the
+  coordination centre.
 - `denetim`: the administrators' search of the audit logs (KVKK): who read or changed whose
   personal data, when and why, and the case reads routing refused — every service's log asked
   with the administrator's token (`audit_client`), merged newest first. A window of local days
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -36,10 +46,17 @@ from marshmallow import ValidationError
 from services.common.audit import AuditQuerySchema
 from services.common.codes import display_tracking_code
 from services.console import domain
-from services.console.audit_client import AuditClient, AuditRefused
-from services.console.logins import Locked, Logins, NeedsTotp, Refused, SignedIn
-from services.console.routing_client import RoutingClient, RoutingRefused, RoutingUnavailable
-from services.console.schemas import AuditFormSchema, LoginFormSchema, TotpFormSchema
+from services.console.audit_client import AuditRefused
+from services.console.bootstrap import ConsoleParts
+from services.console.clients import ServiceRefused, ServiceUnavailable
+from services.console.logins import Locked, NeedsTotp, Refused, SignedIn
+from services.console.routing_client import RoutingRefused, RoutingUnavailable
+from services.console.schemas import (
+    AuditFormSchema,
+    CallbackFormSchema,
+    LoginFormSchema,
+    TotpFormSchema,
+)
 
 SESSION_COOKIE = "acikkapi_console"
 PENDING_COOKIE = "acikkapi_console_2fa"
@@ -60,8 +77,17 @@ ACTIONS_TR = {
     "transfer": ("Başka birime aktar", "Transfer"),
     "return": ("Koordinasyon merkezine iade et", "Return"),
     "approve": ("Çözümü onayla", "Approve"), "reject": ("Çözümü reddet", "Reject"),
+    "close": ("Sonuçlandır ve kapat", "Conclude and close"),
 }
 ACTION_FIELDS = ("reason", "result", "photo", "unit")  # what the forms may carry to routing
+KINDS_TR = {"complaint": ("Şikâyet", "complaint"), "request": ("Talep", "request"),
+            "suggestion": ("Öneri", "suggestion"), "information": ("Bilgi edinme", "information"),
+            "thanks": ("Teşekkür", "thanks")}
+DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("Çağrı merkezi",
+                    "call centre"), "mayor_office": ("Başkanlık", "mayor's office"),
+                    "field_team": ("Saha ekibi", "field team"),
+                    "neighbourhood_meeting": ("Mahalle toplantısı", "neighbourhood meeting"),
+                    "post": ("Posta", "post")}
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
@@ -82,9 +108,10 @@ def _secured(response: Response) -> Response:
     return response
 
 
-def blueprint(logins: Logins, routing: RoutingClient, config: dict,
-              audit: AuditClient | None = None) -> Blueprint:
-    """The console's routes over the login use cases, routing's client and the audit logs'."""
+def blueprint(parts: ConsoleParts) -> Blueprint:
+    """The console's routes over the login use cases and the services' clients."""
+    logins, routing, config = parts.logins, parts.routing, parts.config
+    audit = parts.audit
     pages = Blueprint("console_pages", __name__, url_prefix=PATH,
                       template_folder="templates", static_folder="static")
     secure_setting = str(config.get("CONSOLE_SECURE_COOKIES", "auto")).lower()
@@ -116,6 +143,17 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict,
 
     def current() -> dict | None:
         return logins.session(request.cookies.get(SESSION_COOKIE))
+
+    def member(allowed: Callable[[str], bool], title: str, refusal: str) -> dict | Response:
+        """The signed-in session when its role may see the page (`allowed(role)`); else the
+        sign-in page, or a 403 page with `title` and `refusal` (`{role}` is the role)."""
+        session = current()
+        if session is None:
+            return signed_out()
+        if not allowed(session["role"]):
+            return page("console/message.html", 403, session=session, title=title,
+                        message=refusal.format(role=session["role"]))
+        return session
 
     def signed_out() -> Response:
         answer = to(f"{PATH}/giris")
@@ -261,14 +299,11 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict,
 
     @pages.get("/gelen")
     def inbox():
-        session = current()
-        if session is None:
-            return signed_out()
-        if session["role"] not in domain.INBOX_ROLES:
-            return page("console/message.html", 403, session=session,
-                        title="Gelen kutusu yok / no inbox",
-                        message=f"{session['role']} rolünün birim gelen kutusu yok. / "
-                                f"The role {session['role']} has no unit inbox.")
+        session = member(domain.INBOX_ROLES.__contains__, "Gelen kutusu yok / no inbox",
+                         "{role} rolünün birim gelen kutusu yok. / "
+                         "The role {role} has no unit inbox.")
+        if isinstance(session, Response):
+            return session
         page_number = request.args.get("sayfa", "1")
         number = int(page_number) if page_number.isdigit() and 0 < int(page_number) < 10_000 \
             else 1
@@ -333,20 +368,146 @@ def blueprint(logins: Logins, routing: RoutingClient, config: dict,
             return case_page(session, answer, status, refused, action, form)
         return to(f"{PATH}/vaka/{quote(application_id, safe='')}?tamam={action}")
 
-    @pages.get("/onay")
-    def approvals():
-        session = current()
-        if session is None:
-            return signed_out()
-        if not domain.may_approve(session["role"]):
-            return page("console/message.html", 403, session=session,
-                        title="Onay kuyruğu yok / no approval queue",
-                        message=f"{session['role']} rolü çözüm onaylamaz. / "
-                                f"The role {session['role']} does not approve resolutions.")
-        answer = from_routing(session, lambda: routing.waiting_approval(session))
+    def resolved_queue(approved: bool) -> Response:
+        """The resolutions waiting for approval, or (approved) for their conclusion."""
+        if approved:
+            session = member(domain.may_conclude,
+                             "Sonuçlandırma kuyruğu yok / no conclusion queue",
+                             "{role} rolü vaka kapatmaz. / The role {role} does not close cases.")
+        else:
+            session = member(domain.may_approve, "Onay kuyruğu yok / no approval queue",
+                             "{role} rolü çözüm onaylamaz. / "
+                             "The role {role} does not approve resolutions.")
+        if isinstance(session, Response):
+            return session
+        answer = from_routing(session, lambda: routing.resolved(session, approved=approved))
         if isinstance(answer, Response):
             return answer
-        return page("console/approvals.html", session=session, queue=answer)
+        return page("console/approvals.html", session=session, queue=answer,
+                    kind="conclusion" if approved else "approval")
+
+    @pages.get("/onay")
+    def approvals():
+        return resolved_queue(approved=False)
+
+    @pages.get("/sonuclandir")
+    def conclusions():
+        return resolved_queue(approved=True)
+
+    def section(call) -> dict:
+        """One part of a page from one service: its answer, or why it is missing (the rest of
+        the page is still shown)."""
+        try:
+            return {"data": call()}
+        except ServiceUnavailable:
+            return {"error": "Servis yanıt vermiyor; biraz sonra yeniden deneyin. / The "
+                             "service is not answering; try again shortly.", "status": 503}
+        except ServiceRefused as refused:
+            return {"error": refused.message, "status": refused.status}
+
+    def office_page(session: dict, status: int = 200, error: str | None = None,
+                    tried: str | None = None) -> Response:
+        week = request.args.get("hafta") or None
+        top = section(lambda: parts.sla.reached_the_top(session))
+        calls = (section(lambda: parts.reporting.callbacks(session, week))
+                 if domain.may_call_back(session["role"]) else None)
+        return page("console/office.html", status, session=session, top=top, calls=calls,
+                    error=error, tried=tried, done=request.args.get("tamam"))
+
+    def desk_page(session: dict, status: int = 200, **context) -> Response:
+        return page("console/desk.html", status, session=session,
+                    key=secrets.token_urlsafe(18), kinds=KINDS_TR, channels=DESK_CHANNELS_TR,
+                    form=context.pop("form", {}), **context)
+
+    def desk_session() -> dict | Response:
+        return member(domain.DESK_ROLES.__contains__, "Masa sayfası yok / no desk page",
+                      "{role} rolü masada başvuru almaz. / "
+                      "The role {role} does not take applications.")
+
+    @pages.get("/masa")
+    def desk():
+        session = desk_session()
+        return session if isinstance(session, Response) else desk_page(session)
+
+    @pages.post("/masa/ara")
+    def desk_search():
+        session = desk_session()
+        if isinstance(session, Response):
+            return session
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        tckn = request.form.get("tckn", "").strip()
+        try:
+            citizen = parts.intake.find_citizen(session, tckn)
+        except ServiceUnavailable:
+            return unavailable(session)
+        except ServiceRefused as refused:
+            if refused.status == 404:  # new to us: the form registers them with the filing
+                return desk_page(session, 200, form={"tckn": tckn}, not_found=True)
+            return desk_page(session, refused.status if refused.status in (401, 403) else 422,
+                             form={"tckn": tckn}, refused=refused)
+        form = {"tckn": tckn, **{k: citizen.get(k) or "" for k in (
+            "first_name", "last_name", "email", "district", "neighbourhood", "address")},
+            "mobile_phone": citizen.get("phone") or ""}
+        return desk_page(session, form=form, citizen=citizen)
+
+    @pages.post("/masa/basvuru")
+    def desk_file():
+        session = desk_session()
+        if isinstance(session, Response):
+            return session
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        form = request.form.to_dict()
+        key = form.get("key", "")
+        if not 16 <= len(key) <= 64:
+            return desk_page(session, 422, form=form, refused=ServiceRefused(
+                422, "Formun anahtarı eksik; sayfayı yenileyin / the form's key is missing: "
+                     "reload the page", "key"))
+        payload = domain.desk_payload(form, session, logins.clock(),
+                                      config.get("DEFAULT_PROVINCE") or "Mersin")
+        try:
+            filed = parts.intake.file_desk_application(session, payload, f"console-{key}")
+        except ServiceUnavailable:
+            return unavailable(session)
+        except ServiceRefused as refused:
+            status = refused.status if refused.status in (401, 403, 409) else 422
+            return desk_page(session, status, form=form, refused=refused)
+        return desk_page(session, 201, filed=filed)
+
+    @pages.get("/baskanlik")
+    def office():
+        session = member(domain.OFFICE_ROLES.__contains__,
+                         "Başkanlık sayfası yok / no mayor's office page",
+                         "{role} rolü bu sayfayı görmez. / The role {role} does not see this page.")
+        return session if isinstance(session, Response) else office_page(session)
+
+    @pages.post("/baskanlik/geri-arama/<string(maxlength=10):week>/"
+                "<string(maxlength=64):application_id>")
+    def call_back(week: str, application_id: str):
+        # the role before the form: a role without the list learns nothing from a 422
+        session = member(domain.may_call_back, "Geri arama listesi yok / no call-back list",
+                         "{role} rolü geri arama yapmaz. / The role {role} makes no call-backs.")
+        if isinstance(session, Response):
+            return session
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        try:
+            form = CallbackFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            field = next(iter(exc.messages))
+            return office_page(session, 422, f"{field}: " + " ".join(
+                map(str, exc.messages[field])), application_id)
+        try:
+            parts.reporting.note_callback(session, week, application_id,
+                                          form["reached"] == "evet", form["note"])
+        except ServiceUnavailable:
+            return unavailable(session)
+        except ServiceRefused as refused:
+            status = refused.status if refused.status in (401, 403, 404) else 422
+            return office_page(session, status, refused.message, application_id)
+        return to(f"{PATH}/baskanlik?hafta={quote(week, safe='')}&tamam="
+                  f"{quote(application_id, safe='')}#geri-arama")
 
     # the audit search's form fields, by the API's names (a refusal names the API's field)
     audit_fields = {"from": "baslangic", "to": "bitis", "staff": "staff",

@@ -9,79 +9,17 @@ console never widens what a staff member may see. When routing does not answer (
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import quote
 
-import requests
+from services.console.clients import ServiceRefused, ServiceUnavailable, StaffApi
 
-from services.common.auth import mint_token
-from services.console import domain
-
-TIMEOUT_SECONDS = 5
-
-
-class RoutingUnavailable(Exception):
-    """Routing did not answer usefully; the page says so (503)."""
+# routing's refusals and silences are the console's general ones under routing's names
+RoutingUnavailable = ServiceUnavailable
+RoutingRefused = ServiceRefused
 
 
-class RoutingRefused(Exception):
-    """Routing refused the call; `status` and `message` are its own."""
-
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-
-def named_field(errors: object) -> str | None:
-    """The first field routing's `errors` names (`{"json": {"result": [...]}}` → `result`)."""
-    if not isinstance(errors, dict):
-        return None
-    for key, value in errors.items():
-        if key in ("json", "form", "query") and isinstance(value, dict):
-            return named_field(value)
-        return str(key)
-    return None
-
-
-class RoutingClient:
+class RoutingClient(StaffApi):
     """Calls routing's `/api/v1/cases…` as the signed-in staff member."""
-
-    def __init__(self, base_url: str, secret: str, timeout: float = TIMEOUT_SECONDS):
-        self.base_url = base_url.rstrip("/")
-        self.secret = secret
-        self.timeout = timeout
-        self.http = requests.Session()
-
-    def token_for(self, session: dict) -> str:
-        """A short-lived staff token carrying the session's user, role, unit, institution."""
-        return mint_token(self.secret, session["user"], session["role"], session.get("unit"),
-                          session.get("institution"),
-                          ttl=timedelta(minutes=domain.TOKEN_MINUTES))
-
-    def _get(self, session: dict, path: str, params: dict | None = None) -> dict:
-        return self._call(session, "GET", path, params=params)
-
-    def _call(self, session: dict, method: str, path: str, params: dict | None = None,
-              body: dict | None = None) -> dict:
-        try:
-            answer = self.http.request(method, f"{self.base_url}{path}", params=params,
-                                       json=body, timeout=self.timeout, headers={
-                                           "Authorization": f"Bearer {self.token_for(session)}",
-                                           "Accept": "application/json"})
-        except requests.RequestException as exc:
-            raise RoutingUnavailable(type(exc).__name__) from None
-        if answer.status_code >= 500:
-            raise RoutingUnavailable(f"status {answer.status_code}")
-        try:
-            body = answer.json()
-        except ValueError:
-            raise RoutingUnavailable("not JSON") from None
-        if answer.status_code != 200:
-            raise RoutingRefused(answer.status_code, str(body.get("message") or "refused"),
-                                 named_field(body.get("errors")))
-        return body
 
     def inbox(self, session: dict, page: int = 1, per_page: int = 50) -> dict:
         """One page of the caller's inbox, oldest first (routing's `GET /api/v1/cases`)."""
@@ -91,12 +29,12 @@ class RoutingClient:
         """One case with its history (routing's `GET /api/v1/cases/<id>`)."""
         return self._get(session, f"/api/v1/cases/{quote(application_id, safe='')}")
 
-    def waiting_approval(self, session: dict, per_page: int = 200) -> dict:
-        """Resolved cases of the caller's scope not approved yet, oldest first: routing's inbox
-        in state `resolved` (which an approval leaves unchanged), less the approved ones."""
+    def resolved(self, session: dict, approved: bool, per_page: int = 200) -> dict:
+        """Resolved cases of the caller's scope, oldest first, approved or not yet: routing's
+        inbox in state `resolved` (which an approval leaves unchanged), filtered here."""
         answer = self._get(session, "/api/v1/cases",
                            {"state": "resolved", "page": 1, "per_page": per_page})
-        items = [item for item in answer["items"] if not item.get("approved")]
+        items = [item for item in answer["items"] if bool(item.get("approved")) == approved]
         return {"items": items, "total": len(items),
                 "more": answer["total"] > len(answer["items"])}
 
@@ -121,6 +59,3 @@ class RoutingClient:
         for root in tree.get("institutions") or []:
             walk(root)
         return found
-
-    def close(self) -> None:
-        self.http.close()

@@ -1,8 +1,8 @@
-"""The console's schemas: the login and second-factor forms, an account as the CLI and the
-sample staff list give it."""
+"""The console's schemas: the login, second-factor and call-back forms, an account as the CLI
+and the sample staff list give it."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from services.common.auth import ROLES
 
@@ -56,3 +56,15 @@ class AuditFormSchema(Schema):
     application_id = fields.String(validate=_SEARCH_TOKEN)
     action = fields.String(validate=_SEARCH_TOKEN)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class CallbackFormSchema(Schema):
+    """The mayor's office's record of one call-back: reached or not, and a note."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reached = fields.String(required=True, validate=validate.OneOf(("evet", "hayir")),
+                            error_messages={"required": "Ulaşıldı mı? Seçin / say whether "
+                                                        "the citizen was reached."})
+    note = fields.String(load_default="", validate=validate.Length(max=2000))

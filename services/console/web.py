@@ -21,6 +21,5 @@ def create_app(parts: ConsoleParts) -> Flask:
                     "call the services' staff APIs with short-lived tokens for the user.",
         health_checks=[mongo_check(parts.db)],
     )
-    app.register_blueprint(pages.blueprint(parts.logins, parts.routing, parts.config,
-                                           parts.audit))
+    app.register_blueprint(pages.blueprint(parts))
     return app

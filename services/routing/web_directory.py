@@ -1,11 +1,14 @@
 """The directory and the catalogue over HTTP: views for staff, changes for admins.
 
 Views (any staff token): the organisation tree, institutions, a unit with its people and its
-escalation ladder, staff, locations, and `GET /api/v1/directory/route` — where an application
+escalation ladder, locations, staff records (admins and coordinators; with an `inst` claim that
+institution's and those under it), and `GET /api/v1/directory/route` — where an application
 would go, with the rule that matched (a dry run of the routing decision). The category list is
 public. Changes (role admin or coordinator; see `access.check_directory_change` for the
 institution claim) are validated against the whole directory before they are stored, and the
-in-memory directory is rebuilt before the answer: the next decision uses them.
+in-memory directory is rebuilt before the answer: the next decision uses them. The role is
+checked first (`staff_required(*DIRECTORY_ROLES)`, before the body is read or the record looked
+up), so any other role gets a 403 and learns nothing of the schema or of which codes exist.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from flask_smorest import Blueprint, abort
 
 from services.common.auth import staff_required
 from services.routing import admin
-from services.routing.access import Denied, check_directory_change
+from services.routing.access import DIRECTORY_ROLES, Denied, check_directory_change
 from services.routing.cases import OPEN_STATES
 from services.routing.domain import decide, is_muhtar_request
 from services.routing.organisation import OrganisationCache
@@ -71,7 +74,7 @@ def categories_blueprint(cache: OrganisationCache) -> Blueprint:
                 "total": len(org.catalogue), "version": org.version}
 
     @blp.route("", methods=["POST"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(CategoryChangeSchema)
     @blp.response(201, CategorySchema)
     @blp.doc(**STAFF_DOC)
@@ -92,7 +95,7 @@ def categories_blueprint(cache: OrganisationCache) -> Blueprint:
         return category.to_dict()
 
     @blp.route("/<code>", methods=["PATCH"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(CategoryPatchSchema(partial=True))
     @blp.response(200, CategorySchema)
     @blp.doc(**STAFF_DOC)
@@ -103,7 +106,7 @@ def categories_blueprint(cache: OrganisationCache) -> Blueprint:
         return cache.current().catalogue[code].to_dict()
 
     @blp.route("/<code>", methods=["DELETE"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.response(204)
     @blp.doc(**STAFF_DOC)
     def delete_category(code: str):
@@ -211,10 +214,17 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
     def list_staff(query: dict):
-        """Staff records (admins and coordinators), by institution or unit."""
-        staff = cache.current().directory.staff.values()
-        items = [s for s in staff
-                 if (not query.get("institution") or s.get("institution") == query["institution"])
+        """Staff records (admins and coordinators), by institution or unit; a token with an
+        `inst` claim sees that institution's and those under it only."""
+        directory = cache.current().directory
+        within = _staff_scope(directory)
+        if within is not None and query.get("institution") \
+                and query["institution"] not in within:
+            deny(Denied(f"only the staff of {current_actor().institution} and the institutions "
+                        "under it", "inst"))
+        items = [s for s in directory.staff.values()
+                 if (within is None or s.get("institution") in within)
+                 and (not query.get("institution") or s.get("institution") == query["institution"])
                  and (not query.get("unit") or s.get("unit") == query["unit"])]
         return {"items": items, "total": len(items)}
 
@@ -228,6 +238,10 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         person = directory.staff.get(code)
         if person is None:
             abort(404, message=f"no such staff {code}")
+        within = _staff_scope(directory)
+        if within is not None and person.get("institution") not in within:
+            deny(Denied(f"staff {code} is not of {current_actor().institution} or an institution "
+                        "under it", "inst"))
         positions = [{"position": kind, "of": where}
                      for kind, where in directory.positions.get(code, [])]
         return dict(person, positions=positions)
@@ -265,7 +279,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
     # -- changes -------------------------------------------------------------------------
 
     @blp.route("/institutions", methods=["POST"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(InstitutionChangeSchema)
     @blp.response(201)
     @blp.doc(**STAFF_DOC)
@@ -277,7 +291,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return cache.records().find("institutions", data["code"])
 
     @blp.route("/institutions/<code>", methods=["PATCH"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(InstitutionPatchSchema(partial=True))
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
@@ -290,7 +304,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return cache.records().find("institutions", code)
 
     @blp.route("/institutions/<code>", methods=["DELETE"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.response(204)
     @blp.doc(**STAFF_DOC)
     def delete_institution(code: str):
@@ -301,7 +315,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         _change(cache, lambda records: admin.delete(records, "institutions", code))
 
     @blp.route("/institutions/<code>/mappings/<category>", methods=["PUT"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(MappingSchema)
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
@@ -314,7 +328,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
                 "version": cache.current().version}
 
     @blp.route("/institutions/<code>/mappings/<category>", methods=["DELETE"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.response(204)
     @blp.doc(**STAFF_DOC)
     def delete_mapping(code: str, category: str):
@@ -323,7 +337,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         _change(cache, lambda records: admin.delete_mapping(records, code, category))
 
     @blp.route("/institutions/<code>/overrides", methods=["PUT"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(OverrideSchema)
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
@@ -335,7 +349,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return dict(data, institution=code, version=cache.current().version)
 
     @blp.route("/institutions/<code>/overrides", methods=["DELETE"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(OverrideKeySchema, location="query")
     @blp.response(204)
     @blp.doc(**STAFF_DOC)
@@ -345,7 +359,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         _change(cache, lambda records: admin.delete_override(records, code, query))
 
     @blp.route("/units", methods=["POST"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(UnitChangeSchema)
     @blp.response(201)
     @blp.doc(**STAFF_DOC)
@@ -357,7 +371,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return _unit_brief(cache.current().directory.units[data["code"]])
 
     @blp.route("/units/<code>", methods=["PATCH"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(UnitPatchSchema(partial=True))
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
@@ -368,7 +382,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return _unit_brief(cache.current().directory.units[code])
 
     @blp.route("/units/<code>", methods=["DELETE"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.response(204)
     @blp.doc(**STAFF_DOC)
     def delete_unit(code: str):
@@ -379,7 +393,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         _change(cache, lambda records: admin.delete(records, "units", code))
 
     @blp.route("/staff", methods=["POST"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(StaffChangeSchema)
     @blp.response(201)
     @blp.doc(**STAFF_DOC)
@@ -390,7 +404,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return cache.current().directory.staff[data["code"]]
 
     @blp.route("/staff/<code>", methods=["PATCH"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(StaffPatchSchema(partial=True))
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
@@ -402,7 +416,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         return cache.current().directory.staff[code]
 
     @blp.route("/staff/<code>", methods=["DELETE"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.response(204)
     @blp.doc(**STAFF_DOC)
     def delete_staff(code: str):
@@ -411,7 +425,7 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
         _change(cache, lambda records: admin.delete(records, "staff", code))
 
     @blp.route("/locations/<province>", methods=["PUT"])
-    @staff_required()
+    @staff_required(*DIRECTORY_ROLES)
     @blp.arguments(LocationsSchema)
     @blp.response(200)
     @blp.doc(**STAFF_DOC)
@@ -444,6 +458,13 @@ def directory_blueprint(store: RoutingStore, cache: OrganisationCache) -> Bluepr
                 "units": len(org.directory.units), "categories": len(org.catalogue)}
 
     return blp
+
+
+def _staff_scope(directory) -> set[str] | None:
+    """The institutions whose staff records (phones, e-mails: personal data) the caller may
+    read: with an `inst` claim that institution and those under it, as for cases; else all."""
+    institution = current_actor().institution
+    return None if institution is None else directory.family(institution)
 
 
 def _owner(cache: OrganisationCache, kind: str, code: str) -> str:

@@ -60,3 +60,19 @@ def test_every_setting_the_services_read_can_be_set_from_the_environment():
     assert read - per_service - set(DEFAULTS) == set()
     env = dict.fromkeys(read - per_service - {"MONGO_URI"}, "7")  # the local server stays
     assert {key: load_config(env=env)[key] for key in env} == env
+
+
+def test_a_setting_can_come_from_a_secret_file_without_its_trailing_newline(tmp_path):
+    secret = tmp_path / "staff_token_secret"
+    secret.write_text("from-a-mounted-secret-file-0123456789\n", encoding="utf-8")
+    config = load_config({"STAFF_TOKEN_SECRET_FILE": str(secret)})
+    assert config["STAFF_TOKEN_SECRET"] == "from-a-mounted-secret-file-0123456789"
+    assert config["CODE_PEPPER"] == DEFAULTS["CODE_PEPPER"]
+
+
+def test_a_secret_file_that_cannot_be_read_or_a_value_set_twice_stops_the_start(tmp_path):
+    with pytest.raises(SystemExit, match="LINK_SECRET_FILE"):
+        load_config({"LINK_SECRET_FILE": str(tmp_path / "missing")})
+    (tmp_path / "pepper").write_text("x" * 40, encoding="utf-8")
+    with pytest.raises(SystemExit, match="CODE_PEPPER or CODE_PEPPER_FILE"):
+        load_config({"CODE_PEPPER": "y" * 40, "CODE_PEPPER_FILE": str(tmp_path / "pepper")})

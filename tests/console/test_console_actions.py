@@ -94,6 +94,38 @@ def test_the_expert_works_a_case_through_and_the_supervisor_approves_it(
     assert 'id="approvals-empty"' in supervisor.get("/console/onay").get_data(as_text=True)
     assert forms(supervisor.get(f"/console/vaka/{app_id}").get_data(as_text=True)) == []
 
+    coordinator = app.test_client()  # the coordination centre concludes what was approved
+    pages.sign_in(coordinator, "mez-0004")
+    assert 'href="/console/sonuclandir"' in coordinator.get("/console/").get_data(as_text=True)
+    queue = coordinator.get("/console/sonuclandir").get_data(as_text=True)
+    assert re.findall(r'<tr data-application="([^"]+)">', queue) == [app_id]
+    assert forms(coordinator.get(f"/console/vaka/{app_id}").get_data(as_text=True)) == ["close"]
+    assert act(coordinator, app_id, "close").status_code == 303
+    case = stored(routing, app_id)
+    assert (case["state"], case["closed_by"]) == ("closed", "mez-0004")
+    assert 'id="approvals-empty"' in coordinator.get("/console/sonuclandir").get_data(
+        as_text=True)
+
+
+def test_a_resolution_not_yet_approved_is_neither_offered_nor_closed(
+        app, pages, routing, open_application):
+    app_id = open_application("K7M4QX2E3")
+    expert = app.test_client()
+    pages.sign_in(expert, "mez-0008")
+    for action, fields in (("acknowledge", {}), ("start", {}),
+                           ("resolve", {"result": "Bakıldı / looked at"})):
+        assert act(expert, app_id, action, **fields).status_code == 303
+    coordinator = app.test_client()
+    pages.sign_in(coordinator, "mez-0004")
+    assert 'id="approvals-empty"' in coordinator.get("/console/sonuclandir").get_data(
+        as_text=True)
+    assert "close" not in forms(coordinator.get(f"/console/vaka/{app_id}").get_data(
+        as_text=True))
+    refused = act_blind(coordinator, app_id, "close")  # routing itself refuses: 409
+    assert refused.status_code == 409
+    assert stored(routing, app_id)["state"] == "resolved"
+    assert expert.get("/console/sonuclandir").status_code == 403  # not the expert's queue
+
 
 def test_the_supervisor_rejects_with_a_reason_and_the_case_is_back_in_progress(
         app, pages, routing, open_application):

@@ -79,9 +79,33 @@ def test_the_case_actions_offered_follow_routings_roles_and_states():
     assert domain.actions_for("supervisor", resolved) == ["approve", "reject"]
     assert domain.actions_for("mayor", resolved) == ["approve", "reject"]
     assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
-    assert domain.actions_for("coordinator", resolved) == []  # close: its own page, later
+    assert domain.actions_for("coordinator", resolved) == []  # closed only once approved
+    assert domain.actions_for("coordinator", dict(resolved, approved=True)) == ["close"]
+    assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
     assert domain.actions_for("ministry_officer", {"state": "received"}) == []
     assert [link.href for link in domain.links_for("supervisor")] == [
         "/console/gelen", "/console/onay"]
-    assert [link.href for link in domain.links_for("mayor")] == ["/console/onay"]
-    assert domain.links_for("coordinator") == []
+    assert [link.href for link in domain.links_for("mayor")] == [
+        "/console/onay", "/console/baskanlik"]
+    assert [link.href for link in domain.links_for("coordinator")] == [
+        "/console/masa", "/console/sonuclandir", "/console/baskanlik"]
+    assert [link.href for link in domain.links_for("expert")] == ["/console/gelen"]
+
+
+def test_the_desk_form_becomes_intakes_payload_with_the_user_as_receiver():
+    session = {"user": "mez-0004", "name": "Orhan Uçar", "role": "coordinator"}
+    at = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    payload = domain.desk_payload({
+        "channel": "call_centre", "tckn": " 10000000146 ", "first_name": "Ayşe",
+        "last_name": "", "kind": "complaint", "category": "road_damage",
+        "description": "Çukur", "district": "Mezitli", "answer": ""}, session, at, "Mersin")
+    assert payload["received_by"] == {"name": "Orhan Uçar", "staff_code": "mez-0004"}
+    assert payload["citizen"] == {"tckn": "10000000146", "first_name": "Ayşe",
+                                  "district": "Mezitli"}  # empty fields left for intake
+    assert payload["location"] == {"province": "Mersin", "district": "Mezitli"}
+    assert payload["applied_at"] == at.isoformat() and "answer" not in payload
+    anonymous = domain.desk_payload({"anonymous": "evet", "tckn": "10000000146", "kind":
+                                     "information", "category": "x", "description": "?",
+                                     "answer": "Açık"}, session, at, "Mersin")
+    assert "citizen" not in anonymous and anonymous["anonymous"] is True
+    assert anonymous["answer"] == "Açık" and anonymous["channel"] == "desk"

@@ -47,3 +47,13 @@ def test_every_service_publishes_openapi_health_and_metrics_through_the_one_port
     assert requests.get(f"{system}/_/{service}/health", timeout=5).json()["status"] == "ok"
     metrics = requests.get(f"{system}/_/{service}/metrics", timeout=5).text
     assert "acikkapi_http_requests_total" in metrics
+
+
+def test_the_one_process_is_live_and_ready_when_every_service_in_it_is(system):
+    for path in ("/health/live", "/health/ready"):
+        answer = requests.get(f"{system}{path}", timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert set(answer.json()["services"]) == {
+            "intake", "routing", "sla", "notify", "tracking", "reporting", "console"}
+    ready = requests.get(f"{system}/_/routing/health/ready", timeout=10).json()
+    assert ready == {"service": "routing", "status": "ok", "failures": {}}

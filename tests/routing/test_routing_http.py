@@ -283,6 +283,42 @@ def test_the_inbox_reads_by_id_only_and_drops_an_entry_its_case_left(
     assert again["total"] == 2  # the stale entry is gone for good
 
 
+def test_a_role_that_may_never_act_is_refused_before_its_body_or_the_record_is_looked_at(
+        config, http, open_application):
+    # Found by the authorisation matrix (docs/authorisation.md): these answered 422 (the schema)
+    # or 404 (whether a code exists) to roles that may never make the change.
+    expert = auth(config, "expert", unit="mezitli_bld.works")
+    for method, path in (("POST", "/api/v1/directory/units"),
+                         ("DELETE", "/api/v1/directory/units/no_such_unit"),
+                         ("PATCH", "/api/v1/directory/staff/no-such-staff"),
+                         ("POST", "/api/v1/categories")):
+        answer = http.open(path, method=method, json={}, headers=expert)
+        assert answer.status_code == 403, (method, path, answer.get_json())
+        assert "role" in answer.get_json()["errors"]
+    app_id = open_application()
+    mayor = auth(config, "mayor", institution="mezitli_bld")
+    answer = http.post(f"/api/v1/cases/{app_id}/transfer", json={}, headers=mayor)
+    assert answer.status_code == 403, answer.get_json()
+    assert answer.get_json()["message"] == "role mayor may not transfer a case"
+
+
+def test_an_institutions_coordinator_reads_only_its_own_institutions_staff_records(
+        config, http):
+    # Found by the authorisation matrix: staff records carry phones and e-mails, and a token
+    # bound to Mezitli read every institution's.
+    mezitli = auth(config, "coordinator", "mez-0004", institution="mezitli_bld")
+    listed = http.get("/api/v1/directory/staff", headers=mezitli).get_json()["items"]
+    assert listed and {s["institution"] for s in listed} == {"mezitli_bld"}
+    other = http.get("/api/v1/directory/staff?institution=toroslar_bld", headers=mezitli)
+    assert other.status_code == 403 and "inst" in other.get_json()["errors"]
+    assert http.get("/api/v1/directory/staff/magm-0001", headers=mezitli).status_code == 403
+    assert http.get("/api/v1/directory/staff/mez-0008", headers=mezitli).status_code == 200
+    centre = auth(config, "coordinator")
+    assert http.get("/api/v1/directory/staff/magm-0001", headers=centre).status_code == 200
+    everyone = http.get("/api/v1/directory/staff", headers=centre).get_json()["items"]
+    assert len({s["institution"] for s in everyone}) > 1
+
+
 # -- KVKK: refused case reads in the audit log, and the administrators' search ----------
 
 

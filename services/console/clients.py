@@ -1,0 +1,129 @@
+"""The services' staff APIs as the console calls them: server-side, over HTTP, with a staff
+token minted for the signed-in user and valid `domain.TOKEN_MINUTES` minutes.
+
+Each service checks the token's role and scope itself, exactly as for any other caller: the
+console never widens what a staff member may see. When a service does not answer (down, slow,
+a 5xx) a call raises `ServiceUnavailable`; a refusal (401, 403, 404, 409, 422) raises
+`ServiceRefused` with the service's own message and the field it names.
+
+`StaffApi` is that one way of calling; `IntakeClient` is the desk's, `SlaClient` and
+`ReportingClient` the mayor's office's (routing's are in `routing_client`).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import requests
+
+from services.common.auth import mint_token
+from services.console import domain
+
+TIMEOUT_SECONDS = 5
+
+
+class ServiceUnavailable(Exception):
+    """The service did not answer usefully; the page says so (503)."""
+
+
+class ServiceRefused(Exception):
+    """The service refused the call; `status` and `message` are its own."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def named_field(errors: object) -> str | None:
+    """The first field a service's `errors` names (`{"json": {"result": [...]}}` → `result`)."""
+    if not isinstance(errors, dict):
+        return None
+    for key, value in errors.items():
+        if key in ("json", "form", "query", "path") and isinstance(value, dict):
+            return named_field(value)
+        return str(key)
+    return None
+
+
+class StaffApi:
+    """Calls one service's staff API as the signed-in staff member."""
+
+    def __init__(self, base_url: str, secret: str, timeout: float = TIMEOUT_SECONDS):
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def token_for(self, session: dict) -> str:
+        """A short-lived staff token carrying the session's user, role, unit, institution."""
+        return mint_token(self.secret, session["user"], session["role"], session.get("unit"),
+                          session.get("institution"),
+                          ttl=timedelta(minutes=domain.TOKEN_MINUTES))
+
+    def _get(self, session: dict, path: str, params: dict | None = None) -> dict:
+        return self._call(session, "GET", path, params=params)
+
+    def _call(self, session: dict, method: str, path: str, params: dict | None = None,
+              body: dict | None = None, headers: dict | None = None) -> dict:
+        try:
+            answer = self.http.request(method, f"{self.base_url}{path}", params=params,
+                                       json=body, timeout=self.timeout, headers={
+                                           "Authorization": f"Bearer {self.token_for(session)}",
+                                           "Accept": "application/json", **(headers or {})})
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(type(exc).__name__) from None
+        if answer.status_code >= 500:
+            raise ServiceUnavailable(f"status {answer.status_code}")
+        try:
+            body = answer.json()
+        except ValueError:
+            raise ServiceUnavailable("not JSON") from None
+        if answer.status_code not in (200, 201):
+            raise ServiceRefused(answer.status_code, str(body.get("message") or "refused"),
+                                 named_field(body.get("errors")))
+        return body
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class SlaClient(StaffApi):
+    """SLA's lists (`/api/v1/sla/…`)."""
+
+    def reached_the_top(self, session: dict, limit: int = 100) -> dict:
+        """The cases that climbed to the top of the ladder, in the caller's scope."""
+        return self._get(session, "/api/v1/sla/mayor", {"limit": limit})
+
+
+class ReportingClient(StaffApi):
+    """Reporting's call-back list (`/api/v1/reports/callbacks…`)."""
+
+    def callbacks(self, session: dict, week: str | None = None) -> dict:
+        """The week's call-back list with each citizen's contact (read and audited by
+        reporting and intake)."""
+        return self._get(session, "/api/v1/reports/callbacks",
+                         {"week": week} if week else None)
+
+    def note_callback(self, session: dict, week: str, application_id: str, reached: bool,
+                      note: str | None) -> dict:
+        """Record how a call went."""
+        return self._call(session, "PUT", f"/api/v1/reports/callbacks/{quote(week, safe='')}/"
+                                          f"{quote(application_id, safe='')}",
+                          body={"reached": reached, "note": note or None})
+
+
+class IntakeClient(StaffApi):
+    """Intake's citizen search and the desk's simplified form (`/api/v1/…`)."""
+
+    def find_citizen(self, session: dict, tckn: str) -> dict:
+        """The citizen with this TCKN, masked, with their applications (audited by intake);
+        the TCKN travels in the body, never in a URL."""
+        return self._call(session, "POST", "/api/v1/citizens/search", body={"tckn": tckn})
+
+    def file_desk_application(self, session: dict, form: dict, key: str) -> dict:
+        """File seed 004's simplified form; `key` makes a resubmitted form answer with the
+        application already filed instead of filing it twice."""
+        return self._call(session, "POST", "/api/v1/applications/desk", body=form,
+                          headers={"Idempotency-Key": key})

@@ -71,6 +71,9 @@ SUBSCRIPTIONS: list[Subscription] = [
     *_subs(
         "intake",
         ("category_saved", "handle_category_saved"),
+        # KVKK retention: when the period of an application's personal data starts
+        ("case_closed", "handle_case_closed"),
+        ("case_reopened", "handle_case_reopened"),
     ),
     *_subs(
         "routing",

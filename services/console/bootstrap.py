@@ -3,9 +3,10 @@
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
 cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the clients that call
 intake's, routing's, SLA's and reporting's staff APIs as the signed-in user
-(`CONSOLE_<SERVICE>_URL`). On a local database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample
-staff list is added (accounts already there are left alone). The nameko service receives the
-parts through `Composed(build)`, the Flask app through `create_app(parts)`.
+(`CONSOLE_<SERVICE>_URL`), and the one that searches their audit logs (KVKK). On a local
+database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already
+there are left alone). The nameko service receives the parts through `Composed(build)`, the
+Flask app through `create_app(parts)`.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import load_sample_accounts
+from services.console.audit_client import AuditClient, sources_of
 from services.console.clients import IntakeClient, ReportingClient, SlaClient
 from services.console.logins import Clock, Logins
 from services.console.routing_client import RoutingClient
@@ -35,6 +37,7 @@ class ConsoleParts(Parts):
     intake: IntakeClient
     sla: SlaClient
     reporting: ReportingClient
+    audit: AuditClient
 
     def __init__(self, config: dict, clock: Clock | None = None):
         self._clock = clock
@@ -50,6 +53,7 @@ class ConsoleParts(Parts):
         self.intake = IntakeClient(config["CONSOLE_INTAKE_URL"], secret)
         self.sla = SlaClient(config["CONSOLE_SLA_URL"], secret)
         self.reporting = ReportingClient(config["CONSOLE_REPORTING_URL"], secret)
+        self.audit = AuditClient(sources_of(config), secret)
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
             if is_local(config["MONGO_URI"]):
                 added = load_sample_accounts(self.store, config["CONSOLE_SAMPLE_ACCOUNTS_PATH"],
@@ -60,7 +64,8 @@ class ConsoleParts(Parts):
                 log.warning("CONSOLE_SAMPLE_ACCOUNTS ignored: the database is not local")
 
     def close(self) -> None:
-        for client in (self.routing, self.intake, self.sla, self.reporting):
+        for client in (self.routing, self.intake, self.sla, self.reporting,
+                       self.audit):
             client.close()
         super().close()
 

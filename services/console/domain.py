@@ -201,6 +201,8 @@ def links_for(role: str) -> list[Link]:
     if role in OFFICE_ROLES:
         links.append(Link("/console/baskanlik", "Başkanlık: gecikenler ve geri arama",
                           "Mayor's office: escalated cases and call-backs"))
+    if role == "admin":
+        links.append(Link("/console/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"))
     return links
 
 

@@ -19,6 +19,11 @@ script framework.
 - `onay`: the resolutions waiting for approval, for the roles routing lets approve;
   `sonuclandir`: the approved ones waiting to be concluded (closed, the citizen told), for the
   coordination centre.
+- `denetim`: the administrators' search of the audit logs (KVKK): who read or changed whose
+  personal data, when and why, and the case reads routing refused — every service's log asked
+  with the administrator's token (`audit_client`), merged newest first. A window of local days
+  is required (at most 92) and the answer is limited (at most 500): the store scans for any
+  filter but `_id`, so a search is bounded.
 
 Cookies: the session id in `acikkapi_console` (HttpOnly, SameSite=Strict, Path=/console, Secure
 except on this machine's loopback), the pending second step in `acikkapi_console_2fa`, and the
@@ -31,20 +36,27 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from marshmallow import ValidationError
 
+from services.common.audit import AuditQuerySchema
 from services.common.codes import display_tracking_code
 from services.console import domain
+from services.console.audit_client import AuditRefused
 from services.console.bootstrap import ConsoleParts
 from services.console.clients import ServiceRefused, ServiceUnavailable
 from services.console.logins import Locked, NeedsTotp, Refused, SignedIn
 from services.console.routing_client import RoutingRefused, RoutingUnavailable
-from services.console.schemas import CallbackFormSchema, LoginFormSchema, TotpFormSchema
+from services.console.schemas import (
+    AuditFormSchema,
+    CallbackFormSchema,
+    LoginFormSchema,
+    TotpFormSchema,
+)
 
 SESSION_COOKIE = "acikkapi_console"
 PENDING_COOKIE = "acikkapi_console_2fa"
@@ -99,6 +111,7 @@ def _secured(response: Response) -> Response:
 def blueprint(parts: ConsoleParts) -> Blueprint:
     """The console's routes over the login use cases and the services' clients."""
     logins, routing, config = parts.logins, parts.routing, parts.config
+    audit = parts.audit
     pages = Blueprint("console_pages", __name__, url_prefix=PATH,
                       template_folder="templates", static_folder="static")
     secure_setting = str(config.get("CONSOLE_SECURE_COOKIES", "auto")).lower()
@@ -495,5 +508,56 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
             return office_page(session, status, refused.message, application_id)
         return to(f"{PATH}/baskanlik?hafta={quote(week, safe='')}&tamam="
                   f"{quote(application_id, safe='')}#geri-arama")
+
+    # the audit search's form fields, by the API's names (a refusal names the API's field)
+    audit_fields = {"from": "baslangic", "to": "bitis", "staff": "staff",
+                    "citizen_id": "citizen_id", "application_id": "application_id",
+                    "action": "action", "limit": "limit"}
+
+    def audit_page(session: dict, status: int = 200, form: dict | None = None,
+                   found: dict | None = None, error: str | None = None,
+                   field: str | None = None) -> Response:
+        return page("console/audit.html", status, session=session, form=form or {},
+                    found=found, error=error, field=field, fields=audit_fields)
+
+    @pages.get("/denetim")
+    def audit_search():
+        session = current()
+        if session is None:
+            return signed_out()
+        if session["role"] != "admin" or audit is None:
+            return page("console/message.html", 403, session=session,
+                        title="Denetim kaydı yalnızca yöneticiler içindir / the audit log is "
+                              "for administrators",
+                        message=f"{session['role']} rolü denetim kaydını arayamaz. / "
+                                f"The role {session['role']} may not search the audit log.")
+        today = logins.clock().astimezone(zone).date()
+        form = {name: request.args.get(name, "").strip() for name in audit_fields.values()}
+        if not any(form.values()):  # the page opened: the last seven days, nothing searched
+            form.update(baslangic=(today - timedelta(days=6)).isoformat(),
+                        bitis=today.isoformat(), limit="100")
+            return audit_page(session, form=form)
+        try:
+            given = AuditFormSchema().load({k: v for k, v in form.items() if v})
+            start = datetime.combine(given["from_day"], time(), zone)
+            end = datetime.combine(given["to_day"] + timedelta(days=1), time(), zone)
+            query = {"from": start.isoformat(), "to": end.isoformat(),
+                     "limit": str(given["limit"]),
+                     **{k: given[k] for k in ("staff", "citizen_id", "application_id",
+                                              "action") if given.get(k)}}
+            AuditQuerySchema().load(query)  # the API's bounds, checked before asking
+        except ValidationError as exc:
+            name = next(iter(exc.messages))
+            name = audit_fields.get(name, name)
+            messages = exc.messages[next(iter(exc.messages))]
+            text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+            return audit_page(session, 400, form, error=f"{name}: {text}", field=name)
+        try:
+            found = audit.search(session, query)
+        except AuditRefused as refused:
+            field = audit_fields.get(refused.field or "")
+            return audit_page(session, refused.status if refused.status in (401, 403) else 400,
+                              form, error=refused.message, field=field)
+        return audit_page(session, form=form, found=found)
 
     return pages

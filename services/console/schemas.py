@@ -41,6 +41,23 @@ class SampleAccountsSchema(Schema):
     accounts = fields.List(fields.Nested(AccountSchema), required=True)
 
 
+_SEARCH_TOKEN = validate.Regexp(r"^[A-Za-z0-9_.:@|\-]{1,100}$",
+                                error="harf, rakam ve _.:@|- / letters, digits and _.:@|-")
+
+
+class AuditFormSchema(Schema):
+    """The audit search form (`/console/denetim`): local days, filters, a limit. Empty fields
+    are dropped before loading; the window and the limit are the API's own bounds."""
+
+    from_day = fields.Date(required=True, data_key="baslangic")
+    to_day = fields.Date(required=True, data_key="bitis")
+    staff = fields.String(validate=_SEARCH_TOKEN)
+    citizen_id = fields.String(validate=_SEARCH_TOKEN)
+    application_id = fields.String(validate=_SEARCH_TOKEN)
+    action = fields.String(validate=_SEARCH_TOKEN)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
 class CallbackFormSchema(Schema):
     """The mayor's office's record of one call-back: reached or not, and a note."""
 

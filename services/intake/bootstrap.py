@@ -17,10 +17,12 @@ import yaml
 
 from services.common.bootstrap import Parts, Spawn
 from services.common.catalogue_cache import CatalogueCache, open_catalogue
+from services.common.retention import Retention, RetentionJob, retention_period
 from services.common.rpc import RpcPool
 from services.intake import domain, submission
 from services.intake.channels import text as text_channel
 from services.intake.inbound import Inbound
+from services.intake.retention import IntakeAnonymiser
 from services.intake.schemas import normalise_phone, validate_tckn
 from services.intake.store import IntakeStore
 
@@ -82,6 +84,12 @@ class IntakeParts(Parts):
         # proxies are started on first use: a process that never gets a reply opens none
         self.rpc = RpcPool(config, timeout=PEER_TIMEOUT_SECONDS)
         self.inbound = Inbound(self.intake, places_of(config), RpcPeers(self.rpc))
+        # KVKK: conclusions as routing announces them, and the job that anonymises after
+        # the period (services/common/retention.py)
+        self.retention = Retention(self.db)
+        self.retention_job = RetentionJob(
+            self.retention, IntakeAnonymiser(self.store, self.retention),
+            retention_period(config), service="intake")
 
     def start(self, spawn: Spawn) -> None:
         """Load the muhtar registry (idempotent), fill the phone index once (in the

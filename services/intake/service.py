@@ -14,6 +14,7 @@ from services.common.bootstrap import Composed
 from services.common.events import make_event, utcnow
 from services.common.handlers import event_handler
 from services.common.refusals import SubmissionRefused
+from services.common.retention import RUN_SECONDS as RETENTION_SECONDS
 from services.intake import domain
 from services.intake.bootstrap import IntakeParts, build
 from services.intake.schemas import CreateApplicationSchema
@@ -146,6 +147,23 @@ class IntakeService:
     def handle_category_saved(self, event: dict) -> None:
         """An admin created, changed or removed a category: validate against it from now on."""
         self.parts.catalogue.apply(event["data"], event["occurred_at"], event["event_id"])
+
+    @event_handler("routing", "case_closed")
+    def handle_case_closed(self, event: dict) -> None:
+        """KVKK: a concluded application's personal data is kept for the retention period
+        from now (`services.common.retention`)."""
+        self.parts.retention.record(event)
+
+    @event_handler("routing", "case_reopened")
+    def handle_case_reopened(self, event: dict) -> None:
+        """KVKK: a reopened application is not concluded any more; its period starts again
+        when it is concluded again."""
+        self.parts.retention.record(event)
+
+    @timer(interval=RETENTION_SECONDS)
+    def anonymise_expired(self) -> None:
+        """KVKK: anonymise the applications concluded more than the period ago."""
+        self.parts.retention_job.run()
 
     @timer(interval=PURGE_SECONDS)
     def purge_expired(self) -> None:

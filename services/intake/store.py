@@ -252,6 +252,9 @@ class IntakeStore:
             before[0] = (current or {}).get("phone")
             if current is None:  # removed meanwhile: registered afresh
                 current = {"tckn": citizen.get("tckn"), "identity": identity, "created_at": now}
+            elif current.get("anonymised_at"):  # KVKK-anonymised: the person is back
+                current = dict({k: v for k, v in current.items() if k != "anonymised_at"},
+                               tckn=citizen.get("tckn"), identity=identity)
             merged = {**current, **fields, "updated_at": now}
             if handles:
                 merged["handles"] = dict(current.get("handles") or {}, **handles)
@@ -315,6 +318,10 @@ class IntakeStore:
             return dict(current or {"_id": slot}, citizens=[*listed, citizen_id])
 
         modify(self.phones, slot, add)
+
+    def unindex_phone(self, phone: str, citizen_id: str) -> None:
+        """Take `citizen_id` off `phone` in the index (the KVKK job, after anonymising)."""
+        self._unindex_phone(phone, citizen_id)
 
     def _unindex_phone(self, phone: str, citizen_id: str) -> None:
         if self.phone_key is None:

@@ -20,6 +20,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
+from services.common.audit import audit_blueprint
 from services.common.auth import staff_required, verify_token
 from services.common.events import utcnow
 from services.common.fastpath import DELEGATE, Answer, FastRoute, read_body
@@ -531,7 +532,9 @@ def create_app(parts: IntakeParts) -> Flask:
         return profile(updated, reveal=False)
 
     app = create_service_app(
-        "intake", parts.config, [applications, channels, citizens],
+        "intake", parts.config,
+        [applications, channels, citizens,
+         audit_blueprint("intake", "/api/v1/citizens", lambda: store.audit_log)],
         title="Açık Kapı — Intake",
         description="Citizens, applications from every channel, duplicates and codes.",
         health_checks=[mongo_check(store.db)],

@@ -10,6 +10,7 @@ work on the same objects.
 from __future__ import annotations
 
 from services.common.bootstrap import Parts
+from services.common.retention import Retention, RetentionJob, retention_period
 from services.notify import domain
 from services.notify.providers import (
     EmailProvider,
@@ -17,6 +18,7 @@ from services.notify.providers import (
     build_email_provider,
     build_sms_provider,
 )
+from services.notify.retention import NotifyAnonymiser
 from services.notify.sending import Deliveries
 from services.notify.store import NotifyStore
 
@@ -56,6 +58,11 @@ class NotifyParts(Parts):
         self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
                                      send_timing(config),
                                      quiet=domain.QuietHours.parse(config["NOTIFY_QUIET_HOURS"]))
+        # KVKK: conclusions as routing announces them, and the job that anonymises the log
+        # after the period (services/common/retention.py)
+        self.retention = Retention(self.db)
+        self.retention_job = RetentionJob(self.retention, NotifyAnonymiser(self.store),
+                                          retention_period(config), service="notify")
 
 
 def build(config: dict) -> NotifyParts:

@@ -38,6 +38,7 @@ from nameko.timer import timer
 from services.common.bootstrap import Composed
 from services.common.events import utcnow
 from services.common.handlers import event_handler
+from services.common.retention import RUN_SECONDS as RETENTION_SECONDS
 from services.notify import bootstrap, domain
 from services.notify.bootstrap import NotifyParts
 
@@ -104,10 +105,13 @@ class NotifyService:
     def handle_case_closed(self, event: dict) -> None:
         """Seed 002: concluded, with the result, the link to every step and to reopen, and the
         satisfaction survey."""
+        # KVKK: the log's period starts now (recorded first: a failed send retries both)
+        self.parts.retention.record(event)
         self._tell_applicant(event, "case_closed")
 
     @event_handler("routing", "case_reopened")
     def handle_case_reopened(self, event: dict) -> None:
+        self.parts.retention.record(event)
         self._tell_applicant(event, "case_reopened")
 
     @event_handler("routing", "case_reopen_refused")
@@ -189,6 +193,11 @@ class NotifyService:
         """Record a citizen's choice (intake's "IPTAL" / "BAŞLAT" SMS, staff on their behalf):
         opted out, they get only the codes."""
         self.parts.deliveries.set_opt_out(citizen_ref, bool(opted_out), source)
+
+    @timer(interval=RETENTION_SECONDS)
+    def anonymise_expired(self) -> None:
+        """KVKK: anonymise the log of applications concluded more than the period ago."""
+        self.parts.retention_job.run()
 
     @timer(interval=RELEASE_SECONDS)
     def release_held(self) -> None:

@@ -239,6 +239,17 @@ class NotifyStore:
                 return self.messages.find_one({"_id": slot["message"]}, {"status": 1})
             n += 1
 
+    def message_ids_of(self, application_id: str) -> list[str]:
+        """The ids of an application's messages, through its list (by `_id`)."""
+        found = []
+        n = 0
+        while True:
+            slot = self.index.find_one({"_id": f"{application_id}#{n}"})
+            if slot is None:
+                return found
+            found.append(slot["message"])
+            n += 1
+
     def log_for(self, application_id: str, limit: int = 200) -> list[dict]:
         """An application's messages, oldest first."""
         found = []

@@ -14,8 +14,10 @@ import time
 from eventlet.greenpool import GreenPool
 
 from services.common.bootstrap import Parts
+from services.common.retention import Retention, RetentionJob, retention_period
 from services.common.rpc import RpcPool
 from services.reporting.reports import Reports
+from services.reporting.retention import ReportingAnonymiser
 from services.reporting.store import ReportingStore
 
 FAMILY_TTL_SECONDS = 60
@@ -40,6 +42,12 @@ class ReportingParts(Parts):
         self.reports = Reports(self.store, config.get("REPORT_TIMEZONE"),
                                spawn_map=GreenPool(READ_CONCURRENCY).imap)
         self.rpc = RpcPool(config, size=2, timeout=DIRECTORY_TIMEOUT_SECONDS)
+        # KVKK: conclusions as routing announces them, and the job that anonymises the
+        # call-back notes after the period (services/common/retention.py)
+        self.retention = Retention(self.db)
+        self.retention_job = RetentionJob(
+            self.retention, ReportingAnonymiser(self.store, config.get("REPORT_TIMEZONE")),
+            retention_period(config), service="reporting")
         self._families: dict[str, tuple[float, list[str]]] = {}
 
     def family(self, institution: str) -> list[str]:

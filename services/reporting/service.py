@@ -9,6 +9,7 @@ from nameko.timer import timer
 
 from services.common.bootstrap import Composed
 from services.common.handlers import event_handler
+from services.common.retention import RUN_SECONDS as RETENTION_SECONDS
 from services.reporting.bootstrap import ReportingParts, build
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,11 @@ class ReportingService:
     name = "reporting"
 
     parts: ReportingParts = Composed(build)
+
+    @timer(interval=RETENTION_SECONDS)
+    def anonymise_expired(self) -> None:
+        """KVKK: anonymise the call-back notes of applications concluded long ago."""
+        self.parts.retention_job.run()
 
     @timer(interval=PROJECT_SECONDS)
     def project_pending(self) -> None:
@@ -85,10 +91,12 @@ class ReportingService:
 
     @event_handler("routing", "case_closed")
     def handle_case_closed(self, event: dict) -> None:
+        self.parts.retention.record(event)  # KVKK: the call-back notes' period starts
         self.parts.reports.record(event)
 
     @event_handler("routing", "case_reopened")
     def handle_case_reopened(self, event: dict) -> None:
+        self.parts.retention.record(event)
         self.parts.reports.record(event)
 
     @event_handler("routing", "case_reopen_refused")

@@ -49,6 +49,7 @@ class ReportingStore:
         self.buckets = db["report_buckets"]
         self.projector = db["projector"]
         self.callback_notes = db["callback_notes"]
+        self.note_index = db["callback_note_index"]
         self.files = db["report_files"]
         self.runs = db["report_runs"]
         self.audit_log = db["audit_log"]
@@ -167,10 +168,40 @@ class ReportingStore:
         return self.callback_notes.find_one({"_id": f"{week}|{application_id}"})
 
     def save_callback_note(self, week: str, application_id: str, note: dict) -> None:
+        # listed first (KVKK retention finds an application's notes by `_id`): a crash in
+        # between leaves a listed week without a note, which the job skips
+        self._list_note_week(application_id, week)
         self.callback_notes.replace_one({"_id": f"{week}|{application_id}"},
                                         {"_id": f"{week}|{application_id}", "week": week,
                                          "application_id": application_id, **note},
                                         upsert=True)
+
+    def _list_note_week(self, application_id: str, week: str) -> None:
+        """Slot `<application>#<n>` of `callback_note_index` names a week with a note on the
+        application (once per week; insert-once slots, read by `_id`)."""
+        n = 0
+        while True:
+            slot = self.note_index.find_one({"_id": f"{application_id}#{n}"})
+            if slot is None:
+                try:
+                    self.note_index.insert_one({"_id": f"{application_id}#{n}", "week": week})
+                    return
+                except DuplicateKeyError:
+                    continue  # another note's week took it: read it
+            if slot["week"] == week:
+                return
+            n += 1
+
+    def callback_note_ids(self, application_id: str) -> list[str]:
+        """The `_id`s of the call-back notes on an application, through its index."""
+        found = []
+        n = 0
+        while True:
+            slot = self.note_index.find_one({"_id": f"{application_id}#{n}"})
+            if slot is None:
+                return found
+            found.append(f"{slot['week']}|{application_id}")
+            n += 1
 
     def has_run(self, run_id: str) -> bool:
         return self.runs.find_one({"_id": run_id}) is not None

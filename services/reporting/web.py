@@ -8,6 +8,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
 from services.common import metrics
+from services.common.audit import audit_blueprint
 from services.common.auth import staff_required
 from services.common.events import utcnow
 from services.common.web import create_app as create_service_app
@@ -195,7 +196,9 @@ def create_app(parts: ReportingParts) -> Flask:
 
     metrics.register_institution_gauges(reporting.institution_gauges)
     app = create_service_app(
-        "reporting", parts.config, [reports],
+        "reporting", parts.config,
+        [reports, audit_blueprint("reporting", "/api/v1/reports",
+                                  lambda: parts.store.audit_log)],
         title="Açık Kapı — Reporting",
         description="Aggregates built from events: reports by topic, unit, region and time.",
         health_checks=[mongo_check(parts.db)],

@@ -53,6 +53,8 @@ INDEXES = {
     ],
     # the relay's sweep looks for waiting `category_saved` events here
     "directory_categories": [Index([(OUTBOX_AT, 1)], {"sparse": True})],
+    # refused case reads (`services.common.audit`); searched by time window
+    "audit_log": [Index([("at", -1)])],
 }
 # directory kind → collection; each document is keyed by the record's code (provinces by name)
 DIRECTORY_COLLECTIONS = {
@@ -92,9 +94,17 @@ class RoutingStore:
         self.db = db
         self.cases = db["cases"]
         self.meta = db[META]
+        self.audit_log = db["audit_log"]
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
+
+    # -- the audit log --------------------------------------------------------------------------
+
+    def audit(self, entry: dict) -> None:
+        """Record one staff access worth auditing (a refused case read): an insert with a new
+        `_id`, atomic on FerretDB too."""
+        self.audit_log.insert_one(dict(entry, _id=new_event_id()))
 
     # -- cases --------------------------------------------------------------------------------
 

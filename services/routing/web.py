@@ -13,6 +13,7 @@ from typing import NoReturn
 from flask import Flask, g
 from flask_smorest import abort
 
+from services.common.audit import audit_blueprint
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.routing.access import Actor, Denied
@@ -48,6 +49,7 @@ def create_app(parts: RoutingParts) -> Flask:
     return create_service_app(
         "routing", parts.config,
         [categories_blueprint(cache), directory_blueprint(store, cache),
+         audit_blueprint("routing", "/api/v1/cases", lambda: store.audit_log),
          cases_blueprint(store, cache)],
         title="Açık Kapı — Routing",
         description="Organisation directory and its admin, category catalogue, routing "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 
+from flask import request
 from flask_smorest import Blueprint, abort
 
 from services.common.auth import staff_required
@@ -109,6 +110,13 @@ def cases_blueprint(store: RoutingStore, cache: OrganisationCache) -> Blueprint:
         if not in_scope(actor, case, org.directory):
             log.warning("case read refused", extra={"user": actor.user, "role": actor.role,
                                                     "application_id": application_id})
+            # KVKK: an attempt to read a case out of scope is an access an administrator
+            # must be able to find; only codes and ids, no citizen data
+            store.audit({"at": utcnow(), "staff": actor.user, "role": actor.role,
+                         "unit": actor.unit, "institution": actor.institution,
+                         "action": "case.read.refused", "application_id": application_id,
+                         "case_unit": case.get("unit"), "citizen_id": None,
+                         "path": request.path})
             deny(Denied(f"case {application_id} is held by {case.get('unit')}, outside what "
                         f"{actor.user} may read", "unit"))
         return present(case, org)

@@ -12,6 +12,7 @@ from werkzeug import Response
 
 from services.common.events import load_event, make_event
 from services.common.outbox import OUTBOX
+from services.common.retention import Retention
 from services.notify import domain
 from services.notify.bootstrap import build
 from services.notify.sending import Deliveries
@@ -66,7 +67,8 @@ def service_on(store, sms, email=None):
                             domain.Composer("https://acikkapi.mersin.bel.tr",
                                             link_secret="s" * 32),
                             TIMING, clock=lambda: DAY)
-    service = worker_factory(NotifyService, parts=SimpleNamespace(deliveries=deliveries),
+    service = worker_factory(NotifyService, parts=SimpleNamespace(
+        deliveries=deliveries, retention=Retention(deliveries.store.db)),
                              intake_rpc=intake, routing_rpc=routing)
     service.deliveries = deliveries
     return service

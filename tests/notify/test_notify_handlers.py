@@ -11,6 +11,7 @@ from nameko.testing.services import worker_factory
 from services.common.events import load_event, make_event, utcnow
 from services.common.metrics import REGISTRY
 from services.common.outbox import OUTBOX
+from services.common.retention import Retention
 from services.notify import domain
 from services.notify.bootstrap import build
 from services.notify.providers import PermanentFailure
@@ -79,7 +80,8 @@ def make_service(store: NotifyStore, sms: FakeSms | None = None, contact: dict |
     sms = sms or FakeSms()
     deliveries = Deliveries(store, sms, email or MagicMock(name="email"),
                             domain.Composer("https://acikkapi.example"), timing)
-    service = worker_factory(NotifyService, parts=SimpleNamespace(deliveries=deliveries),
+    service = worker_factory(NotifyService, parts=SimpleNamespace(
+        deliveries=deliveries, retention=Retention(deliveries.store.db)),
                              intake_rpc=intake)
     service.sms, service.deliveries = sms, deliveries
     return service

@@ -10,6 +10,7 @@ from nameko.testing.services import worker_factory
 
 from services.common.events import load_event, make_event, utcnow
 from services.common.outbox import OUTBOX
+from services.common.retention import Retention
 from services.notify import domain
 from services.notify.bootstrap import build
 from services.notify.providers import PermanentFailure, TransientFailure
@@ -69,7 +70,8 @@ def make_service(store, contact: dict | None = None, clock: Clock | None = None,
     deliveries = Deliveries(store, sms or Provider("sms"), email or Provider("mail"),
                             domain.Composer("https://acikkapi.example", link_secret="s" * 32),
                             QUICK, clock=clock or Clock(DAY))
-    service = worker_factory(NotifyService, parts=SimpleNamespace(deliveries=deliveries),
+    service = worker_factory(NotifyService, parts=SimpleNamespace(
+        deliveries=deliveries, retention=Retention(deliveries.store.db)),
                              intake_rpc=intake, routing_rpc=routing)
     service.sms, service.email, service.deliveries = deliveries.sms, deliveries.email, deliveries
     return service

@@ -423,3 +423,38 @@ def test_last_month_s_reports_are_generated_once_and_listed_and_served_by_scope(
     hidden = client.get("/api/v1/reports/files/monthly|2025-03|institution|mersin_bb",
                         headers=expert)
     assert hidden.status_code == 404
+
+
+# -- KVKK: the call-back list reads in the audit log; the notes anonymised after the period ---
+
+
+def test_an_administrator_finds_who_read_the_call_back_list_and_old_notes_lose_their_text(
+        client, config, parts, last_week, intake_contacts):
+    office = bearer(config, role="coordinator", user="ozel-kalem-1")
+    chosen = client.get(CALLBACKS, query_string={"week": "2025-W12"},
+                        headers=office).get_json()["items"][0]["application_id"]
+    assert client.put(f"{CALLBACKS}/2025-W12/{chosen}", json={
+        "reached": True, "note": "Eşine ulaşıldı, sızıntı giderilmiş."},
+        headers=office).status_code == 200
+
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(hours=1)).isoformat(),
+              "to": (now + timedelta(hours=1)).isoformat(), "application_id": chosen}
+    found = client.get("/api/v1/reports/audit", query_string=window,
+                       headers=bearer(config, role="admin", user="adm-1"))
+    assert found.status_code == 200, found.get_json()
+    [entry] = found.get_json()["items"]
+    assert entry["action"] == "callbacks.read" and entry["staff"] == "ozel-kalem-1"
+    assert chosen in entry["applications"]
+    assert client.get("/api/v1/reports/audit", query_string=window,
+                      headers=office).status_code == 403
+
+    figures = client.get("/api/v1/reports/summary", query_string={
+        "first": "2025-03-01", "last": "2025-03-31"}, headers=office).get_json()
+    parts.retention_job.clock = lambda: datetime(2027, 3, 20, tzinfo=UTC)  # two years on
+    assert set(parts.retention_job.run().anonymised) == set(last_week)
+    note = parts.store.callback_note("2025-W12", chosen)
+    assert note["note"] is None and note["reached"] is True and note["by"] == "ozel-kalem-1"
+    assert client.get("/api/v1/reports/summary", query_string={
+        "first": "2025-03-01", "last": "2025-03-31"}, headers=office).get_json() == figures
+    assert parts.retention_job.run().anonymised == []

@@ -1,0 +1,100 @@
+"""The audit logs as the console's search page reads them (`/console/denetim`): each service
+that keeps one answers `GET <its prefix>/audit` (`services.common.audit`) to an administrator's
+token, minted here for the signed-in user as for routing's calls.
+
+The services are asked one after the other and their answers merged, newest first, cut at the
+limit. A service that does not answer is named in `unavailable` and the others are still shown
+(an administrator looking for one access should not be stopped by one service being down, but
+must know the answer may be incomplete). A refusal (401, 403, 400) is the service's own and
+raises `AuditRefused` with its message and the field it names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import requests
+
+from services.common.auth import mint_token
+from services.console import domain
+from services.console.clients import named_field
+
+TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class AuditSource:
+    """One service's audit log: its name, base URL and search path."""
+
+    service: str
+    base_url: str
+    path: str
+
+
+def sources_of(config: dict) -> list[AuditSource]:
+    """Intake's personal-data reads, routing's refused case reads, reporting's call-back list
+    reads, at the URLs the console reaches each service on."""
+    return [
+        AuditSource("intake", config["CONSOLE_INTAKE_URL"], "/api/v1/citizens/audit"),
+        AuditSource("routing", config["CONSOLE_ROUTING_URL"], "/api/v1/cases/audit"),
+        AuditSource("reporting", config["CONSOLE_REPORTING_URL"], "/api/v1/reports/audit"),
+    ]
+
+
+class AuditRefused(Exception):
+    """A service refused the search; `status`, `message` and `field` are its own."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+class AuditClient:
+    """Searches every service's audit log as the signed-in administrator."""
+
+    def __init__(self, sources: list[AuditSource], secret: str,
+                 timeout: float = TIMEOUT_SECONDS):
+        self.sources = sources
+        self.secret = secret
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def search(self, session: dict, query: dict) -> dict:
+        """`{items, more, unavailable}`: the entries of every log matching `query` (the API's
+        parameters), newest first, at most `query["limit"]`; each item names its service."""
+        token = mint_token(self.secret, session["user"], session["role"], session.get("unit"),
+                           session.get("institution"),
+                           ttl=timedelta(minutes=domain.TOKEN_MINUTES))
+        items: list[dict] = []
+        more, unavailable = False, []
+        for source in self.sources:
+            try:
+                answer = self.http.get(
+                    f"{source.base_url.rstrip('/')}{source.path}", params=query,
+                    timeout=self.timeout, headers={"Authorization": f"Bearer {token}",
+                                                   "Accept": "application/json"})
+            except requests.RequestException:
+                unavailable.append(source.service)
+                continue
+            if answer.status_code >= 500 or answer.status_code == 404:
+                unavailable.append(source.service)
+                continue
+            try:
+                body = answer.json()
+            except ValueError:
+                unavailable.append(source.service)
+                continue
+            if answer.status_code != 200:
+                raise AuditRefused(answer.status_code, str(body.get("message") or "refused"),
+                                   named_field(body.get("errors")))
+            items += [dict(item, service=source.service) for item in body.get("items") or []]
+            more = more or bool(body.get("more"))
+        items.sort(key=lambda item: item["at"], reverse=True)
+        limit = int(query["limit"])
+        return {"items": items[:limit], "more": more or len(items) > limit,
+                "unavailable": unavailable}
+
+    def close(self) -> None:
+        self.http.close()

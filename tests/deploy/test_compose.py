@@ -598,6 +598,13 @@ def test_prometheus_scrapes_every_replica_of_every_service_and_loads_the_rules(s
         assert jobs[name].get("metrics_path", "/metrics") == "/metrics"
     targets = jobs["rabbitmq"]["static_configs"][0]["targets"]
     assert targets == [f"{node}:15692" for node in RABBIT_NODES]
+    # the replica set's member health, which the "member down" alert reads
+    assert jobs["mongodb"]["static_configs"][0]["targets"] == ["mongodb-exporter:9216"]
+    exporter = services["mongodb-exporter"]
+    assert "--collector.replicasetstatus" in exporter["command"]
+    assert "replicaSet=rs0" in _environment(exporter)["MONGODB_URI"]
+    rules = (DEPLOY / "prometheus" / "rules.yaml").read_text(encoding="utf-8")
+    assert "mongodb_rs_members_health" in rules
 
 
 def test_prometheus_config_passes_promtool(tmp_path):

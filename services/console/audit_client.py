@@ -11,15 +11,11 @@ raises `AuditRefused` with its message and the field it names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-import requests
+from services.console.clients import ServiceRefused, ServiceUnavailable, StaffApi
 
-from services.common.auth import mint_token
-from services.console import domain
-from services.console.clients import named_field
-
-TIMEOUT_SECONDS = 5
+# a refusal of the search is the service's own, as for every other staff API call
+AuditRefused = ServiceRefused
 
 
 @dataclass(frozen=True)
@@ -41,54 +37,28 @@ def sources_of(config: dict) -> list[AuditSource]:
     ]
 
 
-class AuditRefused(Exception):
-    """A service refused the search; `status`, `message` and `field` are its own."""
-
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-
 class AuditClient:
     """Searches every service's audit log as the signed-in administrator."""
 
-    def __init__(self, sources: list[AuditSource], secret: str,
-                 timeout: float = TIMEOUT_SECONDS):
-        self.sources = sources
-        self.secret = secret
-        self.timeout = timeout
-        self.http = requests.Session()
+    def __init__(self, sources: list[AuditSource], secret: str):
+        self.sources = [(source, StaffApi(source.base_url, secret)) for source in sources]
 
     def search(self, session: dict, query: dict) -> dict:
         """`{items, more, unavailable}`: the entries of every log matching `query` (the API's
         parameters), newest first, at most `query["limit"]`; each item names its service."""
-        token = mint_token(self.secret, session["user"], session["role"], session.get("unit"),
-                           session.get("institution"),
-                           ttl=timedelta(minutes=domain.TOKEN_MINUTES))
         items: list[dict] = []
         more, unavailable = False, []
-        for source in self.sources:
+        for source, api in self.sources:
             try:
-                answer = self.http.get(
-                    f"{source.base_url.rstrip('/')}{source.path}", params=query,
-                    timeout=self.timeout, headers={"Authorization": f"Bearer {token}",
-                                                   "Accept": "application/json"})
-            except requests.RequestException:
+                body = api.get(session, source.path, query)
+            except ServiceUnavailable:
                 unavailable.append(source.service)
                 continue
-            if answer.status_code >= 500 or answer.status_code == 404:
-                unavailable.append(source.service)
+            except ServiceRefused as refused:
+                if refused.status != 404:
+                    raise
+                unavailable.append(source.service)  # a service without the search (older)
                 continue
-            try:
-                body = answer.json()
-            except ValueError:
-                unavailable.append(source.service)
-                continue
-            if answer.status_code != 200:
-                raise AuditRefused(answer.status_code, str(body.get("message") or "refused"),
-                                   named_field(body.get("errors")))
             items += [dict(item, service=source.service) for item in body.get("items") or []]
             more = more or bool(body.get("more"))
         items.sort(key=lambda item: item["at"], reverse=True)
@@ -97,4 +67,5 @@ class AuditClient:
                 "unavailable": unavailable}
 
     def close(self) -> None:
-        self.http.close()
+        for _, api in self.sources:
+            api.close()

@@ -62,7 +62,8 @@ class StaffApi:
                           session.get("institution"),
                           ttl=timedelta(minutes=domain.TOKEN_MINUTES))
 
-    def _get(self, session: dict, path: str, params: dict | None = None) -> dict:
+    def get(self, session: dict, path: str, params: dict | None = None) -> dict:
+        """`GET path` as the session's user; the service's JSON answer."""
         return self._call(session, "GET", path, params=params)
 
     def _call(self, session: dict, method: str, path: str, params: dict | None = None,
@@ -94,7 +95,7 @@ class SlaClient(StaffApi):
 
     def reached_the_top(self, session: dict, limit: int = 100) -> dict:
         """The cases that climbed to the top of the ladder, in the caller's scope."""
-        return self._get(session, "/api/v1/sla/mayor", {"limit": limit})
+        return self.get(session, "/api/v1/sla/mayor", {"limit": limit})
 
 
 class ReportingClient(StaffApi):
@@ -103,7 +104,7 @@ class ReportingClient(StaffApi):
     def callbacks(self, session: dict, week: str | None = None) -> dict:
         """The week's call-back list with each citizen's contact (read and audited by
         reporting and intake)."""
-        return self._get(session, "/api/v1/reports/callbacks",
+        return self.get(session, "/api/v1/reports/callbacks",
                          {"week": week} if week else None)
 
     def note_callback(self, session: dict, week: str, application_id: str, reached: bool,

@@ -23,16 +23,16 @@ class RoutingClient(StaffApi):
 
     def inbox(self, session: dict, page: int = 1, per_page: int = 50) -> dict:
         """One page of the caller's inbox, oldest first (routing's `GET /api/v1/cases`)."""
-        return self._get(session, "/api/v1/cases", {"page": page, "per_page": per_page})
+        return self.get(session, "/api/v1/cases", {"page": page, "per_page": per_page})
 
     def case(self, session: dict, application_id: str) -> dict:
         """One case with its history (routing's `GET /api/v1/cases/<id>`)."""
-        return self._get(session, f"/api/v1/cases/{quote(application_id, safe='')}")
+        return self.get(session, f"/api/v1/cases/{quote(application_id, safe='')}")
 
     def resolved(self, session: dict, approved: bool, per_page: int = 200) -> dict:
         """Resolved cases of the caller's scope, oldest first, approved or not yet: routing's
         inbox in state `resolved` (which an approval leaves unchanged), filtered here."""
-        answer = self._get(session, "/api/v1/cases",
+        answer = self.get(session, "/api/v1/cases",
                            {"state": "resolved", "page": 1, "per_page": per_page})
         items = [item for item in answer["items"] if bool(item.get("approved")) == approved]
         return {"items": items, "total": len(items),
@@ -47,7 +47,7 @@ class RoutingClient(StaffApi):
     def units(self, session: dict) -> list[dict]:
         """Every unit of the directory with its institution's name, grouped by institution in
         the directory's order (routing's `GET /api/v1/directory/tree`)."""
-        tree = self._get(session, "/api/v1/directory/tree")
+        tree = self.get(session, "/api/v1/directory/tree")
         found: list[dict] = []
 
         def walk(node: dict) -> None:

@@ -24,6 +24,7 @@ the one writer whose insert succeeds may write version v, by `_id` alone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,3 +202,22 @@ def purge_version_claims(db: Database, now: datetime | None = None) -> int:
         return 0
     cutoff = (now or utcnow()) - CLAIM_KEEP
     return db[CLAIMS].delete_many({"at": {"$lt": cutoff}}).deleted_count
+
+
+def first_false(taken: Callable[[int], bool]) -> int:
+    """The first n for which `taken(n)` is False, given it is True exactly below some count:
+    where the next insert-once slot `<key>#<n>` of a list goes, in O(log count) reads by `_id`
+    (doubling, then halving)."""
+    if not taken(0):
+        return 0
+    high = 1
+    while taken(high):
+        high *= 2
+    low = high // 2  # taken(low) is True, taken(high) is False
+    while high - low > 1:
+        middle = (low + high) // 2
+        if taken(middle):
+            low = middle
+        else:
+            high = middle
+    return high

@@ -44,6 +44,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
+from services.common.mongo import first_false
 from services.common.outbox import fold_once, modify
 
 log = logging.getLogger(__name__)
@@ -135,22 +136,8 @@ class Retention:
 
     def _free_slot(self, day: date) -> int:
         """The first free slot of `day`: doubling then halving (slots are taken 0…count-1)."""
-        def taken(n: int) -> bool:
-            return self.days.find_one({"_id": f"{day.isoformat()}#{n}"}, {"_id": 1}) is not None
-
-        if not taken(0):
-            return 0
-        high = 1
-        while taken(high):
-            high *= 2
-        low = high // 2
-        while high - low > 1:
-            middle = (low + high) // 2
-            if taken(middle):
-                low = middle
-            else:
-                high = middle
-        return high
+        return first_false(lambda n: self.days.find_one(
+            {"_id": f"{day.isoformat()}#{n}"}, {"_id": 1}) is not None)
 
     def filed(self, day: date) -> list[str]:
         """The applications filed under `day` (each once), read slot by slot by `_id`."""

@@ -37,7 +37,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
-from services.common.mongo import Index, ensure_indexes
+from services.common.mongo import Index, ensure_indexes, first_false
 from services.common.outbox import (
     BOOKKEEPING,
     OUTBOX_AT,
@@ -75,23 +75,6 @@ _CONTACT = {"phone": 1, "email": 1, "preferred_channel": 1, "language": 1}
 RECENT_APPLICATIONS = 50
 PHONE_INDEX_FILLED = "phone_index_filled"
 PHONE_SLOTS = 8
-
-
-def first_false(taken: Callable[[int], bool]) -> int:
-    """The first n for which `taken(n)` is False, given it is True exactly below some count."""
-    if not taken(0):
-        return 0
-    high = 1
-    while taken(high):
-        high *= 2
-    low = high // 2  # taken(low) is True, taken(high) is False
-    while high - low > 1:
-        middle = (low + high) // 2
-        if taken(middle):
-            low = middle
-        else:
-            high = middle
-    return high
 
 
 @dataclass(frozen=True)

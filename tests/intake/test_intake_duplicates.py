@@ -8,8 +8,8 @@ import pytest
 
 from services.common.codes import normalise_tracking_code, security_digest
 from services.common.events import utcnow
+from services.common.mongo import first_false
 from services.intake.bootstrap import build
-from services.intake.store import first_false
 from services.intake.web import create_app
 from tests.intake.intake_samples import OTHER_TCKN, TCKN, WEB
 from tests.support import bearer

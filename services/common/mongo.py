@@ -24,7 +24,7 @@ the one writer whose insert succeeds may write version v, by `_id` alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -221,3 +221,31 @@ def first_false(taken: Callable[[int], bool]) -> int:
         else:
             high = middle
     return high
+
+
+def slots(collection: Collection, key: str) -> Iterator[dict]:
+    """The insert-once slot list `<key>#0`, `<key>#1`, … in order, each read by `_id`, up to the
+    first missing one (a list of an application's messages, notes, merged duplicates…: on
+    FerretDB only `_id` lookups use an index)."""
+    n = 0
+    while (slot := collection.find_one({"_id": f"{key}#{n}"})) is not None:
+        yield slot
+        n += 1
+
+
+def list_once(collection: Collection, key: str, field: str, value: Any) -> None:
+    """Append `{field: value}` to the slot list `key` unless a slot already holds it. Each slot
+    is an insert of a unique `_id`, atomic on FerretDB too: a writer that loses a slot to
+    another reads it and goes on to the next."""
+    n = 0
+    while True:
+        slot = collection.find_one({"_id": f"{key}#{n}"})
+        if slot is None:
+            try:
+                collection.insert_one({"_id": f"{key}#{n}", field: value})
+                return
+            except DuplicateKeyError:
+                continue  # another writer took this slot: read it
+        if slot.get(field) == value:
+            return
+        n += 1

@@ -44,7 +44,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
-from services.common.mongo import first_false
+from services.common.mongo import first_false, slots
 from services.common.outbox import fold_once, modify
 
 log = logging.getLogger(__name__)
@@ -141,15 +141,8 @@ class Retention:
 
     def filed(self, day: date) -> list[str]:
         """The applications filed under `day` (each once), read slot by slot by `_id`."""
-        found: list[str] = []
-        n = 0
-        while True:
-            slot = self.days.find_one({"_id": f"{day.isoformat()}#{n}"})
-            if slot is None:
-                return found
-            if slot["application_id"] not in found:
-                found.append(slot["application_id"])
-            n += 1
+        return list(dict.fromkeys(slot["application_id"]
+                                  for slot in slots(self.days, day.isoformat())))
 
     # -- what the job reads and marks ------------------------------------------------------------
 

@@ -146,13 +146,16 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
 
     def member(allowed: Callable[[str], bool], title: str, refusal: str) -> dict | Response:
         """The signed-in session when its role may see the page (`allowed(role)`); else the
-        sign-in page, or a 403 page with `title` and `refusal` (`{role}` is the role)."""
+        sign-in page, or a 403 page with `title` and `refusal` (`{role}` is the role). A POST
+        must also carry the session's CSRF token (403 otherwise, nothing changed)."""
         session = current()
         if session is None:
             return signed_out()
         if not allowed(session["role"]):
             return page("console/message.html", 403, session=session, title=title,
                         message=refusal.format(role=session["role"]))
+        if request.method == "POST" and not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
         return session
 
     def signed_out() -> Response:
@@ -434,8 +437,6 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         session = desk_session()
         if isinstance(session, Response):
             return session
-        if not same(session["csrf"], request.form.get("csrf")):
-            return csrf_refused(session)
         tckn = request.form.get("tckn", "").strip()
         try:
             citizen = parts.intake.find_citizen(session, tckn)
@@ -456,8 +457,6 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         session = desk_session()
         if isinstance(session, Response):
             return session
-        if not same(session["csrf"], request.form.get("csrf")):
-            return csrf_refused(session)
         form = request.form.to_dict()
         key = form.get("key", "")
         if not 16 <= len(key) <= 64:
@@ -490,8 +489,6 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                          "{role} rolü geri arama yapmaz. / The role {role} makes no call-backs.")
         if isinstance(session, Response):
             return session
-        if not same(session["csrf"], request.form.get("csrf")):
-            return csrf_refused(session)
         try:
             form = CallbackFormSchema().load(request.form.to_dict())
         except ValidationError as exc:

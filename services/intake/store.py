@@ -37,7 +37,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
-from services.common.mongo import Index, ensure_indexes, first_false
+from services.common.mongo import Index, ensure_indexes, first_false, slots
 from services.common.outbox import (
     BOOKKEEPING,
     OUTBOX_AT,
@@ -425,16 +425,11 @@ class IntakeStore:
     def duplicates_of(self, application_id: str) -> list[dict]:
         """Applications merged into `application_id`, oldest first."""
         found = []
-        n = 0
-        while True:
-            link = self.merged_links.find_one({"_id": f"{application_id}#{n}"})
-            if link is None:
-                break
+        for link in slots(self.merged_links, application_id):
             duplicate = self.get_application(link["application_id"])
             if duplicate is not None and (duplicate.get("merged_into") or {}).get(
                     "application_id") == application_id:
                 found.append(duplicate)
-            n += 1
         return sorted(found, key=lambda application: application["received_at"])
 
     # -- duplicates -----------------------------------------------------------------------

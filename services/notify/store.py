@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.common.mongo import Index, ensure_indexes
+from services.common.mongo import Index, ensure_indexes, list_once, slots
 from services.common.outbox import (
     BOOKKEEPING,
     OUTBOX_AT,
@@ -214,52 +214,27 @@ class NotifyStore:
 
     def _list(self, application_id: str, key: str) -> None:
         """Add message `key` to the application's list, once (a take-over finds it there)."""
-        n = 0
-        while True:
-            slot = self.index.find_one({"_id": f"{application_id}#{n}"})
-            if slot is None:
-                try:
-                    self.index.insert_one({"_id": f"{application_id}#{n}", "message": key})
-                    return
-                except DuplicateKeyError:
-                    continue  # another message of the application took it: read it
-            if slot["message"] == key:
-                return
-            n += 1
+        list_once(self.index, application_id, "message", key)
 
     def received_message(self, application_id: str) -> dict | None:
         """The application's "received" message (`status`), or None while there is none: read
         through its list, by `_id`, as the message's key names its template."""
-        n = 0
-        while True:
-            slot = self.index.find_one({"_id": f"{application_id}#{n}"})
-            if slot is None:
-                return None
+        for slot in slots(self.index, application_id):
             if slot["message"].endswith(":application_received"):
                 return self.messages.find_one({"_id": slot["message"]}, {"status": 1})
-            n += 1
+        return None
 
     def message_ids_of(self, application_id: str) -> list[str]:
         """The ids of an application's messages, through its list (by `_id`)."""
-        found = []
-        n = 0
-        while True:
-            slot = self.index.find_one({"_id": f"{application_id}#{n}"})
-            if slot is None:
-                return found
-            found.append(slot["message"])
-            n += 1
+        return [slot["message"] for slot in slots(self.index, application_id)]
 
     def log_for(self, application_id: str, limit: int = 200) -> list[dict]:
         """An application's messages, oldest first."""
         found = []
-        n = 0
-        while len(found) < limit:
-            slot = self.index.find_one({"_id": f"{application_id}#{n}"})
-            if slot is None:
+        for slot in slots(self.index, application_id):
+            if len(found) >= limit:
                 break
             message = self.get_message(slot["message"])
             if message is not None:
                 found.append(message)
-            n += 1
         return sorted(found, key=lambda message: message["created_at"])

@@ -18,7 +18,15 @@ from datetime import datetime, timedelta
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.common.mongo import VERSION, Conflict, Index, ensure_indexes, write_guarded
+from services.common.mongo import (
+    VERSION,
+    Conflict,
+    Index,
+    ensure_indexes,
+    list_once,
+    slots,
+    write_guarded,
+)
 from services.common.outbox import BOOKKEEPING, insert_once, insert_with_events
 
 INDEXES: dict[str, list[Index]] = {
@@ -179,29 +187,12 @@ class ReportingStore:
     def _list_note_week(self, application_id: str, week: str) -> None:
         """Slot `<application>#<n>` of `callback_note_index` names a week with a note on the
         application (once per week; insert-once slots, read by `_id`)."""
-        n = 0
-        while True:
-            slot = self.note_index.find_one({"_id": f"{application_id}#{n}"})
-            if slot is None:
-                try:
-                    self.note_index.insert_one({"_id": f"{application_id}#{n}", "week": week})
-                    return
-                except DuplicateKeyError:
-                    continue  # another note's week took it: read it
-            if slot["week"] == week:
-                return
-            n += 1
+        list_once(self.note_index, application_id, "week", week)
 
     def callback_note_ids(self, application_id: str) -> list[str]:
         """The `_id`s of the call-back notes on an application, through its index."""
-        found = []
-        n = 0
-        while True:
-            slot = self.note_index.find_one({"_id": f"{application_id}#{n}"})
-            if slot is None:
-                return found
-            found.append(f"{slot['week']}|{application_id}")
-            n += 1
+        return [f"{slot['week']}|{application_id}"
+                for slot in slots(self.note_index, application_id)]
 
     def has_run(self, run_id: str) -> bool:
         return self.runs.find_one({"_id": run_id}) is not None

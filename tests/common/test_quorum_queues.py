@@ -5,7 +5,6 @@ a service's event handlers declare their queues with the same arguments, so the 
 on them (RabbitMQ refuses a re-declaration whose arguments differ).
 """
 import subprocess
-import time
 import uuid
 
 import eventlet
@@ -15,6 +14,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from services.common import dlq, topology
 from services.common.config import load_config
 from services.common.runner import service_class
+from tests.support import poll
 
 RETRY_DELAY_MS = 50
 
@@ -48,13 +48,9 @@ def queue_types(uri: str) -> dict[str, str]:
 
 
 def take(channel, queue: str, timeout: float = 10):
-    """One message from `queue` (unacked), waiting up to `timeout` seconds."""
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        message = channel.basic_get(queue, no_ack=False)
-        if message is not None:
-            return message
-        time.sleep(0.02)
+    """One message from `queue` (unacked), waiting up to `timeout` seconds (None: none came)."""
+    return poll(lambda: channel.basic_get(queue, no_ack=False), lambda got: got is not None,
+                timeout, every=0.02)
     raise AssertionError(f"nothing arrived on {queue}")
 
 
@@ -114,11 +110,7 @@ def test_an_event_is_delivered_retried_and_dead_lettered_on_quorum_queues(quorum
         # a delivery rejected without requeue goes to the dead-letter queue, not nowhere
         channel.basic_reject(returned.delivery_tag, requeue=False)
         channel.close()
-    letters = []
-    until = time.monotonic() + 10
-    while not letters and time.monotonic() < until:
-        letters = dlq.list_dead_letters(quorum_uri)
-        time.sleep(0.05)
+    letters = poll(lambda: dlq.list_dead_letters(quorum_uri), bool, 10)
     assert [(x.origin_queue, x.event_id) for x in letters] == [
         (sub.queue_name, event["event_id"])]
     assert dlq.replay(quorum_uri) == 1  # back to the queue it left
@@ -142,11 +134,8 @@ def test_a_service_starts_consuming_from_quorum_queues(quorum_uri, databases, tm
         container.start()
     queue = next(s.queue_name for s in topology.SUBSCRIPTIONS if s.service == "intake")
     with Connection(quorum_uri) as conn:
-        until = time.monotonic() + 10
-        consumers = 0
-        while not consumers and time.monotonic() < until:
-            consumers = conn.channel().queue_declare(queue, passive=True).consumer_count
-            time.sleep(0.05)
+        consumers = poll(lambda: conn.channel().queue_declare(queue, passive=True).consumer_count,
+                         bool, 10)
     assert consumers == 1
     assert queue_types(quorum_uri)[queue] == "quorum"
     container.stop()

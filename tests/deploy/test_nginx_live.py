@@ -15,11 +15,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.support import free_port, poll
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
@@ -82,21 +84,36 @@ class Answer:
         return json.loads(self.text)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@contextmanager
+def running(nginx: str, conf: Path, ports: dict, listening: list[int], *args: str):
+    """The stand-in backends on `ports` and nginx with `conf`, until the block ends."""
+    backends = subprocess.Popen(
+        [sys.executable, "-c", BACKENDS, *(f"{name}={port}" for name, port in ports.items())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = None
+    try:
+        assert backends.stdout.readline().strip() == "ready"
+        server = subprocess.Popen([nginx, "-c", str(conf), *args, "-g", "daemon off;"],
+                                  stderr=subprocess.PIPE)
+        for port in listening:
+            wait_for_port(port, server)
+        yield
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        backends.stdin.close()
+        backends.terminate()
+        backends.wait(timeout=10)
 
 
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 10) -> None:
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
+    def listening() -> bool:
         assert process.poll() is None, "the process ended"
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"nothing listens on {port}")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    assert poll(listening, bool, seconds, every=0.02), f"nothing listens on {port}"
 
 
 def adapted(conf: str, ports: dict, http: int, https: int, tmp: Path) -> str:
@@ -132,30 +149,13 @@ def proxy(tmp_path_factory):
     (tmp / "nginx.conf").write_text(
         adapted((DEPLOY / "nginx.conf").read_text(encoding="utf-8"), ports, http, https, tmp),
         encoding="utf-8")
-    backends = subprocess.Popen(
-        [sys.executable, "-c", BACKENDS, *(f"{name}={port}" for name, port in ports.items())],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    server = None
-    try:
-        assert backends.stdout.readline().strip() == "ready"
-        checked = subprocess.run([nginx, "-t", "-c", str(tmp / "nginx.conf"), "-e", "stderr"],
-                                 capture_output=True, text=True, timeout=30, check=False)
-        if checked.returncode and "permission denied" in checked.stderr.lower():
-            pytest.skip(f"this nginx cannot run here: {checked.stderr.strip()[:200]}")
-        assert checked.returncode == 0, checked.stderr
-        server = subprocess.Popen(
-            [nginx, "-c", str(tmp / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"],
-            stderr=subprocess.PIPE)
-        wait_for_port(http, server)
-        wait_for_port(https, server)
+    checked = subprocess.run([nginx, "-t", "-c", str(tmp / "nginx.conf"), "-e", "stderr"],
+                             capture_output=True, text=True, timeout=30, check=False)
+    if checked.returncode and "permission denied" in checked.stderr.lower():
+        pytest.skip(f"this nginx cannot run here: {checked.stderr.strip()[:200]}")
+    assert checked.returncode == 0, checked.stderr
+    with running(nginx, tmp / "nginx.conf", ports, [http, https], "-e", "stderr"):
         yield str(tmp / "cert.pem"), f"http://127.0.0.1:{http}", f"https://127.0.0.1:{https}"
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        backends.stdin.close()
-        backends.terminate()
-        backends.wait(timeout=10)
 
 
 @pytest.mark.parametrize("path", ["/", "/api/v1/applications", "/takip/ABC?x=1", "/console"])
@@ -216,23 +216,8 @@ def local_origin(tmp_path_factory):
     conf = local_nginx_conf((DEPLOY / "nginx.conf").read_text(encoding="utf-8"), ports,
                             f"127.0.0.1:{listen}", tmp)
     (tmp / "nginx.conf").write_text(conf, encoding="utf-8")
-    backends = subprocess.Popen(
-        [sys.executable, "-c", BACKENDS, *(f"{name}={port}" for name, port in ports.items())],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    server = None
-    try:
-        assert backends.stdout.readline().strip() == "ready"
-        server = subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"],
-                                  stderr=subprocess.PIPE)
-        wait_for_port(listen, server)
+    with running(nginx, tmp / "nginx.conf", ports, [listen]):
         yield f"http://127.0.0.1:{listen}"
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
-        backends.stdin.close()
-        backends.terminate()
-        backends.wait(timeout=10)
 
 
 @pytest.mark.parametrize(("path", "service"), [

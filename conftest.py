@@ -59,6 +59,40 @@ def amqp_uri():
     yield TEST_VHOST_URI if _reachable(TEST_VHOST_URI) else DEFAULT_URI
 
 
+@contextmanager
+def _own_vhost(fallback: str):
+    """A vhost of its own for a system of processes, deleted afterwards (which also closes
+    the connections of any process that outlived its test); `fallback` without rabbitmqctl.
+
+    A process left behind by a killed process tree consumes its service's queues wherever it
+    is connected: in the run's shared vhost it would take later tests' events and answer their
+    RPCs, with a database already dropped.
+    """
+    vhost = f"acikkapi-test-{uuid.uuid4().hex[:8]}"
+    if os.environ.get("TEST_AMQP_URI") is None and _rabbitmqctl("add_vhost", vhost) and (
+            _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
+        try:
+            yield f"{DEFAULT_URI}{vhost}"
+        finally:
+            _rabbitmqctl("delete_vhost", vhost)
+        return
+    yield fallback
+
+
+@pytest.fixture
+def own_amqp_uri(amqp_uri):
+    """A vhost for this test alone (a process tree it starts)."""
+    with _own_vhost(amqp_uri) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def module_amqp_uri(amqp_uri):
+    """A vhost for this module alone (one process tree serving its tests)."""
+    with _own_vhost(amqp_uri) as uri:
+        yield uri
+
+
 SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 DEFAULT_TEST_MONGO_URI = "mongodb://127.0.0.1:27018/"  # scripts/ensure-ferretdb.sh's server
 

@@ -125,9 +125,11 @@ def all_in_one(amqp_uri: str, databases: dict, workdir, **env: str):
     topology.reset(amqp_uri, retry_delay_ms=50)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    mark = new_mark()
     environment = dict(os.environ, **databases, AMQP_URI=amqp_uri,
                        HTTP_PORT=str(port), DEV_SINK_DIR=str(Path(workdir) / "sink"),
-                       EVENT_RETRY_DELAY_MS="50", LOG_LEVEL="WARNING", PUBLIC_BASE_URL=base)
+                       EVENT_RETRY_DELAY_MS="50", LOG_LEVEL="WARNING", PUBLIC_BASE_URL=base,
+                       **{MARK: mark})
     environment.update(env)
     log_path = Path(workdir) / "all.log"
     with log_path.open("w") as log:
@@ -151,6 +153,7 @@ def all_in_one(amqp_uri: str, databases: dict, workdir, **env: str):
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+            kill_marked(mark)
 
 
 # A category an admin adds through routing's API (not in the sample catalogue file).
@@ -168,8 +171,44 @@ def category_saved(definition: dict, *, removed: bool = False, at=None) -> dict:
                       dict(definition, removed=removed), occurred_at=at)
 
 
-def descendants(pid: int) -> set[int]:
-    """Every living process below `pid` (Linux /proc), zombies excluded."""
+MARK = "ACIKKAPI_TEST_MARK"  # in the environment of every process a test's system starts
+
+
+def new_mark() -> str:
+    """A value for `MARK` naming one started system."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def kill_marked(mark: str) -> list[int]:
+    """SIGKILL every process whose environment carries `MARK=mark`; the pids killed.
+
+    The environment is inherited by every process a system forks, so this finds what a tree
+    walk misses: a child forked while its supervisor was being killed, reparented to init.
+    """
+    import contextlib
+    import os
+    import signal
+    from pathlib import Path
+
+    needle = f"{MARK}={mark}".encode()
+    killed = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            found = needle in environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(environ.parent.name), signal.SIGKILL)
+                killed.append(int(environ.parent.name))
+    return killed
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (Linux /proc), zombies excluded; parents before their
+    children."""
     from pathlib import Path
 
     children: dict[int, list[int]] = {}
@@ -180,14 +219,14 @@ def descendants(pid: int) -> set[int]:
             continue
         if fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: set[int] = set()
+    found: dict[int, None] = {}  # insertion-ordered: breadth first
     todo = [pid]
     while todo:
-        for child in children.get(todo.pop(), []):
+        for child in children.get(todo.pop(0), []):
             if child not in found:
-                found.add(child)
+                found[child] = None
                 todo.append(child)
-    return found
+    return list(found)
 
 
 def free_port_block(count: int) -> int:
@@ -224,7 +263,8 @@ class LocalSystem:
         self.first_port = free_port_block(len(self.SERVICES) + 1)
         self.front = self.first_port + len(self.SERVICES)
         self.base = f"http://127.0.0.1:{self.front}"
-        self.env = {**databases, "AMQP_URI": amqp_uri, "LOG_LEVEL": "WARNING",
+        self.mark = new_mark()
+        self.env = {**databases, "AMQP_URI": amqp_uri, "LOG_LEVEL": "WARNING", MARK: self.mark,
                     "DEV_SINK_DIR": str(self.workdir / "sink"), "PUBLIC_BASE_URL": self.base,
                     "EVENT_RETRY_DELAY_MS": "50", "OUTBOX_GRACE_SECONDS": "0.5", **env}
         self.process = None
@@ -265,9 +305,9 @@ class LocalSystem:
         ok = poll(healthy, lambda up: up or self.process.poll() is not None, seconds, every=0.2)
         assert ok, (self.workdir / f"run-{self.starts}.log").read_text()[-3000:]
 
-    def tree(self) -> set[int]:
-        """The supervisor and every process below it."""
-        return {self.process.pid} | descendants(self.process.pid) if self.process else set()
+    def tree(self) -> list[int]:
+        """The supervisor and every process below it, parents before their children."""
+        return [self.process.pid, *descendants(self.process.pid)] if self.process else []
 
     def service_pids(self) -> dict[str, int]:
         """The process of each service, from the command lines below the supervisor."""
@@ -298,7 +338,11 @@ class LocalSystem:
         return time.monotonic() - started
 
     def kill(self) -> None:
-        """SIGKILL the whole tree at once, as a power cut or the OOM killer would."""
+        """SIGKILL the whole tree at once, as a power cut or the OOM killer would.
+
+        Parents go first: a supervisor (or nginx's master) that saw a child die before its own
+        turn would start a new one, outside the list and left running after the test.
+        """
         import contextlib
         import os
         import signal
@@ -310,10 +354,14 @@ class LocalSystem:
         self.process.wait(timeout=10)
         poll(lambda: [p for p in pids if _alive(p)], lambda left: not left, 10, 0.05)
         self.process = None
+        kill_marked(self.mark)  # and whatever escaped the tree anyway
 
     def close(self) -> None:
+        """Kill what is still running, and anything of this system's that escaped the tree."""
         if self.process is not None:
             self.kill()
+        else:
+            kill_marked(self.mark)
 
 
 def _alive(pid: int) -> bool:

@@ -10,8 +10,9 @@ APPLICATION = SAMPLE_APPLICATION
 
 
 @pytest.fixture(scope="module")
-def system(amqp_uri, module_databases, tmp_path_factory):
-    with all_in_one(amqp_uri, module_databases, tmp_path_factory.mktemp("all-in-one")) as base:
+def system(module_amqp_uri, module_databases, tmp_path_factory):
+    with all_in_one(module_amqp_uri, module_databases,
+                    tmp_path_factory.mktemp("all-in-one")) as base:
         yield base
 
 

@@ -26,8 +26,8 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def system(amqp_uri, module_databases, tmp_path_factory):
-    with all_in_one(amqp_uri, module_databases, tmp_path_factory.mktemp("browser")) as base:
+def system(module_amqp_uri, module_databases, tmp_path_factory):
+    with all_in_one(module_amqp_uri, module_databases, tmp_path_factory.mktemp("browser")) as base:
         yield base
 
 

@@ -20,9 +20,9 @@ STOP_LIMIT = 30.0  # seconds within which every process must be gone (issue #9)
 
 
 @pytest.fixture
-def system(amqp_uri, databases, tmp_path):
+def system(own_amqp_uri, databases, tmp_path):
     # one test client stands for every citizen of a burst: its lookup limit fits the burst
-    local = LocalSystem(amqp_uri, databases, tmp_path,
+    local = LocalSystem(own_amqp_uri, databases, tmp_path,
                         TRACK_CLIENT_LIMIT=str(max(300, 3 * BURST)))
     yield local
     local.close()

@@ -45,9 +45,10 @@ class RecordingTransport(HttpTransport):
 
 
 @pytest.fixture(scope="module")
-def system(amqp_uri, module_databases, tmp_path_factory):
+def system(module_amqp_uri, module_databases, tmp_path_factory):
     """One all-in-one process for the module (starting one takes seconds); it accepts the key."""
-    with all_in_one(amqp_uri, module_databases, tmp_path_factory.mktemp("open311-all-in-one"),
+    with all_in_one(module_amqp_uri, module_databases,
+                    tmp_path_factory.mktemp("open311-all-in-one"),
                     OPEN311_API_KEYS=f"partner-app:{KEY},other:k-other") as base:
         yield base
 

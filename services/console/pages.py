@@ -33,22 +33,25 @@ field `csrf`; a missing or wrong one is a 403 naming it, and nothing changes.
 """
 from __future__ import annotations
 
-import hmac
 import secrets
-from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from services.common.audit import AuditQuerySchema
-from services.common.codes import display_tracking_code
 from services.console import domain
 from services.console.audit_client import AuditRefused
 from services.console.bootstrap import ConsoleParts
 from services.console.clients import ServiceRefused, ServiceUnavailable
+from services.console.kit import (
+    LOGIN_CSRF_COOKIE,
+    PATH,
+    PENDING_COOKIE,
+    SESSION_COOKIE,
+    Kit,
+)
 from services.console.logins import Locked, NeedsTotp, Refused, SignedIn
 from services.console.routing_client import RoutingRefused, RoutingUnavailable
 from services.console.schemas import (
@@ -58,18 +61,6 @@ from services.console.schemas import (
     TotpFormSchema,
 )
 
-SESSION_COOKIE = "acikkapi_console"
-PENDING_COOKIE = "acikkapi_console_2fa"
-LOGIN_CSRF_COOKIE = "acikkapi_console_csrf"
-PATH = "/console"
-CSP = ("default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-STATES_TR = {
-    "received": "alındı", "assigned": "atandı", "acknowledged": "okundu",
-    "in_progress": "çalışılıyor", "waiting_citizen": "vatandaş bekleniyor",
-    "resolved": "çözüldü, onay bekliyor", "closed": "kapatıldı", "referred": "yönlendirildi",
-    "answered": "yanıtlandı", "merged": "birleştirildi",
-}
 ACTIONS_TR = {
     "acknowledge": ("Okundu", "Acknowledge"), "start": ("Çalışmaya başla", "Start work"),
     "wait": ("Vatandaştan bilgi iste", "Wait for the citizen"),
@@ -89,6 +80,8 @@ DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("�
                     "neighbourhood_meeting": ("Mahalle toplantısı", "neighbourhood meeting"),
                     "post": ("Posta", "post")}
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
+# The areas of pages kept in modules of their own, each with `register(pages, kit)`.
+AREAS: tuple = ()
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",
@@ -99,82 +92,18 @@ REFUSALS = {
 }
 
 
-def _secured(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def blueprint(parts: ConsoleParts) -> Blueprint:
     """The console's routes over the login use cases and the services' clients."""
     logins, routing, config = parts.logins, parts.routing, parts.config
     audit = parts.audit
     pages = Blueprint("console_pages", __name__, url_prefix=PATH,
                       template_folder="templates", static_folder="static")
-    secure_setting = str(config.get("CONSOLE_SECURE_COOKIES", "auto")).lower()
-    zone = ZoneInfo(config.get("REPORT_TIMEZONE") or "Europe/Istanbul")
-
-    def local(at: datetime | str | None) -> str:
-        if not at:
-            return "—"
-        if isinstance(at, str):
-            at = datetime.fromisoformat(at)
-        return at.astimezone(zone).strftime("%d.%m.%Y %H:%M")
-
-    def page(template: str, status: int = 200, **context) -> Response:
-        return _secured(make_response(render_template(
-            template, local=local, states=STATES_TR, code=display_tracking_code, **context),
-            status))
-
-    def cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
-        response.set_cookie(name, value, max_age=max_age, path=PATH, httponly=True,
-                            samesite="Strict",
-                            secure=domain.secure_cookie(request.host, secure_setting))
-
-    def forget(response: Response, name: str) -> None:
-        response.delete_cookie(name, path=PATH, httponly=True, samesite="Strict",
-                               secure=domain.secure_cookie(request.host, secure_setting))
-
-    def to(path: str) -> Response:
-        return _secured(redirect(path, code=303))
-
-    def current() -> dict | None:
-        return logins.session(request.cookies.get(SESSION_COOKIE))
-
-    def member(allowed: Callable[[str], bool], title: str, refusal: str) -> dict | Response:
-        """The signed-in session when its role may see the page (`allowed(role)`); else the
-        sign-in page, or a 403 page with `title` and `refusal` (`{role}` is the role). A POST
-        must also carry the session's CSRF token (403 otherwise, nothing changed)."""
-        session = current()
-        if session is None:
-            return signed_out()
-        if not allowed(session["role"]):
-            return page("console/message.html", 403, session=session, title=title,
-                        message=refusal.format(role=session["role"]))
-        if request.method == "POST" and not same(session["csrf"], request.form.get("csrf")):
-            return csrf_refused(session)
-        return session
-
-    def signed_out() -> Response:
-        answer = to(f"{PATH}/giris")
-        if request.cookies.get(SESSION_COOKIE):
-            forget(answer, SESSION_COOKIE)
-        return answer
-
-    def csrf_refused(session: dict | None = None) -> Response:
-        return page("console/message.html", 403, session=session,
-                    title="Güvenlik anahtarı geçersiz / security token refused",
-                    message="Formun güvenlik anahtarı (csrf) eksik ya da yanlış; hiçbir şey "
-                            "değiştirilmedi. Sayfayı yenileyip yeniden deneyin. / The form's "
-                            "security token (csrf) is missing or wrong; nothing was changed. "
-                            "Reload the page and try again.")
-
-    def same(expected: str | None, given: str | None) -> bool:
-        return bool(expected) and bool(given) and hmac.compare_digest(
-            str(expected).encode(), str(given).encode())
+    kit = Kit(parts)
+    local, page, cookie, forget, to = kit.local, kit.page, kit.cookie, kit.forget, kit.to
+    current, member, signed_out, same = kit.current, kit.member, kit.signed_out, kit.same
+    csrf_refused, unavailable, section = kit.csrf_refused, kit.unavailable, kit.section
+    from_routing = kit.from_routing
+    zone = kit.zone
 
     def locked(outcome: Locked) -> Response:
         minutes = max(1, round(outcome.retry_after / 60))
@@ -283,23 +212,6 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                     links=domain.links_for(session["role"]),
                     idle_minutes=round(logins.policy.idle.total_seconds() / 60))
 
-    def unavailable(session: dict) -> Response:
-        return page("console/message.html", 503, session=session,
-                    title="Vaka servisi yanıt vermiyor / the case service is not answering",
-                    message="Vakalar şu anda okunamıyor ya da değiştirilemiyor; biraz sonra "
-                            "yeniden deneyin. / The cases cannot be read or changed right now; "
-                            "try again shortly.")
-
-    def from_routing(session: dict, call) -> Response | dict:
-        try:
-            return call()
-        except RoutingUnavailable:
-            return unavailable(session)
-        except RoutingRefused as refused:
-            status = refused.status if refused.status in (401, 403, 404) else 422
-            return page("console/message.html", status, session=session,
-                        title="Gösterilemiyor / cannot be shown", message=refused.message)
-
     @pages.get("/gelen")
     def inbox():
         session = member(domain.INBOX_ROLES.__contains__, "Gelen kutusu yok / no inbox",
@@ -396,17 +308,6 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
     @pages.get("/sonuclandir")
     def conclusions():
         return resolved_queue(approved=True)
-
-    def section(call) -> dict:
-        """One part of a page from one service: its answer, or why it is missing (the rest of
-        the page is still shown)."""
-        try:
-            return {"data": call()}
-        except ServiceUnavailable:
-            return {"error": "Servis yanıt vermiyor; biraz sonra yeniden deneyin. / The "
-                             "service is not answering; try again shortly.", "status": 503}
-        except ServiceRefused as refused:
-            return {"error": refused.message, "status": refused.status}
 
     def office_page(session: dict, status: int = 200, error: str | None = None,
                     tried: str | None = None) -> Response:
@@ -557,4 +458,6 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                               form, error=refused.message, field=field)
         return audit_page(session, form=form, found=found)
 
+    for area in AREAS:
+        area.register(pages, kit)
     return pages

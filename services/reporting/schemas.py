@@ -27,12 +27,22 @@ class PeriodQuerySchema(Schema):
     @validates_schema
     def _ordered(self, period: dict, **_: Any) -> None:
         first, last = period.get("first"), period.get("last")
-        if first and last:
-            if last < first:
-                raise ValidationError("`to` önce gelemez / `to` is before `from`.", "to")
-            if (last - first).days >= MAX_PERIOD_DAYS:
-                raise ValidationError(f"en çok {MAX_PERIOD_DAYS} gün / at most "
-                                      f"{MAX_PERIOD_DAYS} days", "to")
+        if first and last and last < first:
+            raise ValidationError("`to` önce gelemez / `to` is before `from`.", "to")
+        if span_days(period) >= MAX_PERIOD_DAYS:
+            raise ValidationError(f"en çok {MAX_PERIOD_DAYS} gün / at most "
+                                  f"{MAX_PERIOD_DAYS} days", "to" if last else "from")
+
+
+def span_days(period: dict) -> int:
+    """The days a period covers, less one, as `domain.resolve_period` will fill it in: a `from`
+    alone runs to today (so `from=0001-01-01` is 740,000 days, not an open question); without
+    `from` the default period is short. Today is the server's date: a day off at midnight in
+    the report timezone does not matter to a bound."""
+    first, last = period.get("first"), period.get("last")
+    if first is None:
+        return 0
+    return ((last or max(date.today(), first)) - first).days
 
 
 class ReportQuerySchema(PeriodQuerySchema):
@@ -54,9 +64,7 @@ class SeriesQuerySchema(ReportQuerySchema):
     @validates_schema
     def _daily_points(self, data: dict, **_: object) -> None:
         # each day is its own set of reads: five years by day cost 3 s a request
-        first, last = data.get("first"), data.get("last")
-        if data.get("granularity") == "day" and first and last \
-                and (last - first).days >= MAX_DAILY_POINTS:
+        if data.get("granularity") == "day" and span_days(data) >= MAX_DAILY_POINTS:
             raise ValidationError(f"günlük en çok {MAX_DAILY_POINTS} gün; daha uzun dönem için "
                                   f"week ya da month / a daily series covers at most "
                                   f"{MAX_DAILY_POINTS} days: ask by week or month",

@@ -191,6 +191,7 @@ def test_who_is_asking_is_checked_before_what_is_asked(client):
     ({"to": "31.03.2025"}, "to"),
     ({"from": "2025-03-31", "to": "2025-03-01"}, "to"),
     ({"from": "2015-01-01", "to": "2025-03-01"}, "to"),
+    ({"from": "0001-01-01"}, "from"),  # runs to today: two thousand years of buckets
 ])
 def test_a_bad_period_is_a_422_naming_the_field(client, staff_headers, query, field):
     response = client.get(SUMMARY, query_string=query, headers=staff_headers())
@@ -268,6 +269,11 @@ def test_a_daily_series_longer_than_a_year_is_a_422_asking_for_weeks(client, con
     weekly = client.get("/api/v1/reports/series", query_string={**long, "granularity": "week"},
                         headers=bearer(config))
     assert weekly.status_code == 200
+    # a `from` alone runs to today
+    to_today = client.get("/api/v1/reports/series", query_string={"from": "2024-01-01"},
+                          headers=bearer(config))
+    assert to_today.status_code == 422
+    assert "granularity" in to_today.get_json()["errors"]["query"]
 
 
 def test_an_unknown_granularity_is_a_422_naming_it(client, config):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import eventlet
 import eventlet.wsgi
@@ -101,9 +102,21 @@ def build_wsgi(runner: ServiceRunner, names: list[str]):
     return apps[names[0]] if len(apps) == 1 else PrefixDispatcher(apps)
 
 
+def served_here(config: dict, names: list[str], env: Mapping[str, str]) -> dict:
+    """`config` with the console calling the services of this process on its own port, unless
+    the environment says where each is: the default (`:8000`) is wrong for a process started on
+    another port, as the tests and a second local run do."""
+    if "console" not in names:
+        return config
+    own = f"http://127.0.0.1:{config['HTTP_PORT']}"
+    return {**config, **{f"CONSOLE_{name.upper()}_URL": own for name in names
+                         if f"CONSOLE_{name.upper()}_URL" in config
+                         and f"CONSOLE_{name.upper()}_URL" not in env}}
+
+
 def run(names: list[str]) -> None:
     """Start the nameko services and the HTTP server, and block until SIGTERM / SIGINT."""
-    config = load_config()
+    config = served_here(load_config(), names, os.environ)
     configure_logging(config["LOG_LEVEL"])
     topology.declare(config["AMQP_URI"], int(config["EVENT_RETRY_DELAY_MS"]),
                      config["AMQP_QUEUE_TYPE"])

@@ -29,11 +29,13 @@ class ServiceUnavailable(Exception):
 class ServiceRefused(Exception):
     """The service refused the call; `status` and `message` are its own."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(self, status: int, message: str, field: str | None = None,
+                 errors: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.errors = errors or {}  # the service's `errors`, as it sent them
 
 
 def named_field(errors: object) -> str | None:
@@ -77,13 +79,16 @@ class StaffApi:
             raise ServiceUnavailable(type(exc).__name__) from None
         if answer.status_code >= 500:
             raise ServiceUnavailable(f"status {answer.status_code}")
+        if answer.status_code == 204:  # done, nothing to say (a DELETE)
+            return {}
         try:
             body = answer.json()
         except ValueError:
             raise ServiceUnavailable("not JSON") from None
         if answer.status_code not in (200, 201):
+            errors = body.get("errors")
             raise ServiceRefused(answer.status_code, str(body.get("message") or "refused"),
-                                 named_field(body.get("errors")))
+                                 named_field(errors), errors if isinstance(errors, dict) else None)
         return body
 
     def close(self) -> None:
@@ -96,6 +101,20 @@ class SlaClient(StaffApi):
     def reached_the_top(self, session: dict, limit: int = 100) -> dict:
         """The cases that climbed to the top of the ladder, in the caller's scope."""
         return self.get(session, "/api/v1/sla/mayor", {"limit": limit})
+
+    # the administrators' pages (`console.admin`): SLA's policy rules
+
+    def policies(self, session: dict) -> dict:
+        """Every policy rule (`GET /api/v1/sla/policies`)."""
+        return self.get(session, "/api/v1/sla/policies")
+
+    def put_policy(self, session: dict, rule: dict) -> dict:
+        """Create or replace the rule of `rule["scope"]` (`PUT /api/v1/sla/policies`)."""
+        return self._call(session, "PUT", "/api/v1/sla/policies", body=rule)
+
+    def delete_policy(self, session: dict, rule_id: str) -> dict:
+        """Remove a rule (`DELETE /api/v1/sla/policies/<rule>`)."""
+        return self._call(session, "DELETE", f"/api/v1/sla/policies/{quote(rule_id, safe='')}")
 
 
 class ReportingClient(StaffApi):

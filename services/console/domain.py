@@ -203,6 +203,8 @@ def links_for(role: str) -> list[Link]:
                           "Mayor's office: escalated cases and call-backs"))
     if role == "admin":
         links.append(Link("/console/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"))
+        links.append(Link("/console/yonetim", "Yönetim: kategoriler, SLA, birimler",
+                          "Administration: categories, SLA, units"))
     return links
 
 

@@ -41,7 +41,7 @@ from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from services.common.audit import AuditQuerySchema
-from services.console import domain
+from services.console import admin, domain
 from services.console.audit_client import AuditRefused
 from services.console.bootstrap import ConsoleParts
 from services.console.clients import ServiceRefused, ServiceUnavailable
@@ -81,7 +81,7 @@ DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("�
                     "post": ("Posta", "post")}
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
 # The areas of pages kept in modules of their own, each with `register(pages, kit)`.
-AREAS: tuple = ()
+AREAS: tuple = (admin,)
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",

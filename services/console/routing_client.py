@@ -59,3 +59,39 @@ class RoutingClient(StaffApi):
         for root in tree.get("institutions") or []:
             walk(root)
         return found
+
+    # the administrators' pages (`console.admin`): the catalogue and the directory
+
+    def categories(self, session: dict) -> dict:
+        """Every category of the catalogue (`GET /api/v1/categories`)."""
+        return self.get(session, "/api/v1/categories")
+
+    def create_category(self, session: dict, category: dict) -> dict:
+        """Add a category (`POST /api/v1/categories`)."""
+        return self._call(session, "POST", "/api/v1/categories", body=category)
+
+    def update_category(self, session: dict, code: str, change: dict) -> dict:
+        """Change a category's fields (`PATCH /api/v1/categories/<code>`)."""
+        return self._call(session, "PATCH", f"/api/v1/categories/{quote(code, safe='')}",
+                          body=change)
+
+    def institutions(self, session: dict) -> dict:
+        """Every institution, briefly (`GET /api/v1/directory/institutions`)."""
+        return self.get(session, "/api/v1/directory/institutions")
+
+    def unit(self, session: dict, code: str) -> dict:
+        """A unit with its people and escalation ladder (`GET /api/v1/directory/units/<code>`)."""
+        return self.get(session, f"/api/v1/directory/units/{quote(code, safe='')}")
+
+    def update_unit(self, session: dict, code: str, change: dict) -> dict:
+        """Change a unit's names or people (`PATCH /api/v1/directory/units/<code>`)."""
+        return self._call(session, "PATCH", f"/api/v1/directory/units/{quote(code, safe='')}",
+                          body=change)
+
+    def staff(self, session: dict) -> dict:
+        """The staff records the caller may read (`GET /api/v1/directory/staff`)."""
+        return self.get(session, "/api/v1/directory/staff")
+
+    def create_staff(self, session: dict, person: dict) -> dict:
+        """Add a staff member (`POST /api/v1/directory/staff`)."""
+        return self._call(session, "POST", "/api/v1/directory/staff", body=person)

@@ -352,6 +352,13 @@ RECORDS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
     ("sla", "PUT", "/api/v1/sla/policies"): {
         "own": {"scope": {"institution": OWN_INST}},
         "other_inst": {"scope": {"institution": OTHER_INST}}},
+    # the administration pages' forms (field names of the forms, not of the APIs)
+    ("console", "POST", "/console/yonetim/sla"): {
+        "own": {"institution": OWN_INST}, "other_inst": {"institution": OTHER_INST}},
+    ("console", "POST", "/console/yonetim/birimler/<code>"): {
+        "own": {"code": "mezitli_bld.authz_unknown"}, "other_inst": {"code": OTHER_INST_UNIT}},
+    ("console", "POST", "/console/yonetim/personel"): {
+        "own": {"institution": OWN_INST}, "other_inst": {"institution": OTHER_INST}},
     **{("sla", method, "/api/v1/sla/calendars/<owner>"): {
         "own": {"owner": OWN_INST}, "other_inst": {"owner": OTHER_INST}}
        for method in ("PUT", "DELETE")},
@@ -378,6 +385,14 @@ BODIES: dict[tuple[str, str, str], dict[str, Any]] = {
         "code": "authz-0001", "name": "Yetki Deneme", "role": "expert"},
     ("routing", "PUT", "/api/v1/directory/locations/<province>"): {"districts": []},
     ("sla", "PUT", "/api/v1/sla/policies"): {"settings": {"read_hours": 4}},
+    ("console", "POST", "/console/yonetim/kategoriler"): {
+        "code": "authz_console", "name_tr": "Yetki", "name_en": "Authz", "kinds": "complaint",
+        "tier": "district", "read_hours": "4", "resolve_hours": "24"},
+    ("console", "POST", "/console/yonetim/sla"): {"read_hours": "4"},
+    ("console", "POST", "/console/yonetim/birimler/<code>"): {
+        "primary": "zzz-9999", "backup": "zzz-9999"},
+    ("console", "POST", "/console/yonetim/personel"): {
+        "code": "authz-0002", "name": "Yetki Deneme", "role": "expert"},
 }
 QUERIES: dict[tuple[str, str, str], dict[str, str]] = {
     ("routing", "DELETE", "/api/v1/directory/institutions/<code>/overrides"): {

@@ -163,6 +163,17 @@ class UnitChangeSchema(Schema):
     director = fields.String(required=True, validate=STAFF_CODE)
 
     @validates_schema
+    def _both_experts(self, data: dict, **_: Any) -> None:
+        # a PATCH loads partially, and the nested experts with it: a primary alone would
+        # replace the pair and leave the unit without its backup (seed 004: one of each)
+        experts = data.get("experts")
+        if experts is not None:
+            missing = [name for name in ("primary", "backup") if not experts.get(name)]
+            if missing:
+                raise ValidationError({name: ["Missing data for required field."]
+                                       for name in missing}, "experts")
+
+    @validates_schema
     def _code_names_institution(self, data: dict, **_: Any) -> None:
         if "code" in data and "institution" in data and \
                 not data["code"].startswith(f"{data['institution']}."):

@@ -181,6 +181,13 @@ def test_directory_changes_that_break_references_are_refused_with_the_field(conf
         "name_en": "x", "experts": {"primary": "tor-0004", "backup": "tor-0005"},
         "supervisor": "tor-0006", "director": "tor-0007"})
     assert answer.status_code == 422 and "code" in answer.get_json()["errors"]["json"]
+    # a primary alone would leave the unit without its backup
+    answer = http.patch("/api/v1/directory/units/mezitli_bld.works", headers=system,
+                        json={"experts": {"primary": "mez-0009"}})
+    assert answer.status_code == 422
+    assert "backup" in answer.get_json()["errors"]["json"]["experts"]
+    unit = http.get("/api/v1/directory/units/mezitli_bld.works", headers=system).get_json()
+    assert unit["experts"] == {"primary": "mez-0008", "backup": "mez-0009"}
 
 
 def test_a_unit_shows_its_people_and_escalation_ladder(config, http):

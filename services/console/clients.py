@@ -97,6 +97,16 @@ class SlaClient(StaffApi):
         """The cases that climbed to the top of the ladder, in the caller's scope."""
         return self.get(session, "/api/v1/sla/mayor", {"limit": limit})
 
+    def overdue(self, session: dict, limit: int = 100) -> dict:
+        """Running cases past their read or resolve deadline in the caller's scope, the
+        earliest due first (SLA's `GET /api/v1/sla/overdue`)."""
+        return self.get(session, "/api/v1/sla/overdue", {"limit": limit})
+
+    def at_risk(self, session: dict, limit: int = 100) -> dict:
+        """Running cases past their first warning and not yet due, in the caller's scope
+        (SLA's `GET /api/v1/sla/at-risk`)."""
+        return self.get(session, "/api/v1/sla/at-risk", {"limit": limit})
+
 
 class ReportingClient(StaffApi):
     """Reporting's call-back list (`/api/v1/reports/callbacks…`)."""

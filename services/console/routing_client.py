@@ -59,3 +59,32 @@ class RoutingClient(StaffApi):
         for root in tree.get("institutions") or []:
             walk(root)
         return found
+
+    def coordination_queue(self, session: dict, per_page: int = 200) -> dict:
+        """The cases waiting at the coordination centres in the caller's scope, oldest first:
+        what no rule matched (routing's `GET /api/v1/cases/coordination`)."""
+        return self.get(session, "/api/v1/cases/coordination", {"page": 1, "per_page": per_page})
+
+    def muhtar_pending(self, session: dict, per_page: int = 200) -> dict:
+        """The muhtar requests waiting at the ministry desk in the caller's scope, oldest first
+        (routing's inbox in state `received`, which only they are ever in)."""
+        answer = self.get(session, "/api/v1/cases",
+                          {"state": "received", "page": 1, "per_page": per_page})
+        items = [item for item in answer["items"] if item.get("muhtar")]
+        return {"items": items, "total": len(items),
+                "more": answer["total"] > len(answer["items"])}
+
+    def institutions(self, session: dict) -> list[dict]:
+        """Every institution of the directory (`code`, `type`, `name_tr`), in the directory's
+        order (routing's `GET /api/v1/directory/tree`)."""
+        tree = self.get(session, "/api/v1/directory/tree")
+        found: list[dict] = []
+
+        def walk(node: dict) -> None:
+            found.append({key: node.get(key) for key in ("code", "type", "name_tr")})
+            for child in node.get("children") or []:
+                walk(child)
+
+        for root in tree.get("institutions") or []:
+            walk(root)
+        return found

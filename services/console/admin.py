@@ -352,7 +352,7 @@ def register(pages: Blueprint, kit: Kit) -> None:
             return units
         staff = kit.section(lambda: routing.staff(session))
         people = {s["code"]: s for s in (staff.get("data") or {}).get("items") or []}
-        institutions = kit.section(lambda: routing.institutions(session))
+        institutions = kit.section(lambda: {"items": routing.institutions(session)})
         chosen = chosen or request.args.get("birim")
         detail = kit.section(lambda: routing.unit(session, chosen)) if chosen else None
         on = (problem or {}).get("target")

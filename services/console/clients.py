@@ -116,6 +116,16 @@ class SlaClient(StaffApi):
         """Remove a rule (`DELETE /api/v1/sla/policies/<rule>`)."""
         return self._call(session, "DELETE", f"/api/v1/sla/policies/{quote(rule_id, safe='')}")
 
+    def overdue(self, session: dict, limit: int = 100) -> dict:
+        """Running cases past their read or resolve deadline in the caller's scope, the
+        earliest due first (SLA's `GET /api/v1/sla/overdue`)."""
+        return self.get(session, "/api/v1/sla/overdue", {"limit": limit})
+
+    def at_risk(self, session: dict, limit: int = 100) -> dict:
+        """Running cases past their first warning and not yet due, in the caller's scope
+        (SLA's `GET /api/v1/sla/at-risk`)."""
+        return self.get(session, "/api/v1/sla/at-risk", {"limit": limit})
+
 
 class ReportingClient(StaffApi):
     """Reporting's call-back list (`/api/v1/reports/callbacks…`)."""

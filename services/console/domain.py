@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from services.common.auth import ROLES
 from services.reporting.domain import CALLBACK_ROLES
-from services.routing.access import ACTIONS_OF_ROLE
+from services.routing.access import ACTIONS_OF_ROLE, CENTRAL_ROLES
 from services.routing.cases import TRANSITIONS
 
 # The mayor's office and the administrators reach the most: a password alone is not enough.
@@ -155,9 +155,9 @@ class Link:
 
 
 # The case actions the console's case page offers, in the order of a case's life; `forward`
-# (the ministry desk's muhtar requests) belongs to that desk's page, not built yet.
-CASE_ACTIONS = ("acknowledge", "start", "wait", "resume", "resolve", "transfer", "return",
-                "approve", "reject", "close")
+# is the ministry desk's (a muhtar request waiting there), also on the coordination page.
+CASE_ACTIONS = ("forward", "acknowledge", "start", "wait", "resume", "resolve", "transfer",
+                "return", "approve", "reject", "close")
 APPROVAL_ACTIONS = frozenset({"approve", "reject"})
 
 
@@ -172,6 +172,22 @@ def may_conclude(role: str) -> bool:
     return "close" in ACTIONS_OF_ROLE.get(role, frozenset())
 
 
+def may_dispatch(role: str) -> bool:
+    """Whether routing gives `role` the coordination queue (what no rule matched) to transfer
+    from: the coordination centre and the administrators."""
+    return role in CENTRAL_ROLES and "transfer" in ACTIONS_OF_ROLE.get(role, frozenset())
+
+
+def may_forward(role: str) -> bool:
+    """Whether routing lets `role` forward the muhtar requests waiting at the ministry desk."""
+    return "forward" in ACTIONS_OF_ROLE.get(role, frozenset())
+
+
+def may_coordinate(role: str) -> bool:
+    """Whether `role` has the coordination page: its queue and board, or its muhtar desk."""
+    return may_dispatch(role) or may_forward(role)
+
+
 def actions_for(role: str, case: dict) -> list[str]:
     """The actions of `CASE_ACTIONS` that `role` may take on `case` in its current state, by
     routing's rules; an approved resolution is neither approved nor rejected again, and only
@@ -181,7 +197,8 @@ def actions_for(role: str, case: dict) -> list[str]:
     return [action for action in CASE_ACTIONS
             if action in allowed and state in TRANSITIONS[action][0]
             and not (action in APPROVAL_ACTIONS and case.get("approved"))
-            and not (action == "close" and not case.get("approved"))]
+            and not (action == "close" and not case.get("approved"))
+            and not (action == "forward" and not case.get("muhtar"))]
 
 
 def links_for(role: str) -> list[Link]:
@@ -198,6 +215,10 @@ def links_for(role: str) -> list[Link]:
     if may_conclude(role):
         links.append(Link("/console/sonuclandir", "Sonuçlandırılacak vakalar",
                           "Approved resolutions to conclude"))
+    if may_coordinate(role):
+        links.append(Link("/console/koordinasyon", "Koordinasyon merkezi: gelenler, "
+                          "gecikenler, muhtar masası", "Coordination centre: incoming, late "
+                          "cases, the muhtar desk"))
     if role in OFFICE_ROLES:
         links.append(Link("/console/baskanlik", "Başkanlık: gecikenler ve geri arama",
                           "Mayor's office: escalated cases and call-backs"))

@@ -19,6 +19,8 @@ script framework.
 - `onay`: the resolutions waiting for approval, for the roles routing lets approve;
   `sonuclandir`: the approved ones waiting to be concluded (closed, the citizen told), for the
   coordination centre.
+- `koordinasyon`: the coordination centre (its own module, `coordination`): what no rule
+  matched, to dispatch; SLA's overdue and at-risk board; the muhtar desk's requests to forward.
 - `denetim`: the administrators' search of the audit logs (KVKK): who read or changed whose
   personal data, when and why, and the case reads routing refused — every service's log asked
   with the administrator's token (`audit_client`), merged newest first. A window of local days
@@ -41,7 +43,7 @@ from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from services.common.audit import AuditQuerySchema
-from services.console import admin, domain
+from services.console import admin, coordination, domain
 from services.console.audit_client import AuditRefused
 from services.console.bootstrap import ConsoleParts
 from services.console.clients import ServiceRefused, ServiceUnavailable
@@ -62,6 +64,7 @@ from services.console.schemas import (
 )
 
 ACTIONS_TR = {
+    "forward": ("Muhtar talebini ilet", "Forward the muhtar request"),
     "acknowledge": ("Okundu", "Acknowledge"), "start": ("Çalışmaya başla", "Start work"),
     "wait": ("Vatandaştan bilgi iste", "Wait for the citizen"),
     "resume": ("Devam et", "Resume"), "resolve": ("Çöz", "Resolve"),
@@ -70,7 +73,8 @@ ACTIONS_TR = {
     "approve": ("Çözümü onayla", "Approve"), "reject": ("Çözümü reddet", "Reject"),
     "close": ("Sonuçlandır ve kapat", "Conclude and close"),
 }
-ACTION_FIELDS = ("reason", "result", "photo", "unit")  # what the forms may carry to routing
+# what the forms may carry to routing
+ACTION_FIELDS = ("reason", "result", "photo", "unit", "institution")
 KINDS_TR = {"complaint": ("Şikâyet", "complaint"), "request": ("Talep", "request"),
             "suggestion": ("Öneri", "suggestion"), "information": ("Bilgi edinme", "information"),
             "thanks": ("Teşekkür", "thanks")}
@@ -79,9 +83,10 @@ DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("�
                     "field_team": ("Saha ekibi", "field team"),
                     "neighbourhood_meeting": ("Mahalle toplantısı", "neighbourhood meeting"),
                     "post": ("Posta", "post")}
-FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
+FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason"),
+                  "forward": ("institution", "reason")}
 # The areas of pages kept in modules of their own, each with `register(pages, kit)`.
-AREAS: tuple = (admin,)
+AREAS: tuple = (admin, coordination)
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",
@@ -238,9 +243,16 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
             if isinstance(listed, Response):
                 return listed
             units = [unit for unit in listed if unit["code"] != case.get("unit")]
+        targets: list[dict] = []
+        if "forward" in actions:  # a muhtar request at the desk: where it may be forwarded
+            found = from_routing(session, lambda: routing.institutions(session))
+            if isinstance(found, Response):
+                return found
+            targets = coordination.forward_targets(found)
         done = request.args.get("tamam")
         return page("console/case.html", status, session=session, case=case, actions=actions,
-                    names=ACTIONS_TR, units=units, refused=refused, tried=tried,
+                    names=ACTIONS_TR, units=units, targets=targets, refused=refused,
+                    tried=tried,
                     links=domain.links_for(session["role"]),
                     on_form=bool(refused and tried and refused.field in FIELDS_OF_FORM.get(
                         tried, ("reason",))),

@@ -75,10 +75,6 @@ class RoutingClient(StaffApi):
         return self._call(session, "PATCH", f"/api/v1/categories/{quote(code, safe='')}",
                           body=change)
 
-    def institutions(self, session: dict) -> dict:
-        """Every institution, briefly (`GET /api/v1/directory/institutions`)."""
-        return self.get(session, "/api/v1/directory/institutions")
-
     def unit(self, session: dict, code: str) -> dict:
         """A unit with its people and escalation ladder (`GET /api/v1/directory/units/<code>`)."""
         return self.get(session, f"/api/v1/directory/units/{quote(code, safe='')}")
@@ -95,3 +91,32 @@ class RoutingClient(StaffApi):
     def create_staff(self, session: dict, person: dict) -> dict:
         """Add a staff member (`POST /api/v1/directory/staff`)."""
         return self._call(session, "POST", "/api/v1/directory/staff", body=person)
+
+    def coordination_queue(self, session: dict, per_page: int = 200) -> dict:
+        """The cases waiting at the coordination centres in the caller's scope, oldest first:
+        what no rule matched (routing's `GET /api/v1/cases/coordination`)."""
+        return self.get(session, "/api/v1/cases/coordination", {"page": 1, "per_page": per_page})
+
+    def muhtar_pending(self, session: dict, per_page: int = 200) -> dict:
+        """The muhtar requests waiting at the ministry desk in the caller's scope, oldest first
+        (routing's inbox in state `received`, which only they are ever in)."""
+        answer = self.get(session, "/api/v1/cases",
+                          {"state": "received", "page": 1, "per_page": per_page})
+        items = [item for item in answer["items"] if item.get("muhtar")]
+        return {"items": items, "total": len(items),
+                "more": answer["total"] > len(answer["items"])}
+
+    def institutions(self, session: dict) -> list[dict]:
+        """Every institution of the directory (`code`, `type`, `name_tr`), in the directory's
+        order (routing's `GET /api/v1/directory/tree`)."""
+        tree = self.get(session, "/api/v1/directory/tree")
+        found: list[dict] = []
+
+        def walk(node: dict) -> None:
+            found.append({key: node.get(key) for key in ("code", "type", "name_tr")})
+            for child in node.get("children") or []:
+                walk(child)
+
+        for root in tree.get("institutions") or []:
+            walk(root)
+        return found

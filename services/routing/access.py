@@ -159,3 +159,19 @@ def check_directory_change(actor: Actor, institution: str | None) -> None:
     if institution != actor.institution:
         raise Denied(f"an admin of {actor.institution} may only change {actor.institution}'s "
                      f"own records, not {institution}'s", "inst")
+
+
+def coordination_units(actor: Actor, directory: Directory) -> list[str]:
+    """The coordination units whose queue `actor` sees (where what no rule matched lands:
+    every institution's coordination unit but the ministry desk's): all of them for a
+    system-wide coordinator or admin, else those of the institutions in its charge.
+
+    Raises `Denied` for a role other than coordinator or admin (the role is checked first).
+    """
+    if actor.role not in CENTRAL_ROLES:
+        raise Denied(f"role {actor.role} has no coordination queue")
+    wanted = None if sees_everything(actor) else institutions_in_charge(actor, directory)
+    return sorted(inst.coordination_unit for inst in directory.institutions.values()
+                  if inst.coordination_unit and inst.type != "ministry_desk"
+                  and inst.coordination_unit in directory.units
+                  and (wanted is None or inst.code in wanted))

@@ -255,6 +255,15 @@ class InboxQuerySchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+class CoordinationQuerySchema(Schema):
+    """The coordination queue: `state` (repeatable; default the states a case can be
+    dispatched from), paged as the inbox."""
+
+    state = fields.List(fields.String(validate=validate.OneOf(CASE_STATES)))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
 class CaseStepSchema(Schema):
     at = fields.DateTime()
     state = fields.String()
@@ -302,12 +311,13 @@ class CaseSummarySchema(Schema):
     read_at = fields.DateTime(allow_none=True)
     # the inbox shows when each case is due (the staff console's list)
     deadlines = fields.Nested(DeadlinesSchema, allow_none=True)
+    # a muhtar request waiting at the ministry desk: what the rules suggest (the desk's list)
+    suggestion = fields.Dict(allow_none=True)
 
 
 class CaseSchema(CaseSummarySchema):
     unit_name = fields.String(allow_none=True)
     institution_name = fields.String(allow_none=True)
-    suggestion = fields.Dict(allow_none=True)
     forwarded_to = fields.String(allow_none=True)
     result = fields.String(allow_none=True)
     photo = fields.String(allow_none=True)

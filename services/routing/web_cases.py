@@ -18,8 +18,10 @@ from services.common.events import utcnow
 from services.routing import cases
 from services.routing.access import (
     ACTIONS_OF_ROLE,
+    CENTRAL_ROLES,
     Denied,
     check_case_action,
+    coordination_units,
     in_scope,
     inbox_holders,
     inbox_scope,
@@ -29,6 +31,7 @@ from services.routing.organisation import OrganisationCache
 from services.routing.schemas import (
     ACTION_SCHEMAS,
     CaseSchema,
+    CoordinationQuerySchema,
     InboxQuerySchema,
     InboxSchema,
 )
@@ -92,6 +95,30 @@ def cases_blueprint(store: RoutingStore, cache: OrganisationCache) -> Blueprint:
             states=query.get("state") or list(cases.OPEN_STATES),
             category=query.get("category"), received_from=query.get("received_from"),
             received_to=query.get("received_to"), skip=(page - 1) * per_page, limit=per_page)
+        return {"items": [present(item, org) for item in items], "total": total,
+                "page": page, "per_page": per_page}
+
+    @blp.route("/coordination", methods=["GET"])
+    @staff_required(*CENTRAL_ROLES)  # the role before the query: no 422 for another role
+    @blp.arguments(CoordinationQuerySchema, location="query")
+    @blp.response(200, InboxSchema)
+    @blp.doc(security=[{"staffToken": []}])
+    def coordination_queue(query: dict):
+        """The coordination queue: the open cases held by the coordination units (where a
+        case no rule matched lands: an unknown or coordination-tier category, one unmapped in
+        its institution), for coordinators and administrators only; an `inst` token: its
+        institution's and those under it. `state` (repeatable) defaults to the states a case
+        can be transferred from; paged as the inbox, oldest first."""
+        org = cache.current()
+        try:
+            units = coordination_units(current_actor(), org.directory)
+        except Denied as exc:
+            deny(exc)
+        page, per_page = query["page"], query["per_page"]
+        items, total = store.inbox(
+            units=units, institutions=None, holders=units,
+            states=query.get("state") or list(cases.OPEN_WORK), category=None,
+            received_from=None, received_to=None, skip=(page - 1) * per_page, limit=per_page)
         return {"items": [present(item, org) for item in items], "total": total,
                 "page": page, "per_page": per_page}
 

@@ -83,12 +83,19 @@ def test_the_case_actions_offered_follow_routings_roles_and_states():
     assert domain.actions_for("coordinator", dict(resolved, approved=True)) == ["close"]
     assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
     assert domain.actions_for("ministry_officer", {"state": "received"}) == []
+    muhtar = {"state": "received", "muhtar": True}  # waiting at the ministry desk
+    assert domain.actions_for("ministry_officer", muhtar) == ["forward"]
+    assert domain.actions_for("coordinator", muhtar) == ["forward"]
+    assert domain.actions_for("expert", muhtar) == []
     assert [link.href for link in domain.links_for("supervisor")] == [
         "/console/gelen", "/console/onay"]
     assert [link.href for link in domain.links_for("mayor")] == [
         "/console/onay", "/console/baskanlik"]
     assert [link.href for link in domain.links_for("coordinator")] == [
-        "/console/masa", "/console/sonuclandir", "/console/baskanlik"]
+        "/console/masa", "/console/sonuclandir", "/console/koordinasyon",
+        "/console/baskanlik"]
+    assert [link.href for link in domain.links_for("ministry_officer")] == [
+        "/console/koordinasyon"]
     assert [link.href for link in domain.links_for("expert")] == ["/console/gelen"]
 
 

@@ -387,3 +387,27 @@ def test_the_audit_search_is_for_administrators_and_refuses_bad_input_naming_the
         body = answer.get_json()
         assert field in body["errors"]["query"], (query, body)
         assert field in body["message"]
+
+
+def test_the_coordination_queue_lists_what_no_rule_matched_for_the_centre_only(
+        config, http, open_application):
+    unknown = open_application("no_such_category")  # → mersin_bb.coordination
+    unmapped = open_application("unmapped_example", minutes=1)  # → mezitli_bld.coordination
+    routed = open_application("road_damage", minutes=2)  # → mezitli_bld.works: not listed
+    everything = http.get("/api/v1/cases/coordination", headers=auth(config, "coordinator"))
+    assert everything.status_code == 200, everything.get_json()
+    listed = [item["application_id"] for item in everything.get_json()["items"]]
+    assert listed == [unknown, unmapped] and routed not in listed
+    mezitli = http.get("/api/v1/cases/coordination", headers=auth(
+        config, "coordinator", "mez-0004", institution="mezitli_bld")).get_json()
+    assert [item["application_id"] for item in mezitli["items"]] == [unmapped]
+    for role in ("expert", "supervisor", "mayor", "ministry_officer"):
+        refused = http.get("/api/v1/cases/coordination?state=bogus",  # the role first
+                           headers=auth(config, role, unit="mezitli_bld.works"))
+        assert refused.status_code == 403 and "role" in refused.get_json()["errors"]
+    worked = http.post(f"/api/v1/cases/{unmapped}/acknowledge", json={},
+                       headers=auth(config, "coordinator"))
+    assert worked.status_code == 200
+    states = http.get("/api/v1/cases/coordination?state=acknowledged",
+                      headers=auth(config, "admin")).get_json()
+    assert [item["application_id"] for item in states["items"]] == [unmapped]

@@ -84,11 +84,12 @@ def test_the_case_actions_offered_follow_routings_roles_and_states():
     assert domain.actions_for("supervisor", dict(resolved, approved=True)) == []
     assert domain.actions_for("ministry_officer", {"state": "received"}) == []
     assert [link.href for link in domain.links_for("supervisor")] == [
-        "/console/gelen", "/console/onay"]
+        "/console/gelen", "/console/onay", "/console/birim"]
     assert [link.href for link in domain.links_for("mayor")] == [
-        "/console/onay", "/console/baskanlik"]
+        "/console/onay", "/console/baskanlik", "/console/birim", "/console/pano"]
     assert [link.href for link in domain.links_for("coordinator")] == [
-        "/console/masa", "/console/sonuclandir", "/console/baskanlik"]
+        "/console/masa", "/console/sonuclandir", "/console/baskanlik", "/console/sorgu",
+        "/console/birim", "/console/pano"]
     assert [link.href for link in domain.links_for("expert")] == ["/console/gelen"]
 
 

@@ -2,7 +2,7 @@
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
 cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the clients that call
-intake's, routing's, SLA's and reporting's staff APIs as the signed-in user
+intake's, routing's, SLA's, reporting's and tracking's staff APIs as the signed-in user
 (`CONSOLE_<SERVICE>_URL`), and the one that searches their audit logs (KVKK). On a local
 database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already
 there are left alone). The nameko service receives the parts through `Composed(build)`, the
@@ -16,7 +16,7 @@ from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import load_sample_accounts
 from services.console.audit_client import AuditClient, sources_of
-from services.console.clients import IntakeClient, ReportingClient, SlaClient
+from services.console.clients import IntakeClient, ReportingClient, SlaClient, TrackingClient
 from services.console.logins import Clock, Logins
 from services.console.routing_client import RoutingClient
 from services.console.store import ConsoleStore
@@ -37,6 +37,7 @@ class ConsoleParts(Parts):
     intake: IntakeClient
     sla: SlaClient
     reporting: ReportingClient
+    tracking: TrackingClient
     audit: AuditClient
 
     def __init__(self, config: dict, clock: Clock | None = None):
@@ -53,6 +54,7 @@ class ConsoleParts(Parts):
         self.intake = IntakeClient(config["CONSOLE_INTAKE_URL"], secret)
         self.sla = SlaClient(config["CONSOLE_SLA_URL"], secret)
         self.reporting = ReportingClient(config["CONSOLE_REPORTING_URL"], secret)
+        self.tracking = TrackingClient(config["CONSOLE_TRACKING_URL"], secret)
         self.audit = AuditClient(sources_of(config), secret)
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
             if is_local(config["MONGO_URI"]):
@@ -65,7 +67,7 @@ class ConsoleParts(Parts):
 
     def close(self) -> None:
         for client in (self.routing, self.intake, self.sla, self.reporting,
-                       self.audit):
+                       self.tracking, self.audit):
             client.close()
         super().close()
 

@@ -7,7 +7,8 @@ a 5xx) a call raises `ServiceUnavailable`; a refusal (401, 403, 404, 409, 422) r
 `ServiceRefused` with the service's own message and the field it names.
 
 `StaffApi` is that one way of calling; `IntakeClient` is the desk's, `SlaClient` and
-`ReportingClient` the mayor's office's (routing's are in `routing_client`).
+`ReportingClient` the mayor's office's and the unit overview's, `TrackingClient` the lookup by
+tracking code's (routing's are in `routing_client`).
 """
 from __future__ import annotations
 
@@ -143,6 +144,44 @@ class ReportingClient(StaffApi):
                                           f"{quote(application_id, safe='')}",
                           body={"reached": reached, "note": note or None})
 
+    def backlog(self, session: dict) -> dict:
+        """What is open now in the caller's scope, by age, and how much is overdue."""
+        return self.get(session, "/api/v1/reports/backlog")
+
+    def summary(self, session: dict) -> dict:
+        """The last 30 days' summary in the caller's scope (reporting's default period)."""
+        return self.get(session, "/api/v1/reports/summary")
+
+    def series(self, session: dict, granularity: str = "day") -> dict:
+        """Received against concluded over the last 30 days, per `granularity`."""
+        return self.get(session, "/api/v1/reports/series", {"granularity": granularity})
+
+    def files(self, session: dict) -> dict:
+        """The weekly and monthly report files generated for the caller's scope."""
+        return self.get(session, "/api/v1/reports/files")
+
+    def file(self, session: dict, file_id: str, fmt: str) -> tuple[bytes, str, str]:
+        """One generated report file, scoped by reporting: its bytes, content type and
+        `Content-Disposition` (a refusal raises `ServiceRefused` with reporting's 404/422)."""
+        try:
+            answer = self.http.get(
+                f"{self.base_url}/api/v1/reports/files/{quote(file_id, safe='')}",
+                params={"format": fmt}, timeout=self.timeout,
+                headers={"Authorization": f"Bearer {self.token_for(session)}"})
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(type(exc).__name__) from None
+        if answer.status_code >= 500:
+            raise ServiceUnavailable(f"status {answer.status_code}")
+        if answer.status_code != 200:
+            try:
+                body = answer.json()
+            except ValueError:
+                raise ServiceUnavailable("not JSON") from None
+            raise ServiceRefused(answer.status_code, str(body.get("message") or "refused"),
+                                 named_field(body.get("errors")))
+        return (answer.content, answer.headers.get("Content-Type", "application/octet-stream"),
+                answer.headers.get("Content-Disposition", "attachment"))
+
 
 class IntakeClient(StaffApi):
     """Intake's citizen search and the desk's simplified form (`/api/v1/…`)."""
@@ -157,3 +196,13 @@ class IntakeClient(StaffApi):
         application already filed instead of filing it twice."""
         return self._call(session, "POST", "/api/v1/applications/desk", body=form,
                           headers={"Idempotency-Key": key})
+
+
+class TrackingClient(StaffApi):
+    """Tracking's staff lookup (`/api/v1/track/staff/…`)."""
+
+    def look_up(self, session: dict, tracking_code: str) -> dict:
+        """The application behind a tracking code as a caller read it out (status, unit,
+        timeline; no personal data); the code travels in the body, never in a URL."""
+        return self._call(session, "POST", "/api/v1/track/staff/lookup",
+                          body={"tracking_code": tracking_code})

@@ -226,6 +226,15 @@ def links_for(role: str) -> list[Link]:
         links.append(Link("/console/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"))
         links.append(Link("/console/yonetim", "Yönetim: kategoriler, SLA, birimler",
                           "Administration: categories, SLA, units"))
+    if role in LOOKUP_ROLES:
+        links.append(Link("/console/sorgu", "Takip koduyla başvuru sorgula",
+                          "Look an application up by its tracking code"))
+    if role in UNIT_OVERVIEW_ROLES:
+        links.append(Link("/console/birim", "Birim özeti: birikmiş iş, gecikenler, raporlar",
+                          "Unit overview: backlog, late cases, reports"))
+    if role in DASHBOARD_ROLES:
+        links.append(Link("/console/pano", "Başkanlık panosu: son 30 gün",
+                          "Headline dashboard: the last 30 days"))
     return links
 
 
@@ -269,3 +278,14 @@ def desk_payload(form: dict, session: dict, now: datetime, province: str) -> dic
     if given["answer"]:
         payload["answer"] = given["answer"]
     return {k: v for k, v in payload.items() if v != ""}
+
+
+# The pages of `overview` (issue 13). The lookup by tracking code: the desk and the call
+# centre, staffed by the coordination centre (tracking's `staff.LOOKUP_ROLES` decide again).
+LOOKUP_ROLES = frozenset({"coordinator", "admin"})
+# The unit overview: a supervisor and every role above, each scoped by its token in SLA and
+# reporting (an expert works the inbox instead).
+UNIT_OVERVIEW_ROLES = frozenset({"supervisor", "director", "deputy_mayor", "mayor", "governor",
+                                 "coordinator", "admin"})
+# The headline dashboard: the mayor's office, the coordination centre, the administrators.
+DASHBOARD_ROLES = OFFICE_ROLES

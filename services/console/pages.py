@@ -26,6 +26,8 @@ script framework.
   with the administrator's token (`audit_client`), merged newest first. A window of local days
   is required (at most 92) and the answer is limited (at most 500): the store scans for any
   filter but `_id`, so a search is bounded.
+- `sorgu`, `birim`, `pano`: the lookup by tracking code, the unit overview and the headline
+  dashboard, in `overview` (one of `AREAS`).
 
 Cookies: the session id in `acikkapi_console` (HttpOnly, SameSite=Strict, Path=/console, Secure
 except on this machine's loopback), the pending second step in `acikkapi_console_2fa`, and the
@@ -43,7 +45,7 @@ from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from services.common.audit import AuditQuerySchema
-from services.console import admin, coordination, domain
+from services.console import admin, coordination, domain, overview
 from services.console.audit_client import AuditRefused
 from services.console.bootstrap import ConsoleParts
 from services.console.clients import ServiceRefused, ServiceUnavailable
@@ -86,7 +88,7 @@ DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("�
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason"),
                   "forward": ("institution", "reason")}
 # The areas of pages kept in modules of their own, each with `register(pages, kit)`.
-AREAS: tuple = (admin, coordination)
+AREAS: tuple = (admin, coordination, overview)
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",

@@ -27,7 +27,7 @@ from marshmallow import ValidationError
 from services.common.fastpath import Answer, FastRoute, read_body
 from services.common.web import create_app as create_service_app
 from services.common.web import error_body, mongo_check, summary
-from services.tracking import domain, muhtar, open311, pages
+from services.tracking import domain, muhtar, open311, pages, staff
 from services.tracking.bootstrap import TrackingParts
 from services.tracking.lookup import NotFound, Opened, Tracker, dumps
 from services.tracking.ratelimit import Blocked, client_address
@@ -197,7 +197,7 @@ def create_app(parts: TrackingParts) -> Flask:
     """Tracking's Flask app over the process's parts (the objects its nameko side uses)."""
     config, tracker = parts.config, parts.tracker
     app = create_service_app(
-        "tracking", config, [api_blueprint(tracker)],
+        "tracking", config, [api_blueprint(tracker), staff.blueprint(tracker)],
         title="Açık Kapı — Tracking",
         description="Public status and timeline of applications, by tracking and security code. "
                     "Citizen pages at /takip, the muhtar portal at /muhtar, Open311 GeoReport v2 "

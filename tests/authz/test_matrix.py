@@ -232,7 +232,7 @@ def _sla_clock(sla, application_id: str, unit: str) -> None:
 
 @pytest.fixture(scope="module")
 def world(amqp_uri, module_databases) -> Iterator[World]:
-    """Every app built once on fresh databases; the four the console calls also over HTTP."""
+    """Every app built once on fresh databases; the five the console calls also over HTTP."""
     config = load_config(env={}, AMQP_URI=amqp_uri, CONSOLE_SAMPLE_ACCOUNTS="false",
                          EVENT_RETRY_DELAY_MS="50", NOTIFY_QUIET_HOURS="off",
                          **module_databases)
@@ -255,10 +255,12 @@ def world(amqp_uri, module_databases) -> Iterator[World]:
     apps = {name: importlib.import_module(f"services.{name}.web").create_app(built)
             for name, built in parts.items()}
     with serve(apps["routing"]) as routing_url, serve(apps["intake"]) as intake_url, \
-            serve(apps["sla"]) as sla_url, serve(apps["reporting"]) as reporting_url:
+            serve(apps["sla"]) as sla_url, serve(apps["reporting"]) as reporting_url, \
+            serve(apps["tracking"]) as tracking_url:
         console = _built("console", dict(
             config, CONSOLE_ROUTING_URL=routing_url, CONSOLE_INTAKE_URL=intake_url,
-            CONSOLE_SLA_URL=sla_url, CONSOLE_REPORTING_URL=reporting_url))
+            CONSOLE_SLA_URL=sla_url, CONSOLE_REPORTING_URL=reporting_url,
+            CONSOLE_TRACKING_URL=tracking_url))
         parts["console"] = console
         apps["console"] = importlib.import_module("services.console.web").create_app(console)
         # no cookie jar: each request carries the session it is sent as, or none
@@ -325,9 +327,11 @@ RECORDS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
     ("sla", "GET", "/api/v1/sla/cases/<application_id>"): {
         where: {"application_id": f"sla-{where.replace('_', '-')}"}
         for where in ("own", "other_unit", "other_inst")},
-    ("reporting", "GET", "/api/v1/reports/files/<file_id>"): {
+    **{(service, "GET", path): {
         where: {"file_id": f"authz-{where.replace('_', '-')}"}
-        for where in ("own", "other_unit", "other_inst")},
+        for where in ("own", "other_unit", "other_inst")}
+       for service, path in (("reporting", "/api/v1/reports/files/<file_id>"),
+                             ("console", "/console/birim/rapor/<file_id>"))},
     ("routing", "GET", "/api/v1/directory/staff/<code>"): {
         "own": {"code": "mez-0008"}, "other_inst": {"code": "magm-0001"}},
     **{("routing", method, "/api/v1/directory/staff/<code>"): {

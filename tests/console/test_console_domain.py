@@ -88,12 +88,12 @@ def test_the_case_actions_offered_follow_routings_roles_and_states():
     assert domain.actions_for("coordinator", muhtar) == ["forward"]
     assert domain.actions_for("expert", muhtar) == []
     assert [link.href for link in domain.links_for("supervisor")] == [
-        "/console/gelen", "/console/onay"]
+        "/console/gelen", "/console/onay", "/console/birim"]
     assert [link.href for link in domain.links_for("mayor")] == [
-        "/console/onay", "/console/baskanlik"]
+        "/console/onay", "/console/baskanlik", "/console/birim", "/console/pano"]
     assert [link.href for link in domain.links_for("coordinator")] == [
         "/console/masa", "/console/sonuclandir", "/console/koordinasyon",
-        "/console/baskanlik"]
+        "/console/baskanlik", "/console/sorgu", "/console/birim", "/console/pano"]
     assert [link.href for link in domain.links_for("ministry_officer")] == [
         "/console/koordinasyon"]
     assert [link.href for link in domain.links_for("expert")] == ["/console/gelen"]

@@ -3,6 +3,11 @@ script framework.
 
 - `giris`: staff code and password; `dogrulama`: the TOTP code for the roles that need one;
   `cikis` (POST): the end of the session.
+- `parola-unuttum`: a staff code in, the same answer out whether or not it has an account (no
+  enumeration; throttled per staff code and client address); for an account with an e-mail
+  address notify sends a link (`resets.py`). `parola-sifirla/<token>`: the link's form for the
+  new password (the accounts' policy), which ends the account's sessions and leads to the
+  sign-in page; an unknown, used or expired link is a 404 page.
 - `/console/`: who is signed in, and the links of their role.
 - `gelen`: the unit's inbox, read from routing's staff API with a token minted for the user;
   `vaka/<id>`: one case and its history, the same way, with a form for each action the role
@@ -57,7 +62,9 @@ from services.console.routing_client import RoutingRefused, RoutingUnavailable
 from services.console.schemas import (
     AuditFormSchema,
     CallbackFormSchema,
+    ForgotFormSchema,
     LoginFormSchema,
+    ResetFormSchema,
     TotpFormSchema,
 )
 
@@ -91,6 +98,10 @@ REFUSALS = {
                "sign in again",
 }
 
+CHANGED_NOTICE = ("Parolanız değiştirildi; yeni parolanızla giriş yapın. Açık oturumlarınız "
+                    "kapatıldı. / Your password was changed: sign in with the new one. Your open "
+                    "sessions were ended.")
+
 
 def blueprint(parts: ConsoleParts) -> Blueprint:
     """The console's routes over the login use cases and the services' clients."""
@@ -115,15 +126,23 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         answer.headers["Retry-After"] = str(outcome.retry_after)
         return answer
 
-    def login_form(status: int = 200, error: str | None = None, user: str = "",
-                   field_errors: dict | None = None) -> Response:
+    def signed_out_form(template: str, status: int = 200, **context) -> Response:
+        """A form of a page before login, with the login form's own CSRF token (its cookie
+        and its hidden field: double submit)."""
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
         if len(token) < 32:
             token = secrets.token_urlsafe(32)
-        answer = page("console/login.html", status, session=None, csrf=token, error=error,
-                      user=user, errors=field_errors or {})
+        answer = page(template, status, session=None, csrf=token, **context)
         cookie(answer, LOGIN_CSRF_COOKIE, token, max_age=domain.LOGIN_CSRF_SECONDS)
         return answer
+
+    def login_form(status: int = 200, error: str | None = None, user: str = "",
+                   field_errors: dict | None = None, notice: str | None = None) -> Response:
+        return signed_out_form("console/login.html", status, error=error, user=user,
+                               errors=field_errors or {}, notice=notice)
+
+    def field_errors_of(exc: ValidationError) -> dict:
+        return {k: " ".join(map(str, v)) for k, v in exc.messages.items()}
 
     def opened(outcome: SignedIn) -> Response:
         answer = to(f"{PATH}/")
@@ -136,7 +155,61 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
     def login_page():
         if current() is not None:
             return to(f"{PATH}/")
-        return login_form()
+        return login_form(notice=CHANGED_NOTICE if request.args.get("parola") == "yenilendi"
+                          else None)
+
+    @pages.get("/parola-unuttum")
+    def forgot_page():
+        return signed_out_form("console/forgot.html", user="", errors={}, sent=False)
+
+    @pages.post("/parola-unuttum")
+    def forgot():
+        if not same(request.cookies.get(LOGIN_CSRF_COOKIE), request.form.get("csrf")):
+            return csrf_refused()
+        try:
+            form = ForgotFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            return signed_out_form("console/forgot.html", 422, user="", sent=False,
+                                   errors=field_errors_of(exc))
+        outcome = parts.resets.request(form["user"], request.remote_addr or "")
+        if isinstance(outcome, Locked):
+            return locked(outcome)
+        # the same page whether or not the staff code has an account (with an address)
+        return page("console/forgot.html", session=None, sent=True, user="", errors={},
+                    csrf="", minutes=round(parts.resets.lifetime.total_seconds() / 60))
+
+    def reset_gone() -> Response:
+        return page("console/message.html", 404, session=None,
+                    title="Bağlantı geçersiz / link not valid",
+                    message="Bu parola yenileme bağlantısı bilinmiyor, kullanılmış ya da süresi "
+                            "dolmuş. Yeni bir bağlantı isteyin. / This password reset link is "
+                            "unknown, already used or expired. Ask for a new one.")
+
+    def reset_form(token: str, status: int = 200, errors: dict | None = None) -> Response:
+        return signed_out_form("console/reset.html", status, token=token, errors=errors or {})
+
+    @pages.get("/parola-sifirla/<string(maxlength=200):token>")
+    def reset_page(token: str):
+        if parts.resets.live(token) is None:
+            return reset_gone()
+        return reset_form(token)
+
+    @pages.post("/parola-sifirla/<string(maxlength=200):token>")
+    def reset(token: str):
+        if not same(request.cookies.get(LOGIN_CSRF_COOKIE), request.form.get("csrf")):
+            return csrf_refused()
+        if parts.resets.live(token) is None:
+            return reset_gone()
+        try:
+            form = ResetFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            return reset_form(token, 422, field_errors_of(exc))
+        if parts.resets.complete(token, form["password"]) is None:
+            return reset_gone()
+        answer = to(f"{PATH}/giris?parola=yenilendi")
+        forget(answer, SESSION_COOKIE)
+        forget(answer, PENDING_COOKIE)
+        return answer
 
     @pages.post("/giris")
     def login():
@@ -146,8 +219,7 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
             form = LoginFormSchema().load(request.form.to_dict())
         except ValidationError as exc:
             return login_form(422, user=request.form.get("user", ""),
-                              field_errors={k: " ".join(map(str, v))
-                                            for k, v in exc.messages.items()})
+                              field_errors=field_errors_of(exc))
         outcome = logins.sign_in(form["user"], form["password"], request.remote_addr or "",
                                  replacing=request.cookies.get(SESSION_COOKIE))
         if isinstance(outcome, Locked):

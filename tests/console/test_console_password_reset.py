@@ -204,3 +204,21 @@ def test_the_link_reaches_notifys_mailbox_and_sets_a_new_password(config, contai
     assert pages.sign_in(app.test_client(), "mez-0008").status_code == 422
     assert pages.sign_in(app.test_client(), "mez-0008", NEW_PASSWORD).status_code == 303
     assert not client.get_cookie(SESSION_COOKIE, path="/console")
+
+
+def test_an_unexpected_error_on_the_link_logs_the_route_not_the_token(client, parts, pages,
+                                                                      monkeypatch, caplog):
+    ask_for_link(client, pages, "mez-0008")
+    path = link_path(parts, only_reset(parts))
+
+    def broken(token: str):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(parts.resets, "live", broken)
+    with caplog.at_level("ERROR"):
+        assert client.get(path).status_code == 500
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.path == "/console/parola-sifirla/<string(maxlength=200):token>"
+    token = path.rsplit("/", 1)[1]
+    assert token not in caplog.text and all(token not in repr(r.__dict__)
+                                            for r in caplog.records)

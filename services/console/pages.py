@@ -13,7 +13,11 @@ script framework.
   `vaka/<id>`: one case and its history, the same way, with a form for each action the role
   may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
   answers 303 back to the case with a notice, or the case page with routing's refusal (its
-  403, 404, 409 or 422 and message, the field it names marked).
+  403, 404, 409 or 422 and message, the field it names marked). The case page lists the
+  application's attachments (intake), each streamed through `vaka/<id>/ek/<file id>`;
+  `vaka/<id>/iletisim` (POST, a reason required) shows the citizen's name, phone and e-mail on
+  that answer only, read from intake with the reason (intake audits both reads). All three ask
+  routing for the case first: only those routing lets read the case reach its citizen.
 - `masa`: the desk and the call centre (seed 004's simplified form): the citizen found by TCKN
   (`masa/ara`, POST: the number never in a URL; masked, with their history; intake audits the
   read), and the form filed to intake (`masa/basvuru`, POST, with a per-form idempotency key:
@@ -56,12 +60,14 @@ from services.console.kit import (
     PENDING_COOKIE,
     SESSION_COOKIE,
     Kit,
+    secured,
 )
 from services.console.logins import Locked, NeedsTotp, Refused, SignedIn
 from services.console.routing_client import RoutingRefused, RoutingUnavailable
 from services.console.schemas import (
     AuditFormSchema,
     CallbackFormSchema,
+    ContactFormSchema,
     ForgotFormSchema,
     LoginFormSchema,
     ResetFormSchema,
@@ -86,6 +92,8 @@ DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("�
                     "field_team": ("Saha ekibi", "field team"),
                     "neighbourhood_meeting": ("Mahalle toplantısı", "neighbourhood meeting"),
                     "post": ("Posta", "post")}
+CONTACT_FIELDS = ("first_name", "last_name", "phone", "home_phone", "email",
+                  "preferred_channel")  # what the case page shows of the citizen
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason")}
 # The areas of pages kept in modules of their own, each with `register(pages, kit)`.
 AREAS: tuple = ()
@@ -106,6 +114,7 @@ CHANGED_NOTICE = ("Parolanız değiştirildi; yeni parolanızla giriş yapın. A
 def blueprint(parts: ConsoleParts) -> Blueprint:
     """The console's routes over the login use cases and the services' clients."""
     logins, routing, config = parts.logins, parts.routing, parts.config
+    intake = parts.intake
     audit = parts.audit
     pages = Blueprint("console_pages", __name__, url_prefix=PATH,
                       template_folder="templates", static_folder="static")
@@ -302,7 +311,10 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                     pages_total=pages_total)
 
     def case_page(session: dict, case: dict, status: int = 200, refused: RoutingRefused | None
-                  = None, tried: str | None = None, form: dict | None = None) -> Response:
+                  = None, tried: str | None = None, form: dict | None = None,
+                  contact: dict | None = None) -> Response:
+        """The case, the actions the role may take, the application's attachments (intake),
+        and the citizen's contact only when `contact` holds what a POST with a reason got."""
         actions = domain.actions_for(session["role"], case)
         units: list[dict] = []
         if "transfer" in actions:
@@ -311,7 +323,9 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                 return listed
             units = [unit for unit in listed if unit["code"] != case.get("unit")]
         done = request.args.get("tamam")
+        application = section(lambda: intake.application(session, case["application_id"]))
         return page("console/case.html", status, session=session, case=case, actions=actions,
+                    application=application, contact=contact or {},
                     names=ACTIONS_TR, units=units, refused=refused, tried=tried,
                     links=domain.links_for(session["role"]),
                     on_form=bool(refused and tried and refused.field in FIELDS_OF_FORM.get(
@@ -327,6 +341,72 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         if isinstance(answer, Response):
             return answer
         return case_page(session, answer)
+
+    def contact_of(session: dict, application_id: str, reason: str) -> dict | None:
+        """The applicant's name, phone and e-mail, read from intake for `reason` (audited
+        there); None for an anonymous application."""
+        application = intake.application(session, application_id)
+        if not application.get("citizen_id"):
+            return None
+        found = intake.citizen(session, application["citizen_id"], reason)
+        return {name: found.get(name) for name in CONTACT_FIELDS}
+
+    @pages.post("/vaka/<string(maxlength=64):application_id>/iletisim")
+    def case_contact(application_id: str):
+        """The citizen's contact, shown on this answer only (POST: never in a URL, never
+        cached), for a reason intake writes to its audit log."""
+        session = current()
+        if session is None:
+            return signed_out()
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        case = from_routing(session, lambda: routing.case(session, application_id))
+        if isinstance(case, Response):
+            return case  # routing decides who reads the case, and so its citizen
+        try:
+            reason = ContactFormSchema().load(request.form.to_dict())["reason"]
+        except ValidationError as exc:
+            return case_page(session, case, 422, contact={
+                "reason_error": field_errors_of(exc).get("reason"),
+                "reason": request.form.get("reason", "")})
+        shown = section(lambda: {"person": contact_of(session, application_id, reason)})
+        status = 200 if "data" in shown else shown["status"]
+        return case_page(session, case, status if status < 500 else 503,
+                         contact=dict(shown, reason=reason))
+
+    @pages.get("/vaka/<string(maxlength=64):application_id>/ek/"
+               "<string(maxlength=200):file_id>")
+    def case_attachment(application_id: str, file_id: str):
+        """An attachment of the case's application, streamed from intake (which audits the
+        read), for those routing lets read the case."""
+        session = current()
+        if session is None:
+            return signed_out()
+        case = from_routing(session, lambda: routing.case(session, application_id))
+        if isinstance(case, Response):
+            return case
+        try:
+            download = intake.attachment(session, application_id, file_id)
+        except ServiceUnavailable:
+            return page("console/message.html", 503, session=session,
+                        title="Başvuru servisi yanıt vermiyor / intake is not answering",
+                        message="Ek şu anda okunamıyor; biraz sonra yeniden deneyin. / The "
+                                "attachment cannot be read right now; try again shortly.")
+        except ServiceRefused as refused:
+            return page("console/message.html",
+                        refused.status if refused.status in (401, 403, 404) else 422,
+                        session=session, title="Ek gösterilemiyor / attachment not shown",
+                        message=refused.message)
+
+        def chunks():
+            try:
+                yield from download.chunks
+            finally:
+                download.close()
+
+        answer = Response(chunks(), mimetype=download.content_type)
+        answer.headers["Content-Disposition"] = download.disposition or "attachment"
+        return secured(answer)
 
     @pages.post("/vaka/<string(maxlength=64):application_id>/<any("
                 + ", ".join(f'"{a}"' for a in domain.CASE_ACTIONS) + "):action>")

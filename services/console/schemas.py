@@ -65,6 +65,16 @@ class ResetFormSchema(Schema):
                                   "password_again")
 
 
+class ContactFormSchema(Schema):
+    """Why the citizen's contact is read (intake's audit log keeps it): 3–300 characters."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.String(required=True, validate=validate.Length(
+        3, 300, error="3–300 karakter bir gerekçe yazın / give a reason of 3 to 300 characters"))
+
+
 class SampleAccountsSchema(Schema):
     accounts = fields.List(fields.Nested(AccountSchema), required=True)
 

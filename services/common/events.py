@@ -217,6 +217,17 @@ class ReportGenerated(Schema):
     total = fields.Integer(required=True)
 
 
+class StaffPasswordResetRequested(Schema):
+    """A staff member asked the console for a password reset link (issue 13): notify e-mails
+    it. Neither the address nor the link travels: notify asks the console for both at send
+    time (`console.password_reset_message(reset_id)`), and the console answers only while the
+    reset is unused and unexpired. The envelope's `application_id` is `reset:<reset id>`: no
+    application exists."""
+
+    staff = fields.String(required=True, validate=validate.Length(1, 64))  # the staff code
+    reset_id = fields.String(required=True, validate=validate.Length(16, 64))  # opaque
+
+
 class CategorySaved(Schema):
     """A category an admin created, changed or removed through routing's API: its public
     definition, exactly `Category.to_dict()` (no personal data). The envelope's
@@ -264,6 +275,7 @@ EVENT_SCHEMAS: dict[tuple[str, int], tuple[str, type[Schema]]] = {
     ("reopen_requested", 1): ("tracking", ReopenRequested),
     ("satisfaction_recorded", 1): ("tracking", SatisfactionRecorded),
     ("report_generated", 1): ("reporting", ReportGenerated),
+    ("staff_password_reset_requested", 1): ("console", StaffPasswordResetRequested),
 }
 LATEST_VERSION = {
     etype: max(v for t, v in EVENT_SCHEMAS if t == etype) for etype, _ in EVENT_SCHEMAS

@@ -101,6 +101,7 @@ SUBSCRIPTIONS: list[Subscription] = [
         *((event, f"handle_{event}") for event in NOTIFY_FOLLOWS),
         ("satisfaction_recorded", "handle_satisfaction_recorded"),
         ("report_generated", "handle_report_generated"),
+        ("staff_password_reset_requested", "handle_staff_password_reset_requested"),
     ),
     *_subs(
         "tracking",

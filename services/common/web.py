@@ -67,14 +67,20 @@ def summary(errors: dict, prefix: str = "") -> str:
     return ""
 
 
+def _logged_path() -> str:
+    """The request's route as declared (`/t/<token>`), not as asked: a path may carry a
+    secret (a signed link, a password reset token) that must not reach the logs."""
+    return request.url_rule.rule if request.url_rule is not None else "(no route)"
+
+
 def _unexpected_error(exc: Exception):
-    log.exception("unhandled error", extra={"path": request.path})
+    log.exception("unhandled error", extra={"path": _logged_path()})
     err = InternalServerError()
     return jsonify(error_body(500, err.name, "internal error; nothing was changed")), 500
 
 
 def _database_away(exc: ConnectionFailure):
-    log.warning("database away", extra={"path": request.path, "error": type(exc).__name__})
+    log.warning("database away", extra={"path": _logged_path(), "error": type(exc).__name__})
     body = error_body(503, "Service Unavailable",
                       "the database is out of reach for a moment; retry in a few seconds "
                       "(with the same Idempotency-Key a retry is never filed twice)")

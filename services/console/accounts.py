@@ -1,8 +1,10 @@
-"""Staff accounts: making one (argon2 hash, a TOTP secret for the roles that need one), the
-sample staff list of local runs, and the command line that adds an account.
+"""Staff accounts: making one (argon2 hash, a TOTP secret for the roles that need one, the
+e-mail address a password reset link goes to), the sample staff list of local runs, and the
+command line that adds an account.
 
     python -m services.console.accounts add --user mez-0008 --role expert \
-        --unit mezitli_bld.works --institution mezitli_bld --name "Bülent Aslan"
+        --unit mezitli_bld.works --institution mezitli_bld --name "Bülent Aslan" \
+        --email mez-0008@example.gov.tr
 
 reads the password from stdin (or prompts for it twice on a terminal) and, for a role that
 needs a second factor, prints the `otpauth://` provisioning URI to scan into an authenticator.
@@ -37,8 +39,8 @@ def make_account(fields: dict, hasher: PasswordHasher) -> dict:
         secret = pyotp.random_base32()
     return {"_id": domain.normalise_user(fields["user"]), "role": role,
             "unit": fields.get("unit"), "institution": fields.get("institution"),
-            "name": fields.get("name"), "password_hash": hasher.hash(fields["password"]),
-            "totp_secret": secret}
+            "name": fields.get("name"), "email": fields.get("email"),
+            "password_hash": hasher.hash(fields["password"]), "totp_secret": secret}
 
 
 def provisioning_uri(account: dict) -> str | None:
@@ -89,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--unit")
     add.add_argument("--institution")
     add.add_argument("--name")
+    add.add_argument("--email", help="where a password reset link is sent")
     add.add_argument("--replace", action="store_true", help="overwrite an existing account")
     args = parser.parse_args(argv)
     try:
         fields = AccountSchema().load({
             "user": domain.normalise_user(args.user), "role": args.role, "unit": args.unit,
-            "institution": args.institution, "name": args.name,
+            "institution": args.institution, "name": args.name, "email": args.email,
             "password": _read_password()})
     except ValidationError as exc:
         print(f"refused: {exc.messages}", file=sys.stderr)

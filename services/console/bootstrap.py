@@ -1,8 +1,10 @@
 """The console's composition root: what one console process holds, built once.
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
-cases over it (`Logins`: passwords, TOTP, throttle, sessions) and the clients that call
-intake's, routing's, SLA's, reporting's and tracking's staff APIs as the signed-in user
+cases over it (`Logins`: passwords, TOTP, throttle, sessions), the password resets
+(`PasswordResets`) with the relay that publishes their events from the `password_resets`
+outbox, and the clients that call intake's, routing's, SLA's, reporting's and tracking's staff
+APIs as the signed-in user
 (`CONSOLE_<SERVICE>_URL`), and the one that searches their audit logs (KVKK). On a local
 database with `CONSOLE_SAMPLE_ACCOUNTS` on, the sample staff list is added (accounts already
 there are left alone). The nameko service receives the parts through `Composed(build)`, the
@@ -18,6 +20,7 @@ from services.console.accounts import load_sample_accounts
 from services.console.audit_client import AuditClient, sources_of
 from services.console.clients import IntakeClient, ReportingClient, SlaClient, TrackingClient
 from services.console.logins import Clock, Logins
+from services.console.resets import PasswordResets
 from services.console.routing_client import RoutingClient
 from services.console.store import ConsoleStore
 
@@ -33,6 +36,7 @@ class ConsoleParts(Parts):
 
     store: ConsoleStore
     logins: Logins
+    resets: PasswordResets
     routing: RoutingClient
     intake: IntakeClient
     sla: SlaClient
@@ -42,13 +46,14 @@ class ConsoleParts(Parts):
 
     def __init__(self, config: dict, clock: Clock | None = None):
         self._clock = clock
-        super().__init__(config, "console")
+        super().__init__(config, "console", relay=("password_resets",))
 
     def compose(self, config: dict) -> None:
         self.store = ConsoleStore(self.db)
         self.store.ensure_indexes()
         options = {"clock": self._clock} if self._clock else {}
         self.logins = Logins(self.store, config, **options)
+        self.resets = PasswordResets(self.store, self.logins, config)
         secret = config["STAFF_TOKEN_SECRET"]
         self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"], secret)
         self.intake = IntakeClient(config["CONSOLE_INTAKE_URL"], secret)

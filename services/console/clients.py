@@ -12,6 +12,8 @@ tracking code's (routing's are in `routing_client`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -183,8 +185,55 @@ class ReportingClient(StaffApi):
                 answer.headers.get("Content-Disposition", "attachment"))
 
 
+@dataclass
+class Download:
+    """A file a service streams: its type, its `Content-Disposition`, and the body in chunks
+    (`close()` when done, read or not)."""
+
+    content_type: str
+    disposition: str | None
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
+
+
 class IntakeClient(StaffApi):
-    """Intake's citizen search and the desk's simplified form (`/api/v1/…`)."""
+    """Intake's citizen search, the desk's simplified form, and a case's application: its
+    citizen's contact (asked with a reason) and its attachments (`/api/v1/…`)."""
+
+    def application(self, session: dict, application_id: str) -> dict:
+        """The application as staff see it (intake audits the read): its citizen's id and
+        its attachments' metadata, no contact."""
+        return self.get(session, f"/api/v1/applications/{quote(application_id, safe='')}")
+
+    def citizen(self, session: dict, citizen_id: str, reason: str) -> dict:
+        """The citizen's profile with their contact (TCKN masked), read for `reason` (intake
+        audits the read with it)."""
+        return self.get(session, f"/api/v1/citizens/{quote(citizen_id, safe='')}",
+                        {"reason": reason})
+
+    def attachment(self, session: dict, application_id: str, file_id: str) -> Download:
+        """An application's attachment (intake audits the read), streamed."""
+        path = (f"/api/v1/applications/{quote(application_id, safe='')}/attachments/"
+                f"{quote(file_id, safe='')}")
+        try:
+            answer = self.http.get(f"{self.base_url}{path}", stream=True, timeout=self.timeout,
+                                   headers={"Authorization": f"Bearer {self.token_for(session)}"})
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(type(exc).__name__) from None
+        if answer.status_code != 200:
+            try:
+                body = answer.json() if answer.status_code < 500 else {}
+            except ValueError:
+                body = {}
+            finally:
+                answer.close()
+            if answer.status_code >= 500:
+                raise ServiceUnavailable(f"status {answer.status_code}")
+            raise ServiceRefused(answer.status_code, str(body.get("message") or "refused"),
+                                 named_field(body.get("errors")))
+        return Download(answer.headers.get("Content-Type") or "application/octet-stream",
+                        answer.headers.get("Content-Disposition"),
+                        answer.iter_content(64 * 1024), answer.close)
 
     def find_citizen(self, session: dict, tckn: str) -> dict:
         """The citizen with this TCKN, masked, with their applications (audited by intake);

@@ -18,9 +18,11 @@ while that marker exists the scope is locked, which costs one read by `_id` to c
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +45,7 @@ WINDOW_SECONDS = 15 * 60
 PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
 LOGIN_CSRF_SECONDS = 60 * 60  # the login form's own token
 TOKEN_MINUTES = 5  # the staff tokens minted for calls to the services
+RESET_MINUTES = 30  # a password reset link lives this long, and opens one change
 
 
 def requires_totp(role: str) -> bool:
@@ -289,3 +292,27 @@ UNIT_OVERVIEW_ROLES = frozenset({"supervisor", "director", "deputy_mayor", "mayo
                                  "coordinator", "admin"})
 # The headline dashboard: the mayor's office, the coordination centre, the administrators.
 DASHBOARD_ROLES = OFFICE_ROLES
+
+# -- password reset links --------------------------------------------------------------------
+#
+# A reset link carries `<reset id>.<mac>`: the id names the stored reset (`_id`, the only key
+# FerretDB indexes), the mac is HMAC-SHA256 of the id under the console's secret. The store
+# keeps the id and the SHA-256 of the whole token, never the token: a copy of the database
+# opens nothing. The console can make the token again from the id (its RPC to notify, which
+# gets only the id in the event), so the link never travels on the bus or sits in a store.
+
+RESET_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def reset_token(secret: str, reset_id: str) -> str:
+    """The token of reset `reset_id`'s link."""
+    mac = hmac.new(secret.encode(), f"password-reset:{reset_id}".encode(), hashlib.sha256)
+    return f"{reset_id}.{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
+
+
+def reset_id_of(token: str) -> str | None:
+    """The reset id a link's token names, or None when it has not the token's shape."""
+    reset_id, dot, mac = token.partition(".")
+    if not dot or not RESET_ID.match(reset_id) or len(mac) != 43:
+        return None
+    return reset_id

@@ -79,17 +79,20 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 
 class Throttle:
-    """Login failures per account and per client address, counted exactly (domain.py)."""
+    """Login failures per account and per client address, counted exactly (domain.py).
+    `prefix` keeps another count apart on the same slots (the password reset requests)."""
 
     def __init__(self, store: ConsoleStore, secret: str, account_limit: int,
-                 client_limit: int):
+                 client_limit: int, prefix: str = ""):
         self.store = store
         self.secret = secret
         self.limits = {"account": account_limit, "client": client_limit}
+        self.prefix = prefix
 
     def scopes(self, user: str, address: str) -> list[tuple[str, int]]:
-        return [(domain.scope_key(self.secret, "account", user), self.limits["account"]),
-                (domain.scope_key(self.secret, "client", client_subject(address)),
+        account, client = f"{self.prefix}account", f"{self.prefix}client"
+        return [(domain.scope_key(self.secret, account, user), self.limits["account"]),
+                (domain.scope_key(self.secret, client, client_subject(address)),
                  self.limits["client"])]
 
     def locked(self, scopes: list[tuple[str, int]], window: domain.Window) -> bool:

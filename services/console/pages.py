@@ -3,12 +3,21 @@ script framework.
 
 - `giris`: staff code and password; `dogrulama`: the TOTP code for the roles that need one;
   `cikis` (POST): the end of the session.
+- `parola-unuttum`: a staff code in, the same answer out whether or not it has an account (no
+  enumeration; throttled per staff code and client address); for an account with an e-mail
+  address notify sends a link (`resets.py`). `parola-sifirla/<token>`: the link's form for the
+  new password (the accounts' policy), which ends the account's sessions and leads to the
+  sign-in page; an unknown, used or expired link is a 404 page.
 - `/console/`: who is signed in, and the links of their role.
 - `gelen`: the unit's inbox, read from routing's staff API with a token minted for the user;
   `vaka/<id>`: one case and its history, the same way, with a form for each action the role
   may take in the case's state; `vaka/<id>/<action>` (POST) calls routing's action API and
   answers 303 back to the case with a notice, or the case page with routing's refusal (its
-  403, 404, 409 or 422 and message, the field it names marked).
+  403, 404, 409 or 422 and message, the field it names marked). The case page lists the
+  application's attachments (intake), each streamed through `vaka/<id>/ek/<file id>`;
+  `vaka/<id>/iletisim` (POST, a reason required) shows the citizen's name, phone and e-mail on
+  that answer only, read from intake with the reason (intake audits both reads). All three ask
+  routing for the case first: only those routing lets read the case reach its citizen.
 - `masa`: the desk and the call centre (seed 004's simplified form): the citizen found by TCKN
   (`masa/ara`, POST: the number never in a URL; masked, with their history; intake audits the
   read), and the form filed to intake (`masa/basvuru`, POST, with a per-form idempotency key:
@@ -55,13 +64,17 @@ from services.console.kit import (
     PENDING_COOKIE,
     SESSION_COOKIE,
     Kit,
+    secured,
 )
 from services.console.logins import Locked, NeedsTotp, Refused, SignedIn
 from services.console.routing_client import RoutingRefused, RoutingUnavailable
 from services.console.schemas import (
     AuditFormSchema,
     CallbackFormSchema,
+    ContactFormSchema,
+    ForgotFormSchema,
     LoginFormSchema,
+    ResetFormSchema,
     TotpFormSchema,
 )
 
@@ -85,6 +98,8 @@ DESK_CHANNELS_TR = {"desk": ("Açık Kapı masası", "desk"), "call_centre": ("�
                     "field_team": ("Saha ekibi", "field team"),
                     "neighbourhood_meeting": ("Mahalle toplantısı", "neighbourhood meeting"),
                     "post": ("Posta", "post")}
+CONTACT_FIELDS = ("first_name", "last_name", "phone", "home_phone", "email",
+                  "preferred_channel")  # what the case page shows of the citizen
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason"),
                   "forward": ("institution", "reason")}
 # The areas of pages kept in modules of their own, each with `register(pages, kit)`.
@@ -98,10 +113,15 @@ REFUSALS = {
                "sign in again",
 }
 
+CHANGED_NOTICE = ("Parolanız değiştirildi; yeni parolanızla giriş yapın. Açık oturumlarınız "
+                    "kapatıldı. / Your password was changed: sign in with the new one. Your open "
+                    "sessions were ended.")
+
 
 def blueprint(parts: ConsoleParts) -> Blueprint:
     """The console's routes over the login use cases and the services' clients."""
     logins, routing, config = parts.logins, parts.routing, parts.config
+    intake = parts.intake
     audit = parts.audit
     pages = Blueprint("console_pages", __name__, url_prefix=PATH,
                       template_folder="templates", static_folder="static")
@@ -122,15 +142,23 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         answer.headers["Retry-After"] = str(outcome.retry_after)
         return answer
 
-    def login_form(status: int = 200, error: str | None = None, user: str = "",
-                   field_errors: dict | None = None) -> Response:
+    def signed_out_form(template: str, status: int = 200, **context) -> Response:
+        """A form of a page before login, with the login form's own CSRF token (its cookie
+        and its hidden field: double submit)."""
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
         if len(token) < 32:
             token = secrets.token_urlsafe(32)
-        answer = page("console/login.html", status, session=None, csrf=token, error=error,
-                      user=user, errors=field_errors or {})
+        answer = page(template, status, session=None, csrf=token, **context)
         cookie(answer, LOGIN_CSRF_COOKIE, token, max_age=domain.LOGIN_CSRF_SECONDS)
         return answer
+
+    def login_form(status: int = 200, error: str | None = None, user: str = "",
+                   field_errors: dict | None = None, notice: str | None = None) -> Response:
+        return signed_out_form("console/login.html", status, error=error, user=user,
+                               errors=field_errors or {}, notice=notice)
+
+    def field_errors_of(exc: ValidationError) -> dict:
+        return {k: " ".join(map(str, v)) for k, v in exc.messages.items()}
 
     def opened(outcome: SignedIn) -> Response:
         answer = to(f"{PATH}/")
@@ -143,7 +171,61 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
     def login_page():
         if current() is not None:
             return to(f"{PATH}/")
-        return login_form()
+        return login_form(notice=CHANGED_NOTICE if request.args.get("parola") == "yenilendi"
+                          else None)
+
+    @pages.get("/parola-unuttum")
+    def forgot_page():
+        return signed_out_form("console/forgot.html", user="", errors={}, sent=False)
+
+    @pages.post("/parola-unuttum")
+    def forgot():
+        if not same(request.cookies.get(LOGIN_CSRF_COOKIE), request.form.get("csrf")):
+            return csrf_refused()
+        try:
+            form = ForgotFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            return signed_out_form("console/forgot.html", 422, user="", sent=False,
+                                   errors=field_errors_of(exc))
+        outcome = parts.resets.request(form["user"], request.remote_addr or "")
+        if isinstance(outcome, Locked):
+            return locked(outcome)
+        # the same page whether or not the staff code has an account (with an address)
+        return page("console/forgot.html", session=None, sent=True, user="", errors={},
+                    csrf="", minutes=round(parts.resets.lifetime.total_seconds() / 60))
+
+    def reset_gone() -> Response:
+        return page("console/message.html", 404, session=None,
+                    title="Bağlantı geçersiz / link not valid",
+                    message="Bu parola yenileme bağlantısı bilinmiyor, kullanılmış ya da süresi "
+                            "dolmuş. Yeni bir bağlantı isteyin. / This password reset link is "
+                            "unknown, already used or expired. Ask for a new one.")
+
+    def reset_form(token: str, status: int = 200, errors: dict | None = None) -> Response:
+        return signed_out_form("console/reset.html", status, token=token, errors=errors or {})
+
+    @pages.get("/parola-sifirla/<string(maxlength=200):token>")
+    def reset_page(token: str):
+        if parts.resets.live(token) is None:
+            return reset_gone()
+        return reset_form(token)
+
+    @pages.post("/parola-sifirla/<string(maxlength=200):token>")
+    def reset(token: str):
+        if not same(request.cookies.get(LOGIN_CSRF_COOKIE), request.form.get("csrf")):
+            return csrf_refused()
+        if parts.resets.live(token) is None:
+            return reset_gone()
+        try:
+            form = ResetFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            return reset_form(token, 422, field_errors_of(exc))
+        if parts.resets.complete(token, form["password"]) is None:
+            return reset_gone()
+        answer = to(f"{PATH}/giris?parola=yenilendi")
+        forget(answer, SESSION_COOKIE)
+        forget(answer, PENDING_COOKIE)
+        return answer
 
     @pages.post("/giris")
     def login():
@@ -153,8 +235,7 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
             form = LoginFormSchema().load(request.form.to_dict())
         except ValidationError as exc:
             return login_form(422, user=request.form.get("user", ""),
-                              field_errors={k: " ".join(map(str, v))
-                                            for k, v in exc.messages.items()})
+                              field_errors=field_errors_of(exc))
         outcome = logins.sign_in(form["user"], form["password"], request.remote_addr or "",
                                  replacing=request.cookies.get(SESSION_COOKIE))
         if isinstance(outcome, Locked):
@@ -237,7 +318,10 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                     pages_total=pages_total)
 
     def case_page(session: dict, case: dict, status: int = 200, refused: RoutingRefused | None
-                  = None, tried: str | None = None, form: dict | None = None) -> Response:
+                  = None, tried: str | None = None, form: dict | None = None,
+                  contact: dict | None = None) -> Response:
+        """The case, the actions the role may take, the application's attachments (intake),
+        and the citizen's contact only when `contact` holds what a POST with a reason got."""
         actions = domain.actions_for(session["role"], case)
         units: list[dict] = []
         if "transfer" in actions:
@@ -252,7 +336,9 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
                 return found
             targets = coordination.forward_targets(found)
         done = request.args.get("tamam")
+        application = section(lambda: intake.application(session, case["application_id"]))
         return page("console/case.html", status, session=session, case=case, actions=actions,
+                    application=application, contact=contact or {},
                     names=ACTIONS_TR, units=units, targets=targets, refused=refused,
                     tried=tried,
                     links=domain.links_for(session["role"]),
@@ -269,6 +355,72 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         if isinstance(answer, Response):
             return answer
         return case_page(session, answer)
+
+    def contact_of(session: dict, application_id: str, reason: str) -> dict | None:
+        """The applicant's name, phone and e-mail, read from intake for `reason` (audited
+        there); None for an anonymous application."""
+        application = intake.application(session, application_id)
+        if not application.get("citizen_id"):
+            return None
+        found = intake.citizen(session, application["citizen_id"], reason)
+        return {name: found.get(name) for name in CONTACT_FIELDS}
+
+    @pages.post("/vaka/<string(maxlength=64):application_id>/iletisim")
+    def case_contact(application_id: str):
+        """The citizen's contact, shown on this answer only (POST: never in a URL, never
+        cached), for a reason intake writes to its audit log."""
+        session = current()
+        if session is None:
+            return signed_out()
+        if not same(session["csrf"], request.form.get("csrf")):
+            return csrf_refused(session)
+        case = from_routing(session, lambda: routing.case(session, application_id))
+        if isinstance(case, Response):
+            return case  # routing decides who reads the case, and so its citizen
+        try:
+            reason = ContactFormSchema().load(request.form.to_dict())["reason"]
+        except ValidationError as exc:
+            return case_page(session, case, 422, contact={
+                "reason_error": field_errors_of(exc).get("reason"),
+                "reason": request.form.get("reason", "")})
+        shown = section(lambda: {"person": contact_of(session, application_id, reason)})
+        status = 200 if "data" in shown else shown["status"]
+        return case_page(session, case, status if status < 500 else 503,
+                         contact=dict(shown, reason=reason))
+
+    @pages.get("/vaka/<string(maxlength=64):application_id>/ek/"
+               "<string(maxlength=200):file_id>")
+    def case_attachment(application_id: str, file_id: str):
+        """An attachment of the case's application, streamed from intake (which audits the
+        read), for those routing lets read the case."""
+        session = current()
+        if session is None:
+            return signed_out()
+        case = from_routing(session, lambda: routing.case(session, application_id))
+        if isinstance(case, Response):
+            return case
+        try:
+            download = intake.attachment(session, application_id, file_id)
+        except ServiceUnavailable:
+            return page("console/message.html", 503, session=session,
+                        title="Başvuru servisi yanıt vermiyor / intake is not answering",
+                        message="Ek şu anda okunamıyor; biraz sonra yeniden deneyin. / The "
+                                "attachment cannot be read right now; try again shortly.")
+        except ServiceRefused as refused:
+            return page("console/message.html",
+                        refused.status if refused.status in (401, 403, 404) else 422,
+                        session=session, title="Ek gösterilemiyor / attachment not shown",
+                        message=refused.message)
+
+        def chunks():
+            try:
+                yield from download.chunks
+            finally:
+                download.close()
+
+        answer = Response(chunks(), mimetype=download.content_type)
+        answer.headers["Content-Disposition"] = download.disposition or "attachment"
+        return secured(answer)
 
     @pages.post("/vaka/<string(maxlength=64):application_id>/<any("
                 + ", ".join(f'"{a}"' for a in domain.CASE_ACTIONS) + "):action>")

@@ -1,8 +1,8 @@
-"""The console's schemas: the login, second-factor and call-back forms, an account as the CLI
-and the sample staff list give it."""
+"""The console's schemas: the login, second-factor, password-reset and call-back forms, an
+account as the CLI and the sample staff list give it."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.auth import ROLES
 
@@ -11,6 +11,8 @@ CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="a code in snake_case")
 UNIT_CODE = validate.Regexp(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
                             error="a unit code like mezitli_bld.works")
 BASE32 = validate.Regexp(r"^[A-Z2-7]{16,}$", error="a base32 TOTP secret (16+ characters)")
+# The password policy of every account, set by the CLI or by a reset link alike.
+PASSWORD = validate.Length(8, 1024, error="8–1024 karakter / 8 to 1024 characters")
 
 
 class LoginFormSchema(Schema):
@@ -33,8 +35,44 @@ class AccountSchema(Schema):
     unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
     institution = fields.String(load_default=None, allow_none=True, validate=CODE)
     name = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
-    password = fields.String(required=True, validate=validate.Length(8, 1024))
+    password = fields.String(required=True, validate=PASSWORD)
+    email = fields.Email(load_default=None, allow_none=True)  # where a reset link is sent
     totp_secret = fields.String(load_default=None, allow_none=True, validate=BASE32)
+
+
+class ForgotFormSchema(Schema):
+    """The "forgot my password" form: the staff code only."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    user = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class ResetFormSchema(Schema):
+    """The new password of a reset link, typed twice; the accounts' own policy."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    password = fields.String(required=True, validate=PASSWORD)
+    password_again = fields.String(required=True)
+
+    @validates_schema
+    def _same(self, data: dict, **_: object) -> None:
+        if data.get("password") != data.get("password_again"):
+            raise ValidationError("parolalar aynı değil / the passwords differ",
+                                  "password_again")
+
+
+class ContactFormSchema(Schema):
+    """Why the citizen's contact is read (intake's audit log keeps it): 3–300 characters."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.String(required=True, validate=validate.Length(
+        3, 300, error="3–300 karakter bir gerekçe yazın / give a reason of 3 to 300 characters"))
 
 
 class SampleAccountsSchema(Schema):

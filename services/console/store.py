@@ -7,6 +7,11 @@ throttle's counters, each by `_id` (on FerretDB only an `_id` filter reaches an 
   cookie); user, role, unit, institution, name, csrf, created, last_seen, expires_at.
 - `pending_logins`: `_id` = SHA-256 of the pending id; the user who gave the right password,
   its csrf token and `expires_at`. Taken once: a delete by `_id` has one winner.
+- `password_resets`: `_id` = the reset id (`domain.reset_token`); the user, the SHA-256 of the
+  link's token (never the token), `created`, `expires_at`, `used_at` (None until the link is
+  used), and in the same insert the outbox entry of `staff_password_reset_requested` that the
+  relay publishes. Consumed through `outbox.modify` (a version-guarded write: the relay
+  clearing the outbox never undoes it, and of two uses one wins).
 - `login_failures`: insert-once slots `<scope>|<window>|<n>` and markers `<scope>|<window>|limit`
   (domain.py says how they count), and the TOTP steps already used (`totp|<user>|<step>`: a
   code opens one login), each with `expires_at` for the purge.
@@ -22,12 +27,15 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Index, ensure_indexes
+from services.common.outbox import insert_with_events, modify
 
 INDEXES: dict[str, list[Index]] = {
     "sessions": [Index([("expires_at", 1)])],
     "pending_logins": [Index([("expires_at", 1)])],
     "login_failures": [Index([("expires_at", 1)])],
+    "password_resets": [Index([("expires_at", 1)])],
 }
+EXPIRING = ("sessions", "pending_logins", "login_failures", "password_resets")
 # More slots than any limit needs: a scope past its limit is locked, never counted further.
 MAX_SLOTS = 1000
 
@@ -41,6 +49,7 @@ class ConsoleStore:
         self.sessions = db["sessions"]
         self.pending = db["pending_logins"]
         self.failures = db["login_failures"]
+        self.resets = db["password_resets"]
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
@@ -81,6 +90,36 @@ class ConsoleStore:
 
     def delete_session(self, digest: str) -> bool:
         return self.sessions.delete_one({"_id": digest}).deleted_count == 1
+
+    def end_sessions_of(self, user: str) -> int:
+        """Delete every session and pending login of `user` (a password reset). Scans: it
+        runs once per reset, and FerretDB indexes only `_id`."""
+        return (self.sessions.delete_many({"user": user}).deleted_count
+                + self.pending.delete_many({"user": user}).deleted_count)
+
+    # -- password resets -----------------------------------------------------------------------
+
+    def add_reset(self, reset: dict, events: list[dict]) -> None:
+        """Store a new reset and its event in one write (the relay publishes the event)."""
+        insert_with_events(self.resets, reset, events)
+
+    def get_reset(self, reset_id: str) -> dict | None:
+        return self.resets.find_one({"_id": reset_id})
+
+    def use_reset(self, reset_id: str, now: datetime) -> dict | None:
+        """Mark the reset used if it is unused and unexpired: the reset for exactly one
+        caller, None for every other."""
+        def change(current: dict | None) -> dict | None:
+            if current is None or current.get("used_at") or current["expires_at"] <= now:
+                return None
+            return dict(current, used_at=now)
+
+        return modify(self.resets, reset_id, change)
+
+    def drop_resets_of(self, user: str, keep: str) -> int:
+        """Delete `user`'s other resets (their links open nothing once the password changed).
+        Scans the few live resets."""
+        return self.resets.delete_many({"user": user, "_id": {"$ne": keep}}).deleted_count
 
     # -- pending second-factor logins ----------------------------------------------------------
 
@@ -134,6 +173,7 @@ class ConsoleStore:
     # -- housekeeping -------------------------------------------------------------------------
 
     def purge(self, now: datetime) -> int:
-        """Delete expired sessions, pending logins and failure slots (no TTL on FerretDB)."""
+        """Delete expired sessions, pending logins, failure slots and password resets (no TTL
+        on FerretDB)."""
         return sum(self.db[name].delete_many({"expires_at": {"$lt": now}}).deleted_count
-                   for name in ("sessions", "pending_logins", "login_failures"))
+                   for name in EXPIRING)

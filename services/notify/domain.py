@@ -284,6 +284,11 @@ _CONTEXTS: dict[str, Callable[[dict, dict], dict]] = {
     "satisfaction_thanks": lambda data, extra: {"score": data["score"]},
     "inbound_rejected": lambda data, extra: {"reason": data["reason"], "channel": data["channel"],
                                              "subject": extra.get("subject")},
+    # a staff member's own password reset: the link the console gave at send time (`extra`)
+    "staff_password_reset": lambda data, extra: {"reset_link": extra["link"],
+                                                 "minutes": extra.get("minutes") or 30,
+                                                 "staff": data["staff"],
+                                                 "name": extra.get("name") or data["staff"]},
     # staff: the case's public code, unit and deadline, nothing about the citizen
     "case_assigned": lambda data, extra: {
         "unit_name": data.get("unit_name") or data.get("unit") or "-",
@@ -495,6 +500,16 @@ def staff_recipients(code: str, contact: dict | None, extra: dict | None = None,
                 channel, contact[field_name], dict(extra or {}),
                 language=language_of(contact), staff=True)))
     return found
+
+
+def reset_recipient(found: dict | None) -> Recipient:
+    """The staff member a password reset e-mail goes to, as the console's RPC answered (None:
+    the reset is used, expired or unknown: no address, nothing is sent). The link rides in
+    `extra`, which is never stored or logged."""
+    found = found or {}
+    return Recipient(EMAIL, found.get("email"),
+                     {"link": found.get("link"), "minutes": found.get("minutes"),
+                      "name": found.get("name")}, staff=True)
 
 
 def inbound_sender(found: dict) -> Recipient:

@@ -20,9 +20,12 @@ Who is told of what (design §5 events; issue 11):
 | application_merged, inbound_rejected | the original's code; what was wrong | |
 | 08:00 each day | | each institution's head: the open cases at the top of the ladder |
 | report_generated | | supervisor (weekly), director or head (monthly): the file, by e-mail |
+| staff_password_reset_requested (console) | | the account holder: the reset link, by e-mail |
 
 The recipient is resolved here, at send time: a citizen through intake (the destination never
-travels in an event and is never stored unmasked), staff through routing's directory. Sending
+travels in an event and is never stored unmasked), staff through routing's directory, a
+password reset's address and link through the console (`password_reset_message`, answered only
+while the reset is live: the event carries neither). Sending
 once, holding for the quiet hours or a retry, opt-outs and recording through a database outage
 are `sending.Deliveries`' (see there), built once per process by `bootstrap.NotifyParts`.
 A nameko timer releases the messages held for later.
@@ -62,6 +65,7 @@ class NotifyService:
     intake_rpc = RpcProxy("intake")
     routing_rpc = RpcProxy("routing")
     sla_rpc = RpcProxy("sla")
+    console_rpc = RpcProxy("console")
 
     # -- the citizen -------------------------------------------------------------------------
 
@@ -173,6 +177,13 @@ class NotifyService:
                       if head["institution"] == data["scope"]]
         self._tell_staff(event, "report_ready", people, channels=(domain.EMAIL,))
 
+    @event_handler("console", "staff_password_reset_requested")
+    def handle_staff_password_reset_requested(self, event: dict) -> None:
+        """A staff member asked for a password reset link: e-mail it to their account's
+        address (both asked from the console at send time; none once the reset is spent)."""
+        self.parts.deliveries.send_once(event, "staff_password_reset", {"to": "reset"},
+                                        self._resolve)
+
     # -- what others ask of notify -----------------------------------------------------------
 
     @rpc
@@ -272,6 +283,9 @@ class NotifyService:
                     if tag.endswith(f":{spec['channel']}"):
                         return recipient
                 return domain.Recipient(spec["channel"], None, staff=True)
+            if spec["to"] == "reset":
+                return domain.reset_recipient(self.console_rpc.password_reset_message(
+                    cause["data"]["reset_id"]))
             if spec["to"] == "sender":
                 found = self.intake_rpc.get_inbound_contact(cause["data"]["inbound_id"]) or {}
                 return domain.inbound_sender(found)

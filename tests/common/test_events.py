@@ -48,4 +48,5 @@ def test_no_event_schema_has_a_field_for_personal_data(key):
     forbidden = {"tckn", "first_name", "last_name", "name", "phone", "email", "address"}
     schema = EVENT_SCHEMAS[(key, 1)][1]
     assert not forbidden & set(schema().fields), key
-    assert producer_of(key) in {"intake", "routing", "sla", "notify", "tracking", "reporting"}
+    assert producer_of(key) in {"intake", "routing", "sla", "notify", "tracking", "reporting",
+                               "console"}

@@ -42,6 +42,7 @@ NEEDED = ("Arızalı sokak lambasının direği üzerindeki numarayı ve lamban�
           "fotoğrafını başvuru sayfanızdan iletebilir misiniz? Direk numarası olmadan ekip yeri "
           "bulamıyor.")
 SECURITY_CODE = "7QK2M9XD4P"
+RESET_LINK = f"{BASE_URL}/console/parola-sifirla/{'R' * 24}.{'m' * 43}"
 
 # What a context builder must never pass to a staff template: staff contexts below are given it
 # anyway, and nothing of it may reach a staff SMS.
@@ -138,6 +139,11 @@ TEMPLATES: dict[str, Spec] = {
         {"kind": "monthly", "period": "2026-11", "scope": LONG_UNIT, "total": 1234,
          "download_link": f"{BASE_URL}/api/v1/reports/files/monthly%7C2026-11%7Cunit%7Cx"},
         channels=("email",), code_in_email=False),
+    "staff_password_reset": Spec(
+        "staff", {"reset_link": RESET_LINK, "minutes": 30, "staff": "mez-0008",
+                  "name": "mez-0008"},
+        {"reset_link": RESET_LINK, "minutes": 30, "staff": "mez-0008",
+         "name": "Bülent Aslan"}, channels=("email",), code_in_email=False),
     "mayor_digest": Spec(
         "staff", {"date": "02.12.2026", "count": 0, "items": []},
         {"date": "02.12.2026", "count": 3, "items": DIGEST_ITEMS}, code_in_email=False),
@@ -442,3 +448,11 @@ def test_a_staff_note_ending_in_punctuation_gets_no_second_stop(language):
     assert "nedir? " in asked and "?." not in asked
     assert "yenilendi. " in done and ".." not in done
     assert "yenilendi. " in plain
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_password_reset_email_gives_the_link_its_lifetime_and_the_staff_code(language):
+    subject, text = rendered("staff_password_reset", "email", language)
+    assert RESET_LINK in text.splitlines()
+    assert "30" in text and "mez-0008" in text and "Bülent Aslan" in text
+    assert RESET_LINK not in subject

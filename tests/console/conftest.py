@@ -17,6 +17,7 @@ from services.routing.bootstrap import RoutingParts
 from services.routing.bootstrap import build as build_routing
 from services.routing.domain import open_case
 from services.routing.web import create_app as create_routing_app
+from services.sla.bootstrap import build as build_sla
 from tests.support import Clock, serve
 
 PASSWORD = "yerel-parola-2026"  # the sample staff list's (data/sample/staff_accounts.yaml)
@@ -48,6 +49,18 @@ def routing(databases) -> Iterator[RoutingParts]:
     built = build_routing(load_config(env={}, **databases))
     yield built
     built.close()
+
+
+@pytest.fixture
+def sla(databases, request) -> Iterator:
+    """SLA's parts on the test's databases, its clock at the test module's `NOW`, every
+    unit's ladder `e, s, d, dm, m`, an institution's ancestry itself alone (no routing)."""
+    parts = build_sla(load_config(env={}, **databases))
+    parts.deadlines.clock = lambda: request.module.NOW
+    parts.deadlines.ladders = lambda unit: ["e", "s", "d", "dm", "m"]
+    parts.deadlines.ancestry = lambda institution: [institution]
+    yield parts
+    parts.close()
 
 
 @pytest.fixture

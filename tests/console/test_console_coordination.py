@@ -18,22 +18,11 @@ from services.console.bootstrap import build
 from services.console.coordination import deadline_row
 from services.console.web import create_app
 from services.routing.domain import open_case
-from services.sla.bootstrap import build as build_sla
 from services.sla.web import create_app as create_sla_app
 from tests.support import serve
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)  # SLA's clock
 PAGE = "/console/koordinasyon"
-
-
-@pytest.fixture
-def sla(databases) -> Iterator:
-    parts = build_sla(load_config(env={}, **databases))
-    parts.deadlines.clock = lambda: NOW
-    parts.deadlines.ladders = lambda unit: ["e", "s", "d", "dm", "m"]
-    parts.deadlines.ancestry = lambda institution: [institution]
-    yield parts
-    parts.close()
 
 
 @pytest.fixture

@@ -16,23 +16,12 @@ from services.common.events import load_event, make_event
 from services.reporting.bootstrap import build as build_reporting
 from services.reporting.service import ReportingService
 from services.reporting.web import create_app as create_reporting_app
-from services.sla.bootstrap import build as build_sla
 from services.sla.web import create_app as create_sla_app
 from tests.envelopes import case, received, routed
 from tests.support import serve
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 WEEK = "2025-W12"  # its list draws from the applications concluded in 2025-W11
-
-
-@pytest.fixture
-def sla(databases) -> Iterator:
-    parts = build_sla(load_config(env={}, **databases))
-    parts.deadlines.clock = lambda: NOW
-    parts.deadlines.ladders = lambda unit: ["e", "s", "d", "dm", "m"]
-    parts.deadlines.ancestry = lambda institution: [institution]
-    yield parts
-    parts.close()
 
 
 @pytest.fixture

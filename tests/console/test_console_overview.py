@@ -17,7 +17,6 @@ from services.common.events import load_event, make_event, utcnow
 from services.reporting.bootstrap import build as build_reporting
 from services.reporting.service import ReportingService
 from services.reporting.web import create_app as create_reporting_app
-from services.sla.bootstrap import build as build_sla
 from services.sla.web import create_app as create_sla_app
 from tests.envelopes import case, received, routed
 from tests.support import serve
@@ -26,16 +25,6 @@ NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)  # SLA's clock: a Thursday, 15:00
 WORKS, CLEANING = "mezitli_bld.works", "mezitli_bld.cleaning"
 XLSX = b"PK\x03\x04 the works unit's weekly workbook"
 PDF = b"%PDF-1.4 the works unit's weekly report"
-
-
-@pytest.fixture
-def sla(databases) -> Iterator:
-    parts = build_sla(load_config(env={}, **databases))
-    parts.deadlines.clock = lambda: NOW
-    parts.deadlines.ladders = lambda unit: ["e", "s", "d", "dm", "m"]
-    parts.deadlines.ancestry = lambda institution: [institution]
-    yield parts
-    parts.close()
 
 
 @pytest.fixture

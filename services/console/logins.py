@@ -95,6 +95,17 @@ class Throttle:
                 (domain.scope_key(self.secret, client, client_subject(address)),
                  self.limits["client"])]
 
+    def admit(self, user: str, address: str, now: datetime
+              ) -> Locked | tuple[list[tuple[str, int, int]], domain.Window]:
+        """Let an attempt by `user` from `address` in: the slots it holds and the window, or
+        `Locked` when either scope is past its limit."""
+        window = domain.window_of(now)
+        scopes = self.scopes(user, address)
+        held = None if self.locked(scopes, window) else self.reserve(scopes, window)
+        if held is None:
+            return Locked(window.retry_after(now), window.ends)
+        return held, window
+
     def locked(self, scopes: list[tuple[str, int]], window: domain.Window) -> bool:
         return any(self.store.is_marked(domain.limit_id(scope, window)) for scope, _ in scopes)
 
@@ -160,13 +171,10 @@ class Logins:
         held, ended here whatever the outcome of a right password (the id is rotated)."""
         user = domain.normalise_user(user)
         now = self.clock()
-        window = domain.window_of(now)
-        scopes = self.throttle.scopes(user, address)
-        if self.throttle.locked(scopes, window):
-            return Locked(window.retry_after(now), window.ends)
-        held = self.throttle.reserve(scopes, window)
-        if held is None:
-            return Locked(window.retry_after(now), window.ends)
+        admitted = self.throttle.admit(user, address, now)
+        if isinstance(admitted, Locked):
+            return admitted
+        held, window = admitted
         account = self.store.get_account(user) if user else None
         right = self._verify(account["password_hash"] if account else self._dummy, password)
         if not (account and right):
@@ -202,13 +210,10 @@ class Logins:
         if found is None:
             return Refused("expired")
         now = self.clock()
-        window = domain.window_of(now)
-        scopes = self.throttle.scopes(found["user"], address)
-        if self.throttle.locked(scopes, window):
-            return Locked(window.retry_after(now), window.ends)
-        held = self.throttle.reserve(scopes, window)
-        if held is None:
-            return Locked(window.retry_after(now), window.ends)
+        admitted = self.throttle.admit(found["user"], address, now)
+        if isinstance(admitted, Locked):
+            return admitted
+        held, window = admitted
         account = self.store.get_account(found["user"])
         secret = (account or {}).get("totp_secret")
         step = matching_step(secret, code, now) if secret else None

@@ -65,13 +65,10 @@ class PasswordResets:
         """Ask for a link for staff code `user` from client `address`."""
         user = domain.normalise_user(user)
         now = self.clock()
-        window = domain.window_of(now)
-        scopes = self.throttle.scopes(user, address)
-        if self.throttle.locked(scopes, window):
-            return Locked(window.retry_after(now), window.ends)
-        held = self.throttle.reserve(scopes, window)
-        if held is None:
-            return Locked(window.retry_after(now), window.ends)
+        admitted = self.throttle.admit(user, address, now)
+        if isinstance(admitted, Locked):
+            return admitted
+        held, window = admitted
         self.throttle.failed(held, window)  # every request counts: the slots stay
         account = self.store.get_account(user) if user else None
         if account is None or not account.get("email"):

@@ -1,7 +1,7 @@
 """Tracking's HTTP contracts: the public lookup and its siblings, and their answers."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
 
 from services.common.codes import normalise_tracking_code
 from services.common.tckn import is_tckn
@@ -193,3 +193,58 @@ class MuhtarRequestSchema(Schema):
     district = fields.String(required=True, validate=validate.Length(1, 120))
     neighbourhood = fields.String(required=True, validate=validate.Length(1, 100))
     confidential = fields.Boolean(load_default=False)
+
+
+# -- the staff lookup by tracking code (staff.py) ---------------------------------------------
+
+class StaffLookupRequestSchema(Schema):
+    """The tracking code as the caller read it out."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    tracking_code = fields.String(required=True)
+
+    @validates("tracking_code")
+    def _code(self, value: str, **_: object) -> None:
+        if len(value) > 64 or normalise_tracking_code(value) is None:
+            raise ValidationError("Takip kodu geçersiz (9 karakter, XXX-XXX-XXX) / not a "
+                                  "tracking code (9 characters, XXX-XXX-XXX).")
+
+    @post_load
+    def _canonical(self, data: dict, **_: object) -> dict:
+        data["tracking_code"] = normalise_tracking_code(data["tracking_code"])
+        return data
+
+
+class StaffStepSchema(Schema):
+    """One step of the timeline (times as ISO 8601 strings, as the read model renders them)."""
+
+    at = fields.String(required=True)
+    status = fields.String(allow_none=True)
+    text = fields.String(required=True)
+    text_en = fields.String(required=True)
+
+
+class StaffLookupSchema(Schema):
+    """What staff see of an application found by its code: its progress, no personal data."""
+
+    application_id = fields.String(required=True)
+    tracking_code = fields.String(required=True)  # display form, XXX-XXX-XXX
+    status = fields.String(allow_none=True)
+    status_text_tr = fields.String()
+    status_text_en = fields.String()
+    kind = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    category_name_tr = fields.String(allow_none=True)
+    category_name_en = fields.String(allow_none=True)
+    institution = fields.Nested(NamedRefSchema, allow_none=True)
+    unit = fields.Nested(NamedRefSchema, allow_none=True)
+    place = fields.Nested(LocationSchema, allow_none=True)
+    confidential = fields.Boolean()
+    received_at = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+    expected_at = fields.String(allow_none=True)
+    result = fields.String(allow_none=True)
+    merged_into = fields.String(allow_none=True)
+    timeline = fields.List(fields.Nested(StaffStepSchema))

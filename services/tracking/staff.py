@@ -25,14 +25,12 @@ from datetime import datetime
 
 from flask import g
 from flask_smorest import Blueprint, abort
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates
 
 from services.common.auth import staff_required
-from services.common.codes import normalise_tracking_code
 from services.common.events import utcnow
 from services.tracking import domain
 from services.tracking.lookup import Tracker
-from services.tracking.schemas import NamedRefSchema
+from services.tracking.schemas import StaffLookupRequestSchema, StaffLookupSchema
 
 LOOKUP_ROLES = ("coordinator", "admin")
 # The keys of `domain.public_view` staff are shown; the rest is the holder's (offers to reopen
@@ -41,65 +39,6 @@ VIEW_KEYS = ("tracking_code", "status", "status_text_tr", "status_text_en", "kin
              "category", "category_name_tr", "category_name_en", "institution", "unit",
              "received_at", "updated_at", "expected_at", "result", "merged_into", "timeline")
 PLACE_KEYS = ("province", "district", "neighbourhood")  # never the street address
-
-
-class StaffLookupRequestSchema(Schema):
-    """The tracking code as the caller read it out."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    tracking_code = fields.String(required=True)
-
-    @validates("tracking_code")
-    def _code(self, value: str, **_: object) -> None:
-        if len(value) > 64 or normalise_tracking_code(value) is None:
-            raise ValidationError("Takip kodu geçersiz (9 karakter, XXX-XXX-XXX) / not a "
-                                  "tracking code (9 characters, XXX-XXX-XXX).")
-
-    @post_load
-    def _canonical(self, data: dict, **_: object) -> dict:
-        data["tracking_code"] = normalise_tracking_code(data["tracking_code"])
-        return data
-
-
-class StaffPlaceSchema(Schema):
-    province = fields.String(allow_none=True)
-    district = fields.String(allow_none=True)
-    neighbourhood = fields.String(allow_none=True)
-
-
-class StaffStepSchema(Schema):
-    """One step of the timeline (times as ISO 8601 strings, as the read model renders them)."""
-
-    at = fields.String(required=True)
-    status = fields.String(allow_none=True)
-    text = fields.String(required=True)
-    text_en = fields.String(required=True)
-
-
-class StaffLookupSchema(Schema):
-    """What staff see of an application found by its code: its progress, no personal data."""
-
-    application_id = fields.String(required=True)
-    tracking_code = fields.String(required=True)  # display form, XXX-XXX-XXX
-    status = fields.String(allow_none=True)
-    status_text_tr = fields.String()
-    status_text_en = fields.String()
-    kind = fields.String(allow_none=True)
-    category = fields.String(allow_none=True)
-    category_name_tr = fields.String(allow_none=True)
-    category_name_en = fields.String(allow_none=True)
-    institution = fields.Nested(NamedRefSchema, allow_none=True)
-    unit = fields.Nested(NamedRefSchema, allow_none=True)
-    place = fields.Nested(StaffPlaceSchema, allow_none=True)
-    confidential = fields.Boolean()
-    received_at = fields.String(allow_none=True)
-    updated_at = fields.String(allow_none=True)
-    expected_at = fields.String(allow_none=True)
-    result = fields.String(allow_none=True)
-    merged_into = fields.String(allow_none=True)
-    timeline = fields.List(fields.Nested(StaffStepSchema))
 
 
 def staff_view(doc: dict, category_names: dict[str, tuple[str, str]],

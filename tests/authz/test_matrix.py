@@ -245,9 +245,11 @@ def world(amqp_uri, module_databases) -> Iterator[World]:
     parts["reporting"].family = lambda inst: sorted(directory.family(inst))
     parts["sla"].deadlines.ladders = lambda unit: ["e", "s", "d", "dm", "m"]
     parts["sla"].deadlines.ancestry = lambda inst: [inst]
-    # Intake asks what routing's `may_read` RPC answers, from the same routing parts.
-    parts["intake"].read_scope.ask = lambda application_id, actor: read_verdict(
-        actor, routing.store.get_case(application_id), routing.organisation.current().directory)
+    # Intake and notify ask what routing's `may_read` RPC answers, from the same routing parts.
+    for asking in ("intake", "notify"):
+        parts[asking].read_scope.ask = lambda application_id, actor: read_verdict(
+            actor, routing.store.get_case(application_id),
+            routing.organisation.current().directory)
     for app_id, unit in (("sla-own", OWN_UNIT), ("sla-other-unit", OTHER_UNIT),
                          ("sla-other-inst", OTHER_INST_UNIT)):
         _sla_clock(parts["sla"], app_id, unit)
@@ -319,7 +321,10 @@ CASE_ROUTES = re.compile(r"^/(api/v1/cases|console/vaka)/<application_id>"
 # Rows whose scope routing decides for another service (`may_read`): outside it, a 403 (never a
 # 404: the service asks routing before it looks the record up).
 ASKS_ROUTING = {("intake", "GET", "/api/v1/applications/<application_id>"),
-                ("intake", "GET", "/api/v1/applications/<application_id>/attachments/<file_id>")}
+                ("intake", "GET", "/api/v1/applications/<application_id>/attachments/<file_id>"),
+                ("notify", "GET", "/api/v1/notifications")}
+# Rows that name the case in the query (`application_id`), not in the path.
+CASE_QUERIES = {("notify", "GET", "/api/v1/notifications")}
 FILTERED_LISTS = {"/api/v1/cases", "/api/v1/directory/staff", "/api/v1/reports/summary",
                   "/api/v1/reports/series", "/api/v1/reports/backlog",
                   "/api/v1/reports/summary/export", "/raporlar/", "/api/v1/sla/overdue",
@@ -432,6 +437,9 @@ def call_for(world: World, row: Row, role: str, outside: str | None = None) -> C
         values["application_id"] = world.open_case(
             other_case(role, outside) if outside else OWN_CASE[role])
         body = ACTION_BODIES.get(row.path.rsplit("/", 1)[1], {})
+    elif row.route in CASE_QUERIES:
+        query["application_id"] = world.open_case(
+            other_case(role, outside) if outside else OWN_CASE[role])
     elif row.route in RECORDS:
         where = other_case(role, outside) if outside else "own"
         if where not in RECORDS[row.route]:

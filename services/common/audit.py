@@ -2,7 +2,9 @@
 
 Intake logs who read or changed whose personal data (`audit_log`: staff code, role, action,
 citizen, application, when, why), routing logs the case reads it refused (an expert asking for
-another unit's case: `case.read.refused`), reporting who read the call-back list. Each service
+another unit's case: `case.read.refused`; intake also its refused application reads,
+`application.read.refused`, and notify its refused delivery-log reads,
+`notifications.read.refused`), reporting who read the call-back list. Each service
 keeps its own `audit_log` collection (it is the one that saw the access) in one entry shape:
 
     {at, staff, role, unit?, action, citizen_id?, application_id?, path?, reason?, …}

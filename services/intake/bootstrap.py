@@ -3,10 +3,12 @@
 `IntakeParts` opens intake's database, makes its store (indexes created, the phone index keyed
 with intake's hash key), the category catalogue it validates against, the submission use case,
 the inbound channels with the RPC pool SMS replies are handed on through (tracking's ratings,
-notify's opt-outs), and the relay that publishes `applications` and `inbound` outboxes. The
-nameko service receives it through `Composed(build)`, the Flask app through `create_app(parts)`:
-both work on the same objects. Starting the parts (with the nameko container) loads the muhtar
-registry and, once per database, indexes the phones of citizens registered before the index.
+notify's opt-outs), the read scope staff reads of an application ask routing for (its
+`may_read` RPC, on a pool of its own), and the relay that publishes `applications` and
+`inbound` outboxes. The nameko service receives it through `Composed(build)`, the Flask app
+through `create_app(parts)`: both work on the same objects. Starting the parts (with the nameko
+container) loads the muhtar registry and, once per database, indexes the phones of citizens
+registered before the index.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from services.common.bootstrap import Parts, Spawn
 from services.common.catalogue_cache import CatalogueCache, open_catalogue
 from services.common.retention import Retention, RetentionJob, retention_period
 from services.common.rpc import RpcPool
+from services.common.scope import ReadScope
 from services.intake import domain, submission
 from services.intake.channels import text as text_channel
 from services.intake.inbound import Inbound
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 # An SMS gateway waits for the webhook's answer; a reply whose peer is slower is answered 503
 # and delivered again, rather than holding the gateway past its own timeout.
 PEER_TIMEOUT_SECONDS = 5.0
+# A staff read waits this long for routing to say whether it is in the reader's scope, then is
+# answered 503: a person is waiting, and nothing is shown without the answer.
+SCOPE_TIMEOUT_SECONDS = 3.0
 
 
 class RpcPeers:
@@ -84,6 +90,11 @@ class IntakeParts(Parts):
         # proxies are started on first use: a process that never gets a reply opens none
         self.rpc = RpcPool(config, timeout=PEER_TIMEOUT_SECONDS)
         self.inbound = Inbound(self.intake, places_of(config), RpcPeers(self.rpc))
+        # staff reads of an application ask routing who holds it (issue 13), on a pool of
+        # their own with a shorter timeout
+        self.routing_rpc = RpcPool(config, size=2, timeout=SCOPE_TIMEOUT_SECONDS)
+        self.read_scope = ReadScope(functools.partial(self.routing_rpc.call, "routing",
+                                                      "may_read"))
         # KVKK: conclusions as routing announces them, and the job that anonymises after
         # the period (services/common/retention.py)
         self.retention = Retention(self.db)
@@ -112,8 +123,9 @@ class IntakeParts(Parts):
             log.info("phone index filled", extra={"citizens": count})
 
     def close(self) -> None:
-        """Stop the RPC pool's proxies, then close the database client."""
+        """Stop the RPC pools' proxies, then close the database client."""
         self.rpc.close()
+        self.routing_rpc.close()
         super().close()
 
 

@@ -24,6 +24,7 @@ from services.common.audit import audit_blueprint
 from services.common.auth import staff_required, verify_token
 from services.common.events import utcnow
 from services.common.fastpath import DELEGATE, Answer, FastRoute, read_body
+from services.common.scope import ScopeUnavailable
 from services.common.web import create_app as create_service_app
 from services.common.web import error_body, mongo_check, summary
 from services.intake import domain, media, submission
@@ -61,6 +62,10 @@ DESK_SCHEMA = DeskApplicationSchema()
 CIMER_ITEM_SCHEMA = CimerItemSchema()
 SMS_REPLY_SCHEMA = SmsReplyAnswerSchema()
 PEER_RETRY_AFTER = "30"  # seconds; an SMS gateway retries a 503 webhook after this
+SCOPE_RETRY_AFTER = "5"  # seconds; a staff read refused because routing did not answer
+OUT_OF_SCOPE = ("routing holds the application's case outside the caller's unit or institution "
+                "(`errors.application_id`; the refusal is audited)")
+SCOPE_UNKNOWN = "routing could not say who holds the application; retry after `Retry-After`"
 
 
 def valid_idempotency_key(key: str) -> bool:
@@ -202,6 +207,29 @@ def create_app(parts: IntakeParts) -> Flask:
                      "action": action, "citizen_id": citizen_id,
                      "application_id": application_id, "path": request.path, **extra})
 
+    def within_scope(application_id: str, refused: str, **extra: Any) -> None:
+        """Go on only if routing says the caller may read `application_id` (the coordination
+        centre and system-wide administrators are not asked): otherwise a 403 naming
+        `application_id`, the refusal audited as `refused`; a 503 when routing cannot say."""
+        staff = g.staff
+        try:
+            verdict = parts.read_scope.check(application_id, staff)
+        except ScopeUnavailable as unavailable:
+            log.warning("read scope unknown", extra={"application_id": application_id,
+                                                     "error": str(unavailable)})
+            abort(503, message="who holds the application cannot be checked now; try again "
+                               "shortly", errors={"application_id": ["routing unavailable"]},
+                  headers={"Retry-After": SCOPE_RETRY_AFTER})
+        if verdict is None or verdict.allowed:
+            return
+        # KVKK: an attempt to read out of scope is an access an administrator must be able to
+        # find; codes and ids only, no citizen data (not even which citizen it would have been)
+        audit(refused, application_id=application_id, unit=staff.unit,
+              institution=staff.institution, case_unit=verdict.unit,
+              case_institution=verdict.institution, **extra)
+        message = f"application {application_id} is outside what {staff.user} may read"
+        abort(403, message=message, errors={"application_id": [message]})
+
     applications = Blueprint(
         "applications", __name__, url_prefix="/api/v1/applications",
         description="Başvuru kabulü / application intake",
@@ -244,9 +272,14 @@ def create_app(parts: IntakeParts) -> Flask:
     @applications.route("/<application_id>", methods=["GET"])
     @staff_required()
     @applications.response(200, ApplicationViewSchema())
+    @applications.alt_response(403, description=OUT_OF_SCOPE)
+    @applications.alt_response(503, description=SCOPE_UNKNOWN)
     @applications.doc(security=[{"staffToken": []}])
     def view(application_id: str):
-        """An application with its duplicates (staff; audited)."""
+        """An application with its duplicates (staff; audited): for those whose scope routing
+        says holds it (a unit's staff, its institution's, the coordination centre); 403
+        otherwise (the refusal audited), 503 when routing cannot say."""
+        within_scope(application_id, "application.read.refused")
         application = store.get_application(application_id)
         if application is None:
             abort(404, message="no such application")
@@ -281,9 +314,13 @@ def create_app(parts: IntakeParts) -> Flask:
 
     @applications.route("/<application_id>/attachments/<file_id>", methods=["GET"])
     @staff_required()
+    @applications.alt_response(403, description=OUT_OF_SCOPE)
+    @applications.alt_response(503, description=SCOPE_UNKNOWN)
     @applications.doc(security=[{"staffToken": []}])
     def attachment(application_id: str, file_id: str):
-        """An attachment (metadata already stripped), as a download (staff; audited)."""
+        """An attachment (metadata already stripped), as a download (staff; audited); the
+        application's scope as for the application itself."""
+        within_scope(application_id, "attachment.read.refused", file_id=file_id)
         application = store.get_application(application_id)
         files = {m["id"] for m in (application or {}).get("attachments") or []} | {
             m["thumbnail_id"] for m in (application or {}).get("attachments") or []

@@ -2,15 +2,20 @@
 
 `NotifyParts` opens notify's database, makes its store (indexes created), the SMS and e-mail
 providers `SMS_PROVIDER` / `EMAIL_PROVIDER` name, the composer of message texts, the
-`Deliveries` use case over them (with this process's memory of its own ended claims), and the
-relay that publishes the `messages` outbox (`notification_sent` / `_failed`). The nameko
-service receives it through `Composed(build)`, the Flask app through `create_app(parts)`: both
-work on the same objects.
+`Deliveries` use case over them (with this process's memory of its own ended claims), the read
+scope its staff API asks routing for (`may_read`, on a small RPC pool), and the relay that
+publishes the `messages` outbox (`notification_sent` / `_failed`). The nameko service receives
+it through `Composed(build)`, the Flask app through `create_app(parts)`: both work on the same
+objects.
 """
 from __future__ import annotations
 
+import functools
+
 from services.common.bootstrap import Parts
 from services.common.retention import Retention, RetentionJob, retention_period
+from services.common.rpc import RpcPool
+from services.common.scope import ReadScope
 from services.notify import domain
 from services.notify.providers import (
     EmailProvider,
@@ -21,6 +26,10 @@ from services.notify.providers import (
 from services.notify.retention import NotifyAnonymiser
 from services.notify.sending import Deliveries
 from services.notify.store import NotifyStore
+
+# A staff read of a delivery log waits this long for routing to say whether the application is
+# in the reader's scope, then is answered 503.
+SCOPE_TIMEOUT_SECONDS = 3.0
 
 
 def send_timing(config: dict) -> domain.SendTiming:
@@ -42,6 +51,8 @@ class NotifyParts(Parts):
     email: EmailProvider
     composer: domain.Composer
     deliveries: Deliveries
+    routing_rpc: RpcPool
+    read_scope: ReadScope
 
     def __init__(self, config: dict):
         # The providers first: an unknown one stops the start before any client is opened.
@@ -58,11 +69,21 @@ class NotifyParts(Parts):
         self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
                                      send_timing(config),
                                      quiet=domain.QuietHours.parse(config["NOTIFY_QUIET_HOURS"]))
+        # staff reads of a delivery log ask routing who holds the application (issue 13)
+        self.routing_rpc = RpcPool(config, size=2, timeout=SCOPE_TIMEOUT_SECONDS)
+        self.read_scope = ReadScope(functools.partial(self.routing_rpc.call, "routing",
+                                                      "may_read"))
         # KVKK: conclusions as routing announces them, and the job that anonymises the log
         # after the period (services/common/retention.py)
         self.retention = Retention(self.db)
         self.retention_job = RetentionJob(self.retention, NotifyAnonymiser(self.store),
                                           retention_period(config), service="notify")
+
+
+    def close(self) -> None:
+        """Stop the RPC pool's proxies, then close the database client."""
+        self.routing_rpc.close()
+        super().close()
 
 
 def build(config: dict) -> NotifyParts:

@@ -15,7 +15,8 @@ message is marked, so a crash between the two leaves an entry whose message is n
 under its claim (dropped by the sweep), never a deferred message nobody will send. Resuming one
 is decided like a take-over, by an insert-once token.
 
-Opt-outs are kept by the citizen's opaque reference in `opt_outs`.
+Opt-outs are kept by the citizen's opaque reference in `opt_outs`; refused staff reads of a
+delivery log (issue 13) in `audit_log`, codes and ids only.
 
 An application's messages are listed through `message_index`: slot `<application id>#<n>` names
 its n-th message, read by `_id` until the first missing slot (on FerretDB a query on
@@ -29,6 +30,7 @@ from datetime import datetime, timedelta
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from services.common.events import new_event_id
 from services.common.mongo import Index, ensure_indexes, list_once, slots
 from services.common.outbox import (
     BOOKKEEPING,
@@ -42,6 +44,8 @@ from services.notify.domain import DEFERRED, FINAL, SENDING
 INDEXES = {
     "messages": [Index([(OUTBOX_AT, 1)], {"sparse": True})],
     "deferred": [Index([("due_at", 1)])],
+    # refused reads of a delivery log (`services.common.audit`); searched by time window
+    "audit_log": [Index([("at", -1)])],
 }
 _HIDDEN = dict.fromkeys(BOOKKEEPING, 0)
 
@@ -60,9 +64,15 @@ class NotifyStore:
         self.index = db["message_index"]
         self.deferred = db["deferred"]
         self.opt_outs = db["opt_outs"]
+        self.audit_log = db["audit_log"]
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
+
+    def audit(self, entry: dict) -> None:
+        """Record one staff access worth auditing (a refused read of a delivery log): an insert
+        with a new `_id`, atomic on FerretDB too."""
+        self.audit_log.insert_one(dict(entry, _id=new_event_id()))
 
     def get_message(self, key: str) -> dict | None:
         return self.messages.find_one({"_id": key}, _HIDDEN)

@@ -1,11 +1,22 @@
 """Notify's HTTP API (staff): the delivery log of an application, and a citizen's opt-out
-(recorded by the desk on the citizen's request; the citizen's own way is the "IPTAL" SMS)."""
+(recorded by the desk on the citizen's request; the citizen's own way is the "IPTAL" SMS).
+
+The delivery log is shown within the application's scope as routing decides it (issue 13):
+routing's `may_read` is asked first (the coordination centre and system-wide administrators are
+not asked); a refusal is a 403 naming `application_id` and an entry of notify's audit log,
+searched by administrators at `GET /api/v1/notifications/audit`.
+"""
 from __future__ import annotations
 
-from flask import Flask, g
-from flask_smorest import Blueprint
+import logging
 
+from flask import Flask, g, request
+from flask_smorest import Blueprint, abort
+
+from services.common.audit import audit_blueprint
 from services.common.auth import staff_required
+from services.common.events import utcnow
+from services.common.scope import ScopeUnavailable
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.notify.bootstrap import NotifyParts
@@ -15,11 +26,40 @@ PREFIXES = ("/api/v1/notifications",)
 # Who records a citizen's choice for them: the coordination centre (desk and call centre work
 # under it until the console's own roles, issue 13) and administrators.
 DESK_ROLES = ("coordinator", "admin")
+SCOPE_RETRY_AFTER = "5"  # seconds; a read refused because routing did not answer
+
+log = logging.getLogger(__name__)
 
 
 def create_app(parts: NotifyParts) -> Flask:
     """Notify's Flask app, on the process's notify parts (shared with the nameko side)."""
     deliveries = parts.deliveries
+
+    def within_scope(application_id: str) -> None:
+        """Go on only if routing says the caller may read `application_id`: otherwise a 403
+        naming it (audited), a 503 when routing cannot say."""
+        staff = g.staff
+        try:
+            verdict = parts.read_scope.check(application_id, staff)
+        except ScopeUnavailable as unavailable:
+            log.warning("read scope unknown", extra={"application_id": application_id,
+                                                     "error": str(unavailable)})
+            abort(503, message="who holds the application cannot be checked now; try again "
+                               "shortly",
+                  errors={"query": {"application_id": ["routing unavailable"]}},
+                  headers={"Retry-After": SCOPE_RETRY_AFTER})
+        if verdict is None or verdict.allowed:
+            return
+        # KVKK: an attempt to read out of scope is an access an administrator must find;
+        # codes and ids only
+        parts.store.audit({"at": utcnow(), "staff": staff.user, "role": staff.role,
+                           "unit": staff.unit, "institution": staff.institution,
+                           "action": "notifications.read.refused",
+                           "application_id": application_id, "citizen_id": None,
+                           "case_unit": verdict.unit, "case_institution": verdict.institution,
+                           "path": request.path})
+        message = f"application {application_id} is outside what {staff.user} may read"
+        abort(403, message=message, errors={"query": {"application_id": [message]}})
 
     notifications = Blueprint(
         "notifications", __name__, url_prefix="/api/v1/notifications",
@@ -31,8 +71,15 @@ def create_app(parts: NotifyParts) -> Flask:
     @notifications.arguments(DeliveryLogQuerySchema, location="query")
     @notifications.response(200, DeliveryLogSchema)
     @notifications.doc(security=[{"staffToken": []}])
+    @notifications.alt_response(403, description="routing holds the application's case outside "
+                                "the caller's unit or institution (`errors.query.application_id`;"
+                                " the refusal is audited)")
+    @notifications.alt_response(503, description="routing could not say who holds the "
+                                "application; retry after `Retry-After`")
     def delivery_log(args: dict):
-        """Every message sent (or not) about an application, oldest first, masked."""
+        """Every message sent (or not) about an application, oldest first, masked; for those
+        whose scope routing says holds the application."""
+        within_scope(args["application_id"])
         return deliveries.log_for(args["application_id"])
 
     @notifications.route("/opt-outs/<string(maxlength=80):citizen_ref>", methods=["GET"])
@@ -54,7 +101,9 @@ def create_app(parts: NotifyParts) -> Flask:
         return deliveries.opt_out_of(citizen_ref)
 
     return create_service_app(
-        "notify", parts.config, [notifications],
+        "notify", parts.config,
+        [notifications,
+         audit_blueprint("notify", "/api/v1/notifications", lambda: parts.store.audit_log)],
         title="Açık Kapı — Notify", description="Citizen notifications and their delivery log.",
         health_checks=[mongo_check(parts.db)],
     )

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common import scope
 from services.routing.directory import Directory
 
 UNIT_ROLES = ("expert", "supervisor", "director")
 INSTITUTION_ROLES = ("deputy_mayor", "mayor", "governor")
-CENTRAL_ROLES = ("coordinator", "admin")
+CENTRAL_ROLES = scope.CENTRAL_ROLES
 DIRECTORY_ROLES = ("admin", "coordinator")
 
 WORK = frozenset({"acknowledge", "start", "transfer", "return", "wait", "resume", "resolve"})
@@ -86,8 +87,9 @@ def institutions_in_charge(actor: Actor, directory: Directory) -> set[str]:
 
 
 def sees_everything(actor: Actor) -> bool:
-    """A coordinator or admin without an institution claim: the whole system."""
-    return actor.role in CENTRAL_ROLES and not actor.institution
+    """A coordinator or admin without an institution claim: the whole system (the one rule
+    intake and notify also use to skip asking routing, `services.common.scope`)."""
+    return scope.sees_everything(actor.role, actor.institution)
 
 
 def in_scope(actor: Actor, case: dict, directory: Directory) -> bool:
@@ -100,6 +102,26 @@ def in_scope(actor: Actor, case: dict, directory: Directory) -> bool:
         return (case.get("unit") in units_in_charge(actor, directory)
                 or case.get("institution") in institutions_in_charge(actor, directory))
     return case.get("institution") in institutions_in_charge(actor, directory)
+
+
+def read_verdict(claims: dict, case: dict | None, directory: Directory) -> dict:
+    """Whether the staff member of `claims` ({user, role, unit, institution}, as a staff token
+    says) may read the application `case` belongs to: `{allowed, unit, institution}`, for
+    intake's and notify's staff reads (routing's `may_read` RPC).
+
+    The rule is `in_scope`, as for routing's own case view. An application routing holds no
+    case for (unknown, or not routed yet) is allowed only to those who see everything: no one
+    else can have been given it, and a unit's staff learn of a case from routing's inbox.
+    Claims that are not a staff token's (an unknown role, no user) are refused.
+    """
+    role, user = claims.get("role"), claims.get("user")
+    if role not in ACTIONS_OF_ROLE or not isinstance(user, str) or not user:
+        return {"allowed": False, "unit": None, "institution": None}
+    actor = Actor(user, role, claims.get("unit") or None, claims.get("institution") or None)
+    if case is None:
+        return {"allowed": sees_everything(actor), "unit": None, "institution": None}
+    return {"allowed": in_scope(actor, case, directory), "unit": case.get("unit"),
+            "institution": case.get("institution")}
 
 
 def check_case_action(actor: Actor, action: str, case: dict, directory: Directory) -> None:

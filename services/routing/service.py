@@ -1,5 +1,6 @@
 """Routing's bus entrypoints: route each received application, reopen on the citizen's request,
-carry the escalation level sla decides, and tell sla who stands on a unit's ladder (RPC). Every
+carry the escalation level sla decides, and answer over RPC who stands on a unit's ladder (sla,
+notify) and whether a staff member may read an application (intake, notify: `may_read`). Every
 handler folds into the case exactly once. The relay (in the parts, see `bootstrap`) publishes
 the case events and the `category_saved` events of admin catalogue changes."""
 from __future__ import annotations
@@ -9,7 +10,7 @@ from nameko.rpc import rpc
 from services.common.bootstrap import Composed
 from services.common.events import utcnow
 from services.common.handlers import event_handler
-from services.routing import bootstrap, cases, domain
+from services.routing import access, bootstrap, cases, domain
 from services.routing.bootstrap import RoutingParts
 
 
@@ -93,6 +94,19 @@ class RoutingService:
         """The institution and those above it (sla scopes its lists by it, as routing's
         access rules scope cases: an institution role sees the institutions under it)."""
         return self.parts.organisation.current().directory.ancestry(institution)
+
+    @rpc
+    def may_read(self, application_id: str, actor: dict) -> dict:
+        """Whether `actor` ({user, role, unit, institution}: a staff token's claims) may read
+        the application: `{allowed, unit, institution}` (the holding unit and institution, None
+        for an application routing holds no case for). Intake's application and attachment
+        reads and notify's delivery log ask it, so they apply the same scope as routing's own
+        case view (`access.read_verdict`: `in_scope`; an unknown application only for those who
+        see everything)."""
+        case = self.parts.store.get_case(application_id) if isinstance(application_id, str) \
+            else None
+        return access.read_verdict(actor if isinstance(actor, dict) else {}, case,
+                                   self.parts.organisation.current().directory)
 
     @rpc
     def staff_contact(self, code: str) -> dict | None:

@@ -4,6 +4,7 @@ reaching the event handlers of the same process."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.common.auth import mint_token
 from services.common.bootstrap import parts_of
@@ -166,3 +167,60 @@ def test_received_at_is_kept_as_sent(config, routing, app_id):
     at = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
     deliver(config, routing, received(app_id, at=at))
     assert case_doc(config, app_id)["received_at"] == at
+
+
+# -- may_read: intake's and notify's staff reads, scoped as routing's own case view ------------
+
+
+def reader(role, unit=None, institution=None, user="staff-test") -> dict:
+    """The claims intake and notify send with `may_read` (a staff token's)."""
+    return {"user": user, "role": role, "unit": unit, "institution": institution}
+
+
+@pytest.mark.parametrize(("actor", "allowed"), [
+    (reader("expert", "mezitli_bld.works", "mezitli_bld"), True),
+    (reader("expert", "mezitli_bld.cleaning", "mezitli_bld"), False),
+    (reader("supervisor", "toroslar_bld.works", "toroslar_bld"), False),
+    (reader("mayor", institution="mezitli_bld"), True),
+    (reader("mayor", institution="toroslar_bld"), False),
+    (reader("coordinator", institution="mezitli_bld"), True),
+    (reader("admin", institution="toroslar_bld"), False),
+    (reader("ministry_officer", "magm.muhtar_desk"), False),
+    (reader("coordinator"), True),
+    (reader("admin"), True),
+], ids=lambda value: "-".join(filter(None, map(str, value.values())))
+    if isinstance(value, dict) else str(value))
+def test_may_read_answers_as_routings_own_case_view_does(config, routing, http, app_id, actor,
+                                                         allowed):
+    deliver(config, routing, received(app_id))  # held by mezitli_bld.works
+    with ServiceRpcProxy("routing", config, timeout=20) as proxy:
+        verdict = proxy.may_read(app_id, actor)
+    assert verdict == {"allowed": allowed, "unit": "mezitli_bld.works",
+                       "institution": "mezitli_bld"}
+    # the same rule as routing's own case read: 200 where allowed, 403 where not
+    view = http.get(f"/api/v1/cases/{app_id}", headers=token(
+        config, actor["role"], actor["unit"], actor["user"], actor["institution"]))
+    assert view.status_code == (200 if allowed else 403)
+
+
+def test_may_read_an_unknown_application_only_for_those_who_see_everything(config, routing):
+    unknown = new_event_id()
+    with ServiceRpcProxy("routing", config, timeout=20) as proxy:
+        answers = {role: proxy.may_read(unknown, actor) for role, actor in {
+            "admin": reader("admin"), "coordinator": reader("coordinator"),
+            "admin (inst)": reader("admin", institution="mezitli_bld"),
+            "expert": reader("expert", "mezitli_bld.works", "mezitli_bld"),
+            "mayor": reader("mayor", institution="mezitli_bld")}.items()}
+    assert {role: answer["allowed"] for role, answer in answers.items()} == {
+        "admin": True, "coordinator": True, "admin (inst)": False, "expert": False,
+        "mayor": False}
+    assert all(answer["unit"] is None for answer in answers.values())
+
+
+def test_may_read_refuses_claims_that_are_no_staff_tokens(config, routing, app_id):
+    deliver(config, routing, received(app_id))
+    with ServiceRpcProxy("routing", config, timeout=20) as proxy:
+        assert not proxy.may_read(app_id, reader("janitor", "mezitli_bld.works"))["allowed"]
+        assert not proxy.may_read(app_id, reader("expert", "mezitli_bld.works", user=""))[
+            "allowed"]
+        assert not proxy.may_read(app_id, "admin")["allowed"]

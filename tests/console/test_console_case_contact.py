@@ -14,10 +14,12 @@ from argon2 import PasswordHasher
 from services.common.config import load_config
 from services.common.events import load_event
 from services.common.outbox import OUTBOX
+from services.common.scope import ReadScope
 from services.console.accounts import make_account
 from services.intake.bootstrap import IntakeParts
 from services.intake.bootstrap import build as build_intake
 from services.intake.web import create_app as create_intake_app
+from services.routing.access import read_verdict
 from services.routing.domain import open_case
 from tests.intake.intake_samples import FIXTURES
 from tests.support import database, serve
@@ -27,8 +29,12 @@ OTHER_EXPERT = "mez-0020"  # an expert of another unit (parks): routing refuses 
 
 
 @pytest.fixture
-def intake(databases) -> Iterator[IntakeParts]:
+def intake(databases, routing) -> Iterator[IntakeParts]:
     built = build_intake(load_config(env={}, CHANNEL_WEBHOOK_SECRET=WEBHOOK_SECRET, **databases))
+    # routing's `may_read` answered in-process, by the rule its RPC applies
+    built.read_scope = ReadScope(lambda application_id, actor: read_verdict(
+        actor, routing.store.get_case(application_id),
+        routing.organisation.current().directory))
     yield built
     built.close()
 

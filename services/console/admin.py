@@ -12,6 +12,10 @@ nothing (`Kit.member` checks both before anything is read).
   and director; for the unit chosen (`?birim=<code>`) its escalation ladder and a form to
   change its experts (routing's PATCH of the unit); and a form to add a staff member
   (`yonetim/personel`, routing's POST).
+- `yonetim/kurallar`: for the institution chosen (`?kurum=<code>`), its own category → unit
+  mappings and neighbourhood overrides (routing's directory), a form to put a mapping
+  (`…/<kurum>/eslemeler`: routing's PUT), one per mapping to delete it (`…/<category>/sil`),
+  and the same two for overrides (`…/istisnalar`, `…/istisnalar/sil`).
 
 Every change goes to the service's existing admin API with a token minted for the
 administrator, and the service decides it again (an administrator bound to an institution may
@@ -43,6 +47,8 @@ ADMIN_PAGES = (
     (f"{HOME}/kategoriler", "Kategoriler", "Categories"),
     (f"{HOME}/sla", "SLA politikaları", "SLA policies"),
     (f"{HOME}/birimler", "Birimler ve personel", "Units and people"),
+    (f"{HOME}/kurallar", "Yönlendirme kuralları (kurum)", "Routing rules (per institution)"),
+    (f"{HOME}/kullanicilar", "Konsol hesapları", "Console accounts"),
     (f"{PATH}/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"),
 )
 KINDS_TR = {"complaint": "Şikâyet", "request": "Talep", "suggestion": "Öneri",
@@ -59,6 +65,9 @@ POLICY_FIELDS = (*SCOPE_FIELDS, *POLICY_NUMBERS, *POLICY_LISTS, "unread_to_mayor
                  *POLICY_CHOICES)
 UNIT_FIELDS = ("primary", "backup")
 STAFF_FIELDS = ("code", "name", "role", "institution", "unit", "phone", "email")
+MAPPING_FIELDS = ("category", "unit")
+OVERRIDE_KEY = ("district", "neighbourhood", "category")
+OVERRIDE_FIELDS = (*OVERRIDE_KEY, "unit")
 YES, NO = "evet", "hayir"
 LIST_SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -180,6 +189,12 @@ def field_named(errors: object, names: Iterable[str]) -> str | None:
         if str(key) in names:
             found = str(key)
     return found
+
+
+def override_body(form: MultiDict, names: Iterable[str] = OVERRIDE_FIELDS) -> dict:
+    """Routing's override body (or, with `OVERRIDE_KEY`, its key) from the override form: the
+    fields typed, trimmed; blanks left out (routing's 422 names them)."""
+    return {name: form[name].strip() for name in names if form.get(name, "").strip()}
 
 
 def problem_of(refused: ServiceRefused, target: str, names: Iterable[str]) -> dict:
@@ -402,4 +417,93 @@ def register(pages: Blueprint, kit: Kit) -> None:
                                                  typed_of(request.form)),
                       "staff", STAFF_FIELDS,
                       f"{HOME}/birimler?eklendi={quote(code, safe='')}#personel",
+                      "Yönlendirme servisi", "the routing service")
+
+    # -- routing rules per institution -----------------------------------------------------------
+
+    def rules_page(session: dict, status: int = 200, problem: dict | None = None,
+                   typed: dict | None = None, chosen: str | None = None) -> Response:
+        institutions = read(session, lambda: routing.institutions(session),
+                            "Yönlendirme servisi", "the routing service")
+        if isinstance(institutions, Response):
+            return institutions
+        chosen = chosen or request.args.get("kurum")
+        detail = None
+        if chosen:
+            detail = read(session, lambda: routing.institution(session, chosen),
+                          "Yönlendirme servisi", "the routing service")
+            if isinstance(detail, Response):
+                return detail
+        categories = kit.section(lambda: routing.categories(session))
+        known = sorted(c["code"] for c in (categories.get("data") or {}).get("items") or [])
+        on = (problem or {}).get("target")
+        mappings = sorted(((detail or {}).get("category_units") or {}).items())
+        return kit.page("console/admin_rules.html", status, session=session,
+                        institutions=institutions, chosen=chosen, detail=detail or {},
+                        mappings=mappings,
+                        overrides=(detail or {}).get("neighbourhood_overrides") or [],
+                        categories=known, problem=problem,
+                        mapping_form=typed if on == "mapping" else {},
+                        override_form=typed if on == "override" else {},
+                        done=request.args.get("tamam"))
+
+    def rules_done(code: str) -> str:
+        return f"{HOME}/kurallar?kurum={quote(code, safe='')}&tamam=1#kurallar"
+
+    @pages.get("/yonetim/kurallar")
+    def admin_rules():
+        session = admin_session()
+        return session if isinstance(session, Response) else rules_page(session)
+
+    @pages.post("/yonetim/kurallar/<string(maxlength=100):code>/eslemeler")
+    def admin_mapping_put(code: str):
+        session = admin_session()
+        if isinstance(session, Response):
+            return session
+        category = request.form.get("category", "").strip()
+        if not category:  # the path's part: routing's schema never sees it blank
+            return rules_page(session, 422, {
+                "target": "mapping", "status": 422, "field": "category", "lines": [],
+                "message": "category: gerekli / required"}, typed_of(request.form), code)
+        unit = request.form.get("unit", "").strip()
+        return change(session, lambda: routing.put_mapping(session, code, category, unit),
+                      lambda problem: rules_page(session, problem["status"], problem,
+                                                 typed_of(request.form), code),
+                      "mapping", MAPPING_FIELDS, rules_done(code),
+                      "Yönlendirme servisi", "the routing service")
+
+    @pages.post("/yonetim/kurallar/<string(maxlength=100):code>/eslemeler/"
+                "<string(maxlength=100):category>/sil")
+    def admin_mapping_delete(code: str, category: str):
+        session = admin_session()
+        if isinstance(session, Response):
+            return session
+        return change(session, lambda: routing.delete_mapping(session, code, category),
+                      lambda problem: rules_page(session, problem["status"],
+                                                 dict(problem, category=category), None, code),
+                      "mapping-delete", (), rules_done(code),
+                      "Yönlendirme servisi", "the routing service")
+
+    @pages.post("/yonetim/kurallar/<string(maxlength=100):code>/istisnalar")
+    def admin_override_put(code: str):
+        session = admin_session()
+        if isinstance(session, Response):
+            return session
+        body = override_body(request.form)
+        return change(session, lambda: routing.put_override(session, code, body),
+                      lambda problem: rules_page(session, problem["status"], problem,
+                                                 typed_of(request.form), code),
+                      "override", OVERRIDE_FIELDS, rules_done(code),
+                      "Yönlendirme servisi", "the routing service")
+
+    @pages.post("/yonetim/kurallar/<string(maxlength=100):code>/istisnalar/sil")
+    def admin_override_delete(code: str):
+        session = admin_session()
+        if isinstance(session, Response):
+            return session
+        key = override_body(request.form, OVERRIDE_KEY)
+        return change(session, lambda: routing.delete_override(session, code, key),
+                      lambda problem: rules_page(session, problem["status"], problem, None,
+                                                 code),
+                      "override-delete", OVERRIDE_KEY, rules_done(code),
                       "Yönlendirme servisi", "the routing service")

@@ -1,7 +1,8 @@
 """The console's composition root: what one console process holds, built once.
 
 `ConsoleParts` opens the console's database, makes its store (indexes created), the login use
-cases over it (`Logins`: passwords, TOTP, throttle, sessions), the password resets
+cases over it (`Logins`: passwords, TOTP, throttle, sessions), the administrators' account
+use cases (`StaffAccounts`), the password resets
 (`PasswordResets`) with the relay that publishes their events from the `password_resets`
 outbox, and the clients that call intake's, routing's, SLA's, reporting's and tracking's staff
 APIs as the signed-in user
@@ -16,7 +17,7 @@ import logging
 
 from services.common.bootstrap import Parts
 from services.common.config import is_local
-from services.console.accounts import load_sample_accounts
+from services.console.accounts import StaffAccounts, load_sample_accounts
 from services.console.audit_client import AuditClient, sources_of
 from services.console.clients import IntakeClient, ReportingClient, SlaClient, TrackingClient
 from services.console.logins import Clock, Logins
@@ -36,6 +37,7 @@ class ConsoleParts(Parts):
 
     store: ConsoleStore
     logins: Logins
+    accounts: StaffAccounts
     resets: PasswordResets
     routing: RoutingClient
     intake: IntakeClient
@@ -53,6 +55,7 @@ class ConsoleParts(Parts):
         self.store.ensure_indexes()
         options = {"clock": self._clock} if self._clock else {}
         self.logins = Logins(self.store, config, **options)
+        self.accounts = StaffAccounts(self.store, self.logins.hasher)
         self.resets = PasswordResets(self.store, self.logins, config)
         secret = config["STAFF_TOKEN_SECRET"]
         self.routing = RoutingClient(config["CONSOLE_ROUTING_URL"], secret)

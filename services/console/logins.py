@@ -177,7 +177,9 @@ class Logins:
         held, window = admitted
         account = self.store.get_account(user) if user else None
         right = self._verify(account["password_hash"] if account else self._dummy, password)
-        if not (account and right):
+        # a disabled account is refused as a wrong password is (and counts as a failure):
+        # the answer does not tell whether the account exists or is disabled
+        if not (account and right) or account.get("disabled"):
             self.throttle.failed(held, window)
             return Refused("credentials")
         self.throttle.succeeded(held, window)
@@ -215,6 +217,8 @@ class Logins:
             return admitted
         held, window = admitted
         account = self.store.get_account(found["user"])
+        if account is None or account.get("disabled"):
+            account = None  # disabled between the two steps: no second step opens it
         secret = (account or {}).get("totp_secret")
         step = matching_step(secret, code, now) if secret else None
         # a code opens one login: the step it belongs to is claimed once per account, so a

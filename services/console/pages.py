@@ -54,7 +54,7 @@ from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from services.common.audit import AuditQuerySchema
-from services.console import admin, coordination, domain, overview
+from services.console import admin, admin_accounts, coordination, domain, overview
 from services.console.audit_client import AuditRefused
 from services.console.bootstrap import ConsoleParts
 from services.console.clients import ServiceRefused, ServiceUnavailable
@@ -103,7 +103,7 @@ CONTACT_FIELDS = ("first_name", "last_name", "phone", "home_phone", "email",
 FIELDS_OF_FORM = {"transfer": ("unit", "reason"), "resolve": ("result", "photo", "reason"),
                   "forward": ("institution", "reason")}
 # The areas of pages kept in modules of their own, each with `register(pages, kit)`.
-AREAS: tuple = (admin, coordination, overview)
+AREAS: tuple = (admin, admin_accounts, coordination, overview)
 REFUSALS = {
     "credentials": "Kullanıcı kodu ya da parola yanlış / wrong staff code or password",
     "totp": "Doğrulama kodu yanlış / wrong verification code",

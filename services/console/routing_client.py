@@ -120,3 +120,34 @@ class RoutingClient(StaffApi):
         for root in tree.get("institutions") or []:
             walk(root)
         return found
+
+    # the administrators' routing rules page (`console.admin`, `yonetim/kurallar`)
+
+    def institution(self, session: dict, code: str) -> dict:
+        """An institution with its units, its category → unit mappings (`category_units`) and
+        neighbourhood overrides (`GET /api/v1/directory/institutions/<code>`)."""
+        return self.get(session, f"/api/v1/directory/institutions/{quote(code, safe='')}")
+
+    def put_mapping(self, session: dict, code: str, category: str, unit: str) -> dict:
+        """The institution's rule: `category` goes to `unit`
+        (`PUT /api/v1/directory/institutions/<code>/mappings/<category>`)."""
+        return self._call(session, "PUT", f"/api/v1/directory/institutions/"
+                                          f"{quote(code, safe='')}/mappings/"
+                                          f"{quote(category, safe='')}", body={"unit": unit})
+
+    def delete_mapping(self, session: dict, code: str, category: str) -> None:
+        """Drop the institution's rule for `category` (the coordination unit gets it then)."""
+        self._call(session, "DELETE", f"/api/v1/directory/institutions/{quote(code, safe='')}/"
+                                      f"mappings/{quote(category, safe='')}")
+
+    def put_override(self, session: dict, code: str, override: dict) -> dict:
+        """A neighbourhood override: district, neighbourhood, category → unit
+        (`PUT /api/v1/directory/institutions/<code>/overrides`)."""
+        return self._call(session, "PUT", f"/api/v1/directory/institutions/"
+                                          f"{quote(code, safe='')}/overrides", body=override)
+
+    def delete_override(self, session: dict, code: str, key: dict) -> None:
+        """Remove the override of (district, neighbourhood, category)
+        (`DELETE /api/v1/directory/institutions/<code>/overrides?…`)."""
+        self._call(session, "DELETE", f"/api/v1/directory/institutions/"
+                                      f"{quote(code, safe='')}/overrides", params=key)

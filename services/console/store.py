@@ -2,7 +2,7 @@
 throttle's counters, each by `_id` (on FerretDB only an `_id` filter reaches an index).
 
 - `accounts`: `_id` = staff code; role, unit, institution, name, the argon2 hash, an optional
-  TOTP secret.
+  TOTP secret, and `disabled` (True: the account cannot sign in; absent or False: it can).
 - `sessions`: `_id` = SHA-256 of the session id (the id itself is only in the browser's
   cookie); user, role, unit, institution, name, csrf, created, last_seen, expires_at.
 - `pending_logins`: `_id` = SHA-256 of the pending id; the user who gave the right password,
@@ -70,6 +70,19 @@ class ConsoleStore:
     def replace_account(self, account: dict) -> None:
         """Store `account` over the one with its `_id` (the CLI's `--replace`)."""
         self.accounts.replace_one({"_id": account["_id"]}, account, upsert=True)
+
+    def list_accounts(self) -> list[dict]:
+        """Every account by staff code, without its secrets: no hash, no TOTP secret, only
+        `totp` (whether one is set). Scans: the administrators' page, a few hundred accounts."""
+        return [dict({key: value for key, value in account.items()
+                      if key not in ("password_hash", "totp_secret")},
+                     totp=bool(account.get("totp_secret")))
+                for account in self.accounts.find({}).sort("_id", 1)]
+
+    def set_disabled(self, user: str, disabled: bool) -> bool:
+        """Disable or enable `user`'s account; False if there is no such account."""
+        return self.accounts.update_one({"_id": user},
+                                        {"$set": {"disabled": disabled}}).matched_count == 1
 
     def set_password_hash(self, user: str, password_hash: str) -> None:
         """A rehash with today's parameters; the last writer wins, both hashes are valid."""

@@ -377,6 +377,13 @@ RECORDS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
         "own": {"code": "mezitli_bld.authz_unknown"}, "other_inst": {"code": OTHER_INST_UNIT}},
     ("console", "POST", "/console/yonetim/personel"): {
         "own": {"institution": OWN_INST}, "other_inst": {"institution": OTHER_INST}},
+    **{("console", "POST", path): {
+        "own": {"code": OWN_INST, "category": "authz_unknown"},
+        "other_inst": {"code": OTHER_INST, "category": "authz_unknown"}}
+       for path in ("/console/yonetim/kurallar/<code>/eslemeler",
+                    "/console/yonetim/kurallar/<code>/eslemeler/<category>/sil",
+                    "/console/yonetim/kurallar/<code>/istisnalar",
+                    "/console/yonetim/kurallar/<code>/istisnalar/sil")},
     **{("sla", method, "/api/v1/sla/calendars/<owner>"): {
         "own": {"owner": OWN_INST}, "other_inst": {"owner": OTHER_INST}}
        for method in ("PUT", "DELETE")},
@@ -411,6 +418,15 @@ BODIES: dict[tuple[str, str, str], dict[str, Any]] = {
         "primary": "zzz-9999", "backup": "zzz-9999"},
     ("console", "POST", "/console/yonetim/personel"): {
         "code": "authz-0002", "name": "Yetki Deneme", "role": "expert"},
+    # an allowed administrator adds one expert account (refused as a duplicate if sent again)
+    ("console", "POST", "/console/yonetim/kullanicilar"): {
+        "code": "authz-0003", "role": "expert", "password": "authz-parola-0003",
+        "password_again": "authz-parola-0003"},
+    ("console", "POST", "/console/yonetim/kurallar/<code>/eslemeler"): {"unit": OWN_UNIT},
+    ("console", "POST", "/console/yonetim/kurallar/<code>/istisnalar"): {
+        "district": "Mezitli", "neighbourhood": "Yetki", "unit": OWN_UNIT},
+    ("console", "POST", "/console/yonetim/kurallar/<code>/istisnalar/sil"): {
+        "district": "Mezitli", "neighbourhood": "Yetki"},
 }
 QUERIES: dict[tuple[str, str, str], dict[str, str]] = {
     ("routing", "DELETE", "/api/v1/directory/institutions/<code>/overrides"): {

@@ -71,7 +71,7 @@ class PasswordResets:
         held, window = admitted
         self.throttle.failed(held, window)  # every request counts: the slots stay
         account = self.store.get_account(user) if user else None
-        if account is None or not account.get("email"):
+        if account is None or not account.get("email") or account.get("disabled"):
             return Requested()
         reset_id = secrets.token_urlsafe(18)
         token = domain.reset_token(self.secret, reset_id)
@@ -96,7 +96,7 @@ class PasswordResets:
             return None
         found = self._live(reset_id)
         account = self.store.get_account(found["user"]) if found else None
-        if account is None or not account.get("email"):
+        if account is None or not account.get("email") or account.get("disabled"):
             return None
         token = domain.reset_token(self.secret, reset_id)
         return {"staff": account["_id"], "email": account["email"],

@@ -64,6 +64,13 @@ def test_an_unknown_staff_code_gets_the_same_page_and_nothing_is_stored_or_sent(
     assert reset["expires_at"] - reset["created"] == timedelta(minutes=domain.RESET_MINUTES)
 
 
+def test_a_disabled_account_gets_the_same_page_and_no_link(client, parts, pages):
+    parts.store.set_disabled("mez-0008", True)
+    answer = ask_for_link(client, pages, "mez-0008")
+    assert answer.status_code == 200 and "e-posta adresi varsa" in answer.get_data(as_text=True)
+    assert parts.store.resets.count_documents({}) == 0
+
+
 def test_the_event_and_the_store_hold_neither_the_link_nor_the_address(client, parts, pages):
     ask_for_link(client, pages, "mez-0008")
     reset = only_reset(parts)

@@ -113,6 +113,11 @@ DEFAULTS: dict[str, str] = {
     "CONSOLE_SESSION_HOURS": "8",
     "CONSOLE_LOGIN_FAILURES": "5",
     "CONSOLE_CLIENT_FAILURES": "20",
+    # a password-reset link lives this long; requests for one per staff code and per client
+    # address in the login throttle's 15-minute windows
+    "CONSOLE_RESET_MINUTES": "30",
+    "CONSOLE_RESET_REQUESTS": "3",
+    "CONSOLE_RESET_CLIENT_REQUESTS": "10",
     # Where the console calls the services' staff APIs (the all-in-one run serves them all on
     # this port; `make run` and compose set each service's own).
     "CONSOLE_ROUTING_URL": "http://127.0.0.1:8000",

@@ -45,7 +45,6 @@ WINDOW_SECONDS = 15 * 60
 PENDING_SECONDS = 5 * 60  # between the password and the TOTP code
 LOGIN_CSRF_SECONDS = 60 * 60  # the login form's own token
 TOKEN_MINUTES = 5  # the staff tokens minted for calls to the services
-RESET_MINUTES = 30  # a password reset link lives this long, and opens one change
 
 
 def requires_totp(role: str) -> bool:

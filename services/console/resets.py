@@ -54,12 +54,9 @@ class PasswordResets:
         self.clock = clock or logins.clock
         self.secret = config["STAFF_TOKEN_SECRET"]
         self.base_url = str(config.get("PUBLIC_BASE_URL") or "").rstrip("/")
-        self.lifetime = timedelta(minutes=float(config.get("CONSOLE_RESET_MINUTES")
-                                                or domain.RESET_MINUTES))
-        self.throttle = Throttle(store, self.secret,
-                                 int(config.get("CONSOLE_RESET_REQUESTS", 3)),
-                                 int(config.get("CONSOLE_RESET_CLIENT_REQUESTS", 10)),
-                                 prefix="reset-")
+        self.lifetime = timedelta(minutes=float(config["CONSOLE_RESET_MINUTES"]))
+        self.throttle = Throttle(store, self.secret, int(config["CONSOLE_RESET_REQUESTS"]),
+                                 int(config["CONSOLE_RESET_CLIENT_REQUESTS"]), prefix="reset-")
 
     def request(self, user: str, address: str) -> Locked | Requested:
         """Ask for a link for staff code `user` from client `address`."""

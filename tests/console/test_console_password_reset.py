@@ -16,7 +16,6 @@ from nameko.testing.services import entrypoint_waiter
 
 from services.common.bootstrap import parts_of
 from services.common.outbox import OUTBOX
-from services.console import domain
 from services.console.kit import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from services.console.service import ConsoleService
 from services.console.web import create_app
@@ -61,7 +60,7 @@ def test_an_unknown_staff_code_gets_the_same_page_and_nothing_is_stored_or_sent(
     assert "e-posta adresi varsa" in known.get_data(as_text=True)
     reset = only_reset(parts)
     assert reset["user"] == "mez-0008" and reset["used_at"] is None
-    assert reset["expires_at"] - reset["created"] == timedelta(minutes=domain.RESET_MINUTES)
+    assert reset["expires_at"] - reset["created"] == parts.resets.lifetime
 
 
 def test_a_disabled_account_gets_the_same_page_and_no_link(client, parts, pages):
@@ -133,7 +132,7 @@ def test_an_expired_unknown_or_forged_link_is_a_clear_404(client, parts, pages, 
         answer = client.get(bad)
         assert answer.status_code == 404 and "Bağlantı geçersiz" in answer.get_data(as_text=True)
     assert client.get(path).status_code == 200
-    clock.now += timedelta(minutes=domain.RESET_MINUTES, seconds=1)
+    clock.now += parts.resets.lifetime + timedelta(seconds=1)
     assert client.get(path).status_code == 404
     assert parts.resets.message(reset["_id"]) is None
 

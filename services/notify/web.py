@@ -9,11 +9,14 @@ searched by administrators at `GET /api/v1/notifications/audit`.
 Administrators manage the message templates (issue 13): `GET /templates` lists every template
 file with its override, `PUT /templates/<channel>/<name>` stores an override (422 naming `text`
 when it does not parse in Jinja's sandbox or uses a variable the template is not given),
-`DELETE` removes it; an unknown channel or name is a 404.
+`DELETE` removes it; an unknown channel or name is a 404. The templates are the whole
+system's: an administrator bound to an institution may read them, not change them (403).
 """
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from flask import Flask, g, request
 from flask_smorest import Blueprint, abort
@@ -114,6 +117,21 @@ def create_app(parts: NotifyParts) -> Flask:
         return deliveries.opt_out_of(citizen_ref)
 
     templates = parts.templates
+
+    def system_wide(view: Callable) -> Callable:
+        """Go on only for a token without an institution (after `staff_required`, before the
+        body is read): a template's text reaches every institution's citizens."""
+
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.staff.institution is not None:
+                message = (f"only a system-wide admin may change the templates, not an admin "
+                           f"of {g.staff.institution}")
+                abort(403, message=message, errors={"institution": [message]})
+            return view(*args, **kwargs)
+
+        return wrapper
+
     template_path = "/templates/<string(maxlength=10):channel>/<string(maxlength=100):name>"
 
     def template_or_404(call, channel: str, name: str) -> dict:
@@ -137,6 +155,7 @@ def create_app(parts: NotifyParts) -> Flask:
 
     @notifications.route(template_path, methods=["PUT"])
     @staff_required("admin")  # outermost: a caller without the role learns nothing of the body
+    @system_wide
     @notifications.arguments(TemplateOverrideSchema)
     @notifications.response(200, TemplateSchema)
     @notifications.doc(security=[{"staffToken": []}])
@@ -150,6 +169,7 @@ def create_app(parts: NotifyParts) -> Flask:
 
     @notifications.route(template_path, methods=["DELETE"])
     @staff_required("admin")
+    @system_wide
     @notifications.response(200, TemplateSchema)
     @notifications.doc(security=[{"staffToken": []}])
     @notifications.alt_response(404, description="no such channel or template")

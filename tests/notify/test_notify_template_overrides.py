@@ -143,3 +143,13 @@ def test_the_cache_reads_the_overrides_again_only_after_its_ttl(parts):
     assert cache() == {}  # within the ttl: no read
     now[0] = 5.0
     assert cache() == {"sms/one_time_code.tr.j2": "a {{ code }}"}
+
+
+def test_an_administrator_bound_to_an_institution_reads_the_templates_but_may_not_change_them(
+        client, config):
+    headers = bearer(config, "admin", user="adm-inst", institution="mezitli_bld")
+    assert client.get("/api/v1/notifications/templates", headers=headers).status_code == 200
+    answer = client.put(OTP, json={"text": "{{"}, headers=headers)
+    assert answer.status_code == 403
+    assert list(answer.get_json()["errors"]) == ["institution"]
+    assert client.delete(OTP, headers=headers).status_code == 403

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "routing", "sla", "notify", "tracking", "reporting", "console")
 # the staff APIs the console's pages call
-CONSOLE_CALLS = ("intake", "routing", "sla", "reporting", "tracking")
+CONSOLE_CALLS = ("intake", "routing", "sla", "reporting", "tracking", "notify")
 FIRST_PORT = 8101  # intake 8101, routing 8102, … reporting 8106, console 8107
 STOP_SECONDS = 25  # below the 30 s within which the whole tree must be gone
 

@@ -125,6 +125,7 @@ DEFAULTS: dict[str, str] = {
     "CONSOLE_REPORTING_URL": "http://127.0.0.1:8000",
     "CONSOLE_INTAKE_URL": "http://127.0.0.1:8000",
     "CONSOLE_TRACKING_URL": "http://127.0.0.1:8000",
+    "CONSOLE_NOTIFY_URL": "http://127.0.0.1:8000",
     # KVKK: the personal data of an application concluded this many days ago is anonymised
     # (intake, notify's log, reporting's call-back notes; services/common/retention.py).
     "KVKK_RETENTION_DAYS": "730",

@@ -16,6 +16,9 @@ nothing (`Kit.member` checks both before anything is read).
   mappings and neighbourhood overrides (routing's directory), a form to put a mapping
   (`…/<kurum>/eslemeler`: routing's PUT), one per mapping to delete it (`…/<category>/sil`),
   and the same two for overrides (`…/istisnalar`, `…/istisnalar/sil`).
+- `yonetim/sablonlar`: notify's SMS and e-mail templates, each with its file's text and a form
+  to save an override (POST `…/<channel>/<name>`: notify's PUT) and one to go back to the
+  file (`…/<channel>/<name>/sil`: notify's DELETE).
 
 Every change goes to the service's existing admin API with a token minted for the
 administrator, and the service decides it again (an administrator bound to an institution may
@@ -48,6 +51,7 @@ ADMIN_PAGES = (
     (f"{HOME}/sla", "SLA politikaları", "SLA policies"),
     (f"{HOME}/birimler", "Birimler ve personel", "Units and people"),
     (f"{HOME}/kurallar", "Yönlendirme kuralları (kurum)", "Routing rules (per institution)"),
+    (f"{HOME}/sablonlar", "Bildirim şablonları", "Message templates"),
     (f"{HOME}/kullanicilar", "Konsol hesapları", "Console accounts"),
     (f"{PATH}/denetim", "Denetim kaydı (KVKK)", "Audit log (KVKK)"),
 )
@@ -197,6 +201,11 @@ def override_body(form: MultiDict, names: Iterable[str] = OVERRIDE_FIELDS) -> di
     return {name: form[name].strip() for name in names if form.get(name, "").strip()}
 
 
+def template_target(channel: str, name: str) -> str:
+    """The id of a template's form on the templates page (`sms-case_closed-tr`)."""
+    return f"{channel}-{name}".replace(".", "-")
+
+
 def problem_of(refused: ServiceRefused, target: str, names: Iterable[str]) -> dict:
     """A refusal as the form that was sent shows it."""
     names = tuple(names)
@@ -212,7 +221,7 @@ def problem_of(refused: ServiceRefused, target: str, names: Iterable[str]) -> di
 
 def register(pages: Blueprint, kit: Kit) -> None:
     """The administrators' pages on the console's blueprint."""
-    routing, sla = kit.parts.routing, kit.parts.sla
+    routing, sla, notify = kit.parts.routing, kit.parts.sla, kit.parts.notify
 
     def admin_session() -> dict | Response:
         return kit.member("admin".__eq__, "Yönetim sayfaları yalnızca yöneticiler içindir / the "
@@ -507,3 +516,51 @@ def register(pages: Blueprint, kit: Kit) -> None:
                                                  code),
                       "override-delete", OVERRIDE_KEY, rules_done(code),
                       "Yönlendirme servisi", "the routing service")
+
+    # -- message templates (notify) --------------------------------------------------------------
+
+    def templates_page(session: dict, status: int = 200, problem: dict | None = None,
+                       typed: dict | None = None) -> Response:
+        listed = read(session, lambda: notify.templates(session), "Bildirim servisi",
+                      "the notification service")
+        if isinstance(listed, Response):
+            return listed
+        items = [dict(item, target=template_target(item["channel"], item["name"]))
+                 for item in listed.get("items") or []]
+        return kit.page("console/admin_templates.html", status, session=session,
+                        templates=items, problem=problem, typed=typed or {},
+                        done=request.args.get("tamam"), reset=request.args.get("sifirlandi"))
+
+    def template_done(channel: str, name: str, flag: str) -> str:
+        target = template_target(channel, name)
+        return f"{HOME}/sablonlar?{flag}={quote(target, safe='')}#{target}"
+
+    @pages.get("/yonetim/sablonlar")
+    def admin_templates():
+        session = admin_session()
+        return session if isinstance(session, Response) else templates_page(session)
+
+    @pages.post("/yonetim/sablonlar/<string(maxlength=10):channel>/<string(maxlength=100):name>")
+    def admin_template_put(channel: str, name: str):
+        session = admin_session()
+        if isinstance(session, Response):
+            return session
+        text = request.form.get("text", "").replace("\r\n", "\n")
+        target = template_target(channel, name)
+        return change(session, lambda: notify.put_template(session, channel, name, text),
+                      lambda problem: templates_page(session, problem["status"], problem,
+                                                     {target: text}),
+                      target, ("text",), template_done(channel, name, "tamam"),
+                      "Bildirim servisi", "the notification service")
+
+    @pages.post("/yonetim/sablonlar/<string(maxlength=10):channel>/"
+                "<string(maxlength=100):name>/sil")
+    def admin_template_delete(channel: str, name: str):
+        session = admin_session()
+        if isinstance(session, Response):
+            return session
+        target = template_target(channel, name)
+        return change(session, lambda: notify.delete_template(session, channel, name),
+                      lambda problem: templates_page(session, problem["status"], problem),
+                      target, (), template_done(channel, name, "sifirlandi"),
+                      "Bildirim servisi", "the notification service")

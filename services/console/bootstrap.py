@@ -19,7 +19,13 @@ from services.common.bootstrap import Parts
 from services.common.config import is_local
 from services.console.accounts import StaffAccounts, load_sample_accounts
 from services.console.audit_client import AuditClient, sources_of
-from services.console.clients import IntakeClient, ReportingClient, SlaClient, TrackingClient
+from services.console.clients import (
+    IntakeClient,
+    NotifyClient,
+    ReportingClient,
+    SlaClient,
+    TrackingClient,
+)
 from services.console.logins import Clock, Logins
 from services.console.resets import PasswordResets
 from services.console.routing_client import RoutingClient
@@ -44,6 +50,7 @@ class ConsoleParts(Parts):
     sla: SlaClient
     reporting: ReportingClient
     tracking: TrackingClient
+    notify: NotifyClient
     audit: AuditClient
 
     def __init__(self, config: dict, clock: Clock | None = None):
@@ -63,6 +70,7 @@ class ConsoleParts(Parts):
         self.sla = SlaClient(config["CONSOLE_SLA_URL"], secret)
         self.reporting = ReportingClient(config["CONSOLE_REPORTING_URL"], secret)
         self.tracking = TrackingClient(config["CONSOLE_TRACKING_URL"], secret)
+        self.notify = NotifyClient(config["CONSOLE_NOTIFY_URL"], secret)
         self.audit = AuditClient(sources_of(config), secret)
         if _on(config.get("CONSOLE_SAMPLE_ACCOUNTS", "")):
             if is_local(config["MONGO_URI"]):
@@ -75,7 +83,7 @@ class ConsoleParts(Parts):
 
     def close(self) -> None:
         for client in (self.routing, self.intake, self.sla, self.reporting,
-                       self.tracking, self.audit):
+                       self.tracking, self.notify, self.audit):
             client.close()
         super().close()
 

@@ -8,7 +8,8 @@ a 5xx) a call raises `ServiceUnavailable`; a refusal (401, 403, 404, 409, 422) r
 
 `StaffApi` is that one way of calling; `IntakeClient` is the desk's, `SlaClient` and
 `ReportingClient` the mayor's office's and the unit overview's, `TrackingClient` the lookup by
-tracking code's (routing's are in `routing_client`).
+tracking code's, `NotifyClient` the administrators' message templates' (routing's are in
+`routing_client`).
 """
 from __future__ import annotations
 
@@ -255,3 +256,25 @@ class TrackingClient(StaffApi):
         timeline; no personal data); the code travels in the body, never in a URL."""
         return self._call(session, "POST", "/api/v1/track/staff/lookup",
                           body={"tracking_code": tracking_code})
+
+
+class NotifyClient(StaffApi):
+    """Notify's message templates (`/api/v1/notifications/templates…`), for the
+    administrators' pages (`console.admin`)."""
+
+    def templates(self, session: dict) -> dict:
+        """Every template file with its override, if any."""
+        return self.get(session, "/api/v1/notifications/templates")
+
+    def put_template(self, session: dict, channel: str, name: str, text: str) -> dict:
+        """Send `text` instead of the file (`PUT …/templates/<channel>/<name>`)."""
+        return self._call(session, "PUT", self._path(channel, name), body={"text": text})
+
+    def delete_template(self, session: dict, channel: str, name: str) -> dict:
+        """Remove the override: the file's text goes again (`DELETE …`)."""
+        return self._call(session, "DELETE", self._path(channel, name))
+
+    @staticmethod
+    def _path(channel: str, name: str) -> str:
+        return (f"/api/v1/notifications/templates/{quote(channel, safe='')}/"
+                f"{quote(name, safe='')}")

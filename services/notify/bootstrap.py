@@ -1,12 +1,12 @@
 """Notify's composition root: what one notify process holds, built once.
 
 `NotifyParts` opens notify's database, makes its store (indexes created), the SMS and e-mail
-providers `SMS_PROVIDER` / `EMAIL_PROVIDER` name, the composer of message texts, the
-`Deliveries` use case over them (with this process's memory of its own ended claims), the read
-scope its staff API asks routing for (`may_read`, on a small RPC pool), and the relay that
-publishes the `messages` outbox (`notification_sent` / `_failed`). The nameko service receives
-it through `Composed(build)`, the Flask app through `create_app(parts)`: both work on the same
-objects.
+providers `SMS_PROVIDER` / `EMAIL_PROVIDER` name, the composer of message texts (with the
+administrators' overrides of the templates, `overrides`), the `Deliveries` use case over
+them (with this process's memory of its own ended claims), the read scope its staff API asks
+routing for (`may_read`, on a small RPC pool), and the relay that publishes the `messages`
+outbox (`notification_sent` / `_failed`). The nameko service receives it through
+`Composed(build)`, the Flask app through `create_app(parts)`: both work on the same objects.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from services.common.retention import Retention, RetentionJob, retention_period
 from services.common.rpc import RpcPool
 from services.common.scope import ReadScope
 from services.notify import domain
+from services.notify.overrides import OverrideCache, TemplateOverrides
 from services.notify.providers import (
     EmailProvider,
     SmsProvider,
@@ -53,6 +54,8 @@ class NotifyParts(Parts):
     deliveries: Deliveries
     routing_rpc: RpcPool
     read_scope: ReadScope
+    override_cache: OverrideCache
+    templates: TemplateOverrides
 
     def __init__(self, config: dict):
         # The providers first: an unknown one stops the start before any client is opened.
@@ -64,8 +67,12 @@ class NotifyParts(Parts):
     def compose(self, config: dict) -> None:
         self.store = NotifyStore(self.db)
         self.store.ensure_indexes()
+        # administrators' texts replacing template files (issue 13), read every few seconds
+        self.override_cache = OverrideCache(self.store)
+        self.templates = TemplateOverrides(self.store, self.override_cache)
         self.composer = domain.Composer(config["PUBLIC_BASE_URL"],
-                                           link_secret=config.get("LINK_SECRET"))
+                                        link_secret=config.get("LINK_SECRET"),
+                                        overrides=self.override_cache)
         self.deliveries = Deliveries(self.store, self.sms, self.email, self.composer,
                                      send_timing(config),
                                      quiet=domain.QuietHours.parse(config["NOTIFY_QUIET_HOURS"]))

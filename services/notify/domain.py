@@ -16,6 +16,7 @@ backoff. Whether it goes at all: a citizen who opted out gets only the codes.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,11 +25,23 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    meta,
+)
+from jinja2.sandbox import SandboxedEnvironment
 
 from services.common.codes import display_tracking_code
 from services.common.events import make_event
 from services.common.links import make_link_token
+
+log = logging.getLogger(__name__)
 
 SMS = "sms"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -315,10 +328,15 @@ class Composer:
     """
 
     def __init__(self, base_url: str, environment: Environment | None = None,
-                 link_secret: str | None = None):
+                 link_secret: str | None = None,
+                 overrides: Callable[[], dict[str, str]] | None = None):
         self.base_url = base_url.rstrip("/")
         self.environment = environment or template_environment()
         self.link_secret = link_secret
+        # the administrators' texts by file path (`OverrideCache`: read again every few seconds)
+        self.overrides = overrides or dict
+        self.sandbox = sandboxed_environment()
+        self._compiled: dict[str, Template] = {}
 
     def status_link(self, application_id: str) -> str:
         if not self.link_secret:
@@ -371,11 +389,32 @@ class Composer:
             found = self.environment.get_template(f"{channel}/{template}.{language}.j2")
         except TemplateNotFound:
             found = self.environment.get_template(f"{channel}/{template}.{LANGUAGE}.j2")
-        raw = found.render(context)
+        raw = self._overridden(found.name or "", context)
+        if raw is None:
+            raw = found.render(context)
         if channel == SMS:
             return None, " ".join(raw.split())
         subject, _, body = raw.strip().partition("\n\n")
         return " ".join(subject.split()), body.strip() + "\n"
+
+    def _overridden(self, path: str, context: dict) -> str | None:
+        """The administrators' text for file `path` rendered in the sandbox, or None: no
+        override, or one that failed on this context (the file's text goes instead: a citizen
+        gets the message either way)."""
+        text = self.overrides().get(path)
+        if not text:
+            return None
+        try:
+            compiled = self._compiled.get(text)
+            if compiled is None:
+                if len(self._compiled) > 256:  # old texts of overrides changed since
+                    self._compiled.clear()
+                compiled = self._compiled[text] = self.sandbox.from_string(text)
+            return compiled.render(context)
+        except TemplateError as error:
+            log.warning("template override failed; the file's text is used",
+                        extra={"template": path, "error": str(error)})
+            return None
 
     def message(self, template: str, event: dict, recipient: Recipient) -> tuple[str | None, str]:
         """`(subject, text)` of the message `template` about `event` for `recipient`."""
@@ -626,3 +665,95 @@ def digest_cause(day: date, institution: str, items: list[dict], now: datetime) 
             "application_id": f"digest-{institution}",
             "data": {"date": day.strftime("%d.%m.%Y"), "institution": institution,
                      "items": items}}
+
+
+# -- administrators' overrides of the templates (issue 13) ----------------------------------
+#
+# An administrator may replace the text of a template file from the console; the file stays the
+# default (and what a delete of the override goes back to). An override is admin input rendered
+# for every citizen, so it is compiled and rendered in Jinja's sandbox only, and it may use only
+# the variables its file versions are given: anything else would be an error at send time.
+
+# What `Composer.context` gives every template but those rendered on a bare context.
+COMMON_VARIABLES = frozenset({"language", "base_url", "application_id", "tracking_code_display",
+                              "status_link", "console_link"})
+BARE_CONTEXT = frozenset({"one_time_code"})  # rendered with its own variables only
+# Source characters an override may have: an SMS template's text is a few segments at most.
+OVERRIDE_LIMITS = {SMS: 640, EMAIL: 20000}
+
+
+@dataclass(frozen=True)
+class TemplateFile:
+    """One template file: `templates/<channel>/<template>.<language>.j2`; `name` is
+    `<template>.<language>`, as the admin API's paths name it."""
+
+    channel: str
+    template: str
+    language: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.template}.{self.language}"
+
+    @property
+    def path(self) -> str:
+        """The loader's name of the file, which keys its override too."""
+        return f"{self.channel}/{self.name}.j2"
+
+
+def template_files(directory: Path = TEMPLATE_DIR) -> list[TemplateFile]:
+    """Every template file, by channel, template and language."""
+    found = []
+    for channel in CHANNELS:
+        for path in sorted((directory / channel).glob("*.j2")):
+            template, _, language = path.name[:-len(".j2")].rpartition(".")
+            if template and language:
+                found.append(TemplateFile(channel, template, language))
+    return found
+
+
+def sandboxed_environment() -> SandboxedEnvironment:
+    """Where overrides are compiled and rendered: the files' settings, in Jinja's sandbox (no
+    attribute of Python's internals is reachable from an administrator's text)."""
+    return SandboxedEnvironment(undefined=StrictUndefined,
+                                autoescape=False,  # plain text, never HTML
+                                keep_trailing_newline=False)
+
+
+def allowed_variables(environment: Environment, channel: str, template: str) -> frozenset[str]:
+    """The variables an override of `template` on `channel` may use: those its file versions
+    use (every language), the common ones unless it is rendered bare, Jinja's globals."""
+    names: set[str] = set(environment.globals)
+    if template not in BARE_CONTEXT:
+        names |= COMMON_VARIABLES
+    for language in LANGUAGES:
+        path = f"{channel}/{template}.{language}.j2"
+        try:
+            source = environment.loader.get_source(environment, path)[0]  # type: ignore[union-attr]
+        except TemplateNotFound:
+            continue
+        names |= meta.find_undeclared_variables(environment.parse(source))
+    return frozenset(names)
+
+
+def override_problems(text: str, channel: str, allowed: frozenset[str]) -> list[str]:
+    """Why `text` cannot replace a template on `channel` (empty: it can): too long, a syntax
+    error (with its line), a variable the template is not given, an e-mail without its subject
+    line and blank line."""
+    limit = OVERRIDE_LIMITS.get(channel, OVERRIDE_LIMITS[EMAIL])
+    if len(text) > limit:
+        return [f"at most {limit} characters on {channel}, not {len(text)}"]
+    sandbox = sandboxed_environment()
+    try:
+        parsed = sandbox.parse(text)
+    except TemplateSyntaxError as error:
+        return [f"template syntax error on line {error.lineno}: {error.message}"]
+    unknown = sorted(meta.find_undeclared_variables(parsed) - allowed)
+    problems = []
+    if unknown:
+        problems.append(f"unknown variable(s): {', '.join(unknown)}; this template is given "
+                        f"{', '.join(sorted(allowed - set(sandbox.globals)))}")
+    if channel == EMAIL and "\n\n" not in text.strip():
+        problems.append("an e-mail starts with its subject line, then a blank line, then the "
+                        "body")
+    return problems

@@ -1,4 +1,4 @@
-"""Notify's HTTP contracts: the delivery log and a citizen's opt-out."""
+"""Notify's HTTP contracts: the delivery log, a citizen's opt-out, the message templates."""
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -52,3 +52,31 @@ class OptOutSchema(Schema):
     opted_out = fields.Boolean(required=True)
     source = fields.String(dump_only=True, allow_none=True)
     at = fields.AwareDateTime(dump_only=True, allow_none=True)
+
+
+class TemplateSchema(Schema):
+    """One template file (`<channel>/<name>.j2`, `name` = `<template>.<language>`), its text and
+    the administrators' override of it, if any (what is sent instead)."""
+
+    channel = fields.String()
+    name = fields.String()
+    template = fields.String()
+    language = fields.String()
+    file_text = fields.String()
+    override_text = fields.String(allow_none=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+    updated_by = fields.String(allow_none=True)
+
+
+class TemplateListSchema(Schema):
+    count = fields.Integer()
+    items = fields.List(fields.Nested(TemplateSchema))
+
+
+class TemplateOverrideSchema(Schema):
+    """The text that replaces a template file (checked against the template's variables)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    text = fields.String(required=True, validate=validate.Length(1, 20000))

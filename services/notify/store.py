@@ -15,6 +15,9 @@ message is marked, so a crash between the two leaves an entry whose message is n
 under its claim (dropped by the sweep), never a deferred message nobody will send. Resuming one
 is decided like a take-over, by an insert-once token.
 
+Administrators' texts replacing template files are kept in `template_overrides`, by the file's
+path (`sms/case_closed.tr.j2`): a small collection, read whole.
+
 Opt-outs are kept by the citizen's opaque reference in `opt_outs`; refused staff reads of a
 delivery log (issue 13) in `audit_log`, codes and ids only.
 
@@ -65,6 +68,7 @@ class NotifyStore:
         self.deferred = db["deferred"]
         self.opt_outs = db["opt_outs"]
         self.audit_log = db["audit_log"]
+        self.overrides = db["template_overrides"]
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
@@ -205,6 +209,21 @@ class NotifyStore:
 
     def mark_digest_done(self, day: str, now: datetime) -> None:
         insert_once(self.db["digests"], {"_id": day, "at": now})
+
+    # -- template overrides (issue 13) ----------------------------------------------------------
+
+    def template_overrides(self) -> list[dict]:
+        """Every override: `_id` (the file's path), `text`, `updated_at`, `updated_by`."""
+        return list(self.overrides.find({}))
+
+    def put_template_override(self, path: str, text: str, by: str, now: datetime) -> None:
+        self.overrides.replace_one(
+            {"_id": path}, {"_id": path, "text": text, "updated_at": now, "updated_by": by},
+            upsert=True)
+
+    def delete_template_override(self, path: str) -> bool:
+        """Remove the override of `path`; False when there was none."""
+        return self.overrides.delete_one({"_id": path}).deleted_count > 0
 
     # -- opt-outs ------------------------------------------------------------------------------
 

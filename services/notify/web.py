@@ -5,10 +5,18 @@ The delivery log is shown within the application's scope as routing decides it (
 routing's `may_read` is asked first (the coordination centre and system-wide administrators are
 not asked); a refusal is a 403 naming `application_id` and an entry of notify's audit log,
 searched by administrators at `GET /api/v1/notifications/audit`.
+
+Administrators manage the message templates (issue 13): `GET /templates` lists every template
+file with its override, `PUT /templates/<channel>/<name>` stores an override (422 naming `text`
+when it does not parse in Jinja's sandbox or uses a variable the template is not given),
+`DELETE` removes it; an unknown channel or name is a 404. The templates are the whole
+system's: an administrator bound to an institution may read them, not change them (403).
 """
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from flask import Flask, g, request
 from flask_smorest import Blueprint, abort
@@ -20,7 +28,15 @@ from services.common.scope import ScopeUnavailable
 from services.common.web import create_app as create_service_app
 from services.common.web import mongo_check
 from services.notify.bootstrap import NotifyParts
-from services.notify.schemas import DeliveryLogQuerySchema, DeliveryLogSchema, OptOutSchema
+from services.notify.overrides import TemplateRefused, UnknownTemplate
+from services.notify.schemas import (
+    DeliveryLogQuerySchema,
+    DeliveryLogSchema,
+    OptOutSchema,
+    TemplateListSchema,
+    TemplateOverrideSchema,
+    TemplateSchema,
+)
 
 PREFIXES = ("/api/v1/notifications",)
 # Who records a citizen's choice for them: the coordination centre (desk and call centre work
@@ -99,6 +115,68 @@ def create_app(parts: NotifyParts) -> Flask:
         """Record the citizen's choice, given at the desk or the call centre."""
         deliveries.set_opt_out(citizen_ref, payload["opted_out"], f"staff:{g.staff.user}")
         return deliveries.opt_out_of(citizen_ref)
+
+    templates = parts.templates
+
+    def system_wide(view: Callable) -> Callable:
+        """Go on only for a token without an institution (after `staff_required`, before the
+        body is read): a template's text reaches every institution's citizens."""
+
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.staff.institution is not None:
+                message = (f"only a system-wide admin may change the templates, not an admin "
+                           f"of {g.staff.institution}")
+                abort(403, message=message, errors={"institution": [message]})
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    template_path = "/templates/<string(maxlength=10):channel>/<string(maxlength=100):name>"
+
+    def template_or_404(call, channel: str, name: str) -> dict:
+        try:
+            return call()
+        except UnknownTemplate as unknown:
+            abort(404, message=str(unknown),
+                  errors={"path": {"name": [f"no {channel} template {name}"]}})
+        except TemplateRefused as refused:
+            abort(422, message=f"the text cannot replace {channel}/{name}: {refused}",
+                  errors={"json": {"text": refused.problems}})
+        raise AssertionError("unreachable")  # abort raises
+
+    @notifications.route("/templates", methods=["GET"])
+    @staff_required("admin")
+    @notifications.response(200, TemplateListSchema)
+    @notifications.doc(security=[{"staffToken": []}])
+    def list_templates():
+        """Every SMS and e-mail template: the file's text and the override, if any."""
+        return templates.listing()
+
+    @notifications.route(template_path, methods=["PUT"])
+    @staff_required("admin")  # outermost: a caller without the role learns nothing of the body
+    @system_wide
+    @notifications.arguments(TemplateOverrideSchema)
+    @notifications.response(200, TemplateSchema)
+    @notifications.doc(security=[{"staffToken": []}])
+    @notifications.alt_response(404, description="no such channel or template")
+    def put_template(payload: dict, channel: str, name: str):
+        """Send `text` instead of the template file (422 naming `text` when it does not parse
+        or uses a variable the template is not given)."""
+        return template_or_404(
+            lambda: templates.put(channel, name, payload["text"], f"staff:{g.staff.user}"),
+            channel, name)
+
+    @notifications.route(template_path, methods=["DELETE"])
+    @staff_required("admin")
+    @system_wide
+    @notifications.response(200, TemplateSchema)
+    @notifications.doc(security=[{"staffToken": []}])
+    @notifications.alt_response(404, description="no such channel or template")
+    def delete_template(channel: str, name: str):
+        """Remove the override: the file's text is sent again."""
+        return template_or_404(lambda: templates.delete(channel, name, f"staff:{g.staff.user}"),
+                               channel, name)
 
     return create_service_app(
         "notify", parts.config,

@@ -233,7 +233,7 @@ def _sla_clock(sla, application_id: str, unit: str) -> None:
 
 @pytest.fixture(scope="module")
 def world(amqp_uri, module_databases) -> Iterator[World]:
-    """Every app built once on fresh databases; the five the console calls also over HTTP."""
+    """Every app built once on fresh databases; the six the console calls also over HTTP."""
     config = load_config(env={}, AMQP_URI=amqp_uri, CONSOLE_SAMPLE_ACCOUNTS="false",
                          EVENT_RETRY_DELAY_MS="50", NOTIFY_QUIET_HOURS="off",
                          **module_databases)
@@ -262,11 +262,11 @@ def world(amqp_uri, module_databases) -> Iterator[World]:
             for name, built in parts.items()}
     with serve(apps["routing"]) as routing_url, serve(apps["intake"]) as intake_url, \
             serve(apps["sla"]) as sla_url, serve(apps["reporting"]) as reporting_url, \
-            serve(apps["tracking"]) as tracking_url:
+            serve(apps["tracking"]) as tracking_url, serve(apps["notify"]) as notify_url:
         console = _built("console", dict(
             config, CONSOLE_ROUTING_URL=routing_url, CONSOLE_INTAKE_URL=intake_url,
             CONSOLE_SLA_URL=sla_url, CONSOLE_REPORTING_URL=reporting_url,
-            CONSOLE_TRACKING_URL=tracking_url))
+            CONSOLE_TRACKING_URL=tracking_url, CONSOLE_NOTIFY_URL=notify_url))
         parts["console"] = console
         apps["console"] = importlib.import_module("services.console.web").create_app(console)
         # no cookie jar: each request carries the session it is sent as, or none
@@ -312,6 +312,8 @@ PARAMETERS = {
     "rule": "authz_unknown", "owner": "authz_nowhere", "citizen_ref": "authz-ref",
     "week": "2026-W01", "file_id": "authz-unknown", "citizen_id": "authz-unknown",
     "application_id": "authz-unknown",
+    # a template: a real channel and an unknown name (an allowed administrator gets a 404)
+    "channel": "sms", "name": "authz_unknown.tr",
 }
 # Reads of real records (only GET: an allowed PATCH or DELETE must never reach a real one).
 READ_PARAMETERS = {
@@ -410,6 +412,8 @@ BODIES: dict[tuple[str, str, str], dict[str, Any]] = {
         "code": "authz-0001", "name": "Yetki Deneme", "role": "expert"},
     ("routing", "PUT", "/api/v1/directory/locations/<province>"): {"districts": []},
     ("sla", "PUT", "/api/v1/sla/policies"): {"settings": {"read_hours": 4}},
+    ("notify", "PUT", "/api/v1/notifications/templates/<channel>/<name>"): {"text": "authz"},
+    ("console", "POST", "/console/yonetim/sablonlar/<channel>/<name>"): {"text": "authz"},
     ("console", "POST", "/console/yonetim/kategoriler"): {
         "code": "authz_console", "name_tr": "Yetki", "name_en": "Authz", "kinds": "complaint",
         "tier": "district", "read_hours": "4", "resolve_hours": "24"},

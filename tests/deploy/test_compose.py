@@ -907,8 +907,8 @@ def test_the_replica_set_script_is_valid_javascript():
 
 
 def test_the_console_calls_each_staff_api_it_uses_on_that_service(services):
-    """The console's pages call intake, routing, SLA, reporting and tracking service to
-    service (as `make run` and Kubernetes wire them), not through the proxy."""
+    """The console's pages call intake, routing, SLA, reporting, tracking and notify service
+    to service (as `make run` and Kubernetes wire them), not through the proxy."""
     env = _environment(services["console"])
-    for called in ("intake", "routing", "sla", "reporting", "tracking"):
+    for called in ("intake", "routing", "sla", "reporting", "tracking", "notify"):
         assert env[f"CONSOLE_{called.upper()}_URL"] == f"http://{called}:8000"

@@ -285,7 +285,7 @@ def test_each_service_gets_every_setting_compose_gives_it(rendered, variant):
                _pod(_one(rendered[variant], "Deployment", "console"))["containers"][0]["env"]}
     # services/console/domain.py knows auto, always and never; TLS at the ingress: always
     assert console["CONSOLE_SECURE_COOKIES"]["value"] == "always"
-    for called in ("intake", "routing", "sla", "reporting", "tracking"):  # run_local CONSOLE_CALLS
+    for called in ("intake", "routing", "sla", "reporting", "tracking", "notify"):  # CONSOLE_CALLS
         assert console[f"CONSOLE_{called.upper()}_URL"]["value"] == f"http://{called}:8000"
 
 

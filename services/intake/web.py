@@ -512,7 +512,7 @@ def create_app(parts: IntakeParts) -> Flask:
         return shown
 
     def refuse_citizen(citizen_id: str, application_id: str | None, refusal: str,
-                       message: str):
+                       message: str) -> None:
         """A 403 naming `application_id`, audited as `citizen.read.refused` (ids only)."""
         staff = g.staff
         audit("citizen.read.refused", citizen_id=citizen_id, application_id=application_id,

@@ -206,11 +206,14 @@ class IntakeClient(StaffApi):
         its attachments' metadata, no contact."""
         return self.get(session, f"/api/v1/applications/{quote(application_id, safe='')}")
 
-    def citizen(self, session: dict, citizen_id: str, reason: str) -> dict:
-        """The citizen's profile with their contact (TCKN masked), read for `reason` (intake
-        audits the read with it)."""
+    def citizen(self, session: dict, citizen_id: str, reason: str,
+                application_id: str) -> dict:
+        """The citizen of the case `application_id` with their contact (TCKN masked), read for
+        `reason` (intake audits the read with it). Intake lets a role that does not see
+        everything read a citizen only through a case routing lets it read, and then lists
+        that application alone."""
         return self.get(session, f"/api/v1/citizens/{quote(citizen_id, safe='')}",
-                        {"reason": reason})
+                        {"reason": reason, "application_id": application_id})
 
     def attachment(self, session: dict, application_id: str, file_id: str) -> Download:
         """An application's attachment (intake audits the read), streamed."""

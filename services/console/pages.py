@@ -362,7 +362,7 @@ def blueprint(parts: ConsoleParts) -> Blueprint:
         application = intake.application(session, application_id)
         if not application.get("citizen_id"):
             return None
-        found = intake.citizen(session, application["citizen_id"], reason)
+        found = intake.citizen(session, application["citizen_id"], reason, application_id)
         return {name: found.get(name) for name in CONTACT_FIELDS}
 
     @pages.post("/vaka/<string(maxlength=64):application_id>/iletisim")

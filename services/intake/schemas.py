@@ -368,6 +368,8 @@ class RevealQuerySchema(Schema):
 
     reveal = fields.Boolean(load_default=False)
     reason = fields.String(load_default=None, validate=validate.Length(3, 300))
+    # the case the caller holds: required of every role that does not see everything
+    application_id = fields.String(load_default=None, validate=validate.Length(1, 64))
 
     @validates_schema
     def _reason_for_reveal(self, data: dict, **_: Any) -> None:

@@ -24,7 +24,7 @@ from services.common.audit import audit_blueprint
 from services.common.auth import staff_required, verify_token
 from services.common.events import utcnow
 from services.common.fastpath import DELEGATE, Answer, FastRoute, read_body
-from services.common.scope import ScopeUnavailable
+from services.common.scope import ScopeUnavailable, sees_everything
 from services.common.web import create_app as create_service_app
 from services.common.web import error_body, mongo_check, summary
 from services.intake import domain, media, submission
@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 PREFIXES = ("/api/v1/applications", "/api/v1/channels", "/api/v1/citizens", "/basvuru")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REVEAL_ROLES = ("coordinator", "supervisor", "director", "admin")
+# The desk and the call centre (the console's `domain.DESK_ROLES`): the TCKN search and
+# registering or correcting a citizen. The roles that see everything (`sees_everything`) and an
+# institution's own coordination centre and administrators (its desk); all are `REVEAL_ROLES`.
+DESK_ROLES = ("coordinator", "admin")
 UNLINK_ROLES = ("coordinator", "supervisor", "director", "admin")
 FAST_BODY_MAX = 64 * 1024  # larger submissions go through Flask (its own limit applies)
 EMAIL_MAX_BYTES = 40 * 1024 * 1024  # so a 20 MB photo is parsed and answered, not cut off
@@ -66,6 +70,11 @@ SCOPE_RETRY_AFTER = "5"  # seconds; a staff read refused because routing did not
 OUT_OF_SCOPE = ("routing holds the application's case outside the caller's unit or institution "
                 "(`errors.application_id`; the refusal is audited)")
 SCOPE_UNKNOWN = "routing could not say who holds the application; retry after `Retry-After`"
+NOT_THE_DESK = f"the desk's work: one of {', '.join(DESK_ROLES)} (`errors.role`)"
+CITIZEN_OUT_OF_SCOPE = (
+    "a role that does not see everything names, in `application_id`, one of the citizen's "
+    "applications that routing lets it read; otherwise a 403 naming `application_id` (audited "
+    "`citizen.read.refused`)")
 
 
 def valid_idempotency_key(key: str) -> bool:
@@ -490,22 +499,35 @@ def create_app(parts: IntakeParts) -> Flask:
             abort(403, errors={"json": {"caller_type": [
                 f"one of {', '.join(REVEAL_ROLES)} required"]}})
 
-    def profile(citizen: dict, reveal: bool) -> dict:
+    def profile(citizen: dict, reveal: bool, history: list[dict] | None = None) -> dict:
+        """The citizen as staff see it: the TCKN masked unless `reveal`; `history` (default:
+        every application of theirs, newest first)."""
         shown = dict(citizen)
         shown["tckn_masked"] = not reveal and bool(citizen.get("tckn"))
         if not reveal:
             shown["tckn"] = domain.mask_tckn(citizen.get("tckn"))
         shown.setdefault("caller_type", "citizen")
-        shown["applications"] = store.applications_of(citizen["_id"])
+        shown["applications"] = (store.applications_of(citizen["_id"]) if history is None
+                                 else history)
         return shown
 
+    def refuse_citizen(citizen_id: str, application_id: str | None, refusal: str,
+                       message: str) -> None:
+        """A 403 naming `application_id`, audited as `citizen.read.refused` (ids only)."""
+        staff = g.staff
+        audit("citizen.read.refused", citizen_id=citizen_id, application_id=application_id,
+              refusal=refusal, unit=staff.unit, institution=staff.institution)
+        abort(403, message=message, errors={"application_id": [message]})
+
     @citizens.route("", methods=["POST"])
-    @staff_required()
+    @staff_required(*DESK_ROLES)
     @citizens.arguments(CitizenWriteSchema())
     @citizens.response(201, CitizenProfileSchema())
+    @citizens.alt_response(403, description=NOT_THE_DESK)
     @citizens.doc(security=[{"staffToken": []}])
     def register(body: dict):
-        """Register a person (seed 000 step 1), or return the profile if already known."""
+        """Register a person (seed 000 step 1), or return the profile if already known; the
+        desk's roles."""
         idempotency_key()
         may_set_caller_type(body)
         person = {k: v for k, v in body.items() if v is not None}
@@ -522,12 +544,13 @@ def create_app(parts: IntakeParts) -> Flask:
         return profile(store.get_citizen(citizen["_id"]), reveal=False), 201
 
     @citizens.route("/search", methods=["POST"])
-    @staff_required()
+    @staff_required(*DESK_ROLES)
     @citizens.arguments(CitizenSearchSchema())
     @citizens.response(200, CitizenProfileSchema())
+    @citizens.alt_response(403, description=NOT_THE_DESK)
     @citizens.doc(security=[{"staffToken": []}])
     def search(body: dict):
-        """Find a citizen by TCKN (in the body, never in a URL); audited."""
+        """Find a citizen by TCKN (in the body, never in a URL); the desk's roles; audited."""
         citizen_id = domain.citizen_key(intake.settings.hash_key, body["tckn"])
         citizen = store.get_citizen(citizen_id)
         audit("citizen.search", citizen_id=citizen_id if citizen else None,
@@ -540,26 +563,53 @@ def create_app(parts: IntakeParts) -> Flask:
     @staff_required()
     @citizens.arguments(RevealQuerySchema, location="query")
     @citizens.response(200, CitizenProfileSchema())
+    @citizens.alt_response(403, description=CITIZEN_OUT_OF_SCOPE)
+    @citizens.alt_response(503, description=SCOPE_UNKNOWN)
     @citizens.doc(security=[{"staffToken": []}])
     def read(query: dict, citizen_id: str):
-        """A citizen's profile and whole history; the TCKN is masked unless `reveal=true` with
-        a `reason` (coordinators and above). Every read is audited."""
-        if query["reveal"] and g.staff.role not in REVEAL_ROLES:
+        """A citizen's profile and history; the TCKN is masked unless `reveal=true` with a
+        `reason` (coordinators, supervisors and above). Every read is audited.
+
+        The coordination centre and system-wide administrators read anyone. Every other role
+        reads the citizen of a case it holds: `application_id` names one of the citizen's
+        applications that routing lets the caller read (asked before the citizen is looked
+        up), and the history lists that application alone. Otherwise a 403 naming
+        `application_id` (audited `citizen.read.refused`); a 503 when routing cannot say.
+        """
+        staff = g.staff
+        if query["reveal"] and staff.role not in REVEAL_ROLES:
             abort(403, errors={"role": [f"one of {', '.join(REVEAL_ROLES)} required"]})
+        application_id = query["application_id"]
+        if application_id is None:
+            if not sees_everything(staff.role, staff.institution):
+                refuse_citizen(citizen_id, None, "no_application",
+                               "name the application (`application_id`) of a case you hold")
+        else:
+            within_scope(application_id, "citizen.read.refused", citizen_id=citizen_id,
+                         refusal="out_of_scope")
         citizen = store.get_citizen(citizen_id)
         if citizen is None:
             abort(404, message="no such citizen")
-        audit("citizen.read", citizen_id=citizen_id, revealed_tckn=query["reveal"],
-              reason=query["reason"])
-        return profile(citizen, reveal=query["reveal"])
+        history = None
+        if application_id is not None:
+            application = store.get_application(application_id)
+            if application is None or application.get("citizen_id") != citizen_id:
+                refuse_citizen(citizen_id, application_id, "not_the_citizens",
+                               f"application {application_id} is not this citizen's")
+            history = [application]
+        audit("citizen.read", citizen_id=citizen_id, application_id=application_id,
+              revealed_tckn=query["reveal"], reason=query["reason"])
+        return profile(citizen, reveal=query["reveal"], history=history)
 
     @citizens.route("/<citizen_id>", methods=["PATCH"])
-    @staff_required()
+    @staff_required(*DESK_ROLES)
     @citizens.arguments(CitizenWriteSchema(partial=True))
     @citizens.response(200, CitizenProfileSchema())
+    @citizens.alt_response(403, description=NOT_THE_DESK)
     @citizens.doc(security=[{"staffToken": []}])
     def correct(body: dict, citizen_id: str):
-        """Correct contact details, address, neighbourhood, preferred channel or consent."""
+        """Correct contact details, address, neighbourhood, preferred channel or consent (the
+        desk's roles)."""
         body.pop("tckn", None)  # identity is not edited; register the right number instead
         may_set_caller_type(body)
         updated = store.update_citizen(citizen_id, body)

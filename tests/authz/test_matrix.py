@@ -326,9 +326,12 @@ CASE_ROUTES = re.compile(r"^/(api/v1/cases|console/vaka)/<application_id>"
 # 404: the service asks routing before it looks the record up).
 ASKS_ROUTING = {("intake", "GET", "/api/v1/applications/<application_id>"),
                 ("intake", "GET", "/api/v1/applications/<application_id>/attachments/<file_id>"),
+                ("intake", "GET", "/api/v1/citizens/<citizen_id>"),
                 ("notify", "GET", "/api/v1/notifications")}
-# Rows that name the case in the query (`application_id`), not in the path.
-CASE_QUERIES = {("notify", "GET", "/api/v1/notifications")}
+# Rows that name the case in the query (`application_id`), not in the path. (A citizen read
+# names an unknown citizen: allowed, it is intake's 404 after routing's yes.)
+CASE_QUERIES = {("notify", "GET", "/api/v1/notifications"),
+                ("intake", "GET", "/api/v1/citizens/<citizen_id>")}
 FILTERED_LISTS = {"/api/v1/cases", "/api/v1/directory/staff", "/api/v1/reports/summary",
                   "/api/v1/reports/series", "/api/v1/reports/backlog",
                   "/api/v1/reports/summary/export", "/raporlar/", "/api/v1/sla/overdue",

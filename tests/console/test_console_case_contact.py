@@ -119,6 +119,7 @@ def test_the_contact_is_shown_on_a_post_with_a_reason_and_the_reason_is_audited(
     assert shown.headers["Cache-Control"] == "no-store"
     [read] = audit(console_config, "citizen.read")
     assert read["staff"] == "mez-0008" and read["citizen_id"] == filed["citizen_id"]
+    assert read["application_id"] == filed["id"]  # an expert reads the citizen of their case
     assert read["reason"] == "Çukurun yerini teyit için aranacak"
     assert "ayse@example.com" not in client.get(case_url(filed)).get_data(as_text=True)
 

@@ -19,7 +19,7 @@ def window(**extra: str) -> dict:
 def test_an_administrator_finds_who_read_a_citizens_data_and_why(client, config):
     client.post("/api/v1/applications", json=WEB)
     found = client.post("/api/v1/citizens/search", json={"tckn": TCKN},
-                        headers=bearer(config, "expert", user="mez-0008"))
+                        headers=bearer(config, "coordinator", user="desk-0001"))
     citizen_id = found.get_json()["id"]
     read = client.get(f"/api/v1/citizens/{citizen_id}?reveal=true&reason=Kimlik+teyidi",
                       headers=bearer(config, "coordinator", user="mbb-0005"))
@@ -31,7 +31,7 @@ def test_an_administrator_finds_who_read_a_citizens_data_and_why(client, config)
     assert answer.status_code == 200, answer.get_json()
     items = answer.get_json()["items"]
     assert [(e["action"], e["staff"]) for e in items] == [
-        ("citizen.read", "mbb-0005"), ("citizen.search", "mez-0008")]  # newest first
+        ("citizen.read", "mbb-0005"), ("citizen.search", "desk-0001")]  # newest first
     assert items[0]["reason"] == "Kimlik teyidi" and items[0]["role"] == "coordinator"
     assert TCKN not in answer.get_data(as_text=True)  # ids, never the number
 

@@ -412,8 +412,9 @@ class Composer:
                 compiled = self._compiled[text] = self.sandbox.from_string(text)
             return compiled.render(context)
         except TemplateError as error:
+            # the class only: a render error's message may quote the message's values
             log.warning("template override failed; the file's text is used",
-                        extra={"template": path, "error": str(error)})
+                        extra={"template": path, "error": type(error).__name__})
             return None
 
     def message(self, template: str, event: dict, recipient: Recipient) -> tuple[str | None, str]:

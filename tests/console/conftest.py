@@ -13,11 +13,14 @@ from services.common.config import load_config
 from services.common.events import load_event, make_event, new_event_id
 from services.console.bootstrap import ConsoleParts, build
 from services.console.web import create_app
+from services.reporting.bootstrap import build as build_reporting
+from services.reporting.web import create_app as create_reporting_app
 from services.routing.bootstrap import RoutingParts
 from services.routing.bootstrap import build as build_routing
 from services.routing.domain import open_case
 from services.routing.web import create_app as create_routing_app
 from services.sla.bootstrap import build as build_sla
+from services.sla.web import create_app as create_sla_app
 from tests.support import Clock, serve
 
 PASSWORD = "yerel-parola-2026"  # the sample staff list's (data/sample/staff_accounts.yaml)
@@ -61,6 +64,31 @@ def sla(databases, request) -> Iterator:
     parts.deadlines.ancestry = lambda institution: [institution]
     yield parts
     parts.close()
+
+
+@pytest.fixture
+def reporting(databases, monkeypatch) -> Iterator:
+    """Reporting's parts on the test's databases; what it asks over RPC answered here:
+    routing's institution family (the institution alone), intake's call-back contact."""
+    parts = build_reporting(load_config(env={}, **databases))
+    answers = {
+        ("routing", "institution_family"): lambda institution: [institution],
+        ("intake", "get_callback_contact"): lambda application_id, staff, role: {
+            "first_name": "Ayşe", "last_name": "Demir", "phone": "+905551112233",
+            "email": None}}
+    monkeypatch.setattr(parts.rpc, "call",
+                        lambda service, method, *args: answers[service, method](*args))
+    yield parts
+    parts.close()
+
+
+@pytest.fixture
+def sla_reporting_config(databases, sla, reporting) -> Iterator[dict]:
+    """The console's config with SLA's and reporting's apps served over HTTP."""
+    with serve(create_sla_app(sla)) as sla_url, \
+            serve(create_reporting_app(reporting)) as reporting_url:
+        yield load_config(env={}, CONSOLE_SAMPLE_ACCOUNTS="true", CONSOLE_SLA_URL=sla_url,
+                          CONSOLE_REPORTING_URL=reporting_url, **databases)
 
 
 @pytest.fixture

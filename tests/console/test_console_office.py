@@ -5,45 +5,22 @@ the page's form and lands in reporting."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.config import load_config
 from services.common.events import load_event, make_event
-from services.reporting.bootstrap import build as build_reporting
 from services.reporting.service import ReportingService
-from services.reporting.web import create_app as create_reporting_app
-from services.sla.web import create_app as create_sla_app
 from tests.envelopes import case, received, routed
-from tests.support import serve
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 WEEK = "2025-W12"  # its list draws from the applications concluded in 2025-W11
 
 
 @pytest.fixture
-def reporting(databases, monkeypatch) -> Iterator:
-    parts = build_reporting(load_config(env={}, **databases))
-    answers = {  # what reporting asks over RPC: routing's institution family, intake's contact
-        ("routing", "institution_family"): lambda institution: [institution],
-        ("intake", "get_callback_contact"): lambda application_id, staff, role: {
-            "first_name": "Ayşe", "last_name": "Demir", "phone": "+905551112233",
-            "email": None}}
-    monkeypatch.setattr(parts.rpc, "call",
-                        lambda service, method, *args: answers[service, method](*args))
-    yield parts
-    parts.close()
-
-
-@pytest.fixture
-def console_config(databases, sla, reporting) -> Iterator[dict]:
-    with serve(create_sla_app(sla)) as sla_url, \
-            serve(create_reporting_app(reporting)) as reporting_url:
-        yield load_config(env={}, CONSOLE_SAMPLE_ACCOUNTS="true", CONSOLE_SLA_URL=sla_url,
-                          CONSOLE_REPORTING_URL=reporting_url, **databases)
+def console_config(sla_reporting_config) -> dict:
+    return sla_reporting_config
 
 
 def escalate_to_the_top(sla, application_id: str, code: str) -> None:

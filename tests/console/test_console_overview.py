@@ -6,20 +6,14 @@ fails its section only."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.common.config import load_config
 from services.common.events import load_event, make_event, utcnow
-from services.reporting.bootstrap import build as build_reporting
 from services.reporting.service import ReportingService
-from services.reporting.web import create_app as create_reporting_app
-from services.sla.web import create_app as create_sla_app
 from tests.envelopes import case, received, routed
-from tests.support import serve
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)  # SLA's clock: a Thursday, 15:00 in Istanbul
 WORKS, CLEANING = "mezitli_bld.works", "mezitli_bld.cleaning"
@@ -28,21 +22,8 @@ PDF = b"%PDF-1.4 the works unit's weekly report"
 
 
 @pytest.fixture
-def reporting(databases, monkeypatch) -> Iterator:
-    parts = build_reporting(load_config(env={}, **databases))
-    answers = {("routing", "institution_family"): lambda institution: [institution]}
-    monkeypatch.setattr(parts.rpc, "call",
-                        lambda service, method, *args: answers[service, method](*args))
-    yield parts
-    parts.close()
-
-
-@pytest.fixture
-def console_config(databases, sla, reporting) -> Iterator[dict]:
-    with serve(create_sla_app(sla)) as sla_url, \
-            serve(create_reporting_app(reporting)) as reporting_url:
-        yield load_config(env={}, CONSOLE_SAMPLE_ACCOUNTS="true", CONSOLE_SLA_URL=sla_url,
-                          CONSOLE_REPORTING_URL=reporting_url, **databases)
+def console_config(sla_reporting_config) -> dict:
+    return sla_reporting_config
 
 
 def clock_for(sla, application_id: str, code: str, unit: str, hours_ago: float,

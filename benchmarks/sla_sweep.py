@@ -41,7 +41,13 @@ from services.common.mongo import VERSION, new_client  # noqa: E402
 from services.sla import domain  # noqa: E402
 from services.sla.deadlines import Deadlines  # noqa: E402
 from services.sla.policy import Policy, clock_calendar  # noqa: E402
-from services.sla.store import BUCKET_SIZE, SPREAD, SlaStore, minute_key  # noqa: E402
+from services.sla.store import (  # noqa: E402
+    BUCKET_SIZE,
+    SPREAD,
+    SlaStore,
+    minute_key,
+    pack_clock,
+)
 
 POLICY = Policy(read_hours=4, resolve_hours=24, calendar="round_the_clock")
 LADDER = ["exp", "sup", "dir", "dep", "mayor"]
@@ -74,7 +80,7 @@ def seed_clocks(db: pymongo.database.Database, count: int, *, first_due: datetim
         doc = dict(shapes[offset], _id=app_id, application_id=app_id, **{VERSION: 1})
         doc["wake"] = minute_key(doc["next_due_at"])
         per_minute[doc["wake"]].append(app_id)
-        batch.append(doc)
+        batch.append(pack_clock(doc))
         ids.append(app_id)
         if len(batch) == 5000:
             db["clocks"].insert_many(batch, ordered=False)

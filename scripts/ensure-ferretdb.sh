@@ -10,7 +10,8 @@
 # v1.24.2 module. `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` alone builds a
 # binary that panics at start: the module omits the generated build/version/version.txt (upstream
 # writes it with `bin/task gen-version`), so we build the same module source with that file
-# written, and with one line changed (below: `_id` lookups that use the `_id` index). Environment:
+# written, and with three small changes (below: `_id` lookups and `$in` that use the `_id` index,
+# and bulk updates that do not hang). Environment:
 #   FERRETDB_ADDR      listen address (default 127.0.0.1:27018; 27017 is left to a real MongoDB)
 #   FERRETDB_DIR       data and state directory (default var/ferretdb)
 #   FERRETDB_HANDLER   sqlite (default) or postgresql, with FERRETDB_POSTGRESQL_URL
@@ -28,7 +29,7 @@ version=v1.24.2
 bin="$root/.tools/bin/ferretdb"
 # What this script builds: the version plus our one-line change. A binary built otherwise (an
 # older script, a plain `go install`) is rebuilt.
-build_id="$version+sqlite-id-index"
+build_id="$version+id-index+id-in+update-close"
 stamp="$root/.tools/bin/ferretdb.build"
 addr=${FERRETDB_ADDR:-127.0.0.1:27018}
 host=${addr%:*}
@@ -64,16 +65,18 @@ build() {
   (cd "$work" && python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(".")' "$src")
   local mod="$work/github.com/FerretDB/FerretDB@$version"
   echo "$version" > "$mod/build/version/version.txt"
-  # FerretDB 1.24's SQLite backend creates the unique `_id` index on `_ferretdb_sjson->"_id"` but
-  # filters `_id` lookups, updates and deletes on `_ferretdb_sjson->'$._id'`: the same value,
-  # another expression, so SQLite never uses the index and every `_id` read walks the table
-  # (a missed find: 9.6 / 21.8 / 82 ms at 1k / 10k / 40k documents). Filtering on the index's
-  # own expression makes them index searches (0.39 / 0.35 / 0.42 ms); docs/architecture.md.
-  local metadata="$mod/internal/backends/sqlite/metadata/metadata.go"
-  chmod u+w "$metadata"
-  sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->\\\\\"_id\\\\\"\"|" "$metadata"
-  grep -q 'IDColumn = DefaultColumn + "->\\"_id\\""' "$metadata" || {
-    echo "could not apply the _id index change to $metadata" >&2; exit 1; }
+  # Our changes to the source (scripts/ferretdb/patch.py checks each applies exactly once):
+  # 1. FerretDB 1.24's SQLite backend creates the unique `_id` index on `_ferretdb_sjson->"_id"`
+  #    but filters `_id` lookups, updates and deletes on `_ferretdb_sjson->'$._id'`: the same
+  #    value, another expression, so SQLite never uses the index and every `_id` read walks the
+  #    table (a missed find: 9.6 / 21.8 / 82 ms at 1k / 10k / 40k documents). Filtering on the
+  #    index's own expression makes them index searches (0.39 / 0.35 / 0.42 ms).
+  # 2. `{_id: {$in: [...]}}` uses that index too (upstream: a table walk), so a batch of
+  #    documents is one read, as on MongoDB (scripts/ferretdb/id_in.go).
+  # 3. An `update` command with 100 statements or more no longer hangs the server: upstream
+  #    keeps every statement's read open to the end of the command, and the pool has 100.
+  # docs/architecture.md, "Storage", says what each is for.
+  python3 "$root/scripts/ferretdb/patch.py" "$mod"
   mkdir -p "$root/.tools/bin"
   (cd "$mod" && GOBIN="$root/.tools/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 go install ./cmd/ferretdb)
   echo "$build_id" > "$stamp"
@@ -81,6 +84,12 @@ build() {
 }
 
 start() {
+  # A server this script started from an older build (before a change to its patches) is
+  # restarted on the new one; the data stays.
+  if answers && [ -f "$dir/ferretdb.pid" ] && [ "$(cat "$dir/ferretdb.running" 2>/dev/null)" != "$build_id" ]; then
+    echo "FerretDB on $addr runs an older build: restarting it."
+    stop
+  fi
   if answers; then
     echo "FerretDB is up on $addr."
     return 0
@@ -101,6 +110,7 @@ start() {
     --telemetry=disable --debug-addr=- --log-level=warn \
     >>"$dir/ferretdb.log" 2>&1 < /dev/null &
   echo $! > "$dir/ferretdb.pid"
+  echo "$build_id" > "$dir/ferretdb.running"
   for _ in $(seq 1 100); do
     if answers; then
       echo "FerretDB is up on $addr (data in ${dir#"$root"/})."
@@ -114,8 +124,12 @@ start() {
 }
 
 stop() {
-  if [ -f "$dir/ferretdb.pid" ] && kill "$(cat "$dir/ferretdb.pid")" 2>/dev/null; then
-    for _ in $(seq 1 50); do answers || break; sleep 0.1; done
+  local pid
+  pid=$(cat "$dir/ferretdb.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    # Until the process has gone, not only its port: it lets go of the SQLite files last, and
+    # a server started before that fails with "database is locked".
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     echo "FerretDB stopped."
   fi
   rm -f "$dir/ferretdb.pid"

@@ -8,10 +8,15 @@ the publish loses nothing: the relay's sweep finds the entry later.
 Idempotency: a handler folds an event into one document and records the event's id under
 `_handled` in that same write, guarded by a version number (`_v`), so a redelivered event changes
 nothing and emits nothing twice.
+
+An outbox entry is the event's envelope, or that envelope as JSON text where a store packs its
+documents (sla's clocks: FerretDB's cost grows with a document's fields and values); `entries`
+reads both.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Callable
@@ -41,13 +46,26 @@ BOOKKEEPING = (HANDLED, OUTBOX, OUTBOX_AT, VERSION)
 HANDLED_KEEP = 100  # per document; far more than the events one document ever sees at once
 HINT_CAPACITY = 10_000
 
+
+def entries(outbox: list | None) -> list[dict]:
+    """An outbox's envelopes, whether stored as documents or packed as JSON text."""
+    return [json.loads(entry) if isinstance(entry, str) else entry for entry in outbox or []]
+
+
+def packed_entries(outbox: list) -> list:
+    """An outbox as a packing store keeps it: each envelope as JSON text."""
+    return [entry if isinstance(entry, str)
+            else json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+            for entry in outbox]
+
+
 class ConcurrentUpdate(Exception):
     """The document kept changing under us; the event will be retried."""
 
 
 # A document's version and whole outbox as a write just stored them: the relay can publish from
 # it without reading the document back (its clearing write checks the version).
-Written = tuple[int, list[dict]]
+Written = tuple[int, list]  # the envelopes as stored: documents or JSON text
 
 
 class Hints:
@@ -289,7 +307,8 @@ def _without(current: dict | None, published: set[str]) -> tuple[dict | None, in
     """The document without the published events (None: nothing to write), and how many
     events its outbox held."""
     outbox = (current or {}).get(OUTBOX) or []
-    left = [e for e in outbox if e["event_id"] not in published]
+    left = [raw for raw, envelope in zip(outbox, entries(outbox), strict=True)
+            if envelope["event_id"] not in published]
     removed = len(outbox) - len(left)
     if current is None or (not removed and (left or OUTBOX_AT not in current)):
         return None, removed

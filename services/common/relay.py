@@ -43,6 +43,7 @@ from services.common.outbox import (
     Written,
     clear_published,
     clear_published_many,
+    entries,
 )
 
 log = logging.getLogger(__name__)
@@ -320,11 +321,11 @@ class OutboxRelay:
             col = self._collection(collection)
             stored = written.get((collection, doc_id))
             if stored is not None:
-                pending.append((collection, doc_id, stored[1]))
+                pending.append((collection, doc_id, entries(stored[1])))
                 continue
             doc = col.find_one({"_id": doc_id}, {OUTBOX: 1})
             if doc and doc.get(OUTBOX):
-                pending.append((collection, doc_id, doc[OUTBOX]))
+                pending.append((collection, doc_id, entries(doc[OUTBOX])))
             elif doc:
                 clear_published(col, doc_id, set())  # a marker with nothing left to send
         envelopes = [envelope for _, _, outbox in pending for envelope in outbox]

@@ -15,10 +15,17 @@ its hour, appends to the bucket, then reads the cursor; the sweeper closes, then
 and the buckets: one of the two always sees the other. A bucket is claimed with an insert-once
 claim (`wake_claims`), so two sweepers share a minute's work; a claim older than the lease is
 taken over, which is safe because firing is idempotent (domain: `fired`).
+
+A clock is stored *packed*: the fields staff lists filter and sort on stay fields, the rest (policy,
+calendar, deadlines, escalations, outcomes: most of its values) is one JSON text, and each event
+in its outbox is JSON text too (`outbox.entries` reads them). FerretDB's cost
+per read and write grows with a document's fields and values, not its bytes: replacing a fired
+clock went from 1,151 to 2,365 a second packed (`docs/benchmarks.md`, "SLA").
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,9 +37,11 @@ from pymongo.errors import DuplicateKeyError
 from services.common.mongo import Index, ensure_indexes
 from services.common.outbox import (
     BOOKKEEPING,
+    OUTBOX,
     Fold,
     fold_once,
     modify,
+    packed_entries,
     replace_many_if_unchanged,
 )
 
@@ -47,6 +56,50 @@ BUCKET_SIZE = 100
 SPREAD = 8
 CLAIM_LEASE = timedelta(seconds=60)
 CURSOR = "cursor"
+# What stays a field of a stored clock: what staff lists filter and sort on, and the wake-up.
+FIELDS = frozenset({"clock", "unit", "institution", "institutions", "level", "next_due_at",
+                    "read_due_at", "resolve_due_at", "started_at", "wake", "_id", *BOOKKEEPING})
+PACKED = "packed"
+_DATE = "$t"
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # as pymongo stores a naive datetime: UTC
+            value = value.replace(tzinfo=UTC)
+        # milliseconds, as a date field holds them: a clock reads the same packed or not
+        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return {_DATE: value.astimezone(UTC).isoformat()}
+    raise TypeError(f"a clock cannot store {type(value).__name__}")
+
+
+def _decode(obj: dict) -> object:
+    if len(obj) == 1 and _DATE in obj:
+        return datetime.fromisoformat(obj[_DATE])
+    return obj
+
+
+def pack_clock(doc: dict | None) -> dict | None:
+    """A clock as stored: its list fields, and the rest as one JSON text."""
+    if doc is None:
+        return None
+    stored = {k: v for k, v in doc.items() if k in FIELDS}
+    if stored.get(OUTBOX):
+        stored[OUTBOX] = packed_entries(stored[OUTBOX])
+    rest = {k: v for k, v in doc.items() if k not in FIELDS and k != PACKED}
+    if rest:
+        stored[PACKED] = json.dumps(rest, default=_encode, separators=(",", ":"),
+                                    ensure_ascii=False)
+    return stored
+
+
+def unpack_clock(doc: dict | None) -> dict | None:
+    """A stored clock as domain code reads it (a clock stored unpacked reads as it is)."""
+    if doc is None or PACKED not in doc:
+        return doc
+    clock = {k: v for k, v in doc.items() if k != PACKED}
+    clock.update(json.loads(doc[PACKED], object_hook=_decode))
+    return clock
 
 
 def minute_key(moment: datetime) -> str:
@@ -122,31 +175,40 @@ class SlaStore:
 
     def fold_clock(self, application_id: str, event_id: str, fold: Fold) -> bool:
         """Fold one event into a case's clock exactly once (False if already applied)."""
-        return fold_once(self.clocks, application_id, event_id, fold)
+        def packed(current: dict | None) -> tuple[dict | None, list[dict]]:
+            new, events = fold(unpack_clock(current))
+            return pack_clock(new), events
+
+        return fold_once(self.clocks, application_id, event_id, packed)
 
     def change_clock(self, application_id: str, change: Callable[[dict], dict | None]
                      ) -> dict | None:
         """Replace a clock by `change(clock)` under its version guard (None: nothing written)."""
-        return modify(self.clocks, application_id, lambda current: (
-            None if current is None else change(current)))
+        return unpack_clock(modify(self.clocks, application_id, lambda current: (
+            None if current is None else pack_clock(change(unpack_clock(current))))))
 
     def read_clock(self, application_id: str) -> dict | None:
-        """A clock with its bookkeeping, as `replace_clock` needs it."""
-        return self.clocks.find_one({"_id": application_id})
+        """A clock with its bookkeeping, as `replace_clocks` needs it."""
+        return unpack_clock(self.clocks.find_one({"_id": application_id}))
+
+    def read_clocks(self, application_ids: list[str]) -> list[dict]:
+        """`read_clock` for a bucket's cases, in one read (absent ones left out)."""
+        return [unpack_clock(doc) for doc in self.clocks.find({"_id": {"$in": application_ids}})]
 
     def replace_clocks(self, pairs: list[tuple[dict, dict]], spawn_map: Callable | None = None
                        ) -> list[bool]:
         """Store each `new` unless its clock changed since `current` was read (False)."""
-        return replace_many_if_unchanged(self.clocks, pairs, spawn_map)
+        return replace_many_if_unchanged(
+            self.clocks, [(current, pack_clock(new)) for current, new in pairs], spawn_map)
 
     def get_clock(self, application_id: str) -> dict | None:
         """A case's clock, without bookkeeping fields."""
-        return self.clocks.find_one({"_id": application_id}, _HIDDEN)
+        return unpack_clock(self.clocks.find_one({"_id": application_id}, _HIDDEN))
 
     def find_clocks(self, query: dict, limit: int, sort: str = "next_due_at") -> list[dict]:
         """Clocks matching a staff list's filter (a scan on FerretDB: staff lists only)."""
         cursor = self.clocks.find(query, _HIDDEN).sort(sort, 1).limit(limit)
-        return list(cursor)
+        return [unpack_clock(doc) for doc in cursor]
 
     # -- wake-ups -------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 """Delivery guarantees on the real broker: the outbox relay, retries, dead letters and replay."""
+import json
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ from services.common.outbox import (
     ConcurrentUpdate,
     fold_once,
     insert_with_events,
+    packed_entries,
     update_with_events,
 )
 from tests.support import database as get_database
@@ -249,3 +251,25 @@ def test_fold_once_ignores_an_event_it_has_already_applied(config):
     assert fold_once(col, "x", "event-1", add_one) is False
     assert fold_once(col, "x", "event-2", add_one) is True
     assert col.find_one({"_id": "x"})["count"] == 2
+
+
+def test_entries_packed_as_json_text_are_published_and_cleared_like_documents(config, probe):
+    """A store may keep its outbox entries as JSON text (sla's clocks, packed for FerretDB):
+    the relay publishes them as the envelopes they are and clears them the same way."""
+    received_probe = probe("intake", "application_received")
+    parts = ProducerParts(config)  # not started: this test drives its relay
+    things = parts.db["things"]
+    first, second = received("noise"), received("cleaning")
+    things.insert_one({"_id": "p1", OUTBOX: packed_entries([first, second]),
+                       OUTBOX_AT: datetime.now(UTC)})
+    try:
+        assert parts.relay.flush("things", "p1") == 2
+    finally:
+        parts.relay.publisher.close()
+    published = received_probe.take(2)
+    assert sorted(published, key=lambda e: e["event_id"]) == sorted(
+        [json.loads(json.dumps(first)), json.loads(json.dumps(second))],
+        key=lambda e: e["event_id"])
+    doc = things.find_one({"_id": "p1"})
+    assert doc[OUTBOX] == [] and OUTBOX_AT not in doc
+    parts.close()

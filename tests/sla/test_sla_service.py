@@ -11,7 +11,7 @@ from services.common.bootstrap import parts_of
 from services.common.events import make_event, new_event_id
 from services.common.outbox import HANDLED, OUTBOX, VERSION
 from services.sla.service import SlaService
-from services.sla.store import minute_key
+from services.sla.store import minute_key, unpack_clock
 from services.sla.web import create_app
 from tests.support import Clock, bearer, database, deliver
 
@@ -54,7 +54,7 @@ def case_event(event_type: str, application_id: str, at: datetime, **data) -> di
 
 
 def clock_of(config: dict, application_id: str) -> dict:
-    return database(config, "sla")["clocks"].find_one({"_id": application_id})
+    return unpack_clock(database(config, "sla")["clocks"].find_one({"_id": application_id}))
 
 
 def istanbul(day: int, hour: int, minute: int = 0) -> datetime:

@@ -131,7 +131,7 @@ class Projector:
 
     def _apply(self, events: list[dict]) -> None:
         apps = {event["application_id"] for event in events}
-        stored = self.store.summaries(sorted(apps), self.spawn_map)
+        stored = self.store.summaries(sorted(apps))
         summaries, delta, names = fold_batch(events, stored, self.tz)
         journal = {
             "batch": uuid.uuid4().hex,
@@ -161,7 +161,7 @@ class Projector:
             changes[bucket][key] = counters
         names = json.loads(journal["names"])
         ids = sorted(set(changes) | set(names))
-        current = self.store.read_buckets(ids, self.spawn_map)
+        current = self.store.read_buckets(ids)
         batch, docs = journal["batch"], []
         for bucket_id in ids:
             doc = current.get(bucket_id) or _new_bucket(bucket_id)

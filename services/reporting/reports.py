@@ -60,18 +60,15 @@ class Reports:
         if level != "cell":
             ids = {piece: [aggregates.bucket_id(*piece, level, key) for key in keys]
                    for piece in pieces}
-            found = self.store.read_buckets([i for each in ids.values() for i in each],
-                                            self.spawn_map)
+            found = self.store.read_buckets([i for each in ids.values() for i in each])
             return {piece: [found[i] for i in each if i in found]
                     for piece, each in ids.items()}, keys
         # mixed filters: the period's index names its cells, and only those within are read
-        indexes = self.store.read_buckets([f"{g}|{p}|cells" for g, p in pieces],
-                                          self.spawn_map)
+        indexes = self.store.read_buckets([f"{g}|{p}|cells" for g, p in pieces])
         wanted = {piece: [aggregates.bucket_id(*piece, "cell", key) for key in
                           indexes.get(f"{piece[0]}|{piece[1]}|cells", {}).get("keys", {})
                           if aggregates.passes(match, key)] for piece in pieces}
-        found = self.store.read_buckets([i for ids in wanted.values() for i in ids],
-                                        self.spawn_map)
+        found = self.store.read_buckets([i for ids in wanted.values() for i in ids])
         return {piece: [found[i] for i in ids if i in found]
                 for piece, ids in wanted.items()}, None
 
@@ -207,7 +204,7 @@ class Reports:
         index = self.store.read_buckets([f"w|{period}|cells"]).get(f"w|{period}|cells", {})
         cells = [aggregates.bucket_id("w", period, "cell", key)
                  for key in index.get("keys", {}) if aggregates.passes(match, key)]
-        found = self.store.read_buckets(cells, self.spawn_map)
+        found = self.store.read_buckets(cells)
         prefix = aggregates.LISTED[0]
         return sorted({name[len(prefix):] for bucket in found.values()
                        for counters in bucket.get("keys", {}).values()
@@ -227,7 +224,7 @@ class Reports:
         self.catch_up()
         ids = [f"{g}|{p}|cells" for g, p in aggregates.period_buckets(first, last)]
         pairs = set()
-        for bucket in self.store.read_buckets(ids, self.spawn_map).values():
+        for bucket in self.store.read_buckets(ids).values():
             for key in bucket["keys"]:
                 institution, unit, _, _ = key.split("|", 3)
                 if unit != aggregates.NONE:

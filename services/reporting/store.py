@@ -2,7 +2,8 @@
 for the rebuild), the application summaries, the report buckets, and the projector's journal and
 lease.
 
-Every read and write is by `_id` (FerretDB 1.24 walks the table for anything else), apart from
+Every read and write is by `_id`, or by a list of them (FerretDB 1.24 walks the table for
+anything else; our build answers `$in` on `_id` from the index too), apart from
 the small `pending` collection, which the projector drains every few hundred milliseconds.
 A bucket's counters are kept as one JSON string (`counts`), not as a document of fields: a
 month's counters are thousands of names, which carry unit codes with dots (not allowed in
@@ -19,10 +20,12 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.mongo import (
+    IDS_PER_READ,
     VERSION,
     Conflict,
     Index,
     ensure_indexes,
+    find_by_ids,
     list_once,
     slots,
     write_guarded,
@@ -33,7 +36,6 @@ INDEXES: dict[str, list[Index]] = {
     "applications": [Index([("concluded_at", 1)], {"sparse": True})],
 }
 CHUNK = 200  # facts per insert
-DELETE_CHUNK = 1000  # stored events per delete (each a scan of what waits, on FerretDB)
 LEASE_ID = "projector"
 
 
@@ -109,12 +111,9 @@ class ReportingStore:
     def clear_journal(self) -> None:
         self.projector.delete_one({"_id": "journal"})
 
-    def summaries(self, application_ids: Iterable[str],
-                  spawn_map: Callable | None = None) -> dict[str, dict]:
-        """The stored summaries of these applications (absent ones left out), read by `_id`."""
-        ids = list(application_ids)
-        found = (spawn_map or map)(lambda app: self.applications.find_one({"_id": app}), ids)
-        return {app: doc for app, doc in zip(ids, found, strict=True) if doc is not None}
+    def summaries(self, application_ids: Iterable[str]) -> dict[str, dict]:
+        """The stored summaries of these applications (absent ones left out), by `_id`."""
+        return find_by_ids(self.applications, list(application_ids))
 
     def write_summaries(self, docs: list[dict], spawn_map: Callable | None = None) -> None:
         _upsert_each(self.applications, docs, spawn_map)
@@ -128,18 +127,13 @@ class ReportingStore:
                 if any(e.get("code") != 11000 for e in error.details.get("writeErrors", ())):
                     raise
 
-    def read_buckets(self, bucket_ids: Iterable[str],
-                     spawn_map: Callable | None = None) -> dict[str, dict]:
+    def read_buckets(self, bucket_ids: Iterable[str]) -> dict[str, dict]:
         """Buckets by id (absent ones left out), with their counters by key (`keys`)."""
-        ids = list(bucket_ids)
-        found = (spawn_map or map)(lambda b: self.buckets.find_one({"_id": b}), ids)
-        out = {}
-        for bucket_id, doc in zip(ids, found, strict=True):
-            if doc is not None:
-                doc["keys"] = json.loads(doc.pop("counts", "{}"))
-                doc["names"] = json.loads(doc.get("names") or "{}")
-                out[bucket_id] = doc
-        return out
+        found = find_by_ids(self.buckets, list(dict.fromkeys(bucket_ids)))
+        for doc in found.values():
+            doc["keys"] = json.loads(doc.pop("counts", "{}"))
+            doc["names"] = json.loads(doc.get("names") or "{}")
+        return found
 
     def write_buckets(self, docs: list[dict], spawn_map: Callable | None = None) -> None:
         _upsert_each(self.buckets, [{
@@ -149,11 +143,10 @@ class ReportingStore:
             spawn_map)
 
     def drop_waiting(self, event_ids: list[str]) -> None:
-        """Delete a batch's stored events in one command per chunk. `$in` is a scan on FerretDB,
-        but of `pending_events` only, which holds what waits (a few batches at most): cheaper
-        than a round trip per event (2.5 s for 2,100 one at a time)."""
-        for at in range(0, len(event_ids), DELETE_CHUNK):
-            self.pending.delete_many({"_id": {"$in": event_ids[at:at + DELETE_CHUNK]}})
+        """Delete a batch's stored events, one command per 1,000 (`$in` on `_id`: an index
+        search; 2.5 s for 2,100 one at a time)."""
+        for at in range(0, len(event_ids), IDS_PER_READ):
+            self.pending.delete_many({"_id": {"$in": event_ids[at:at + IDS_PER_READ]}})
 
     def all_facts(self) -> Iterable[dict]:
         """Every fact kept (the rebuild's input): a walk over the whole collection."""

@@ -34,7 +34,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.common.mongo import Index, ensure_indexes
+from services.common.mongo import Index, ensure_indexes, find_by_ids
 from services.common.outbox import (
     BOOKKEEPING,
     OUTBOX,
@@ -193,7 +193,7 @@ class SlaStore:
 
     def read_clocks(self, application_ids: list[str]) -> list[dict]:
         """`read_clock` for a bucket's cases, in one read (absent ones left out)."""
-        return [unpack_clock(doc) for doc in self.clocks.find({"_id": {"$in": application_ids}})]
+        return [unpack_clock(doc) for doc in find_by_ids(self.clocks, application_ids).values()]
 
     def replace_clocks(self, pairs: list[tuple[dict, dict]], spawn_map: Callable | None = None
                        ) -> list[bool]:

@@ -47,7 +47,7 @@ test: $(STAMP)
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-promtool.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python scripts/run_tests.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 version=v1.24.2
 bin="$root/.tools/bin/ferretdb"
-# What this script builds: the version plus our one-line change. A binary built otherwise (an
+# What this script builds: the version plus our changes (scripts/ferretdb). A binary built otherwise (an
 # older script, a plain `go install`) is rebuilt.
 build_id="$version+id-index+id-in+update-close"
 stamp="$root/.tools/bin/ferretdb.build"

@@ -187,12 +187,9 @@ class SlaStore:
         return unpack_clock(modify(self.clocks, application_id, lambda current: (
             None if current is None else pack_clock(change(unpack_clock(current))))))
 
-    def read_clock(self, application_id: str) -> dict | None:
-        """A clock with its bookkeeping, as `replace_clocks` needs it."""
-        return unpack_clock(self.clocks.find_one({"_id": application_id}))
-
     def read_clocks(self, application_ids: list[str]) -> list[dict]:
-        """`read_clock` for a bucket's cases, in one read (absent ones left out)."""
+        """A bucket's clocks with their bookkeeping, as `replace_clocks` needs them, in one read
+        (absent ones left out)."""
         return [unpack_clock(doc) for doc in find_by_ids(self.clocks, application_ids).values()]
 
     def replace_clocks(self, pairs: list[tuple[dict, dict]], spawn_map: Callable | None = None

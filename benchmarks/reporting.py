@@ -237,15 +237,16 @@ def seed_buckets(store: ReportingStore, applications: int, months: int = 36) -> 
                                  "keys": {value: synthetic_counters(
                                      rng, per_month // share, units[:3], categories[:8],
                                      [value.split(".")[0]], districts, neighbourhoods[:300])}})
-            cells = {}
+            cells, unit_cells = {}, {}
             for district in districts:
                 for category in categories[:6]:
                     key = f"inst01|inst01.unit1|{category}|{district}"
                     cells[key] = {"refs": per_month // 4000}
-                    docs.append({"_id": aggregates.bucket_id("m", period, "cell", key),
-                                 "keys": {key: synthetic_counters(
-                                     rng, per_month // 4000, ["inst01.unit1"], [category],
-                                     ["inst01"], [district], neighbourhoods[:40])}})
+                    unit_cells[key] = synthetic_counters(
+                        rng, per_month // 4000, ["inst01.unit1"], [category], ["inst01"],
+                        [district], neighbourhoods[:40])
+            docs.append({"_id": aggregates.bucket_id("m", period, "cell", key),
+                         "keys": unit_cells})  # the unit's cells: one document
             docs.append({"_id": f"m|{period}|cells", "keys": cells})
             weeks = set()
             for day in range(31):

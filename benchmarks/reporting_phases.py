@@ -1,11 +1,12 @@
 """Where a reporting batch's time goes, on the real database server:
 
-    python -m benchmarks.reporting_phases [--applications 300]
+    python -m benchmarks.reporting_phases [--applications 300] [--batch 10000]
 
-Stores the synthetic history of `benchmarks.reporting` (7 events per application) as the
-handlers do (one insert each, 16 at a time), then runs the projector once in this process, as
-the service runs it (eventlet, reads and writes overlapped 16 at a time), and prints the time of
-each store call it made. Monkey-patched first, as `python -m services.reporting` is.
+Folds the synthetic history of `benchmarks.reporting` (7 events per application), loaded as
+the batched handler receives it, in batches of `--batch` as the service folds a batch off the
+bus (`Reports.record_batch`, eventlet, reads and writes overlapped 16 at a time), and prints
+the time of each batch and of each store call. Monkey-patched first, as
+`python -m services.reporting` is.
 """
 import eventlet
 
@@ -26,13 +27,14 @@ from services.common.events import load_event  # noqa: E402
 from services.reporting.reports import Reports  # noqa: E402
 from services.reporting.store import ReportingStore  # noqa: E402
 
-TIMED = ("waiting", "summaries", "write_journal", "write_summaries", "keep_facts",
-         "read_buckets", "write_buckets", "drop_waiting", "clear_journal", "take_lease")
+TIMED = ("summaries", "write_journal", "write_summaries", "keep_facts", "read_buckets",
+         "write_buckets", "clear_journal", "take_lease")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applications", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=10_000)
     args = parser.parse_args(argv)
     databases = bench_databases()
     client = pymongo.MongoClient(databases["MONGO_URI"], tz_aware=True)
@@ -42,10 +44,6 @@ def main(argv: list[str] | None = None) -> None:
         # as the handlers receive them: JSON off the bus, loaded and validated
         events = [load_event(json.loads(json.dumps(envelope, default=str)))
                   for _, envelope in history(args.applications, random.Random(12))]
-        started = time.perf_counter()
-        for _ in GreenPool(16).imap(store.enqueue, events):
-            pass
-        stored = time.perf_counter() - started
         spent: Counter = Counter()
         for name in TIMED:
             call = getattr(store, name)
@@ -59,15 +57,17 @@ def main(argv: list[str] | None = None) -> None:
 
             setattr(store, name, timed)
         reports = Reports(store, spawn_map=GreenPool(16).imap)
-        started = time.perf_counter()
-        taken = reports.projector.run(wait=True, max_batches=1)
-        folded = time.perf_counter() - started
-        buckets = store.buckets.estimated_document_count()
         print(f"store: {store_name(databases['MONGO_URI'])}")
-        print(f"{len(events)} events of {args.applications} applications stored in "
-              f"{stored:.2f} s ({len(events) / stored:,.0f}/s, as the handlers store them)")
-        print(f"one batch of {taken} events projected in {folded:.2f} s "
-              f"({taken / folded:,.0f}/s), {buckets:,} buckets written")
+        started = time.perf_counter()
+        for at in range(0, len(events), args.batch):
+            batch = events[at:at + args.batch]
+            began = time.perf_counter()
+            reports.record_batch(batch)
+            print(f"  batch of {len(batch)} events: {time.perf_counter() - began:.2f} s, "
+                  f"{store.buckets.estimated_document_count():,} buckets stored")
+        folded = time.perf_counter() - started
+        print(f"{len(events)} events of {args.applications} applications folded in "
+              f"{folded:.2f} s ({len(events) / folded:,.0f}/s)")
         for name, seconds in spent.most_common():
             print(f"  {name:16s} {seconds:6.2f} s")
         print(f"  {'(folding, CPU)':16s} {folded - sum(spent.values()):6.2f} s")

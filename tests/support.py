@@ -45,17 +45,32 @@ def publish(config: dict, envelope: dict) -> None:
         routing_key=envelope["type"])
 
 
+def handler_of(container, event_type: str) -> str:
+    """The method of `container` that handles `event_type` (a batched one handles many)."""
+    return next(entrypoint.method_name for entrypoint in container.entrypoints
+                if getattr(entrypoint, "event_type", None) == event_type)
+
+
+def given_events(worker_ctx, event_type: str | None = None) -> list[dict]:
+    """The envelopes a handler's worker was given (one, or a batch), of `event_type` if named."""
+    given = worker_ctx.args[0] if worker_ctx.args else None
+    given = given if isinstance(given, list) else [given]
+    return [event for event in given if isinstance(event, dict)
+            and (event_type is None or event.get("type") == event_type)]
+
+
 def deliver(config: dict, container, envelope: dict, timeout: float = 15) -> dict:
-    """Publish `envelope` and wait until `container`'s handler of it has finished.
+    """Publish `envelope` and wait until `container`'s handler of it has finished (a batched
+    handler: the batch holding it).
 
     Re-raises what the handler raised; other events handled meanwhile are not waited for.
     """
-
     def this_event(worker_ctx, result, exc_info) -> bool:
-        return worker_ctx.args[0]["event_id"] == envelope["event_id"]
+        return any(event.get("event_id") == envelope["event_id"]
+                   for event in given_events(worker_ctx))
 
-    with entrypoint_waiter(container, f"handle_{envelope['type']}", callback=this_event,
-                           timeout=timeout) as waited:
+    with entrypoint_waiter(container, handler_of(container, envelope["type"]),
+                           callback=this_event, timeout=timeout) as waited:
         publish(config, envelope)
     waited.get()
     return envelope

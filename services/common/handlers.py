@@ -45,6 +45,11 @@ DEFAULT_MAX_ATTEMPTS = 5
 UNCOUNTED: tuple[type[BaseException], ...] = (ConnectionFailure, ConcurrentUpdate)
 
 
+def is_outage(exc_info) -> bool:
+    """Whether a handler failed for want of the store, not because of its message."""
+    return issubclass(exc_info[0], UNCOUNTED)
+
+
 class ReliableEventHandler(EventHandler):
     """A SERVICE_POOL event handler with validation, metrics, retries and dead-lettering."""
 
@@ -60,12 +65,8 @@ class ReliableEventHandler(EventHandler):
 
     def handle_message(self, body, message) -> None:
         started = time.perf_counter()
-        try:
-            envelope = load_event(body)
-        except ValidationError as exc:
-            fields_wrong = sorted(exc.messages) if isinstance(exc.messages, dict) else ["event"]
-            self._dead_letter(message, f"invalid envelope: {', '.join(fields_wrong)}")
-            metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
+        envelope = self._load(body, message)
+        if envelope is None:
             return
         context_data = self.unpack_message_headers(message)
         handle_result = partial(self.handle_result, message, started)
@@ -76,18 +77,33 @@ class ReliableEventHandler(EventHandler):
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
+    def _load(self, body, message) -> dict | None:
+        """The validated envelope, or None once a malformed one is dead-lettered."""
+        try:
+            return load_event(body)
+        except ValidationError as exc:
+            fields_wrong = sorted(exc.messages) if isinstance(exc.messages, dict) else ["event"]
+            self._dead_letter(message, f"invalid envelope: {', '.join(fields_wrong)}")
+            metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
+            return None
+
     def handle_result(
         self, message, started: float, worker_ctx: WorkerContext, result=None, exc_info=None
     ):
+        self.settle(message, started, exc_info)
+        return result, exc_info
+
+    def settle(self, message, started: float, exc_info=None) -> None:
+        """Ack a handled message; retry or dead-letter one whose handling raised."""
         elapsed = time.perf_counter() - started
         metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name).observe(elapsed)
         if exc_info is None:
             metrics.EVENTS_HANDLED.labels(self.event_type, self._handler_name).inc()
             self.queue_consumer.ack_message(message)
-            return result, exc_info
+            return
         metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
         error = exc_info[0].__name__  # the class only: messages may quote personal data
-        outage = issubclass(exc_info[0], UNCOUNTED)  # not the message's fault
+        outage = is_outage(exc_info)
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + (0 if outage else 1)
         if outage or attempts < self.max_attempts:
             log.warning(
@@ -97,7 +113,6 @@ class ReliableEventHandler(EventHandler):
             self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)
         else:
             self._dead_letter(message, error, attempts)
-        return result, exc_info
 
     @property
     def _handler_name(self) -> str:

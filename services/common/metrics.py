@@ -29,6 +29,14 @@ EVENT_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
+EVENT_BATCH_EVENTS = Histogram(
+    "acikkapi_event_batch_events", "Events per batch of a batched handler", ["handler"],
+    buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 20000), registry=REGISTRY,
+)
+EVENT_BATCH_SECONDS = Histogram(
+    "acikkapi_event_batch_seconds", "Time a batched handler took over a batch", ["handler"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY,
+)
 EVENTS_PUBLISHED = Counter(
     "acikkapi_events_published_total", "Events confirmed by the broker", ["event", "producer"],
     registry=REGISTRY,

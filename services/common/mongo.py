@@ -23,10 +23,11 @@ the one writer whose insert succeeds may write version v, by `_id` alone.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
@@ -194,6 +195,42 @@ def claim_versions(collection: Collection, wanted: list[tuple[Any, int]]) -> set
             raise  # something other than a taken claim
         return {doc_id for i, (doc_id, _) in enumerate(wanted) if i not in lost}
     return {doc_id for doc_id, _ in wanted}
+
+
+_DATE = "$t"
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # as pymongo stores a naive datetime: UTC
+            value = value.replace(tzinfo=UTC)
+        # milliseconds, as a date field holds them: a value reads the same packed or not
+        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return {_DATE: value.astimezone(UTC).isoformat()}
+    raise TypeError(f"cannot pack {type(value).__name__}")
+
+
+def _decode(obj: dict) -> object:
+    if len(obj) == 1 and _DATE in obj:
+        return datetime.fromisoformat(obj[_DATE])
+    return obj
+
+
+def pack(value: object) -> str:
+    """A value as one JSON text, dates included. FerretDB's cost follows the number of values a
+    document holds, not its bytes (`benchmarks/store_shapes.py`): what is only ever read whole
+    by `_id` is cheaper stored as one string."""
+    return json.dumps(value, default=_encode, separators=(",", ":"), ensure_ascii=False)
+
+
+def unpack(text: str) -> Any:
+    """What `pack` stored, dates as aware datetimes."""
+    return json.loads(text, object_hook=_decode)
+
+
+def as_stored(value: Any) -> Any:
+    """`value` as it reads back once stored: dates to the millisecond."""
+    return unpack(pack(value))
 
 
 IDS_PER_READ = 1000  # FerretDB's `$in` on `_id` (scripts/ferretdb) takes up to 1,000

@@ -35,17 +35,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
-from services.common.mongo import first_false, slots
-from services.common.outbox import fold_once, modify
+from services.common.mongo import VERSION, find_by_ids, first_false, slots
+from services.common.outbox import HANDLED, fold_once, modify
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ APPS = "retention_apps"
 DAYS = "retention_days"
 CURSOR = "retention_cursor"
 CURSOR_ID = "cursor"
+FOLLOWED = ("case_closed", "case_reopened")  # where a period starts, and where it stops
 DEFAULT_DAYS = 730
 # A day's lease: longer than anonymising a day's applications takes, short enough that a
 # replica that died holding it delays the work by minutes, not days.
@@ -73,6 +75,21 @@ def _day(at: datetime) -> date:
     return at.astimezone(UTC).date()
 
 
+def _folder(event: dict) -> Callable[[dict | None], tuple[dict | None, list[dict]]]:
+    """How `event` (`case_closed` / `case_reopened`) changes an application's record."""
+    at: datetime = event["occurred_at"]
+    closed = event["type"] == "case_closed"
+
+    def fold(current: dict | None) -> tuple[dict | None, list[dict]]:
+        doc = dict(current or {})
+        if doc.get("at") is not None and at < doc["at"]:
+            return None, []  # an older event overtaken by a newer one
+        doc.update(at=at, concluded_at=at if closed else None)
+        return doc, []
+
+    return fold
+
+
 class Retention:
     """A service's record of conclusions (`retention_apps`), its day buckets and cursor."""
 
@@ -88,27 +105,62 @@ class Retention:
         """Fold `case_closed` (concluded at its time) or `case_reopened` (not concluded any
         more) into the application's record; a conclusion is filed under its day first, so a
         crash between the two leaves a spare slot (skipped), never a conclusion unfiled."""
-        at: datetime = event["occurred_at"]
-        closed = event["type"] == "case_closed"
-        if closed:
-            self.file(event["application_id"], at)
+        self.record_many([event])
 
-        def fold(current: dict | None) -> tuple[dict | None, list[dict]]:
-            doc = dict(current or {})
-            if doc.get("at") is not None and at < doc["at"]:
-                return None, []  # an older event overtaken by a newer one
-            doc.update(at=at, concluded_at=at if closed else None)
-            return doc, []
+    def record_many(self, events: list[dict], spawn_map: Callable | None = None) -> None:
+        """`record` for a batch (the events it does not follow are skipped): the conclusions of
+        a day filed with one insert, the records folded overlapped through `spawn_map`."""
+        followed = [event for event in events if event["type"] in FOLLOWED]
+        by_day: dict[date, list[tuple[str, datetime]]] = defaultdict(list)
+        for event in followed:
+            if event["type"] == "case_closed":
+                by_day[_day(event["occurred_at"])].append(
+                    (event["application_id"], event["occurred_at"]))
+        for day, entries in sorted(by_day.items()):
+            self.file_many(day, entries)
+        rest = self._insert_first(followed)
+        for _ in (spawn_map or map)(
+                lambda event: fold_once(self.apps, event["application_id"], event["event_id"],
+                                        _folder(event)), rest):
+            pass
 
-        fold_once(self.apps, event["application_id"], event["event_id"], fold)
+    def _insert_first(self, events: list[dict]) -> list[dict]:
+        """Insert the records of the applications that have none yet, in one command (what
+        `fold_once` would write for them, a read and a write each otherwise); returns the
+        events left to fold one by one (on a record stored, or created meanwhile)."""
+        ids = list(dict.fromkeys(event["application_id"] for event in events))
+        stored = set(find_by_ids(self.apps, ids, {"_id": 1}))
+        first: dict[str, dict] = {}
+        rest = []
+        for event in events:
+            app = event["application_id"]
+            if app in stored or app in first:
+                rest.append(event)
+            else:
+                first[app] = event
+        docs = [{**_folder(event)(None)[0], "_id": app, HANDLED: [event["event_id"]],
+                 VERSION: 1} for app, event in first.items()]
+        try:
+            if docs:
+                self.apps.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            for failed in error.details.get("writeErrors", ()):
+                if failed.get("code") != 11000:
+                    raise
+                rest.append(first[docs[failed["index"]]["_id"]])
+        return rest
 
     def file(self, application_id: str, at: datetime) -> None:
         """List the application under the UTC day it was concluded (see the module's "Nothing
         missed")."""
-        day = _day(at)
+        self.file_many(_day(at), [(application_id, at)])
+
+    def file_many(self, day: date, entries: list[tuple[str, datetime]]) -> None:
+        """List `(application, concluded at)` entries under `day`, and again under the next day
+        open while the job has closed the one they were listed under meanwhile."""
         self._note_first(day)
         while True:
-            self._insert_slot(day, application_id, at)
+            self._insert_slots(day, entries)
             cursor = self.cursor.find_one({"_id": CURSOR_ID}) or {}
             closed = cursor.get("closed")
             if closed is None or date.fromisoformat(closed) < day:
@@ -124,15 +176,22 @@ class Retention:
 
         modify(self.cursor, CURSOR_ID, earlier)
 
-    def _insert_slot(self, day: date, application_id: str, at: datetime) -> None:
-        n = self._free_slot(day)
-        while True:
+    def _insert_slots(self, day: date, entries: list[tuple[str, datetime]]) -> None:
+        """Take the next free slots of `day`, one insert for them all; the entries whose slot
+        another conclusion of that day took a moment ago go on to the slots after."""
+        while entries:
+            n = self._free_slot(day)
+            docs = [{"_id": f"{day.isoformat()}#{n + i}", "application_id": application_id,
+                     "concluded_at": at} for i, (application_id, at) in enumerate(entries)]
             try:
-                self.days.insert_one({"_id": f"{day.isoformat()}#{n}",
-                                      "application_id": application_id, "concluded_at": at})
+                self.days.insert_many(docs, ordered=False)
                 return
-            except DuplicateKeyError:  # another conclusion of that day took it a moment ago
-                n += 1
+            except BulkWriteError as error:
+                lost = [failed["index"] for failed in error.details.get("writeErrors", ())]
+                if any(failed.get("code") != 11000
+                       for failed in error.details.get("writeErrors", ())):
+                    raise
+                entries = [entries[i] for i in lost]
 
     def _free_slot(self, day: date) -> int:
         """The first free slot of `day`: doubling then halving (slots are taken 0…count-1)."""

@@ -114,6 +114,8 @@ SUBSCRIPTIONS: list[Subscription] = [
         ("deadline_planned", "handle_deadline_planned"),
         *((event, f"handle_{event}") for event in CASE_EVENTS),
     ),
+    # Reporting takes all of these in one batched method (services/common/batched.py); the
+    # queues keep the names of the per-event handlers it had, so what waits in them carries over.
     *_subs(
         "reporting",
         ("application_received", "handle_application_received"),
@@ -160,6 +162,12 @@ def queue_arguments(queue_type: str = "classic", role: str = EVENT) -> dict:
         arguments.update({"x-dead-letter-strategy": "at-least-once",
                           "x-overflow": "reject-publish"})
     return arguments
+
+
+def service_subscriptions(service: str) -> list[tuple[str, str, str]]:
+    """`(producer, event type, handler method)` of each queue `service` consumes from."""
+    return [(sub.producer, sub.event_type, sub.method) for sub in SUBSCRIPTIONS
+            if sub.service == service]
 
 
 def service_queue_names(service: str) -> list[str]:

@@ -151,12 +151,17 @@ def add_part(total: dict[Part, Counters], part: Part, counters: Counters, sign: 
 
 
 def bucket_id(granularity: str, period: str, level: str, key: str) -> str:
-    """Where a key's counters live: the period's one `all` document, else one document per
-    key (at 10 million applications, one document for a month's units would hold 200,000
-    counters and a month's cells pass MongoDB's 16 MB); the cells of a period are listed in
-    its `cells` index, for questions that mix filters."""
+    """Where a key's counters live: the period's one `all` document; one document per key of
+    the other levels (at 10 million applications, one document for a month's units would hold
+    200,000 counters and a month's cells pass MongoDB's 16 MB); and the cells of one unit in
+    one document (`institution|unit`), so that a batch writes a document per unit and period
+    touched, not one per application (nearly every application has a cell of its own). The
+    cells of a period are listed in its `cells` index, for questions that mix filters."""
     if level == "all":
         return f"{granularity}|{period}|all"
+    if level == "cell":
+        institution, unit, _ = key.split("|", 2)
+        return f"{granularity}|{period}|cell|{institution}|{unit}"
     return f"{granularity}|{period}|{level}|{key}"
 
 

@@ -1,22 +1,25 @@
-"""Reporting's projector: folds the waiting events into the application summaries and the report
-buckets, in batches, one process at a time, so that a question never scans the applications.
+"""Reporting's projector: folds events into the application summaries and the report buckets, in
+batches, one process at a time, so that a question never scans the applications.
 
-Why a projector rather than a fold in each handler: on FerretDB an insert costs a fraction of a
-guarded read-modify-write, and two writers' `$inc` on one bucket lose updates. The handlers only
-insert the event (`ReportingStore.enqueue`, at-least-once: acked once stored); the lease holder
-folds a batch of up to `BATCH` events:
+Why batches: on FerretDB a write costs about the same whatever it changes, and two writers'
+`$inc` on one bucket lose updates. A batch writes each summary and bucket it touches once. The
+batched handler hands a batch straight to `fold` when this process holds the lease (the
+messages are acked only after it returned); a process without it stores the batch in
+`pending_events` (`ReportingStore.enqueue_many`), which the holder's `run` drains. Either way:
 
-1. reads the batch and the summaries it touches (by `_id`, overlapped);
+1. it reads the summaries the batch touches (by `$in` on `_id`);
 2. folds each application's new events (those not in its `_handled` list) and adds up its
    parts after minus its parts before (`aggregates.parts`), spread per bucket key once;
 3. writes the whole outcome to its journal (one document), then the summaries, the facts, the
-   buckets (each stamped with the batch id), then deletes the batch's events, then the journal.
+   buckets (each stamped with the batch id), then deletes the batch's stored events, then the
+   journal.
 
 A process killed anywhere in 3 leaves the journal; whoever holds the lease next replays it
 first: summaries and facts are rewritten as they were, a bucket already stamped is skipped, so
-nothing is counted twice or lost. The lease (`take_lease`, a guarded write) keeps a second
-process out while the first lives; if it stalls past the lease, the bucket stamps and the
-guarded summaries' `_handled` lists still keep a batch from being counted twice.
+nothing is counted twice or lost. A batch folded off the bus comes again from the broker, its
+events folded as no-ops and their facts kept once. The lease (`take_lease`, a guarded write)
+keeps a second process out while the first lives; if it stalls past the lease, the bucket
+stamps and the guarded summaries' `_handled` lists still keep a batch from being counted twice.
 """
 from __future__ import annotations
 
@@ -28,13 +31,15 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 
 from services.common.events import CASE_EVENTS, utcnow
-from services.common.outbox import HANDLED, HANDLED_KEEP
+from services.common.mongo import as_stored
+from services.common.outbox import HANDLED, HANDLED_KEEP, ConcurrentUpdate
 from services.reporting import aggregates, domain
 from services.reporting.store import ReportingStore
 
-BATCH = 2000  # events per batch: a batch costs about one write per bucket it touches
+BATCH = 10_000  # events per batch: a batch costs about one write per bucket it touches
 LEASE_SECONDS = 30
 BATCHES_KEPT = 50  # stamps per bucket: far more than batches that can be in flight
+WRITE_ATTEMPTS = 3
 FOLDED = {*domain.STATUS_OF_EVENT, *CASE_EVENTS, *domain.OTHER_EVENTS}
 
 
@@ -129,14 +134,32 @@ class Projector:
         finally:
             self._lock.release()
 
-    def _apply(self, events: list[dict]) -> None:
+    def fold(self, events: list[dict]) -> bool:
+        """Fold a batch just taken off the bus, never stored in `pending`: True once done;
+        False at once when another process holds the lease (the caller stores the events for
+        it). Folded before they are acked, so after a crash they come again: the journal is
+        replayed first, and a redelivered event is folded as a no-op, its fact kept once."""
+        with self._lock:
+            if not self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS):
+                return False
+            self._replay(self.store.journal())
+            # dates to the millisecond, as the store keeps them: the live fold and a rebuild
+            # from the facts come out identical
+            events = as_stored(events)
+            for at in range(0, len(events), self.batch):
+                self._apply(events[at:at + self.batch], waiting=False)
+            return True
+
+    def _apply(self, events: list[dict], waiting: bool = True) -> None:
         apps = {event["application_id"] for event in events}
         stored = self.store.summaries(sorted(apps))
         summaries, delta, names = fold_batch(events, stored, self.tz)
         journal = {
             "batch": uuid.uuid4().hex,
-            "event_ids": [event["event_id"] for event in events],
+            # what to delete from `pending` once applied (none: the bus holds them unacked)
+            "event_ids": [event["event_id"] for event in events] if waiting else [],
             "summaries": summaries,
+            "new": [doc["_id"] for doc in summaries if doc["_id"] not in stored],
             **journal_changes(delta, names),
         }
         self.store.write_journal(journal)
@@ -146,21 +169,25 @@ class Projector:
         """Apply a journaled batch; every step can run again without counting twice."""
         if journal is None:
             return
-        self.store.write_summaries(journal["summaries"], self.spawn_map)
+        # after a crash, a summary listed as new may have been written: the store replaces it
+        self.store.write_summaries(journal["summaries"], self.spawn_map,
+                                   new=journal.get("new", ()))
         if events is None:  # a replay after a crash: the events still wait in `pending`
-            waiting = {e["event_id"]: e for e in self.store.waiting(10 * self.batch)}
-            events = [waiting[i] for i in journal["event_ids"] if i in waiting]
+            wanted = set(journal["event_ids"])
+            events = [e for e in self.store.waiting(10 * self.batch) if e["event_id"] in wanted]
         self.store.keep_facts([domain.fact_from_event(event) for event in events])
         self._apply_buckets(journal)
-        self.store.drop_waiting(journal["event_ids"])
+        if journal["event_ids"]:
+            self.store.drop_waiting(journal["event_ids"])
         self.store.clear_journal()
 
-    def _apply_buckets(self, journal: dict) -> None:
+    def _apply_buckets(self, journal: dict, only: set[str] | None = None,
+                       attempt: int = 1) -> None:
         changes: dict[str, dict[str, aggregates.Counters]] = defaultdict(dict)
         for bucket, key, counters in json.loads(journal["delta"]):
             changes[bucket][key] = counters
         names = json.loads(journal["names"])
-        ids = sorted(set(changes) | set(names))
+        ids = sorted((set(changes) | set(names)) if only is None else only)
         current = self.store.read_buckets(ids)
         batch, docs = journal["batch"], []
         for bucket_id in ids:
@@ -177,7 +204,15 @@ class Projector:
             doc["names"] = {**doc.get("names", {}), **names.get(bucket_id, {})}
             doc["batches"] = [*doc.get("batches", []), batch][-BATCHES_KEPT:]
             docs.append(doc)
-        self.store.write_buckets(docs, self.spawn_map)
+        # the buckets read as absent are inserted in one command per chunk (an upsert each
+        # costs several times as much on FerretDB); one another writer created meanwhile is
+        # read and applied again
+        taken = self.store.write_buckets(docs, self.spawn_map,
+                                         new=[i for i in ids if i not in current])
+        if taken:
+            if attempt >= WRITE_ATTEMPTS:
+                raise ConcurrentUpdate(f"{len(taken)} buckets kept being created by another")
+            self._apply_buckets(journal, set(taken), attempt + 1)
 
     def rebuild(self, facts: Iterable[dict]) -> int:
         """Forget the summaries and buckets and fold every fact again, in memory, then store
@@ -193,7 +228,8 @@ class Projector:
             if not self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS):
                 raise RuntimeError("another reporting process is projecting; stop it first")
             self.store.reset_projection()
-            self.store.write_summaries(summaries, self.spawn_map)
+            self.store.write_summaries(summaries, self.spawn_map,
+                                       new=[doc["_id"] for doc in summaries])
             self._apply_buckets(journal)
         return len(summaries)
 

@@ -35,11 +35,12 @@ class Reports:
         self.spawn_map = spawn_map
         self.projector = Projector(store, self.tz, spawn_map, clock)
 
-    def record(self, event: dict) -> None:
-        """Keep an event for the projector. It is folded by the next run (the service's timer,
-        or a read's `catch_up`) with whatever else waits: a batch writes each bucket it touches
-        once, where a run per event wrote every bucket of every event."""
-        self.store.enqueue(event)
+    def record_batch(self, events: list[dict]) -> None:
+        """Fold a batch of events off the bus at once when this process holds the projector's
+        lease (a batch writes each bucket it touches once); else keep them for the process
+        that holds it, whose timer folds them within a second."""
+        if not self.projector.fold(events):
+            self.store.enqueue_many(events)
 
     def catch_up(self) -> None:
         """Before answering: fold what this process can, so an answer includes every event
@@ -55,7 +56,7 @@ class Reports:
     def _buckets(self, pieces: list[tuple[str, str]], match: dict
                  ) -> tuple[dict[tuple[str, str], list[dict]], list[str] | None]:
         """The buckets answering `match` for each `(granularity, period)` piece, and the keys
-        to add up in them (None: every key, the cells having been chosen already)."""
+        to add up in them (None: every key within `match`, in the cells' documents)."""
         level, keys = aggregates.level_for(match)
         if level != "cell":
             ids = {piece: [aggregates.bucket_id(*piece, level, key) for key in keys]
@@ -65,9 +66,9 @@ class Reports:
                     for piece, each in ids.items()}, keys
         # mixed filters: the period's index names its cells, and only those within are read
         indexes = self.store.read_buckets([f"{g}|{p}|cells" for g, p in pieces])
-        wanted = {piece: [aggregates.bucket_id(*piece, "cell", key) for key in
-                          indexes.get(f"{piece[0]}|{piece[1]}|cells", {}).get("keys", {})
-                          if aggregates.passes(match, key)] for piece in pieces}
+        wanted = {piece: sorted({aggregates.bucket_id(*piece, "cell", key) for key in
+                                 indexes.get(f"{piece[0]}|{piece[1]}|cells", {}).get("keys", {})
+                                 if aggregates.passes(match, key)}) for piece in pieces}
         found = self.store.read_buckets([i for ids in wanted.values() for i in ids])
         return {piece: [found[i] for i in ids if i in found]
                 for piece, ids in wanted.items()}, None
@@ -202,12 +203,13 @@ class Reports:
         within `match`: listed in that week's cells, which the week's index names."""
         period = domain.current_week(monday)
         index = self.store.read_buckets([f"w|{period}|cells"]).get(f"w|{period}|cells", {})
-        cells = [aggregates.bucket_id("w", period, "cell", key)
-                 for key in index.get("keys", {}) if aggregates.passes(match, key)]
-        found = self.store.read_buckets(cells)
+        cells = {aggregates.bucket_id("w", period, "cell", key)
+                 for key in index.get("keys", {}) if aggregates.passes(match, key)}
+        found = self.store.read_buckets(sorted(cells))
         prefix = aggregates.LISTED[0]
         return sorted({name[len(prefix):] for bucket in found.values()
-                       for counters in bucket.get("keys", {}).values()
+                       for key, counters in bucket.get("keys", {}).items()
+                       if aggregates.passes(match, key)
                        for name, count in counters.items()
                        if count > 0 and name.startswith(prefix)})
 

@@ -25,7 +25,6 @@ replaced 900 times a second as fields, 2,208 packed (`benchmarks.store_shapes`).
 from __future__ import annotations
 
 import contextlib
-import json
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.common.mongo import Index, ensure_indexes, find_by_ids
+from services.common.mongo import Index, ensure_indexes, find_by_ids, pack, unpack
 from services.common.outbox import (
     BOOKKEEPING,
     OUTBOX,
@@ -60,25 +59,6 @@ CURSOR = "cursor"
 FIELDS = frozenset({"clock", "unit", "institution", "institutions", "level", "next_due_at",
                     "read_due_at", "resolve_due_at", "started_at", "wake", "_id", *BOOKKEEPING})
 PACKED = "packed"
-_DATE = "$t"
-
-
-def _encode(value: object) -> object:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:  # as pymongo stores a naive datetime: UTC
-            value = value.replace(tzinfo=UTC)
-        # milliseconds, as a date field holds them: a clock reads the same packed or not
-        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
-        return {_DATE: value.astimezone(UTC).isoformat()}
-    raise TypeError(f"a clock cannot store {type(value).__name__}")
-
-
-def _decode(obj: dict) -> object:
-    if len(obj) == 1 and _DATE in obj:
-        return datetime.fromisoformat(obj[_DATE])
-    return obj
-
-
 def pack_clock(doc: dict | None) -> dict | None:
     """A clock as stored: its list fields, and the rest as one JSON text."""
     if doc is None:
@@ -88,8 +68,7 @@ def pack_clock(doc: dict | None) -> dict | None:
         stored[OUTBOX] = packed_entries(stored[OUTBOX])
     rest = {k: v for k, v in doc.items() if k not in FIELDS and k != PACKED}
     if rest:
-        stored[PACKED] = json.dumps(rest, default=_encode, separators=(",", ":"),
-                                    ensure_ascii=False)
+        stored[PACKED] = pack(rest)
     return stored
 
 
@@ -98,7 +77,7 @@ def unpack_clock(doc: dict | None) -> dict | None:
     if doc is None or PACKED not in doc:
         return doc
     clock = {k: v for k, v in doc.items() if k != PACKED}
-    clock.update(json.loads(doc[PACKED], object_hook=_decode))
+    clock.update(unpack(doc[PACKED]))
     return clock
 
 

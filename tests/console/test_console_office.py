@@ -44,7 +44,7 @@ def conclude_last_week(reporting) -> list[str]:
                                          unit="mezitli_bld.works", unit_name="Fen İşleri",
                                          institution_name="Mezitli Belediyesi"),
                          case(receipt, "case_closed", "closed", at=at)):
-            getattr(service, f"handle_{envelope['type']}")(load_event(envelope))
+            service.record_events([load_event(envelope)])
         concluded.append(receipt["application_id"])
     return concluded
 

@@ -46,7 +46,7 @@ def listed(sla, kind: str, unit: str) -> list[str]:
 def deliver(reporting, *envelopes: dict) -> None:
     service = worker_factory(ReportingService, parts=reporting)
     for envelope in envelopes:
-        getattr(service, f"handle_{envelope['type']}")(load_event(envelope))
+        service.record_events([load_event(envelope)])
 
 
 def open_in(reporting, unit: str, days_ago: int, category: str = "road_damage") -> dict:

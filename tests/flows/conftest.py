@@ -6,7 +6,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from services.common.bootstrap import parts_of
 from services.common.runner import SERVICES, app_factory, service_class
-from tests.support import bearer
+from tests.support import bearer, given_events, handler_of
 
 
 class Clients(dict):
@@ -43,9 +43,10 @@ class System:
 
         def ok(worker_ctx, result, exc_info):
             assert exc_info is None, exc_info
-            return True
+            return bool(given_events(worker_ctx, event))
 
-        stack.enter_context(entrypoint_waiter(self.containers[service], f"handle_{event}",
+        container = self.containers[service]
+        stack.enter_context(entrypoint_waiter(container, handler_of(container, event),
                                               callback=ok, timeout=30))
 
     def track(self, created: dict) -> dict:

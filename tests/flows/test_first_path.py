@@ -5,7 +5,7 @@ from pathlib import Path
 
 from nameko.testing.services import entrypoint_waiter
 
-from tests.support import SAMPLE_APPLICATION, publish
+from tests.support import SAMPLE_APPLICATION, given_events, handler_of, publish
 from tests.support import database as get_database
 
 APPLICATION = SAMPLE_APPLICATION
@@ -29,17 +29,17 @@ def sms_lines(config: dict) -> list[dict]:
 
 
 def waiting_for(stack: ExitStack, system, event: str, services: list[str], count: int = 1):
-    method = f"handle_{event}"
     for name in services:
         seen = []
 
         def enough(worker_ctx, result, exc_info, seen=seen):
             assert exc_info is None, exc_info
-            seen.append(1)
-            return len(seen) == count
+            seen.extend(given_events(worker_ctx, event))
+            return len(seen) >= count
 
-        stack.enter_context(entrypoint_waiter(system.containers[name], method, callback=enough,
-                                              timeout=60))
+        container = system.containers[name]
+        stack.enter_context(entrypoint_waiter(container, handler_of(container, event),
+                                              callback=enough, timeout=60))
 
 
 def sla_clock(system, created: dict) -> dict:

@@ -197,8 +197,8 @@ def test_reporting_records_a_merged_duplicate_as_a_fact_and_counts_it_once(confi
     event = load_event(make_event("application_merged", "01DUPLICATE0000000000000000"[:26], {
         "original_application_id": "01ORIGINAL00000000000000000"[:26],
         "original_tracking_code": "K7M4QX2D9"}))
-    service.handle_application_merged(event)
-    service.handle_application_merged(event)  # redelivered: still one fact
+    service.record_events([event])
+    service.record_events([event])  # redelivered: still one fact
     parts.reports.projector.run(wait=True)  # as the service's timer does within a second
     facts = list(store.db["facts"].find({"type": "application_merged"}))
     assert len(facts) == 1 and facts[0]["_id"] == event["event_id"]

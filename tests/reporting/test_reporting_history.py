@@ -73,7 +73,11 @@ class MemoryStore:
     def summaries(self, ids, spawn_map=None) -> dict:
         return {i: self.applications[i] for i in ids if i in self.applications}
 
-    def write_summaries(self, docs, spawn_map=None) -> None:
+    def enqueue_many(self, events) -> None:
+        for event in events:
+            self.enqueue(event)
+
+    def write_summaries(self, docs, spawn_map=None, new=()) -> None:
         for doc in docs:
             self.applications[doc["_id"]] = doc
 
@@ -84,9 +88,10 @@ class MemoryStore:
     def read_buckets(self, ids, spawn_map=None) -> dict:
         return {i: self.buckets[i] for i in ids if i in self.buckets}
 
-    def write_buckets(self, docs, spawn_map=None) -> None:
+    def write_buckets(self, docs, spawn_map=None, new=()) -> list[str]:
         for doc in docs:
             self.buckets[doc["_id"]] = doc
+        return []
 
     def drop_waiting(self, ids) -> None:
         for event_id in ids:

@@ -31,7 +31,7 @@ def deliver(parts, events):
     service = worker_factory(ReportingService, parts=parts)
 
     def _deliver(envelope: dict) -> dict:
-        getattr(service, f"handle_{envelope['type']}")(events.loaded(envelope))
+        service.record_events([events.loaded(envelope)])
         return envelope
 
     return _deliver

@@ -10,6 +10,7 @@ import pytest
 from services.common.events import utcnow
 from services.reporting import rebuild
 from services.reporting.projector import Projector
+from services.reporting.reports import Reports
 
 
 def _history(events, count: int = 6) -> list[dict]:
@@ -86,3 +87,39 @@ def test_the_rebuild_gives_the_buckets_the_live_projection_built(parts, events):
     count, changed = rebuild.rebuild(parts.store, parts.config.get("REPORT_TIMEZONE"))
     assert (count, changed) == (9, [])
     assert _totals(parts) == before
+
+
+@pytest.mark.parametrize("step", ["write_summaries", "keep_facts", "write_buckets",
+                                  "clear_journal"])
+def test_a_batch_folded_off_the_bus_and_cut_short_is_counted_once_on_redelivery(
+    parts, events, step
+):
+    """The batched handler folds a batch without storing it first and acks it only after:
+    killed at any step, the batch comes again from the broker (here: the same list)."""
+    history = _history(events)
+    real = getattr(parts.store, step)
+
+    def crash(*args, **kwargs):
+        raise Crash(step)
+
+    setattr(parts.store, step, crash)
+    with pytest.raises(Crash):
+        parts.reports.record_batch(history)
+    setattr(parts.store, step, real)
+    parts.reports.record_batch(history)  # redelivered: the journal is replayed first
+    assert parts.store.journal() is None and parts.store.waiting_count() == 0
+    assert _totals(parts) == {
+        "total": 6, "status": [{"key": "assigned", "count": 4}, {"key": "closed", "count": 2}],
+        "category": [{"key": "noise", "count": 3}, {"key": "park", "count": 3}],
+        "concluded": 2}
+    assert parts.store.facts.count_documents({}) == len(history)
+
+
+def test_a_batch_taken_by_a_process_without_the_lease_waits_for_the_holder(parts, events):
+    assert parts.reports.projector.run(wait=True) == 0  # this process holds the lease
+    other = Reports(parts.store, parts.config.get("REPORT_TIMEZONE"))
+    history = _history(events, 2)
+    other.record_batch(history)
+    assert parts.store.waiting_count() == len(history)  # stored for the holder, not lost
+    assert _totals(parts)["total"] == 2  # the holder folds them before it answers
+    assert parts.store.waiting_count() == 0

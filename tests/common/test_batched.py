@@ -1,0 +1,120 @@
+"""Batched event handlers over the real broker: events that arrive together are one worker's
+batch, acked once it returned; a batch that fails is run again event by event so that only the
+message at fault is retried and parked; a store outage is retried without using up attempts."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from nameko.testing.services import entrypoint_waiter
+from pymongo.errors import AutoReconnect
+
+from services.common.batched import batched_event_handler
+from services.common.dlq import list_dead_letters
+from services.common.events import make_event
+from tests.support import publish
+
+
+def received(category: str = "noise") -> dict:
+    return make_event("application_received", "app-" + category, {
+        "tracking_code": "ABCDEFGH1", "security_digest": "d" * 64, "kind": "complaint",
+        "category": category, "channel": "web", "location": {"province": "Mersin"},
+        "received_at": datetime.now(UTC),
+    })
+
+
+def routed(receipt: dict) -> dict:
+    return make_event("application_routed", receipt["application_id"], {
+        "tracking_code": "ABCDEFGH1", "category": "noise", "tier": "district",
+        "institution": "mezitli_bld", "institution_name": "Mezitli", "unit": "mezitli_bld.works",
+        "unit_name": "Fen İşleri", "rule": "test",
+        "read_hours": 24, "resolve_hours": 72})
+
+
+class Seen:
+    batches: ClassVar[list[list[str]]] = []  # event ids of each batch that returned
+    outages = 0  # batches to fail with the store away
+
+
+class BatchedService:
+    name = "batchtest"
+
+    @batched_event_handler(("intake", "application_received", "handle_application_received"),
+                           ("routing", "application_routed", "handle_application_routed"))
+    def record(self, events: list[dict]) -> None:
+        if Seen.outages > 0:
+            Seen.outages -= 1
+            raise AutoReconnect("127.0.0.1:27018: connection pool paused")
+        if any(event["data"].get("category") == "poison" for event in events):
+            raise RuntimeError("cannot handle this one")
+        Seen.batches.append([event["event_id"] for event in events])
+
+
+def start(config: dict, container_factory, linger_ms: int = 300):
+    Seen.batches, Seen.outages = [], 0
+    container = container_factory(BatchedService, dict(config,
+                                                       EVENT_BATCH_LINGER_MS=str(linger_ms)))
+    container.start()
+    return container
+
+
+def until_handled(ids: list[str]):
+    def callback(worker_ctx, result, exc_info) -> bool:
+        done = {event_id for batch in Seen.batches for event_id in batch}
+        return set(ids) <= done
+    return callback
+
+
+def test_events_arriving_together_are_one_batch_across_their_queues(config, container_factory):
+    container = start(config, container_factory)
+    receipts = [received() for _ in range(20)]
+    events = receipts + [routed(receipt) for receipt in receipts]
+    ids = [event["event_id"] for event in events]
+    with entrypoint_waiter(container, "record", callback=until_handled(ids), timeout=20):
+        for event in events:
+            publish(config, event)
+    handled = [event_id for batch in Seen.batches for event_id in batch]
+    assert sorted(handled) == sorted(ids)  # each once
+    assert len(Seen.batches) < len(events) / 4  # far fewer workers than events
+    assert list_dead_letters(config["AMQP_URI"]) == []
+
+
+def test_the_event_at_fault_fails_alone_and_is_parked_the_others_are_handled(
+    config, container_factory
+):
+    container = start(config, container_factory)
+    good = [received() for _ in range(4)]
+    poison = received("poison")
+    failures = []
+
+    def poison_parked(worker_ctx, result, exc_info) -> bool:
+        if exc_info is not None and [e["event_id"] for e in worker_ctx.args[0]] == [
+                poison["event_id"]]:
+            failures.append(1)
+        return len(failures) == int(config["EVENT_MAX_ATTEMPTS"])
+
+    with entrypoint_waiter(container, "record", callback=poison_parked, timeout=30):
+        for event in [*good[:2], poison, *good[2:]]:
+            publish(config, event)
+    handled = [event_id for batch in Seen.batches for event_id in batch]
+    assert sorted(handled) == sorted(event["event_id"] for event in good)  # each once
+    parked = list_dead_letters(config["AMQP_URI"])
+    assert [(p.event_id, p.attempts, p.error) for p in parked] == [
+        (poison["event_id"], int(config["EVENT_MAX_ATTEMPTS"]), "RuntimeError")]
+    assert parked[0].origin_queue == (
+        "evt-intake-application_received--batchtest.handle_application_received")
+
+
+def test_a_batch_that_meets_an_outage_is_retried_without_using_up_attempts(
+    config, container_factory
+):
+    container = start(config, container_factory)
+    Seen.outages = 2 * int(config["EVENT_MAX_ATTEMPTS"])
+    events = [received() for _ in range(3)]
+    ids = [event["event_id"] for event in events]
+    with entrypoint_waiter(container, "record", callback=until_handled(ids), timeout=30):
+        for event in events:
+            publish(config, event)
+    assert Seen.outages == 0
+    assert sorted(i for batch in Seen.batches for i in batch) == sorted(ids)
+    assert list_dead_letters(config["AMQP_URI"]) == []

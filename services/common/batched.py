@@ -54,6 +54,11 @@ class BatchQueueConsumer(QueueConsumer):
     def prefetch_count(self) -> int:
         return int(self.container.config.get("EVENT_BATCH_PREFETCH", DEFAULT_PREFETCH))
 
+    def handle_message(self, provider, body, message) -> None:
+        # in the consumer's own green thread, not one spawned per message (nameko's way):
+        # a batched entrypoint only validates the envelope and queues it
+        provider.handle_message(body, message)
+
 
 @dataclass
 class _Item:

@@ -34,7 +34,7 @@ from services.common.events import CASE_EVENTS, utcnow
 from services.common.mongo import as_stored
 from services.common.outbox import HANDLED, HANDLED_KEEP, ConcurrentUpdate
 from services.reporting import aggregates, domain
-from services.reporting.store import ReportingStore
+from services.reporting.store import JournalTooLarge, ReportingStore
 
 BATCH = 10_000  # events per batch: a batch costs about one write per bucket it touches
 LEASE_SECONDS = 30
@@ -112,11 +112,17 @@ class Projector:
         self.owner = uuid.uuid4().hex
         self._lock = threading.Lock()
 
-    def run(self, wait: bool = False, max_batches: int | None = None) -> int:
-        """Project what waits; returns how many events were taken. Without `wait`, returns 0 at
-        once when this process is already projecting; when another process holds the lease,
-        always 0 (it projects them)."""
-        if not self._lock.acquire(blocking=wait):
+    def run(self, wait: bool | float = False, max_batches: int | None = None) -> int:
+        """Project what waits; returns how many events were taken. When this process is
+        projecting already, returns 0 at once without `wait`, after `wait` seconds at most if
+        it is a number; when another process holds the lease, always 0 (it projects them)."""
+        if wait is True:
+            locked = self._lock.acquire()
+        elif wait:
+            locked = self._lock.acquire(timeout=wait)
+        else:
+            locked = self._lock.acquire(blocking=False)
+        if not locked:
             return 0
         try:
             if not self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS):
@@ -145,9 +151,10 @@ class Projector:
             self._replay(self.store.journal())
             # dates to the millisecond, as the store keeps them: the live fold and a rebuild
             # from the facts come out identical
-            events = as_stored(events)
-            for at in range(0, len(events), self.batch):
-                self._apply(events[at:at + self.batch], waiting=False)
+            # one batch however large (the batcher bounds it): its cost is about one write per
+            # bucket it touches, so the larger, the cheaper per event; a journal that would not
+            # fit a document halves it
+            self._apply(as_stored(events), waiting=False)
             return True
 
     def _apply(self, events: list[dict], waiting: bool = True) -> None:
@@ -162,7 +169,17 @@ class Projector:
             "new": [doc["_id"] for doc in summaries if doc["_id"] not in stored],
             **journal_changes(delta, names),
         }
-        self.store.write_journal(journal)
+        try:
+            self.store.write_journal(journal)
+        except JournalTooLarge:
+            if len(events) == 1:
+                raise
+            # each half is a batch of its own: an application's events may fall in both, as
+            # they do in successive batches
+            half = len(events) // 2
+            self._apply(events[:half], waiting)
+            self._apply(events[half:], waiting)
+            return
         self._replay(journal, events)
 
     def _replay(self, journal: dict | None, events: list[dict] | None = None) -> None:

@@ -17,6 +17,7 @@ from services.reporting.store import ReportingStore
 RANKED = ("by_category", "by_channel", "by_kind", "by_district", "by_neighbourhood", "by_unit",
           "by_status", "by_level", "by_satisfaction", "by_read_sla", "by_resolve_sla",
           "by_reopen_count", "by_caller_type", "by_tier")
+CATCH_UP_SECONDS = 2.0
 # report list -> counter family in the buckets
 FAMILIES = {name: name[3:] for name in RANKED}
 FAMILIES.update(by_read_sla="read_sla", by_resolve_sla="resolve_sla")
@@ -44,8 +45,10 @@ class Reports:
 
     def catch_up(self) -> None:
         """Before answering: fold what this process can, so an answer includes every event
-        stored before it was asked (unless another process holds the projector's lease)."""
-        self.projector.run(wait=True)
+        stored before it was asked (unless another process holds the projector's lease). A
+        batch being folded here is waited for `CATCH_UP_SECONDS` at most: a backlog's batches
+        take seconds each, and a page should not."""
+        self.projector.run(wait=CATCH_UP_SECONDS)
 
     def _period(self, first: date | None, last: date | None) -> tuple[date, date]:
         return domain.resolve_period(first, last, today=self.today())

@@ -41,7 +41,12 @@ CHUNK = 200  # documents per insert
 LEASE_ID = "projector"
 PACKED = "packed"
 JOURNAL = "z"
+JOURNAL_LIMIT = 12 * 1024 * 1024  # compressed bytes; MongoDB's documents stop at 16 MB
 FACT_FIELDS = ("_id", "application_id", "type", "occurred_at")
+
+
+class JournalTooLarge(Exception):
+    """A batch whose journal would not fit one document: the projector halves it."""
 
 
 def _packed_event(event: dict) -> dict:
@@ -158,10 +163,13 @@ class ReportingStore:
 
     def write_journal(self, batch: dict) -> None:
         """One compressed document: a batch's summaries and bucket changes run to megabytes,
-        which FerretDB writes and deletes far slower than a tenth of their size."""
-        self.projector.replace_one(
-            {"_id": "journal"},
-            {"_id": "journal", JOURNAL: zlib.compress(pack(batch).encode(), 1)}, upsert=True)
+        which FerretDB writes and deletes far slower than a tenth of their size. Raises
+        `JournalTooLarge` past `JOURNAL_LIMIT` (a document holds 16 MB at most)."""
+        compressed = zlib.compress(pack(batch).encode(), 1)
+        if len(compressed) > JOURNAL_LIMIT:
+            raise JournalTooLarge(len(compressed))
+        self.projector.replace_one({"_id": "journal"}, {"_id": "journal", JOURNAL: compressed},
+                                   upsert=True)
 
     def clear_journal(self) -> None:
         self.projector.delete_one({"_id": "journal"})

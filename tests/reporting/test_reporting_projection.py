@@ -123,3 +123,26 @@ def test_a_batch_taken_by_a_process_without_the_lease_waits_for_the_holder(parts
     assert parts.store.waiting_count() == len(history)  # stored for the holder, not lost
     assert _totals(parts)["total"] == 2  # the holder folds them before it answers
     assert parts.store.waiting_count() == 0
+
+
+def test_a_batch_whose_journal_would_not_fit_a_document_is_folded_in_halves(
+    parts, events, monkeypatch
+):
+    from services.reporting import store as store_module
+
+    monkeypatch.setattr(store_module, "JOURNAL_LIMIT", 1500)  # bytes: a few events' worth
+    journals = []
+    real = parts.store.write_journal
+
+    def counted(batch):
+        real(batch)
+        journals.append(len(batch["summaries"]))
+
+    parts.store.write_journal = counted
+    history = _history(events)
+    parts.reports.record_batch(history)
+    assert len(journals) > 2  # halved, and halved again
+    assert _totals(parts) == {
+        "total": 6, "status": [{"key": "assigned", "count": 4}, {"key": "closed", "count": 2}],
+        "category": [{"key": "noise", "count": 3}, {"key": "park", "count": 3}],
+        "concluded": 2}

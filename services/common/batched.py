@@ -40,9 +40,9 @@ from services.common.handlers import ReliableEventHandler, is_outage
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_LINGER_MS = 50
-DEFAULT_PREFETCH = 10_000
+DEFAULT_PREFETCH = 20_000
 GATHER_LINGERS = 20  # a batch waits a second at most for its events (at the default linger)
 
 

@@ -36,9 +36,9 @@ DEFAULTS: dict[str, str] = {
     "EVENT_RETRY_DELAY_MS": "1000",
     # Batched handlers (reporting): events per batch at most, how long a quiet bus waits for
     # more after the first, and how many unacked messages each of their queues may hold.
-    "EVENT_BATCH_SIZE": "10000",
+    "EVENT_BATCH_SIZE": "20000",
     "EVENT_BATCH_LINGER_MS": "50",
-    "EVENT_BATCH_PREFETCH": "10000",
+    "EVENT_BATCH_PREFETCH": "20000",
     "OUTBOX_SWEEP_SECONDS": "5",
     "OUTBOX_GRACE_SECONDS": "2",
     "ORGANISATION_PATH": str(ROOT / "data" / "sample" / "organisation.yaml"),

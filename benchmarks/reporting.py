@@ -245,7 +245,8 @@ def seed_buckets(store: ReportingStore, applications: int, months: int = 36) -> 
                     unit_cells[key] = synthetic_counters(
                         rng, per_month // 4000, ["inst01.unit1"], [category], ["inst01"],
                         [district], neighbourhoods[:40])
-            docs.append({"_id": aggregates.bucket_id("m", period, "cell", key),
+            docs.append({"_id": aggregates.bucket_id("m", period, "cell",
+                                                     "inst01|inst01.unit1|*"),
                          "keys": unit_cells})  # the unit's cells: one document
             docs.append({"_id": f"m|{period}|cells", "keys": cells})
             weeks = set()

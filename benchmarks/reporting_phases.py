@@ -1,6 +1,6 @@
 """Where a reporting batch's time goes, on the real database server:
 
-    python -m benchmarks.reporting_phases [--applications 300] [--batch 10000]
+    python -m benchmarks.reporting_phases [--applications 300] [--batch 20000]
 
 Folds the synthetic history of `benchmarks.reporting` (7 events per application), loaded as
 the batched handler receives it, in batches of `--batch` as the service folds a batch off the
@@ -23,6 +23,7 @@ from eventlet.greenpool import GreenPool  # noqa: E402
 
 from benchmarks.processes import bench_databases, drop_databases, store_name  # noqa: E402
 from benchmarks.reporting import history  # noqa: E402
+from services.common.config import DEFAULTS  # noqa: E402
 from services.common.events import load_event  # noqa: E402
 from services.reporting.reports import Reports  # noqa: E402
 from services.reporting.store import ReportingStore  # noqa: E402
@@ -34,7 +35,7 @@ TIMED = ("summaries", "write_journal", "write_summaries", "keep_facts", "read_bu
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applications", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=int(DEFAULTS["EVENT_BATCH_SIZE"]))
     args = parser.parse_args(argv)
     databases = bench_databases()
     client = pymongo.MongoClient(databases["MONGO_URI"], tz_aware=True)

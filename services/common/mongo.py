@@ -180,21 +180,30 @@ def claim_versions(collection: Collection, wanted: list[tuple[Any, int]]) -> set
     left behind — is the caller's to retry one by one (`write_guarded`, which takes stale
     claims over). One command instead of one per document: a sweep writes hundreds at once.
     """
-    if not wanted:
-        return set()
-    claims = collection.database[CLAIMS]
     now = utcnow()
-    docs = [{"_id": f"{collection.name}:{doc_id}@{version}", "at": now}
-            for doc_id, version in wanted]
-    try:
-        claims.insert_many(docs, ordered=False)
-    except pymongo.errors.BulkWriteError as exc:
-        lost = {error["index"] for error in exc.details.get("writeErrors", [])
-                if error.get("code") == 11000}
-        if len(lost) < len(exc.details.get("writeErrors", [])):
-            raise  # something other than a taken claim
-        return {doc_id for i, (doc_id, _) in enumerate(wanted) if i not in lost}
-    return {doc_id for doc_id, _ in wanted}
+    lost = insert_new(collection.database[CLAIMS],
+                      [{"_id": f"{collection.name}:{doc_id}@{version}", "at": now}
+                       for doc_id, version in wanted])
+    return {doc_id for i, (doc_id, _) in enumerate(wanted) if i not in lost}
+
+
+INSERT_CHUNK = 200  # documents per insert command
+
+
+def insert_new(collection: Collection, docs: list[dict]) -> set[int]:
+    """Insert documents whose `_id` may be taken already, `INSERT_CHUNK` per command (on FerretDB
+    a tenth of the cost of a write each); returns the positions in `docs` of those left out
+    because their `_id` existed. Any other write error is raised."""
+    taken: set[int] = set()
+    for at in range(0, len(docs), INSERT_CHUNK):
+        try:
+            collection.insert_many(docs[at:at + INSERT_CHUNK], ordered=False)
+        except pymongo.errors.BulkWriteError as error:
+            failures = error.details.get("writeErrors", ())
+            if any(failure.get("code") != 11000 for failure in failures):
+                raise
+            taken.update(at + failure["index"] for failure in failures)
+    return taken
 
 
 _DATE = "$t"

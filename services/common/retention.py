@@ -42,10 +42,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, utcnow
-from services.common.mongo import VERSION, find_by_ids, first_false, slots
+from services.common.mongo import VERSION, find_by_ids, first_false, insert_new, slots
 from services.common.outbox import HANDLED, fold_once, modify
 
 log = logging.getLogger(__name__)
@@ -140,14 +140,7 @@ class Retention:
                 first[app] = event
         docs = [{**_folder(event)(None)[0], "_id": app, HANDLED: [event["event_id"]],
                  VERSION: 1} for app, event in first.items()]
-        try:
-            if docs:
-                self.apps.insert_many(docs, ordered=False)
-        except BulkWriteError as error:
-            for failed in error.details.get("writeErrors", ()):
-                if failed.get("code") != 11000:
-                    raise
-                rest.append(first[docs[failed["index"]]["_id"]])
+        rest.extend(first[docs[i]["_id"]] for i in sorted(insert_new(self.apps, docs)))
         return rest
 
     def file(self, application_id: str, at: datetime) -> None:
@@ -183,15 +176,7 @@ class Retention:
             n = self._free_slot(day)
             docs = [{"_id": f"{day.isoformat()}#{n + i}", "application_id": application_id,
                      "concluded_at": at} for i, (application_id, at) in enumerate(entries)]
-            try:
-                self.days.insert_many(docs, ordered=False)
-                return
-            except BulkWriteError as error:
-                lost = [failed["index"] for failed in error.details.get("writeErrors", ())]
-                if any(failed.get("code") != 11000
-                       for failed in error.details.get("writeErrors", ())):
-                    raise
-                entries = [entries[i] for i in lost]
+            entries = [entries[i] for i in sorted(insert_new(self.days, docs))]
 
     def _free_slot(self, day: date) -> int:
         """The first free slot of `day`: doubling then halving (slots are taken 0…count-1)."""

@@ -112,7 +112,7 @@ class Projector:
         self.owner = uuid.uuid4().hex
         self._lock = threading.Lock()
 
-    def run(self, wait: bool | float = False, max_batches: int | None = None) -> int:
+    def run(self, wait: bool | float = False) -> int:
         """Project what waits; returns how many events were taken. When this process is
         projecting already, returns 0 at once without `wait`, after `wait` seconds at most if
         it is a number; when another process holds the lease, always 0 (it projects them)."""
@@ -128,13 +128,13 @@ class Projector:
             if not self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS):
                 return 0
             self._replay(self.store.journal())
-            taken = batches = 0
-            while max_batches is None or batches < max_batches:
+            taken = 0
+            while True:
                 events = self.store.waiting(self.batch)
                 if not events:
                     break
                 self._apply(events)
-                taken, batches = taken + len(events), batches + 1
+                taken += len(events)
                 self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS)
             return taken
         finally:
@@ -149,11 +149,9 @@ class Projector:
             if not self.store.take_lease(self.owner, self.clock(), LEASE_SECONDS):
                 return False
             self._replay(self.store.journal())
-            # dates to the millisecond, as the store keeps them: the live fold and a rebuild
-            # from the facts come out identical
-            # one batch however large (the batcher bounds it): its cost is about one write per
-            # bucket it touches, so the larger, the cheaper per event; a journal that would not
-            # fit a document halves it
+            # One batch however large (the batcher bounds it): it costs about one write per
+            # bucket it touches, so the larger, the cheaper per event. Dates to the millisecond,
+            # as the store keeps them, so the live fold and a rebuild from the facts agree.
             self._apply(as_stored(events), waiting=False)
             return True
 

@@ -67,14 +67,19 @@ class Reports:
             found = self.store.read_buckets([i for each in ids.values() for i in each])
             return {piece: [found[i] for i in each if i in found]
                     for piece, each in ids.items()}, keys
-        # mixed filters: the period's index names its cells, and only those within are read
+        return self._cells(pieces, match), None
+
+    def _cells(self, pieces: list[tuple[str, str]], match: dict
+               ) -> dict[tuple[str, str], list[dict]]:
+        """The cell documents of each piece holding a cell within `match`: the period's index
+        names its cells, and only the units' documents holding one within are read (the
+        caller adds up the cells that pass, `aggregates.passes`)."""
         indexes = self.store.read_buckets([f"{g}|{p}|cells" for g, p in pieces])
         wanted = {piece: sorted({aggregates.bucket_id(*piece, "cell", key) for key in
                                  indexes.get(f"{piece[0]}|{piece[1]}|cells", {}).get("keys", {})
                                  if aggregates.passes(match, key)}) for piece in pieces}
         found = self.store.read_buckets([i for ids in wanted.values() for i in ids])
-        return {piece: [found[i] for i in ids if i in found]
-                for piece, ids in wanted.items()}, None
+        return {piece: [found[i] for i in ids if i in found] for piece, ids in wanted.items()}
 
     def _counters(self, pieces: list[tuple[str, str]], match: dict
                   ) -> tuple[aggregates.Counters, dict[str, str]]:
@@ -204,13 +209,9 @@ class Reports:
     def _concluded_in_week(self, monday: date, match: dict) -> list[str]:
         """The applications first concluded in the ISO week starting `monday` (local days),
         within `match`: listed in that week's cells, which the week's index names."""
-        period = domain.current_week(monday)
-        index = self.store.read_buckets([f"w|{period}|cells"]).get(f"w|{period}|cells", {})
-        cells = {aggregates.bucket_id("w", period, "cell", key)
-                 for key in index.get("keys", {}) if aggregates.passes(match, key)}
-        found = self.store.read_buckets(sorted(cells))
+        piece = ("w", domain.current_week(monday))
         prefix = aggregates.LISTED[0]
-        return sorted({name[len(prefix):] for bucket in found.values()
+        return sorted({name[len(prefix):] for bucket in self._cells([piece], match)[piece]
                        for key, counters in bucket.get("keys", {}).items()
                        if aggregates.passes(match, key)
                        for name, count in counters.items()

@@ -4,7 +4,6 @@ fold what other processes stored, generate the report files and apply KVKK reten
 from __future__ import annotations
 
 import logging
-import time
 
 from nameko.timer import timer
 
@@ -49,13 +48,8 @@ class ReportingService:
         whole life, SLA outcomes, escalations, the citizen's rating, and duplicates merged (a
         fact, never a summary, so an application is not counted twice)."""
         # KVKK: where the call-back notes' period starts (and stops, on a reopening)
-        began = time.perf_counter()
         self.parts.retention.record_many(events, self.parts.reports.spawn_map)
-        filed = time.perf_counter()
         self.parts.reports.record_batch(events)
-        log.debug("batch recorded", extra={"events": len(events),
-                                           "retention_seconds": round(filed - began, 3),
-                                           "fold_seconds": round(time.perf_counter() - filed, 3)})
 
 
 SERVICE = ReportingService

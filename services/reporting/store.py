@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import (
     IDS_PER_READ,
@@ -28,6 +28,7 @@ from services.common.mongo import (
     Index,
     ensure_indexes,
     find_by_ids,
+    insert_new,
     list_once,
     pack,
     slots,
@@ -37,7 +38,6 @@ from services.common.mongo import (
 from services.common.outbox import BOOKKEEPING, insert_once, insert_with_events
 
 INDEXES: dict[str, list[Index]] = {}
-CHUNK = 200  # documents per insert
 LEASE_ID = "projector"
 PACKED = "packed"
 JOURNAL = "z"
@@ -76,18 +76,9 @@ def _upsert_each(collection, docs: list[dict], spawn_map: Callable | None = None
 
 
 def _insert_new(collection, docs: list[dict]) -> list[str]:
-    """Insert documents believed new, `CHUNK` per command (a tenth of the upserts' cost on
-    FerretDB); returns the `_id`s that existed already, left as they were."""
-    taken = []
-    for at in range(0, len(docs), CHUNK):
-        try:
-            collection.insert_many(docs[at:at + CHUNK], ordered=False)
-        except BulkWriteError as error:
-            for failed in error.details.get("writeErrors", ()):
-                if failed.get("code") != 11000:
-                    raise
-                taken.append(docs[at + failed["index"]]["_id"])
-    return taken
+    """Insert documents believed new; returns the `_id`s that existed already, left as they
+    were."""
+    return [docs[i]["_id"] for i in sorted(insert_new(collection, docs))]
 
 
 def _split(docs: list[dict], new: Iterable[str]) -> tuple[list[dict], list[dict]]:

@@ -59,6 +59,8 @@ CURSOR = "cursor"
 FIELDS = frozenset({"clock", "unit", "institution", "institutions", "level", "next_due_at",
                     "read_due_at", "resolve_due_at", "started_at", "wake", "_id", *BOOKKEEPING})
 PACKED = "packed"
+
+
 def pack_clock(doc: dict | None) -> dict | None:
     """A clock as stored: its list fields, and the rest as one JSON text."""
     if doc is None:

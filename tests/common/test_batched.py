@@ -3,7 +3,6 @@ batch, acked once it returned; a batch that fails is run again event by event so
 message at fault is retried and parked; a store outage is retried without using up attempts."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from nameko.testing.services import entrypoint_waiter
@@ -11,24 +10,8 @@ from pymongo.errors import AutoReconnect
 
 from services.common.batched import batched_event_handler
 from services.common.dlq import list_dead_letters
-from services.common.events import make_event
+from tests.envelopes import received, routed
 from tests.support import publish
-
-
-def received(category: str = "noise") -> dict:
-    return make_event("application_received", "app-" + category, {
-        "tracking_code": "ABCDEFGH1", "security_digest": "d" * 64, "kind": "complaint",
-        "category": category, "channel": "web", "location": {"province": "Mersin"},
-        "received_at": datetime.now(UTC),
-    })
-
-
-def routed(receipt: dict) -> dict:
-    return make_event("application_routed", receipt["application_id"], {
-        "tracking_code": "ABCDEFGH1", "category": "noise", "tier": "district",
-        "institution": "mezitli_bld", "institution_name": "Mezitli", "unit": "mezitli_bld.works",
-        "unit_name": "Fen İşleri", "rule": "test",
-        "read_hours": 24, "resolve_hours": 72})
 
 
 class Seen:
@@ -84,7 +67,7 @@ def test_the_event_at_fault_fails_alone_and_is_parked_the_others_are_handled(
 ):
     container = start(config, container_factory)
     good = [received() for _ in range(4)]
-    poison = received("poison")
+    poison = received(category="poison")
     failures = []
 
     def poison_parked(worker_ctx, result, exc_info) -> bool:

@@ -182,6 +182,8 @@ class Projector:
 
     def _replay(self, journal: dict | None, events: list[dict] | None = None) -> None:
         """Apply a journaled batch; every step can run again without counting twice."""
+        # first, before any bucket is read to be changed: one may be absent mid-rewrite
+        self.store.resume_rewrite(self.spawn_map)
         if journal is None:
             return
         # after a crash, a summary listed as new may have been written: the store replaces it
@@ -203,7 +205,7 @@ class Projector:
             changes[bucket][key] = counters
         names = json.loads(journal["names"])
         ids = sorted((set(changes) | set(names)) if only is None else only)
-        current = self.store.read_buckets(ids)
+        current = self.store.read_buckets(ids, settled=False)
         batch, docs = journal["batch"], []
         for bucket_id in ids:
             doc = current.get(bucket_id) or _new_bucket(bucket_id)

@@ -9,17 +9,24 @@ What is only ever read whole is stored as one text: a bucket's counters (`counts
 are thousands of names, which carry unit codes with dots, not allowed in MongoDB field names,
 and FerretDB decoded them as fields in 75 ms against 2 ms as one string), a summary, a waiting
 event, most of a fact (`packed`), and the journal (compressed). A document the projector read
-as absent is inserted in bulk, the rest replaced one by one (overlapped).
+as absent is inserted in bulk; one stored already is rewritten by deleting and inserting it
+again, 1,000 at a time (`_reinsert`), a fifth of the cost of replacing it on FerretDB (1,000
+summaries: 0.08 s against 0.38 s; buckets: 0.46 s against 1.1 s). Between the two a document
+is absent, so each rewrite is written down first: summaries in the projector's journal (which
+`get_summary` reads meanwhile), buckets in the rewrite's own pages (`REWRITE`, a sequence
+number that is odd while they are rewritten; reports read buckets between two equal even
+numbers, `read_buckets(settled=True)`).
 """
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from services.common.mongo import (
     IDS_PER_READ,
@@ -42,11 +49,19 @@ LEASE_ID = "projector"
 PACKED = "packed"
 JOURNAL = "z"
 JOURNAL_LIMIT = 12 * 1024 * 1024  # compressed bytes; MongoDB's documents stop at 16 MB
+REWRITE = "rewrite"  # the buckets being deleted and inserted again: `seq` odd, `pages` of them
+PAGE = 8 * 1024 * 1024  # compressed bytes per page of a rewrite
+SETTLE_SECONDS = 10.0  # how long a report waits for a rewrite of the buckets to end
 FACT_FIELDS = ("_id", "application_id", "type", "occurred_at")
 
 
 class JournalTooLarge(Exception):
     """A batch whose journal would not fit one document: the projector halves it."""
+
+
+class RewriteUnderway(ConnectionFailure):
+    """The buckets stayed mid-rewrite for `SETTLE_SECONDS` (a projector died in one; the
+    next lease holder finishes it): answered as the database out of reach, a 503 to retry."""
 
 
 def _packed_event(event: dict) -> dict:
@@ -73,6 +88,17 @@ def _upsert_each(collection, docs: list[dict], spawn_map: Callable | None = None
     for _ in (spawn_map or map)(
             lambda doc: collection.replace_one({"_id": doc["_id"]}, doc, upsert=True), docs):
         pass
+
+
+def _reinsert(collection, docs: list[dict], spawn_map: Callable | None = None) -> None:
+    """Rewrite stored documents whole: delete 1,000 by `$in` on `_id`, insert them again in
+    bulk, and so on. One that another writer inserted in between (a process that lost the
+    lease) is replaced: the last writer wins, as with a replace."""
+    for at in range(0, len(docs), IDS_PER_READ):
+        chunk = docs[at:at + IDS_PER_READ]
+        collection.delete_many({"_id": {"$in": [doc["_id"] for doc in chunk]}})
+        taken = insert_new(collection, chunk)
+        _upsert_each(collection, [chunk[i] for i in sorted(taken)], spawn_map)
 
 
 def _insert_new(collection, docs: list[dict]) -> list[str]:
@@ -172,13 +198,14 @@ class ReportingStore:
 
     def write_summaries(self, docs: list[dict], spawn_map: Callable | None = None,
                         new: Iterable[str] = ()) -> None:
-        """Store summaries whole (the projector's lease holder is their one writer): those
-        in `new` inserted in bulk (replaced if they existed after all), the rest replaced."""
+        """Store summaries whole (the projector's lease holder is their one writer, and they
+        are in its journal first): those in `new` inserted in bulk, the rest (and those of `new`
+        that existed after all) deleted and inserted again."""
         packed = [_packed(doc) for doc in docs]
         fresh, stored = _split(packed, new)
         taken = set(_insert_new(self.applications, fresh))
-        _upsert_each(self.applications, stored + [d for d in fresh if d["_id"] in taken],
-                     spawn_map)
+        _reinsert(self.applications, stored + [d for d in fresh if d["_id"] in taken],
+                  spawn_map)
 
     def keep_facts(self, facts: list[dict]) -> None:
         """Insert the facts not kept yet (a replayed batch inserts the rest): what an operator
@@ -186,9 +213,23 @@ class ReportingStore:
         _insert_new(self.facts, [{**{k: fact[k] for k in FACT_FIELDS}, PACKED: pack(fact)}
                                  for fact in facts])
 
-    def read_buckets(self, bucket_ids: Iterable[str]) -> dict[str, dict]:
-        """Buckets by id (absent ones left out), with their counters by key (`keys`)."""
-        found = find_by_ids(self.buckets, list(dict.fromkeys(bucket_ids)))
+    def read_buckets(self, bucket_ids: Iterable[str], settled: bool = True
+                     ) -> dict[str, dict]:
+        """Buckets by id (absent ones left out), with their counters by key (`keys`).
+        `settled`: read while no rewrite is under way (none absent because it is being
+        written), waiting for one to end up to `SETTLE_SECONDS`; only the projector, which
+        does the rewrites, reads them unsettled."""
+        ids = list(dict.fromkeys(bucket_ids))
+        until = time.monotonic() + SETTLE_SECONDS
+        while True:
+            before = self._rewrite_seq() if settled else 0
+            if before % 2 == 0:
+                found = find_by_ids(self.buckets, ids)
+                if not settled or self._rewrite_seq() == before:
+                    break
+            if time.monotonic() > until:
+                raise RewriteUnderway("the report buckets are being rewritten")
+            time.sleep(0.02)
         for doc in found.values():
             doc["keys"] = json.loads(doc.pop("counts", "{}"))
             doc["names"] = json.loads(doc.get("names") or "{}")
@@ -209,8 +250,47 @@ class ReportingStore:
             "batches": " ".join(doc.get("batches", []))} for doc in docs]
         fresh, stored = _split(packed, new)
         taken = _insert_new(self.buckets, fresh)
-        _upsert_each(self.buckets, stored, spawn_map)
+        if stored:
+            self._rewrite(stored, spawn_map)
         return taken
+
+    # -- rewriting buckets: written down first, for a crash between delete and insert ----------
+
+    def _rewrite_seq(self) -> int:
+        doc = self.projector.find_one({"_id": REWRITE}, {"seq": 1})
+        return doc["seq"] if doc else 0
+
+    def _rewrite(self, docs: list[dict], spawn_map: Callable | None = None) -> None:
+        """Delete and insert stored buckets again, after writing them down in pages (one
+        compressed text cut in `PAGE`s) and marking the rewrite begun (odd `seq`)."""
+        text = zlib.compress(json.dumps(docs, ensure_ascii=False).encode(), 1)
+        pages = [text[at:at + PAGE] for at in range(0, len(text), PAGE)]
+        for number, page in enumerate(pages):
+            self.projector.replace_one({"_id": f"{REWRITE}|{number}"},
+                                       {"_id": f"{REWRITE}|{number}", "z": page}, upsert=True)
+        seq = self._rewrite_seq()
+        begun = seq + 1 if seq % 2 == 0 else seq
+        self.projector.replace_one({"_id": REWRITE},
+                                   {"_id": REWRITE, "seq": begun, "pages": len(pages)},
+                                   upsert=True)
+        self._finish_rewrite(docs, begun, spawn_map)
+
+    def _finish_rewrite(self, docs: list[dict], seq: int,
+                        spawn_map: Callable | None = None) -> None:
+        _reinsert(self.buckets, docs, spawn_map)
+        self.projector.replace_one({"_id": REWRITE}, {"_id": REWRITE, "seq": seq + 1,
+                                                      "pages": 0})
+
+    def resume_rewrite(self, spawn_map: Callable | None = None) -> bool:
+        """Finish a rewrite of the buckets a crash cut short (True), from its pages: before
+        anything reads a bucket to change it, since one may be absent."""
+        doc = self.projector.find_one({"_id": REWRITE})
+        if doc is None or doc["seq"] % 2 == 0:
+            return False
+        text = b"".join(self.projector.find_one({"_id": f"{REWRITE}|{number}"})["z"]
+                        for number in range(doc["pages"]))
+        self._finish_rewrite(json.loads(zlib.decompress(text)), doc["seq"], spawn_map)
+        return True
 
     def drop_waiting(self, event_ids: list[str]) -> None:
         """Delete a batch's stored events, one command per 1,000 (`$in` on `_id`: an index
@@ -223,7 +303,12 @@ class ReportingStore:
         return (unpack(doc[PACKED]) if PACKED in doc else doc for doc in self.facts.find({}))
 
     def reset_projection(self) -> None:
-        """Forget the summaries and the buckets (the rebuild writes them again)."""
+        """Forget the summaries and the buckets (the rebuild writes them again), and a rewrite
+        a crash cut short, which would bring old buckets back."""
+        seq = self._rewrite_seq()
+        if seq % 2:
+            self.projector.replace_one({"_id": REWRITE}, {"_id": REWRITE, "seq": seq + 1,
+                                                          "pages": 0})
         self.applications.delete_many({})
         self.buckets.delete_many({})
 
@@ -231,8 +316,13 @@ class ReportingStore:
         return self.read_buckets([doc["_id"] for doc in self.buckets.find({}, {"_id": 1})])
 
     def get_summary(self, application_id: str) -> dict | None:
-        """One application's summary, without bookkeeping fields."""
+        """One application's summary, without bookkeeping fields; while the projector rewrites
+        it (absent between delete and insert), as its journal holds it."""
         doc = _unpacked(self.applications.find_one({"_id": application_id}))
+        if doc is None:
+            journal = self.journal()
+            doc = next((summary for summary in (journal or {}).get("summaries", ())
+                        if summary["_id"] == application_id), None)
         return None if doc is None else {k: v for k, v in doc.items()
                                          if k not in BOOKKEEPING}
 

@@ -85,8 +85,11 @@ class MemoryStore:
         for fact in facts:
             self.facts.setdefault(fact["_id"], fact)
 
-    def read_buckets(self, ids, spawn_map=None) -> dict:
+    def read_buckets(self, ids, settled=True) -> dict:
         return {i: self.buckets[i] for i in ids if i in self.buckets}
+
+    def resume_rewrite(self, spawn_map=None) -> bool:
+        return False  # each write is whole here
 
     def write_buckets(self, docs, spawn_map=None, new=()) -> list[str]:
         for doc in docs:

@@ -148,6 +148,10 @@ def ingest(applications: int, processes: int) -> None:
               f"all projected after {elapsed:.1f} s")
         print(f"ingestion end to end: {len(events) / elapsed:,.0f} events/s "
               f"(reporting CPU {cpu:.1f} s); summary counts {counted} applications")
+        batches = [_batch_metrics(f"http://{HOST}:{port}/metrics") for port in ports]
+        count, seconds = sum(b[0] for b in batches), sum(b[1] for b in batches)
+        print(f"batches: {count}, {len(events) / max(count, 1):,.0f} events each on average, "
+              f"{seconds:.1f} s spent in them")
         client.close()
     finally:
         for process in procs:
@@ -156,6 +160,19 @@ def ingest(applications: int, processes: int) -> None:
         drop_databases(databases)
         if vhost:
             rabbitmqctl("delete_vhost", vhost)
+
+
+def _batch_metrics(url: str) -> tuple[int, float]:
+    """`(batches, seconds in them)` of a reporting process's batched handler."""
+    with urlopen(url, timeout=5) as answer:  # noqa: S310 - local
+        text = answer.read().decode()
+    count, seconds = 0, 0.0
+    for line in text.splitlines():
+        if line.startswith("acikkapi_event_batch_seconds_count"):
+            count += int(float(line.split()[-1]))
+        elif line.startswith("acikkapi_event_batch_seconds_sum"):
+            seconds += float(line.split()[-1])
+    return count, seconds
 
 
 def _wait_healthy(url: str) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -229,7 +230,10 @@ def pack(value: object) -> str:
     """A value as one JSON text, dates included. FerretDB's cost follows the number of values a
     document holds, not its bytes (`benchmarks/store_shapes.py`): what is only ever read whole
     by `_id` is cheaper stored as one string."""
-    return json.dumps(value, default=_encode, separators=(",", ":"), ensure_ascii=False)
+    # orjson: several times the standard library's speed, same text (dates through `_encode`)
+    return orjson.dumps(value, default=_encode,
+                        option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+                        ).decode()
 
 
 def unpack(text: str) -> Any:

@@ -188,44 +188,59 @@ def _granularities(side: str) -> tuple[str, ...]:
     return ("d", "w", "m", "e") if side == "received" else ("d", "w", "m")
 
 
+def _merge(out: dict, slot: object, counters: Counters) -> None:
+    into = out.get(slot)
+    if into is None:
+        out[slot] = dict(counters)
+    else:
+        for name, count in counters.items():
+            into[name] = into.get(name, 0) + count
+
+
 def spread(total: dict[Part, Counters]) -> Contribution:
     """Parts spread over the buckets: day, ISO week and month of each level, and (received
     side) the since-the-beginning `e` buckets, the only ones that keep the backlog's age; the
     concluded applications' ids only in their week's cells (`LISTED`); counters that
     came to zero left out. Spreading once per batch, after adding up the parts, is what keeps
-    a batch's cost at one addition per application rather than one per bucket."""
-    out: Contribution = {}
+    a batch's cost at one addition per application rather than one per bucket; and each level
+    key's parts are added up per day first, then the days into their week, month and `e`
+    (a day holds many applications of one unit, category or district: fewer additions)."""
+    days: dict[tuple[str, str, str, str], Counters] = {}
+    direct: dict[tuple[str, str, str, str], Counters] = {}  # (granularity, period, level, key)
     for (side, day, keys), counters in total.items():
-        counters = {name: count for name, count in counters.items() if count}
-        if not counters:
-            continue
-        now = {name: count for name, count in counters.items() if name.startswith(NOW_ONLY)}
-        listed = {name: count for name, count in counters.items() if name.startswith(LISTED)}
-        dated = {name: count for name, count in counters.items()
-                 if not name.startswith(NOW_ONLY + LISTED)}
-        periods = _periods(day)
+        dated, now, listed = {}, {}, {}
+        for name, count in counters.items():
+            if count:
+                (now if name.startswith(NOW_ONLY) else listed if name.startswith(LISTED)
+                 else dated)[name] = count
+        week = _periods(day)["w"] if listed else ""
+        for level, key in keys:
+            if dated:
+                _merge(days, (side, day, level, key), dated)
+            if now and side == "received":
+                _merge(direct, ("e", "all", level, key), now)
+            if listed and level == "cell":
+                _merge(direct, ("w", week, level, key), listed)
+    out: Contribution = {}
+    periods_of: dict[str, dict[str, str]] = {}
+    for (side, day, level, key), counters in days.items():
+        periods = periods_of.get(day) or periods_of.setdefault(day, _periods(day))
         for granularity in _granularities(side):
-            add = {**dated, **now} if granularity == "e" else dated
-            for level, key in keys:
-                chosen = {**add, **listed} if granularity == "w" and level == "cell" else add
-                if not chosen:
-                    continue
-                for slot, counters_ in _slots(granularity, periods[granularity], level, key,
-                                               chosen):
-                    into = out.get(slot)
-                    if into is None:
-                        out[slot] = dict(counters_)
-                    else:
-                        for name, count in counters_.items():
-                            into[name] = into.get(name, 0) + count
+            for slot, counters_ in _slots(granularity, periods[granularity], level, key,
+                                          counters):
+                _merge(out, slot, counters_)
+    for (granularity, period, level, key), counters in direct.items():
+        for slot, counters_ in _slots(granularity, period, level, key, counters):
+            _merge(out, slot, counters_)
     return {slot: kept for slot, counters in out.items()
             if (kept := {name: count for name, count in counters.items() if count})}
 
 
-def bucket_ids(summary: dict | None, tz: tzinfo) -> set[str]:
-    """The buckets `summary` counts in (where the names it carries are kept)."""
+def bucket_ids(pieces: Iterable[Part]) -> set[str]:
+    """The buckets some parts (`parts`' first items) count in: where the names an application
+    carries are kept."""
     out = set()
-    for (side, day, keys), _ in parts(summary, tz):
+    for side, day, keys in pieces:
         periods = _periods(day)
         for granularity in _granularities(side):
             out.update(bucket_id(granularity, periods[granularity], level, key)

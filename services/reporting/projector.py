@@ -23,12 +23,13 @@ stamps and the guarded summaries' `_handled` lists still keep a batch from being
 """
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
+
+import orjson
 
 from services.common.events import CASE_EVENTS, utcnow
 from services.common.mongo import as_stored
@@ -79,12 +80,16 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo
         if not moved or after is None:
             continue  # nothing new, or only facts that count nothing (a merged duplicate)
         summaries.append({**(after or {}), "_id": app, HANDLED: handled})
-        for sign, summary in ((1, after), (-1, before)):
-            for part, counters in aggregates.parts(summary, tz):
+        now, was = aggregates.parts(after, tz), aggregates.parts(before, tz)
+        for sign, pieces in ((1, now), (-1, was)):
+            for part, counters in pieces:
                 aggregates.add_part(total, part, counters, sign)
-        shown = aggregates.names_of(after or {})
-        if shown:
-            for bucket_id in aggregates.bucket_ids(after, tz):
+        shown = aggregates.names_of(after)
+        # a bucket holds the names of every application counted in it: they are added only
+        # where it counts anew, or under names it did not carry before
+        if shown and (shown != aggregates.names_of(before or {})
+                      or {part for part, _ in now} - {part for part, _ in was}):
+            for bucket_id in aggregates.bucket_ids(part for part, _ in now):
                 names[bucket_id].update(shown)
     return summaries, aggregates.spread(total), dict(names)
 
@@ -92,10 +97,9 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo
 def journal_changes(delta: aggregates.Contribution, names: dict[str, dict[str, str]]) -> dict:
     """A batch's bucket changes as the journal stores them: JSON strings (counter names carry
     dots, which MongoDB field names may not, and FerretDB takes no nested arrays)."""
-    return {"delta": json.dumps([[bucket, key, counters]
-                                 for (bucket, key), counters in delta.items()],
-                                ensure_ascii=False),
-            "names": json.dumps(names, ensure_ascii=False)}
+    return {"delta": orjson.dumps([[bucket, key, counters]
+                                   for (bucket, key), counters in delta.items()]).decode(),
+            "names": orjson.dumps(names).decode()}
 
 
 class Projector:
@@ -163,7 +167,7 @@ class Projector:
             "batch": uuid.uuid4().hex,
             # what to delete from `pending` once applied (none: the bus holds them unacked)
             "event_ids": [event["event_id"] for event in events] if waiting else [],
-            "summaries": summaries,
+            "summaries": self.store.pack_summaries(summaries),
             "new": [doc["_id"] for doc in summaries if doc["_id"] not in stored],
             **journal_changes(delta, names),
         }
@@ -201,9 +205,9 @@ class Projector:
     def _apply_buckets(self, journal: dict, only: set[str] | None = None,
                        attempt: int = 1) -> None:
         changes: dict[str, dict[str, aggregates.Counters]] = defaultdict(dict)
-        for bucket, key, counters in json.loads(journal["delta"]):
+        for bucket, key, counters in orjson.loads(journal["delta"]):
             changes[bucket][key] = counters
-        names = json.loads(journal["names"])
+        names = orjson.loads(journal["names"])
         ids = sorted((set(changes) | set(names)) if only is None else only)
         current = self.store.read_buckets(ids, settled=False)
         batch, docs = journal["batch"], []

@@ -77,6 +77,10 @@ class MemoryStore:
         for event in events:
             self.enqueue(event)
 
+    @staticmethod
+    def pack_summaries(summaries) -> list:
+        return list(summaries)
+
     def write_summaries(self, docs, spawn_map=None, new=()) -> None:
         for doc in docs:
             self.applications[doc["_id"]] = doc

@@ -128,7 +128,7 @@ def ingest(applications: int, processes: int) -> None:
         published = time.perf_counter() - started
         stored = None  # when the handlers had stored every event (projected or waiting)
         while True:
-            kept = db["facts"].estimated_document_count()
+            kept = ReportingStore(db).fact_count()
             waiting = db["pending_events"].estimated_document_count()
             if stored is None and kept + waiting >= len(events):
                 stored = time.perf_counter() - started

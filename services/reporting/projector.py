@@ -28,6 +28,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
+from typing import NamedTuple
 
 import orjson
 
@@ -64,22 +65,36 @@ def _order(event: dict) -> tuple:
     return (event["occurred_at"], event["event_id"])
 
 
-def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo
-               ) -> tuple[list[dict], aggregates.Contribution, dict[str, dict[str, str]]]:
-    """The new summary documents, the bucket changes and the names for a batch of events."""
+class Folded(NamedTuple):
+    """What a batch of events changes."""
+    summaries: list[dict]  # the new summary documents
+    delta: aggregates.Contribution  # the bucket changes
+    names: dict[str, dict[str, str]]  # display names per bucket
+    fresh: list[dict]  # the events new to their summaries (a redelivery's are not): the facts
+
+
+def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo) -> Folded:
+    """Fold a batch of events into the stored summaries."""
     by_app: dict[str, list[dict]] = defaultdict(list)
     for event in events:
         by_app[event["application_id"]].append(event)
-    summaries, total, names = [], {}, defaultdict(dict)
+    summaries, total, names, fresh = [], {}, defaultdict(dict), []
     for app, mine in by_app.items():
         current = stored.get(app)
         before = None if current is None else {k: v for k, v in current.items()
                                                if not k.startswith("_")}
+        known = set((current or {}).get(HANDLED, []))
+        fresh += {event["event_id"]: event for event in mine
+                  if event["event_id"] not in known}.values()
         after, handled, moved = fold_application(before or None, sorted(mine, key=_order),
                                                  (current or {}).get(HANDLED, []))
-        if not moved or after is None:
-            continue  # nothing new, or only facts that count nothing (a merged duplicate)
+        if not moved:
+            continue
         summaries.append({**(after or {}), "_id": app, HANDLED: handled})
+        if after is None:
+            # only facts that count nothing (a merged duplicate): the handled list is kept all
+            # the same, so that a redelivery is not kept as a fact again
+            continue
         now, was = aggregates.parts(after, tz), aggregates.parts(before, tz)
         for sign, pieces in ((1, now), (-1, was)):
             for part, counters in pieces:
@@ -91,7 +106,7 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo
                       or {part for part, _ in now} - {part for part, _ in was}):
             for bucket_id in aggregates.bucket_ids(part for part, _ in now):
                 names[bucket_id].update(shown)
-    return summaries, aggregates.spread(total), dict(names)
+    return Folded(summaries, aggregates.spread(total), dict(names), fresh)
 
 
 def journal_changes(delta: aggregates.Contribution, names: dict[str, dict[str, str]]) -> dict:
@@ -162,14 +177,19 @@ class Projector:
     def _apply(self, events: list[dict], waiting: bool = True) -> None:
         apps = {event["application_id"] for event in events}
         stored = self.store.summaries(sorted(apps))
-        summaries, delta, names = fold_batch(events, stored, self.tz)
+        folded = fold_batch(events, stored, self.tz)
+        batch = uuid.uuid4().hex
         journal = {
-            "batch": uuid.uuid4().hex,
+            "batch": batch,
             # what to delete from `pending` once applied (none: the bus holds them unacked)
             "event_ids": [event["event_id"] for event in events] if waiting else [],
-            "summaries": self.store.pack_summaries(summaries),
-            "new": [doc["_id"] for doc in summaries if doc["_id"] not in stored],
-            **journal_changes(delta, names),
+            "summaries": self.store.pack_summaries(folded.summaries),
+            "new": [doc["_id"] for doc in folded.summaries if doc["_id"] not in stored],
+            # the events new to their summaries, as kept for the rebuild: a replay writes them
+            # once; a redelivered event, no longer new, is not kept again
+            "facts": self.store.pack_facts(
+                batch, [domain.fact_from_event(event) for event in folded.fresh]),
+            **journal_changes(folded.delta, folded.names),
         }
         try:
             self.store.write_journal(journal)
@@ -182,9 +202,9 @@ class Projector:
             self._apply(events[:half], waiting)
             self._apply(events[half:], waiting)
             return
-        self._replay(journal, events)
+        self._replay(journal)
 
-    def _replay(self, journal: dict | None, events: list[dict] | None = None) -> None:
+    def _replay(self, journal: dict | None) -> None:
         """Apply a journaled batch; every step can run again without counting twice."""
         # first, before any bucket is read to be changed: one may be absent mid-rewrite
         self.store.resume_rewrite(self.spawn_map)
@@ -193,10 +213,13 @@ class Projector:
         # after a crash, a summary listed as new may have been written: the store replaces it
         self.store.write_summaries(journal["summaries"], self.spawn_map,
                                    new=journal.get("new", ()))
-        if events is None:  # a replay after a crash: the events still wait in `pending`
+        facts = journal.get("facts")
+        if facts is None:  # a journal from before facts were in it: its events wait in pending
             wanted = set(journal["event_ids"])
-            events = [e for e in self.store.waiting(10 * self.batch) if e["event_id"] in wanted]
-        self.store.keep_facts([domain.fact_from_event(event) for event in events])
+            facts = self.store.pack_facts(journal["batch"], [
+                domain.fact_from_event(event) for event in self.store.waiting(10 * self.batch)
+                if event["event_id"] in wanted])
+        self.store.keep_facts(facts)
         self._apply_buckets(journal)
         if journal["event_ids"]:
             self.store.drop_waiting(journal["event_ids"])
@@ -241,7 +264,9 @@ class Projector:
         by_app: dict[str, list[dict]] = defaultdict(list)
         for fact in facts:
             by_app[fact["application_id"]].append(fact)
-        summaries, delta, names = fold_batch(
+        # a fact kept twice (a batch redelivered after a crash, before its journal) is folded
+        # once: the summary's handled list skips it
+        summaries, delta, names, _ = fold_batch(
             [event for events in by_app.values() for event in events], {}, self.tz)
         journal = {"batch": uuid.uuid4().hex, "summaries": summaries,
                    **journal_changes(delta, names)}

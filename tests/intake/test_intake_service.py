@@ -200,7 +200,7 @@ def test_reporting_records_a_merged_duplicate_as_a_fact_and_counts_it_once(confi
     service.record_events([event])
     service.record_events([event])  # redelivered: still one fact
     parts.reports.projector.run(wait=True)  # as the service's timer does within a second
-    facts = list(store.db["facts"].find({"type": "application_merged"}))
+    facts = [fact for fact in store.all_facts() if fact["type"] == "application_merged"]
     assert len(facts) == 1 and facts[0]["_id"] == event["event_id"]
     assert store.get_summary(event["application_id"]) is None  # not a second application
     parts.close()

@@ -85,6 +85,10 @@ class MemoryStore:
         for doc in docs:
             self.applications[doc["_id"]] = doc
 
+    @staticmethod
+    def pack_facts(batch, facts) -> list:
+        return list(facts)
+
     def keep_facts(self, facts) -> None:
         for fact in facts:
             self.facts.setdefault(fact["_id"], fact)

@@ -11,7 +11,9 @@ per key of its level, a map of counters:
 - the received side of an application (its dimensions, current status, escalation level,
   SLA outcomes, rating, reopen count, open/overdue) counts in the buckets of the local day, ISO
   week and month it was received; the concluded side (concluded, resolution hours) in those of
-  the day, week and month it was first concluded.
+  the day, week and month it was first concluded;
+- the `e` buckets keep only the open backlog (open, overdue, by age and institution) and
+  `received` (for the cells index).
 
 An application's contribution is a function of its summary alone, so an event changes the
 buckets by the summary's parts after minus its parts before (`parts`, spread by `spread`),
@@ -34,6 +36,10 @@ INT_DIMENSIONS = ("level", "satisfaction", "reopen_count")
 # What only the since-the-beginning `e` buckets keep: the backlog as it is now, by age and by
 # institution (the gauges); in a day or a month they would say nothing more.
 NOW_ONLY = ("open_since:", "open_in:", "overdue_in:")
+# What else the `e` buckets keep: the backlog's totals, and `received` for the cells index. The
+# rest (categories, neighbourhoods, statuses…) would make them the largest buckets, rewritten by
+# every batch, for no question.
+SINCE_EVER = ("open", "overdue", "received")
 # the applications first concluded in a week, listed by id in that week's cells only: the
 # mayor's call-back list draws from them without scanning the summaries
 LISTED = ("concluded_app:",)
@@ -183,9 +189,8 @@ def _periods(day: str) -> dict[str, str]:
     return {"d": day, "w": f"{year}-W{week:02d}", "m": day[:7], "e": "all"}
 
 
-def _granularities(side: str) -> tuple[str, ...]:
-    # the concluded side has no backlog to keep: no `e`
-    return ("d", "w", "m", "e") if side == "received" else ("d", "w", "m")
+# the periods both sides count in; the received side counts in `e` too, its backlog only
+DATED = ("d", "w", "m")
 
 
 def _merge(out: dict, slot: object, counters: Counters) -> None:
@@ -217,15 +222,17 @@ def spread(total: dict[Part, Counters]) -> Contribution:
         for level, key in keys:
             if dated:
                 _merge(days, (side, day, level, key), dated)
-            if now and side == "received":
-                _merge(direct, ("e", "all", level, key), now)
+            if side == "received":
+                ever = {name: dated[name] for name in SINCE_EVER if name in dated}
+                if now or ever:
+                    _merge(direct, ("e", "all", level, key), {**ever, **now})
             if listed and level == "cell":
                 _merge(direct, ("w", week, level, key), listed)
     out: Contribution = {}
     periods_of: dict[str, dict[str, str]] = {}
-    for (side, day, level, key), counters in days.items():
+    for (_side, day, level, key), counters in days.items():
         periods = periods_of.get(day) or periods_of.setdefault(day, _periods(day))
-        for granularity in _granularities(side):
+        for granularity in DATED:
             for slot, counters_ in _slots(granularity, periods[granularity], level, key,
                                           counters):
                 _merge(out, slot, counters_)
@@ -242,7 +249,7 @@ def bucket_ids(pieces: Iterable[Part]) -> set[str]:
     out = set()
     for side, day, keys in pieces:
         periods = _periods(day)
-        for granularity in _granularities(side):
+        for granularity in DATED + (("e",) if side == "received" else ()):
             out.update(bucket_id(granularity, periods[granularity], level, key)
                        for level, key in keys)
     return out

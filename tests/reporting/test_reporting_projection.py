@@ -141,7 +141,7 @@ def test_a_batch_whose_journal_would_not_fit_a_document_is_folded_in_halves(
     parts.store.write_journal = counted
     history = _history(events)
     parts.reports.record_batch(history)
-    assert len(journals) > 2  # halved, and halved again
+    assert len(journals) >= 2  # halved (and again while a half does not fit)
     assert _totals(parts) == {
         "total": 6, "status": [{"key": "assigned", "count": 4}, {"key": "closed", "count": 2}],
         "category": [{"key": "noise", "count": 3}, {"key": "park", "count": 3}],

@@ -46,6 +46,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields_[11]) + int(fields_[12])) / ticks
 
 
+def peak_memory_mb(pid: int) -> float:
+    """The most resident memory a process has held, in MB (Linux /proc, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def stop(process: subprocess.Popen, timeout: float = 20) -> None:
     """Terminate, and kill if it has not ended within `timeout` seconds."""
     process.terminate()

@@ -37,6 +37,7 @@ from benchmarks.processes import (
     cpu_seconds,
     drop_databases,
     free_port,
+    peak_memory_mb,
     private_vhost,
     rabbitmqctl,
     stop,
@@ -150,8 +151,9 @@ def ingest(applications: int, processes: int) -> None:
               f"(reporting CPU {cpu:.1f} s); summary counts {counted} applications")
         batches = [_batch_metrics(f"http://{HOST}:{port}/metrics") for port in ports]
         count, seconds = sum(b[0] for b in batches), sum(b[1] for b in batches)
+        peak = max(peak_memory_mb(p.pid) for p in procs)
         print(f"batches: {count}, {len(events) / max(count, 1):,.0f} events each on average, "
-              f"{seconds:.1f} s spent in them")
+              f"{seconds:.1f} s spent in them; reporting's peak memory {peak:.0f} MB")
         client.close()
     finally:
         for process in procs:

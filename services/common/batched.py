@@ -18,7 +18,10 @@ method with a list of envelopes:
 
 The batched entrypoints share a queue consumer of their own, whose prefetch (`EVENT_BATCH_PREFETCH`
 per queue) lets a batch's messages wait unacked: nameko's one-worker-per-message consumer
-prefetches only `max_workers`.
+prefetches only `max_workers`. What the process holds is bounded all the same: the batch in
+flight and one batch waiting (`EVENT_BATCH_SIZE` each); the consumer, which hands each message
+over in its own green thread, waits while the next batch is full, and the broker holds the
+rest. Unbounded, reporting's 19 queues took a 70,000-event backlog in whole (700 MB).
 """
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ class EventBatcher(SharedExtension, ProviderCollector):
         config = self.container.config
         self.size = int(config.get("EVENT_BATCH_SIZE", DEFAULT_BATCH_SIZE))
         self.linger = int(config.get("EVENT_BATCH_LINGER_MS", DEFAULT_LINGER_MS)) / 1000
-        self._queues: dict[str, LightQueue] = defaultdict(LightQueue)
+        self._queues: dict[str, LightQueue] = defaultdict(lambda: LightQueue(self.size))
         self._stopping = False
 
     def start(self) -> None:
@@ -97,6 +100,7 @@ class EventBatcher(SharedExtension, ProviderCollector):
         super().stop()
 
     def add(self, item: _Item) -> None:
+        """Queue an event for its method's next batch; waits while that batch is full."""
         self._queues[item.handler.method_name].put(item)
 
     def _run(self, method: str) -> None:

@@ -42,6 +42,7 @@ BATCH = 10_000  # events per batch: a batch costs about one write per bucket it 
 LEASE_SECONDS = 30
 BATCHES_KEPT = 50  # stamps per bucket: far more than batches that can be in flight
 WRITE_ATTEMPTS = 3
+BUCKETS_PER_STEP = 500
 FOLDED = {*domain.STATUS_OF_EVENT, *CASE_EVENTS, *domain.OTHER_EVENTS}
 
 
@@ -202,6 +203,7 @@ class Projector:
             self._apply(events[:half], waiting)
             self._apply(events[half:], waiting)
             return
+        del folded, stored  # the journal holds what is left to write
         self._replay(journal)
 
     def _replay(self, journal: dict | None) -> None:
@@ -232,27 +234,33 @@ class Projector:
             changes[bucket][key] = counters
         names = orjson.loads(journal["names"])
         ids = sorted((set(changes) | set(names)) if only is None else only)
-        current = self.store.read_buckets(ids, settled=False)
-        batch, docs = journal["batch"], []
-        for bucket_id in ids:
-            doc = current.get(bucket_id) or _new_bucket(bucket_id)
-            if batch in doc.get("batches", []):
-                continue  # applied before the crash
-            keys = doc["keys"]
-            for key, counters in changes.get(bucket_id, {}).items():
-                kept = aggregates.apply_counters(keys.get(key), counters)
-                if kept:
-                    keys[key] = kept
-                else:
-                    keys.pop(key, None)
-            doc["names"] = {**doc.get("names", {}), **names.get(bucket_id, {})}
-            doc["batches"] = [*doc.get("batches", []), batch][-BATCHES_KEPT:]
-            docs.append(doc)
+        batch, packed, absent = journal["batch"], [], []
+        # read, changed and packed (compressed) a step at a time: a batch's buckets decoded
+        # all at once held hundreds of megabytes
+        for at in range(0, len(ids), BUCKETS_PER_STEP):
+            step = ids[at:at + BUCKETS_PER_STEP]
+            current = self.store.read_buckets(step, settled=False)
+            absent += [i for i in step if i not in current]
+            docs = []
+            for bucket_id in step:
+                doc = current.get(bucket_id) or _new_bucket(bucket_id)
+                if batch in doc.get("batches", []):
+                    continue  # applied before the crash
+                keys = doc["keys"]
+                for key, counters in changes.get(bucket_id, {}).items():
+                    kept = aggregates.apply_counters(keys.get(key), counters)
+                    if kept:
+                        keys[key] = kept
+                    else:
+                        keys.pop(key, None)
+                doc["names"] = {**doc.get("names", {}), **names.get(bucket_id, {})}
+                doc["batches"] = [*doc.get("batches", []), batch][-BATCHES_KEPT:]
+                docs.append(doc)
+            packed += self.store.pack_buckets(docs)
         # the buckets read as absent are inserted in one command per chunk (an upsert each
         # costs several times as much on FerretDB); one another writer created meanwhile is
         # read and applied again
-        taken = self.store.write_buckets(docs, self.spawn_map,
-                                         new=[i for i in ids if i not in current])
+        taken = self.store.write_buckets(packed, self.spawn_map, new=absent)
         if taken:
             if attempt >= WRITE_ATTEMPTS:
                 raise ConcurrentUpdate(f"{len(taken)} buckets kept being created by another")

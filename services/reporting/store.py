@@ -259,17 +259,23 @@ class ReportingStore:
             doc["batches"] = stamps.split() if isinstance(stamps, str) else stamps
         return found
 
-    def write_buckets(self, docs: list[dict], spawn_map: Callable | None = None,
-                      new: Iterable[str] = ()) -> list[str]:
-        """Store buckets whole: those in `new` (read as absent) inserted in bulk, the rest
-        replaced. Returns the new ones another writer had created meanwhile, left unwritten
-        (the caller reads and applies them again)."""
-        packed = [{
+    @staticmethod
+    def pack_buckets(docs: list[dict]) -> list[dict]:
+        """Buckets as stored (their counters compressed)."""
+        return [{
             **{k: v for k, v in doc.items() if k not in ("keys", "batches", "counts")},
             COUNTS: zlib.compress(orjson.dumps(doc["keys"]), 1),
             "names": orjson.dumps(doc.get("names", {})).decode(),
             # one value, not fifty: FerretDB's cost follows a document's values
             "batches": " ".join(doc.get("batches", []))} for doc in docs]
+
+    def write_buckets(self, docs: list[dict], spawn_map: Callable | None = None,
+                      new: Iterable[str] = ()) -> list[str]:
+        """Store buckets whole, as `pack_buckets` gives them (or not packed yet): those in
+        `new` (read as absent) inserted in bulk, the rest rewritten. Returns the new ones
+        another writer had created meanwhile, left unwritten (the caller reads and applies
+        them again)."""
+        packed = [doc if COUNTS in doc else self.pack_buckets([doc])[0] for doc in docs]
         fresh, stored = _split(packed, new)
         taken = _insert_new(self.buckets, fresh)
         if stored:

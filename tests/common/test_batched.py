@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import eventlet
 from nameko.testing.services import entrypoint_waiter
+from nameko.testing.utils import get_extension
 from pymongo.errors import AutoReconnect
 
-from services.common.batched import batched_event_handler
+from services.common.batched import EventBatcher, batched_event_handler
 from services.common.dlq import list_dead_letters
 from tests.envelopes import received, routed
 from tests.support import publish
@@ -101,3 +103,32 @@ def test_a_batch_that_meets_an_outage_is_retried_without_using_up_attempts(
     assert Seen.outages == 0
     assert sorted(i for batch in Seen.batches for i in batch) == sorted(ids)
     assert list_dead_letters(config["AMQP_URI"]) == []
+
+
+class SlowService:
+    name = "batchslow"
+    waiting: ClassVar[list[int]] = []  # events queued for the next batch, as each batch starts
+    batcher = None
+
+    @batched_event_handler(("intake", "application_received", "handle_application_received"))
+    def record(self, events: list[dict]) -> None:
+        SlowService.waiting.append(SlowService.batcher._queues["record"].qsize())
+        eventlet.sleep(0.05)  # a fold's work: meanwhile the bus keeps delivering
+        Seen.batches.append([event["event_id"] for event in events])
+
+
+def test_the_process_holds_one_batch_waiting_at_most_the_broker_the_rest(
+    config, container_factory
+):
+    Seen.batches, SlowService.waiting = [], []
+    container = container_factory(SlowService, dict(config, EVENT_BATCH_SIZE="5",
+                                                    EVENT_BATCH_LINGER_MS="10"))
+    SlowService.batcher = get_extension(container, EventBatcher)
+    container.start()
+    events = [received() for _ in range(40)]
+    ids = [event["event_id"] for event in events]
+    with entrypoint_waiter(container, "record", callback=until_handled(ids), timeout=30):
+        for event in events:
+            publish(config, event)
+    assert sorted(i for batch in Seen.batches for i in batch) == sorted(ids)  # each once
+    assert max(SlowService.waiting) == 5  # a full batch waited, and no more was taken

@@ -99,6 +99,10 @@ class MemoryStore:
     def resume_rewrite(self, spawn_map=None) -> bool:
         return False  # each write is whole here
 
+    @staticmethod
+    def pack_buckets(docs) -> list:
+        return list(docs)
+
     def write_buckets(self, docs, spawn_map=None, new=()) -> list[str]:
         for doc in docs:
             self.buckets[doc["_id"]] = doc

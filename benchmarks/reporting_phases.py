@@ -14,6 +14,7 @@ eventlet.monkey_patch()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
@@ -21,7 +22,12 @@ from collections import Counter  # noqa: E402
 import pymongo  # noqa: E402
 from eventlet.greenpool import GreenPool  # noqa: E402
 
-from benchmarks.processes import bench_databases, drop_databases, store_name  # noqa: E402
+from benchmarks.processes import (  # noqa: E402
+    bench_databases,
+    drop_databases,
+    peak_memory_mb,
+    store_name,
+)
 from benchmarks.reporting import history  # noqa: E402
 from services.common.config import DEFAULTS  # noqa: E402
 from services.common.events import load_event  # noqa: E402
@@ -58,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
 
             setattr(store, name, timed)
         reports = Reports(store, spawn_map=GreenPool(16).imap)
+        print(f"history loaded: peak memory {peak_memory_mb(os.getpid()):.0f} MB")
         print(f"store: {store_name(databases['MONGO_URI'])}")
         started = time.perf_counter()
         for at in range(0, len(events), args.batch):
@@ -65,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
             began = time.perf_counter()
             reports.record_batch(batch)
             print(f"  batch of {len(batch)} events: {time.perf_counter() - began:.2f} s, "
-                  f"{store.buckets.estimated_document_count():,} buckets stored")
+                  f"{store.buckets.estimated_document_count():,} buckets stored, peak memory "
+                  f"{peak_memory_mb(os.getpid()):.0f} MB")
         folded = time.perf_counter() - started
         print(f"{len(events)} events of {args.applications} applications folded in "
               f"{folded:.2f} s ({len(events) / folded:,.0f}/s)")

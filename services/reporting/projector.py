@@ -111,11 +111,10 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo) -> Folde
 
 
 def journal_changes(delta: aggregates.Contribution, names: dict[str, dict[str, str]]) -> dict:
-    """A batch's bucket changes as the journal stores them: JSON strings (counter names carry
-    dots, which MongoDB field names may not, and FerretDB takes no nested arrays)."""
-    return {"delta": orjson.dumps([[bucket, key, counters]
-                                   for (bucket, key), counters in delta.items()]).decode(),
-            "names": orjson.dumps(names).decode()}
+    """A batch's bucket changes as the journal keeps them (one packed text: counter names carry
+    dots, which MongoDB field names may not hold)."""
+    return {"delta": [[bucket, key, counters] for (bucket, key), counters in delta.items()],
+            "names": names}
 
 
 class Projector:
@@ -230,9 +229,11 @@ class Projector:
     def _apply_buckets(self, journal: dict, only: set[str] | None = None,
                        attempt: int = 1) -> None:
         changes: dict[str, dict[str, aggregates.Counters]] = defaultdict(dict)
-        for bucket, key, counters in orjson.loads(journal["delta"]):
+        delta, names = journal["delta"], journal["names"]
+        if isinstance(delta, str):  # a journal written before they were kept unquoted
+            delta, names = orjson.loads(delta), orjson.loads(names)
+        for bucket, key, counters in delta:
             changes[bucket][key] = counters
-        names = orjson.loads(journal["names"])
         ids = sorted((set(changes) | set(names)) if only is None else only)
         batch, packed, absent = journal["batch"], [], []
         # read, changed and packed (compressed) a step at a time: a batch's buckets decoded

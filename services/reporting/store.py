@@ -40,6 +40,7 @@ from services.common.mongo import (
     insert_new,
     list_once,
     pack,
+    pack_bytes,
     slots,
     unpack,
     write_guarded,
@@ -179,13 +180,13 @@ class ReportingStore:
         doc = self.projector.find_one({"_id": "journal"})
         if doc is None or JOURNAL not in doc:
             return doc
-        return unpack(zlib.decompress(doc[JOURNAL]).decode())
+        return unpack(zlib.decompress(doc[JOURNAL]))
 
     def write_journal(self, batch: dict) -> None:
         """One compressed document: a batch's summaries and bucket changes run to megabytes,
         which FerretDB writes and deletes far slower than a tenth of their size. Raises
         `JournalTooLarge` past `JOURNAL_LIMIT` (a document holds 16 MB at most)."""
-        compressed = zlib.compress(pack(batch).encode(), 1)
+        compressed = zlib.compress(pack_bytes(batch), 1)
         if len(compressed) > JOURNAL_LIMIT:
             raise JournalTooLarge(len(compressed))
         self.projector.replace_one({"_id": "journal"}, {"_id": "journal", JOURNAL: compressed},

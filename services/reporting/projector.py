@@ -40,7 +40,7 @@ from services.reporting.store import JournalTooLarge, ReportingStore
 
 BATCH = 10_000  # events per batch: a batch costs about one write per bucket it touches
 LEASE_SECONDS = 30
-BATCHES_KEPT = 50  # stamps per bucket: far more than batches that can be in flight
+BATCHES_KEPT = 4  # stamps per bucket: only the journaled batch can be in flight
 WRITE_ATTEMPTS = 3
 BUCKETS_PER_STEP = 500
 FOLDED = {*domain.STATUS_OF_EVENT, *CASE_EVENTS, *domain.OTHER_EVENTS}

@@ -268,7 +268,7 @@ class ReportingStore:
             **{k: v for k, v in doc.items() if k not in ("keys", "batches", "counts")},
             COUNTS: zlib.compress(orjson.dumps(doc["keys"]), 1),
             "names": orjson.dumps(doc.get("names", {})).decode(),
-            # one value, not fifty: FerretDB's cost follows a document's values
+            # one value, not one per stamp: FerretDB's cost follows a document's values
             "batches": " ".join(doc.get("batches", []))} for doc in docs]
 
     def write_buckets(self, docs: list[dict], spawn_map: Callable | None = None,

@@ -253,13 +253,17 @@ def as_stored(value: Any) -> Any:
 IDS_PER_READ = 1000  # FerretDB's `$in` on `_id` (scripts/ferretdb) takes up to 1,000
 
 
-def find_by_ids(collection: Collection, ids: list[Any], projection: dict | None = None
-                ) -> dict[Any, dict]:
+def find_by_ids(collection: Collection, ids: list[Any], projection: dict | None = None,
+                spawn_map: Callable | None = None) -> dict[Any, dict]:
     """The documents with these `_id`s (absent ones left out), one read per 1,000: an index
-    search on MongoDB, and on our FerretDB build (upstream 1.24 walks the table for `$in`)."""
+    search on MongoDB, and on our FerretDB build (upstream 1.24 walks the table for `$in`).
+    With `spawn_map` the reads run side by side: the server answers one while this process
+    decodes another."""
     found: dict[Any, dict] = {}
-    for at in range(0, len(ids), IDS_PER_READ):
-        for doc in collection.find({"_id": {"$in": ids[at:at + IDS_PER_READ]}}, projection):
+    chunks = [ids[at:at + IDS_PER_READ] for at in range(0, len(ids), IDS_PER_READ)]
+    for docs in (spawn_map or map)(
+            lambda chunk: list(collection.find({"_id": {"$in": chunk}}, projection)), chunks):
+        for doc in docs:
             found[doc["_id"]] = doc
     return found
 

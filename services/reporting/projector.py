@@ -176,7 +176,7 @@ class Projector:
 
     def _apply(self, events: list[dict], waiting: bool = True) -> None:
         apps = {event["application_id"] for event in events}
-        stored = self.store.summaries(sorted(apps))
+        stored = self.store.summaries(sorted(apps), self.spawn_map)
         folded = fold_batch(events, stored, self.tz)
         batch = uuid.uuid4().hex
         journal = {
@@ -211,6 +211,16 @@ class Projector:
         self.store.resume_rewrite(self.spawn_map)
         if journal is None:
             return
+        # The summaries and facts are written while the buckets are read and changed: the
+        # three steps are independent (each can run again, a summary mid-rewrite is read from
+        # the journal), and the database server writes while this process computes.
+        _run_together(self.spawn_map, lambda: self._write_summaries_and_facts(journal),
+                      lambda: self._apply_buckets(journal))
+        if journal["event_ids"]:
+            self.store.drop_waiting(journal["event_ids"])
+        self.store.clear_journal()
+
+    def _write_summaries_and_facts(self, journal: dict) -> None:
         # after a crash, a summary listed as new may have been written: the store replaces it
         self.store.write_summaries(journal["summaries"], self.spawn_map,
                                    new=journal.get("new", ()))
@@ -221,10 +231,6 @@ class Projector:
                 domain.fact_from_event(event) for event in self.store.waiting(10 * self.batch)
                 if event["event_id"] in wanted])
         self.store.keep_facts(facts)
-        self._apply_buckets(journal)
-        if journal["event_ids"]:
-            self.store.drop_waiting(journal["event_ids"])
-        self.store.clear_journal()
 
     def _apply_buckets(self, journal: dict, only: set[str] | None = None,
                        attempt: int = 1) -> None:
@@ -237,27 +243,24 @@ class Projector:
         ids = sorted((set(changes) | set(names)) if only is None else only)
         batch, packed, absent = journal["batch"], [], []
         # read, changed and packed (compressed) a step at a time: a batch's buckets decoded
-        # all at once held hundreds of megabytes
-        for at in range(0, len(ids), BUCKETS_PER_STEP):
-            step = ids[at:at + BUCKETS_PER_STEP]
-            current = self.store.read_buckets(step, settled=False)
-            absent += [i for i in step if i not in current]
-            docs = []
-            for bucket_id in step:
-                doc = current.get(bucket_id) or _new_bucket(bucket_id)
-                if batch in doc.get("batches", []):
-                    continue  # applied before the crash
-                keys = doc["keys"]
-                for key, counters in changes.get(bucket_id, {}).items():
-                    kept = aggregates.apply_counters(keys.get(key), counters)
-                    if kept:
-                        keys[key] = kept
-                    else:
-                        keys.pop(key, None)
-                doc["names"] = {**doc.get("names", {}), **names.get(bucket_id, {})}
-                doc["batches"] = [*doc.get("batches", []), batch][-BATCHES_KEPT:]
-                docs.append(doc)
-            packed += self.store.pack_buckets(docs)
+        # all at once held hundreds of megabytes. The next step is read while this one is
+        # changed (the server works while this process computes): two steps held at most.
+        steps = [ids[at:at + BUCKETS_PER_STEP] for at in range(0, len(ids), BUCKETS_PER_STEP)]
+        current = self.store.read_buckets(steps[0], settled=False) if steps else {}
+        for at, step in enumerate(steps):
+            following: dict[str, dict] = {}
+
+            def read_next(at: int = at, following: dict = following) -> None:
+                if at + 1 < len(steps):
+                    following.update(self.store.read_buckets(steps[at + 1], settled=False))
+
+            def change(step: list[str] = step, current: dict = current) -> None:
+                absent.extend(i for i in step if i not in current)
+                packed.extend(self.store.pack_buckets(
+                    _changed(step, current, changes, names, batch)))
+
+            _run_together(self.spawn_map, read_next, change)
+            current = following
         # the buckets read as absent are inserted in one command per chunk (an upsert each
         # costs several times as much on FerretDB); one another writer created meanwhile is
         # read and applied again
@@ -287,6 +290,45 @@ class Projector:
                                        new=[doc["_id"] for doc in summaries])
             self._apply_buckets(journal)
         return len(summaries)
+
+
+def _changed(step: list[str], current: dict[str, dict],
+             changes: dict[str, dict[str, aggregates.Counters]],
+             names: dict[str, dict[str, str]], batch: str) -> list[dict]:
+    """The buckets of `step` with a batch's changes applied (those that have it already
+    left out: applied before a crash)."""
+    docs = []
+    for bucket_id in step:
+        doc = current.get(bucket_id) or _new_bucket(bucket_id)
+        if batch in doc.get("batches", []):
+            continue
+        keys = doc["keys"]
+        for key, counters in changes.get(bucket_id, {}).items():
+            kept = aggregates.apply_counters(keys.get(key), counters)
+            if kept:
+                keys[key] = kept
+            else:
+                keys.pop(key, None)
+        doc["names"] = {**doc.get("names", {}), **names.get(bucket_id, {})}
+        doc["batches"] = [*doc.get("batches", []), batch][-BATCHES_KEPT:]
+        docs.append(doc)
+    return docs
+
+
+def _run_together(spawn_map: Callable | None, *steps: Callable[[], None]) -> None:
+    """Run the steps side by side in green threads (one after the other without `spawn_map`);
+    returns when all have ended, then raises the first error: none is left writing when the
+    batch is retried."""
+    def outcome(step: Callable[[], None]) -> BaseException | None:
+        try:
+            step()
+        except BaseException as exc:  # re-raised below, once all have ended
+            return exc
+        return None
+
+    for error in list((spawn_map or map)(outcome, steps)):
+        if error is not None:
+            raise error
 
 
 def _new_bucket(bucket_id: str) -> dict:

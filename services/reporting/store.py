@@ -196,10 +196,12 @@ class ReportingStore:
     def clear_journal(self) -> None:
         self.projector.delete_one({"_id": "journal"})
 
-    def summaries(self, application_ids: Iterable[str]) -> dict[str, dict]:
+    def summaries(self, application_ids: Iterable[str], spawn_map: Callable | None = None
+                  ) -> dict[str, dict]:
         """The stored summaries of these applications (absent ones left out), by `_id`."""
         return {doc_id: _unpacked(doc) for doc_id, doc in
-                find_by_ids(self.applications, list(application_ids)).items()}
+                find_by_ids(self.applications, list(application_ids),
+                            spawn_map=spawn_map).items()}
 
     @staticmethod
     def pack_summaries(summaries: list[dict]) -> list[dict]:

@@ -195,3 +195,29 @@ def _rebuilt(parts) -> dict:
     parts.store.release_lease(parts.reports.projector.owner)
     rebuild.rebuild(parts.store, parts.config.get("REPORT_TIMEZONE"))
     return rebuild.figures(parts.store)
+
+
+def test_steps_run_side_by_side_raise_only_once_every_step_has_ended():
+    """The summaries are written while the buckets are changed; when one fails, the batch is
+    retried only after the other has stopped writing (never two writers of one batch)."""
+    from eventlet import sleep
+    from eventlet.greenpool import GreenPool
+
+    from services.reporting.projector import _run_together
+
+    order: list[str] = []
+
+    def fails() -> None:
+        order.append("fails starts")
+        sleep(0)  # lets the other step begin: they run side by side
+        raise ConnectionError("database away")
+
+    def writes() -> None:
+        order.append("writes starts")
+        for _ in range(5):
+            sleep(0)  # still writing after the other step has failed
+        order.append("writes ends")
+
+    with pytest.raises(ConnectionError):
+        _run_together(GreenPool(4).imap, fails, writes)
+    assert order == ["fails starts", "writes starts", "writes ends"]

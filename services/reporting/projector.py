@@ -259,6 +259,8 @@ class Projector:
                 packed.extend(self.store.pack_buckets(
                     _changed(step, current, changes, names, batch)))
 
+            # the read first: it sends its query and yields, and the change computes while the
+            # server answers (started the other way round, the change would run to its end first)
             _run_together(self.spawn_map, read_next, change)
             current = following
         # the buckets read as absent are inserted in one command per chunk (an upsert each
@@ -316,9 +318,9 @@ def _changed(step: list[str], current: dict[str, dict],
 
 
 def _run_together(spawn_map: Callable | None, *steps: Callable[[], None]) -> None:
-    """Run the steps side by side in green threads (one after the other without `spawn_map`);
-    returns when all have ended, then raises the first error: none is left writing when the
-    batch is retried."""
+    """Run the steps side by side in green threads, started in order (one after the other
+    without `spawn_map`); returns when all have ended, then raises the first error: none is
+    left writing when the batch is retried."""
     def outcome(step: Callable[[], None]) -> BaseException | None:
         try:
             step()

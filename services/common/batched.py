@@ -25,20 +25,23 @@ rest. Unbounded, reporting's 19 queues took a 70,000-event backlog in whole (700
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import eventlet
 from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
+from kombu import Connection
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import ProviderCollector, SharedExtension
 from nameko.messaging import QueueConsumer
 
 from services.common import metrics
+from services.common.amqpread import BufferedTransport
 from services.common.handlers import ReliableEventHandler, is_outage
 
 log = logging.getLogger(__name__)
@@ -49,18 +52,94 @@ DEFAULT_PREFETCH = 20_000
 GATHER_LINGERS = 20  # a batch waits a second at most for its events (at the default linger)
 
 
+IN_HAND, ACKED, GONE = "in hand", "acked", "gone"
+
+
+class Deliveries:
+    """The delivery tags of one channel not yet settled, in the order delivered, so that a
+    batch is acked with one `basic.ack` (`multiple`, acking every tag up to the one sent)
+    instead of one per message: that ack is safe only up to the first tag still in hand."""
+
+    def __init__(self, channel) -> None:
+        self.channel = channel
+        self.order: deque[int] = deque()
+        self.state: dict[int, str] = {}  # tag -> IN_HAND, ACKED (by a batch) or GONE (alone)
+
+    def settled(self, tags: Iterable[int], how: str) -> int | None:
+        """Mark tags settled; returns the tag to ack with `multiple`, if a batch's run of
+        settled tags now starts the channel's unsettled ones."""
+        for tag in tags:
+            if tag in self.state:
+                self.state[tag] = how
+        last = None
+        while self.order and self.state[self.order[0]] != IN_HAND:
+            tag = self.order.popleft()
+            if self.state.pop(tag) == ACKED:
+                last = tag
+        return last
+
+
 class BatchQueueConsumer(QueueConsumer):
     """nameko's queue consumer with a prefetch of its own (a connection of its own too: nameko
-    shares an extension per class)."""
+    shares an extension per class), which acks a batch's messages together."""
+
+    _deliveries: Deliveries | None = None
 
     @property
     def prefetch_count(self) -> int:
         return int(self.container.config.get("EVENT_BATCH_PREFETCH", DEFAULT_PREFETCH))
 
+    @property
+    def connection(self) -> Connection:
+        # reads the many small messages of a backlog by the chunk, not by the frame part
+        return super().connection.clone(transport=BufferedTransport)
+
     def handle_message(self, provider, body, message) -> None:
+        if self._deliveries is None or self._deliveries.channel is not message.channel:
+            # a new channel (reconnected): the old one's tags are the broker's again
+            self._deliveries = Deliveries(message.channel)
+        self._deliveries.order.append(message.delivery_tag)
+        self._deliveries.state[message.delivery_tag] = IN_HAND
         # in the consumer's own green thread, not one spawned per message (nameko's way):
         # a batched entrypoint only validates the envelope and queues it
         provider.handle_message(body, message)
+
+    def ack_messages(self, messages: list) -> None:
+        """Ack a batch's messages: with one `multiple` ack as far as every earlier delivery
+        is settled, the rest once the deliveries before them are."""
+        deliveries = self._deliveries
+        if deliveries is None or not deliveries.channel.connection:
+            return  # the channel is gone: the broker has taken them back
+        # those of an earlier channel (before a reconnection) are the broker's again
+        last = deliveries.settled(
+            (m.delivery_tag for m in messages if m.channel is deliveries.channel), ACKED)
+        self._ack_up_to(last)
+
+    # settled alone (dead-lettered, retried, given back): marked once the broker was told,
+    # so that no `multiple` ack covers a tag that is then acked or rejected again
+    def ack_message(self, message) -> None:
+        super().ack_message(message)
+        self._settled_alone(message)
+
+    def requeue_message(self, message) -> None:
+        super().requeue_message(message)
+        self._settled_alone(message)
+
+    def unsettled(self) -> int:
+        """How many delivered messages are neither acked nor given back yet."""
+        return len(self._deliveries.order) if self._deliveries else 0
+
+    def _settled_alone(self, message) -> None:
+        deliveries = self._deliveries
+        if deliveries is not None and message.channel is deliveries.channel:
+            # the tags of batches that waited only on this one
+            self._ack_up_to(deliveries.settled([message.delivery_tag], GONE))
+
+    def _ack_up_to(self, tag: int | None) -> None:
+        if tag is not None:
+            # the broker takes them back with the channel if it is gone
+            with contextlib.suppress(ConnectionError):
+                self._deliveries.channel.basic_ack(tag, multiple=True)
 
 
 @dataclass
@@ -139,7 +218,12 @@ class EventBatcher(SharedExtension, ProviderCollector):
         metrics.EVENT_BATCH_SECONDS.labels(handler).observe(seconds)
         log.debug("batch handled", extra={"handler": handler, "events": len(items),
                                           "seconds": round(seconds, 3)})
-        if exc_info is None or len(items) == 1 or is_outage(exc_info):
+        if exc_info is None:
+            for item in items:
+                item.handler.count_handled(item.started)
+            items[0].handler.queue_consumer.ack_messages([item.message for item in items])
+            return
+        if len(items) == 1 or is_outage(exc_info):
             for item in items:
                 item.handler.settle(item.message, item.started, exc_info)
             return

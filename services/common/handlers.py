@@ -95,12 +95,12 @@ class ReliableEventHandler(EventHandler):
 
     def settle(self, message, started: float, exc_info=None) -> None:
         """Ack a handled message; retry or dead-letter one whose handling raised."""
-        elapsed = time.perf_counter() - started
-        metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name).observe(elapsed)
         if exc_info is None:
-            metrics.EVENTS_HANDLED.labels(self.event_type, self._handler_name).inc()
+            self.count_handled(started)
             self.queue_consumer.ack_message(message)
             return
+        metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name).observe(
+            time.perf_counter() - started)
         metrics.EVENTS_FAILED.labels(self.event_type, self._handler_name).inc()
         error = exc_info[0].__name__  # the class only: messages may quote personal data
         outage = is_outage(exc_info)
@@ -113,6 +113,12 @@ class ReliableEventHandler(EventHandler):
             self._republish(message, RETRY_EXCHANGE, self.queue.name, attempts, error)
         else:
             self._dead_letter(message, error, attempts)
+
+    def count_handled(self, started: float) -> None:
+        """The metrics of an event handled (acked by the caller)."""
+        metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name).observe(
+            time.perf_counter() - started)
+        metrics.EVENTS_HANDLED.labels(self.event_type, self._handler_name).inc()
 
     @property
     def _handler_name(self) -> str:

@@ -8,9 +8,18 @@ from typing import ClassVar
 import eventlet
 from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
+from nameko.testing.waiting import wait_for_call
 from pymongo.errors import AutoReconnect
 
-from services.common.batched import EventBatcher, batched_event_handler
+from services.common.batched import (
+    ACKED,
+    GONE,
+    IN_HAND,
+    BatchQueueConsumer,
+    Deliveries,
+    EventBatcher,
+    batched_event_handler,
+)
 from services.common.dlq import list_dead_letters
 from tests.envelopes import received, routed
 from tests.support import publish
@@ -105,6 +114,33 @@ def test_a_batch_that_meets_an_outage_is_retried_without_using_up_attempts(
     assert list_dead_letters(config["AMQP_URI"]) == []
 
 
+def test_a_batch_is_acked_once_around_a_message_parked_alone_and_none_comes_again(
+    config, container_factory
+):
+    container = start(config, container_factory)
+    consumer = get_extension(container, BatchQueueConsumer)
+    good = [received() for _ in range(6)]
+    broken = received()
+    del broken["data"]["tracking_code"]  # dead-lettered (and acked) alone, amid the batch
+    ids = [event["event_id"] for event in good]
+    all_settled = lambda *call: consumer.unsettled() == 0  # noqa: E731
+    with (eventlet.Timeout(20), wait_for_call(consumer, "ack_messages", all_settled),
+          entrypoint_waiter(container, "record", callback=until_handled(ids), timeout=20)):
+        for event in [*good[:3], broken, *good[3:]]:
+            publish(config, event)
+    container.stop()  # what was not acked goes back to its queue, and would come again
+
+    again = start(config, container_factory)
+    marker = received()
+    with entrypoint_waiter(again, "record", callback=until_handled([marker["event_id"]]),
+                           timeout=20):
+        publish(config, marker)
+    assert Seen.batches == [[marker["event_id"]]]  # nothing handled before came again
+    parked = list_dead_letters(config["AMQP_URI"])
+    assert [(p.event_id, p.error) for p in parked] == [(broken["event_id"],
+                                                        "invalid envelope: data")]
+
+
 class SlowService:
     name = "batchslow"
     waiting: ClassVar[list[int]] = []  # events queued for the next batch, as each batch starts
@@ -132,3 +168,16 @@ def test_the_process_holds_one_batch_waiting_at_most_the_broker_the_rest(
             publish(config, event)
     assert sorted(i for batch in Seen.batches for i in batch) == sorted(ids)  # each once
     assert max(SlowService.waiting) == 5  # a full batch waited, and no more was taken
+
+
+def test_a_multiple_ack_never_reaches_past_a_message_still_in_hand():
+    deliveries = Deliveries(channel=None)
+    for tag in range(1, 8):
+        deliveries.order.append(tag)
+        deliveries.state[tag] = IN_HAND
+    assert deliveries.settled([1, 2], ACKED) == 2
+    assert deliveries.settled([5, 6], ACKED) is None  # 3 and 4 are still in hand
+    assert deliveries.settled([4], GONE) is None  # dead-lettered alone: 3 still in hand
+    assert deliveries.settled([3], GONE) == 6  # 3 to 6 settled: ack up to the last batch's
+    assert list(deliveries.order) == [7]
+    assert deliveries.settled([7], GONE) is None  # acked alone already: nothing more to ack

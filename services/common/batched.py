@@ -11,7 +11,8 @@ method with a list of envelopes:
   events keep coming, `EVENT_BATCH_LINGER_MS` at a time (a second at most), so a quiet bus
   waits one linger after its event and a burst is not cut into a small batch and a large one;
 - every message of a batch is acked once the method has returned, none before: a process killed
-  mid-batch leaves them all to be redelivered, so the method must fold a redelivery as a no-op;
+  mid-batch leaves them all to be redelivered, so the method must fold a redelivery as a no-op
+  (one `multiple` ack for the batch, as far as every earlier delivery is settled: `Deliveries`);
 - a batch that raised because the store was away is retried message by message, uncounted, as
   one event would be; one that raised for any other reason is run again one event at a time, so
   the message at fault fails alone (retried, then dead-lettered) and the others are handled.
@@ -31,11 +32,14 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import eventlet
+import orjson
 from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection
+from kombu.exceptions import ContentDisallowed, DecodeError
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import ProviderCollector, SharedExtension
 from nameko.messaging import QueueConsumer
@@ -94,6 +98,20 @@ class BatchQueueConsumer(QueueConsumer):
         # reads the many small messages of a backlog by the chunk, not by the frame part
         return super().connection.clone(transport=BufferedTransport)
 
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            # the body decoded by `_decoded`, not by kombu before its callbacks
+            consumer.on_message = partial(self._on_message, provider)
+        return consumers
+
+    def _on_message(self, provider, message) -> None:
+        try:
+            body = _decoded(message)
+        except (DecodeError, ContentDisallowed):
+            body = None  # kombu could not take it either: the envelope's check parks it
+        self.handle_message(provider, body, message)
+
     def handle_message(self, provider, body, message) -> None:
         if self._deliveries is None or self._deliveries.channel is not message.channel:
             # a new channel (reconnected): the old one's tags are the broker's again
@@ -140,6 +158,20 @@ class BatchQueueConsumer(QueueConsumer):
             # the broker takes them back with the channel if it is gone
             with contextlib.suppress(ConnectionError):
                 self._deliveries.channel.basic_ack(tag, multiple=True)
+
+
+def _decoded(message) -> object:
+    """A message's body. JSON by orjson: kombu's decoder, built anew per message with a Python
+    hook per object, cost a tenth of the CPU of taking an event off the bus. A body carrying
+    kombu's typed values (`__type__`), compressed or not UTF-8 is kombu's to decode."""
+    body = message.body  # py-amqp gives a UTF-8 body as text
+    if (message.content_type == "application/json"
+            and message.content_encoding in ("utf-8", "utf8")
+            and not (message.headers or {}).get("compression")
+            and ("__type__" if isinstance(body, str) else b"__type__") not in body):
+        with contextlib.suppress(orjson.JSONDecodeError):  # kombu's json says what is wrong
+            return orjson.loads(body)
+    return message.decode()
 
 
 @dataclass

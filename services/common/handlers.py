@@ -53,6 +53,8 @@ def is_outage(exc_info) -> bool:
 class ReliableEventHandler(EventHandler):
     """A SERVICE_POOL event handler with validation, metrics, retries and dead-lettering."""
 
+    _handled_metrics = None
+
     def setup(self) -> None:
         super().setup()
         config = self.container.config
@@ -116,9 +118,13 @@ class ReliableEventHandler(EventHandler):
 
     def count_handled(self, started: float) -> None:
         """The metrics of an event handled (acked by the caller)."""
-        metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name).observe(
-            time.perf_counter() - started)
-        metrics.EVENTS_HANDLED.labels(self.event_type, self._handler_name).inc()
+        if self._handled_metrics is None:  # labelled once: `labels` is a lookup under a lock
+            self._handled_metrics = (
+                metrics.EVENT_LATENCY.labels(self.event_type, self._handler_name),
+                metrics.EVENTS_HANDLED.labels(self.event_type, self._handler_name))
+        latency, handled = self._handled_metrics
+        latency.observe(time.perf_counter() - started)
+        handled.inc()
 
     @property
     def _handler_name(self) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import eventlet
+from nameko.amqp.publish import Publisher
 from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
 from nameko.testing.waiting import wait_for_call
 from pymongo.errors import AutoReconnect
 
+from services.common import topology
 from services.common.batched import (
     ACKED,
     GONE,
@@ -139,6 +141,24 @@ def test_a_batch_is_acked_once_around_a_message_parked_alone_and_none_comes_agai
     parked = list_dead_letters(config["AMQP_URI"])
     assert [(p.event_id, p.error) for p in parked] == [(broken["event_id"],
                                                         "invalid envelope: data")]
+
+
+def test_a_body_that_is_not_json_is_parked_and_the_events_around_it_handled(
+    config, container_factory
+):
+    container = start(config, container_factory)
+    good = [received() for _ in range(2)]
+    ids = [event["event_id"] for event in good]
+    with entrypoint_waiter(container, "record", callback=until_handled(ids), timeout=20):
+        publish(config, good[0])
+        Publisher(config["AMQP_URI"]).publish(
+            b'{"event_id": "01J', exchange=topology.event_exchange("intake"),
+            routing_key="application_received", serializer=None,
+            content_type="application/json", content_encoding="utf-8")
+        publish(config, good[1])
+    assert sorted(i for batch in Seen.batches for i in batch) == sorted(ids)
+    parked = list_dead_letters(config["AMQP_URI"])
+    assert [p.error for p in parked] == ["invalid envelope: event"]
 
 
 class SlowService:

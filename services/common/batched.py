@@ -36,6 +36,7 @@ from functools import partial
 
 import eventlet
 import orjson
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from eventlet.event import Event
 from eventlet.queue import Empty, LightQueue
 from kombu import Connection
@@ -154,10 +155,11 @@ class BatchQueueConsumer(QueueConsumer):
             self._ack_up_to(deliveries.settled([message.delivery_tag], GONE))
 
     def _ack_up_to(self, tag: int | None) -> None:
-        if tag is not None:
-            # the broker takes them back with the channel if it is gone
-            with contextlib.suppress(ConnectionError):
-                self._deliveries.channel.basic_ack(tag, multiple=True)
+        channel = self._deliveries.channel
+        # a channel gone (or going) has given them back to the broker, as nameko's ack assumes
+        if tag is not None and channel.connection:
+            with contextlib.suppress(AmqpConnectionError, ConnectionError):
+                channel.basic_ack(tag, multiple=True)
 
 
 def _decoded(message) -> object:

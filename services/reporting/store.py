@@ -18,16 +18,26 @@ written down first: summaries in the projector's journal (which `get_summary` re
 meanwhile), buckets in the rewrite's own pages (`REWRITE`, a sequence number that is odd while
 they are rewritten; reports read buckets between two equal even numbers,
 `read_buckets(settled=True)`).
+
+While the projector holds its lease without a break, it is the one writer of the summaries and
+the buckets: what it last wrote of them is kept here too (`_written`, a least-recently-used
+cache bounded in bytes, as stored), and its own reads (`summaries`, `read_buckets(settled=False)`)
+take them from there. On FerretDB those reads were a third of a batch's time at 10,000
+applications. The cache is forgotten whenever another writer may have come in between: the
+lease taken over from or by another owner, a rebuild, a rewrite resumed, a write that failed
+or found a document another writer had created.
 """
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import bson
 import orjson
+from cachetools import LRUCache
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
@@ -58,6 +68,10 @@ PAGE = 8 * 1024 * 1024  # bytes per page of a rewrite
 COUNTS = "zc"  # a bucket's counters: their JSON, compressed (a fifth of the bytes to move)
 SETTLE_SECONDS = 10.0  # how long a report waits for a rewrite of the buckets to end
 FACTS_PER_DOCUMENT = 500  # facts are only read all together (the rebuild): packed in hundreds
+# what the lease holder keeps of what it wrote: 10,000 applications' summaries are about 15 MB
+# packed, their 4,800 buckets about 35 MB compressed
+SUMMARIES_KEPT_BYTES = 64 * 1024 * 1024
+BUCKETS_KEPT_BYTES = 96 * 1024 * 1024
 
 
 class JournalTooLarge(Exception):
@@ -112,6 +126,42 @@ def _insert_new(collection, docs: list[dict]) -> list[str]:
     return [docs[i]["_id"] for i in sorted(insert_new(collection, docs))]
 
 
+def _bucket_bytes(doc: dict) -> int:
+    return len(doc[COUNTS]) + len(doc.get("names") or "") + len(doc.get("batches") or "") + 200
+
+
+class _Written:
+    """What the lease holder last wrote of the summaries (their packed text) and the buckets
+    (as stored): its own reads come from here while nobody else can have written."""
+
+    def __init__(self) -> None:
+        self.summaries: LRUCache = LRUCache(SUMMARIES_KEPT_BYTES, getsizeof=len)
+        self.buckets: LRUCache = LRUCache(BUCKETS_KEPT_BYTES, getsizeof=_bucket_bytes)
+
+    def forget(self) -> None:
+        self.summaries.clear()
+        self.buckets.clear()
+
+    @staticmethod
+    def keep(cache: LRUCache, key: str, value: object) -> None:
+        try:
+            cache[key] = value
+        except ValueError:  # larger than the whole cache: read from the server
+            cache.pop(key, None)
+
+
+def _decoded(doc: dict) -> dict:
+    """A bucket as stored, with its counters (`keys`), names and stamps decoded (a new dict:
+    the stored one may be kept)."""
+    doc = dict(doc)
+    counts = zlib.decompress(doc.pop(COUNTS)) if COUNTS in doc else doc.pop("counts", "{}")
+    doc["keys"] = orjson.loads(counts)
+    doc["names"] = orjson.loads(doc.get("names") or "{}")
+    stamps = doc.get("batches") or []
+    doc["batches"] = stamps.split() if isinstance(stamps, str) else stamps
+    return doc
+
+
 def _split(docs: list[dict], new: Iterable[str]) -> tuple[list[dict], list[dict]]:
     """`(believed new, stored)`."""
     new = set(new)
@@ -133,6 +183,8 @@ class ReportingStore:
         self.files = db["report_files"]
         self.runs = db["report_runs"]
         self.audit_log = db["audit_log"]
+        self._written = _Written()
+        self._lease: tuple[str, int] | None = None  # (owner, version) this store last wrote
 
     def ensure_indexes(self) -> None:
         ensure_indexes(self.db, INDEXES)
@@ -165,12 +217,16 @@ class ReportingStore:
         current = self.projector.find_one({"_id": LEASE_ID})
         if current and current.get("owner") != owner and current["until"] > now:
             return False
+        if current is None or (owner, current.get(VERSION, 0)) != self._lease:
+            # someone wrote the lease since this store did: another projector may have written
+            self._written.forget()
         try:
-            write_guarded(self.projector, LEASE_ID,
-                          None if current is None else current.get(VERSION, 0),
-                          {"owner": owner, "until": now + timedelta(seconds=seconds)})
+            version = write_guarded(self.projector, LEASE_ID,
+                                    None if current is None else current.get(VERSION, 0),
+                                    {"owner": owner, "until": now + timedelta(seconds=seconds)})
         except (Conflict, DuplicateKeyError):
             return False
+        self._lease = (owner, version)
         return True
 
     def release_lease(self, owner: str) -> None:
@@ -198,10 +254,17 @@ class ReportingStore:
 
     def summaries(self, application_ids: Iterable[str], spawn_map: Callable | None = None
                   ) -> dict[str, dict]:
-        """The stored summaries of these applications (absent ones left out), by `_id`."""
-        return {doc_id: _unpacked(doc) for doc_id, doc in
-                find_by_ids(self.applications, list(application_ids),
-                            spawn_map=spawn_map).items()}
+        """The stored summaries of these applications (absent ones left out), by `_id`: those
+        the lease holder wrote last from `_written`, the rest from the server."""
+        kept, missing = {}, []
+        for doc_id in application_ids:
+            text = self._written.summaries.get(doc_id)
+            if text is None:
+                missing.append(doc_id)
+            else:
+                kept[doc_id] = _unpacked({"_id": doc_id, PACKED: text})
+        found = find_by_ids(self.applications, missing, spawn_map=spawn_map) if missing else {}
+        return {**kept, **{doc_id: _unpacked(doc) for doc_id, doc in found.items()}}
 
     @staticmethod
     def pack_summaries(summaries: list[dict]) -> list[dict]:
@@ -216,9 +279,12 @@ class ReportingStore:
         deleted and inserted again."""
         packed = [doc if PACKED in doc else _packed(doc) for doc in docs]
         fresh, stored = _split(packed, new)
-        taken = set(_insert_new(self.applications, fresh))
-        _reinsert(self.applications, stored + [d for d in fresh if d["_id"] in taken],
-                  spawn_map)
+        with self._forgotten_on_error():
+            taken = set(_insert_new(self.applications, fresh))
+            _reinsert(self.applications, stored + [d for d in fresh if d["_id"] in taken],
+                      spawn_map)
+        for doc in packed:
+            self._written.keep(self._written.summaries, doc["_id"], doc[PACKED])
 
     @staticmethod
     def pack_facts(batch: str, facts: list[dict]) -> list[dict]:
@@ -245,6 +311,10 @@ class ReportingStore:
         written), waiting for one to end up to `SETTLE_SECONDS`; only the projector, which
         does the rewrites, reads them unsettled."""
         ids = list(dict.fromkeys(bucket_ids))
+        kept: dict[str, dict] = {}
+        if not settled:  # the projector's own read: what it wrote last, the rest from the server
+            kept = {i: doc for i in ids if (doc := self._written.buckets.get(i)) is not None}
+            ids = [i for i in ids if i not in kept]
         until = time.monotonic() + SETTLE_SECONDS
         while True:
             before = self._rewrite_seq() if settled else 0
@@ -255,13 +325,7 @@ class ReportingStore:
             if time.monotonic() > until:
                 raise RewriteUnderway("the report buckets are being rewritten")
             time.sleep(0.02)
-        for doc in found.values():
-            counts = zlib.decompress(doc.pop(COUNTS)) if COUNTS in doc else doc.pop("counts", "{}")
-            doc["keys"] = orjson.loads(counts)
-            doc["names"] = orjson.loads(doc.get("names") or "{}")
-            stamps = doc.get("batches") or []
-            doc["batches"] = stamps.split() if isinstance(stamps, str) else stamps
-        return found
+        return {doc_id: _decoded(doc) for doc_id, doc in {**kept, **found}.items()}
 
     @staticmethod
     def pack_buckets(docs: list[dict]) -> list[dict]:
@@ -281,10 +345,25 @@ class ReportingStore:
         them again)."""
         packed = [doc if COUNTS in doc else self.pack_buckets([doc])[0] for doc in docs]
         fresh, stored = _split(packed, new)
-        taken = _insert_new(self.buckets, fresh)
-        if stored:
-            self._rewrite(stored, spawn_map)
+        with self._forgotten_on_error():
+            taken = _insert_new(self.buckets, fresh)
+            if stored:
+                self._rewrite(stored, spawn_map)
+        if taken:  # another writer is at work: nothing kept can be trusted
+            self._written.forget()
+        else:
+            for doc in packed:
+                self._written.keep(self._written.buckets, doc["_id"], doc)
         return taken
+
+    @contextmanager
+    def _forgotten_on_error(self) -> Iterator[None]:
+        """A write cut short leaves the server holding part of it: forget what was kept."""
+        try:
+            yield
+        except BaseException:
+            self._written.forget()
+            raise
 
     # -- rewriting buckets: written down first, for a crash between delete and insert ----------
 
@@ -319,6 +398,7 @@ class ReportingStore:
         doc = self.projector.find_one({"_id": REWRITE})
         if doc is None or doc["seq"] % 2 == 0:
             return False
+        self._written.forget()
         text = b"".join(self.projector.find_one({"_id": f"{REWRITE}|{number}"})["z"]
                         for number in range(doc["pages"]))
         self._finish_rewrite(bson.decode(text)["docs"], doc["seq"], spawn_map)
@@ -342,6 +422,7 @@ class ReportingStore:
     def reset_projection(self) -> None:
         """Forget the summaries and the buckets (the rebuild writes them again), and a rewrite
         a crash cut short, which would bring old buckets back."""
+        self._written.forget()
         seq = self._rewrite_seq()
         if seq % 2:
             self.projector.replace_one({"_id": REWRITE}, {"_id": REWRITE, "seq": seq + 1,

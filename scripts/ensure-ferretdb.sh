@@ -10,8 +10,8 @@
 # v1.24.2 module. `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` alone builds a
 # binary that panics at start: the module omits the generated build/version/version.txt (upstream
 # writes it with `bin/task gen-version`), so we build the same module source with that file
-# written, and with three small changes (below: `_id` lookups and `$in` that use the `_id` index,
-# and bulk updates that do not hang). Environment:
+# written, and with four small changes (below: `_id` lookups and `$in` that use the `_id` index,
+# bulk updates that do not hang, and deletes by `_id` without reading the documents). Environment:
 #   FERRETDB_ADDR      listen address (default 127.0.0.1:27018; 27017 is left to a real MongoDB)
 #   FERRETDB_DIR       data and state directory (default var/ferretdb)
 #   FERRETDB_HANDLER   sqlite (default) or postgresql, with FERRETDB_POSTGRESQL_URL
@@ -29,7 +29,7 @@ version=v1.24.2
 bin="$root/.tools/bin/ferretdb"
 # What this script builds: the version plus our changes (scripts/ferretdb). A binary built otherwise (an
 # older script, a plain `go install`) is rebuilt.
-build_id="$version+id-index+id-in+update-close"
+build_id="$version+id-index+id-in+update-close+delete-ids"
 stamp="$root/.tools/bin/ferretdb.build"
 addr=${FERRETDB_ADDR:-127.0.0.1:27018}
 host=${addr%:*}
@@ -75,6 +75,8 @@ build() {
   #    documents is one read, as on MongoDB (scripts/ferretdb/id_in.go).
   # 3. An `update` command with 100 statements or more no longer hangs the server: upstream
   #    keeps every statement's read open to the end of the command, and the pool has 100.
+  # 4. A delete by `{_id: {$in: [...]}}` alone deletes those ids at once, without reading and
+  #    decoding each document first (scripts/ferretdb/delete_ids.go).
   # docs/architecture.md, "Storage", says what each is for.
   python3 "$root/scripts/ferretdb/patch.py" "$mod"
   mkdir -p "$root/.tools/bin"

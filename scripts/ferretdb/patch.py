@@ -44,6 +44,19 @@ CHANGES = {
         "\t\tresult, err := common.UpdateDocument(ctx, c, \"update\", iter, &u)\n"
         "\t\tcloser.Close()\n",
     )],
+    # 4. A delete by `{_id: {$in: [...]}}` alone deletes those ids without reading and decoding
+    # each document first (delete_ids.go).
+    "internal/handler/msg_delete.go": [(
+        "\tvar qp backends.QueryParams\n\tif !h.DisablePushdown {\n",
+        "\tif ids := idsToDelete(p.Filter); ids != nil && !p.Limited {\n"
+        "\t\td, err := c.DeleteAll(ctx, &backends.DeleteAllParams{IDs: ids})\n"
+        "\t\tif err != nil {\n"
+        "\t\t\treturn 0, lazyerrors.Error(err)\n"
+        "\t\t}\n\n"
+        "\t\treturn d.Deleted, nil\n"
+        "\t}\n\n"
+        "\tvar qp backends.QueryParams\n\tif !h.DisablePushdown {\n",
+    )],
 }
 
 for name, replacements in CHANGES.items():
@@ -55,5 +68,5 @@ for name, replacements in CHANGES.items():
             sys.exit(f"could not apply Açık Kapı's change to {path}: source differs")
         text = text.replace(old, new)
     path.write_text(text)
-target = root / "internal/backends/sqlite/id_in.go"
-shutil.copyfile(here / "id_in.go", target)
+shutil.copyfile(here / "id_in.go", root / "internal/backends/sqlite/id_in.go")
+shutil.copyfile(here / "delete_ids.go", root / "internal/handler/delete_ids.go")

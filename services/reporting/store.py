@@ -113,11 +113,13 @@ def _reinsert(collection, docs: list[dict], spawn_map: Callable | None = None) -
     """Rewrite stored documents whole: delete 1,000 by `$in` on `_id`, insert them again in
     bulk, and so on. One that another writer inserted in between (a process that lost the
     lease) is replaced: the last writer wins, as with a replace."""
-    for at in range(0, len(docs), IDS_PER_READ):
-        chunk = docs[at:at + IDS_PER_READ]
+    def rewrite(chunk: list[dict]) -> list[dict]:
         collection.delete_many({"_id": {"$in": [doc["_id"] for doc in chunk]}})
-        taken = insert_new(collection, chunk)
-        _upsert_each(collection, [chunk[i] for i in sorted(taken)], spawn_map)
+        return [chunk[i] for i in sorted(insert_new(collection, chunk))]
+
+    chunks = [docs[at:at + IDS_PER_READ] for at in range(0, len(docs), IDS_PER_READ)]
+    for taken in (spawn_map or map)(rewrite, chunks):
+        _upsert_each(collection, taken, spawn_map)
 
 
 def _insert_new(collection, docs: list[dict]) -> list[str]:

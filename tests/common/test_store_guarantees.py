@@ -158,3 +158,20 @@ def test_a_bulk_of_many_replacements_completes(config):
         [ReplaceOne({"_id": f"b{n}"}, {"n": 1}) for n in range(150)], ordered=False)
     assert result.modified_count == 150
     assert db["bulk"].count_documents({"n": 1}) == 150
+
+
+def test_a_delete_by_ids_deletes_exactly_those_and_counts_them(config):
+    """Our FerretDB deletes `{_id: {$in: [...]}}` by id without reading the documents first
+    (scripts/ferretdb/delete_ids.go): the same documents go, and the count is theirs, ids named
+    twice or absent included; any other filter still goes through the documents."""
+    db = get_database(config, "sla")
+    db["gone"].insert_many([{"_id": f"d{n}", "n": n} for n in range(10)] + [{"_id": 7, "n": 70}])
+    assert db["gone"].delete_many({"_id": {"$in": ["d1", "d2", "d2", "absent"]}}
+                                  ).deleted_count == 2
+    assert db["gone"].delete_many({"_id": {"$in": ["d3", 7]}}).deleted_count == 2
+    assert db["gone"].delete_many({"_id": {"$in": ["d4", "d5"]}, "n": 5}).deleted_count == 1
+    assert db["gone"].delete_one({"_id": {"$in": ["d6", "d8"]}}).deleted_count == 1
+    assert db["gone"].delete_many({"_id": {"$in": [f"x{n}" for n in range(1500)] + ["d9"]}}
+                                  ).deleted_count == 1
+    left = sorted(doc["_id"] for doc in db["gone"].find())
+    assert left in (["d0", "d4", "d7", "d8"], ["d0", "d4", "d6", "d7"])

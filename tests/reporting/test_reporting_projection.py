@@ -191,6 +191,57 @@ def test_a_crash_between_deleting_and_inserting_again_loses_nothing(
     assert rebuild.figures(parts.store) == _rebuilt(parts)
 
 
+def test_the_lease_holder_reads_back_what_it_wrote_from_memory_not_the_server(
+    parts, events, monkeypatch
+):
+    from services.reporting import store as store_module
+
+    history = _history(events, 4)
+    receipts = [e for e in history if e["type"] == "application_received"]
+    parts.reports.record_batch(receipts)
+    written = {doc["_id"] for doc in parts.store.buckets.find({}, {"_id": 1})}
+    written |= {e["application_id"] for e in receipts}
+    asked = []
+    real = store_module.find_by_ids
+
+    def counted(collection, ids, *args, **kwargs):
+        asked.extend(ids)
+        return real(collection, ids, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "find_by_ids", counted)
+    parts.reports.record_batch([e for e in history if e not in receipts])
+    # neither the 4 summaries nor their buckets were read again: only buckets new to the units
+    assert asked and not set(asked) & written
+    assert _totals(parts)["status"] == [{"key": "assigned", "count": 2},
+                                        {"key": "closed", "count": 2}]
+
+
+def test_a_process_that_lost_the_lease_reads_the_server_when_it_takes_it_back(parts, events):
+    """What a process keeps of its writes holds only while nobody else can write: once another
+    process took the lease (this one stalled past it) and folded, it is forgotten."""
+    from services.reporting.store import ReportingStore
+
+    now = utcnow()
+    clock = {"at": now}
+    mine = Projector(parts.store, parts.reports.tz, clock=lambda: clock["at"])
+    other = Projector(ReportingStore(parts.store.db), parts.reports.tz,
+                      clock=lambda: now + timedelta(seconds=31))
+    history = _history(events)
+    closing = [e for e in history if e["type"] == "case_closed"]
+    assert mine.fold([e for e in history if e not in closing])
+    assert other.fold(closing)  # this process's lease had lapsed
+    clock["at"] = now + timedelta(seconds=62)  # and the other's has now
+    closed = next(e for e in history if e["event_id"] == closing[0]["event_id"])
+    receipt = next(e for e in history if e["application_id"] == closed["application_id"]
+                   and e["type"] == "application_received")
+    assert mine.fold([events.loaded(events.rated(receipt, 5, at=now))])
+    summary = parts.store.get_summary(closed["application_id"])
+    assert (summary["status"], summary["satisfaction"]) == ("closed", 5)
+    assert _totals(parts)["concluded"] == 2
+    parts.store.release_lease(mine.owner)
+    assert rebuild.figures(parts.store) == _rebuilt(parts)
+
+
 def _rebuilt(parts) -> dict:
     parts.store.release_lease(parts.reports.projector.owner)
     rebuild.rebuild(parts.store, parts.config.get("REPORT_TIMEZONE"))

@@ -147,13 +147,49 @@ def parts(summary: dict | None, tz: tzinfo) -> list[tuple[Part, Counters]]:
     return out
 
 
-def add_part(total: dict[Part, Counters], part: Part, counters: Counters, sign: int) -> None:
-    """Add `counters` (times `sign`) to `total[part]` in place."""
-    into = total.get(part)
+Slot = tuple[str, str, str, str]  # (side, local day, level, key)
+SIDES = ("received", "concluded")
+
+
+def _add(total: dict[Slot, Counters], slot: Slot, counters: Counters, sign: int) -> None:
+    into = total.get(slot)
     if into is None:
-        total[part] = into = {}
+        total[slot] = into = {}
     for name, count in counters.items():
         into[name] = into.get(name, 0) + sign * count
+
+
+def add_change(total: dict[Slot, Counters], now: list[tuple[Part, Counters]],
+               was: list[tuple[Part, Counters]]) -> None:
+    """Add what an application counts `now` minus what it counted before (`was`, both from
+    `parts`) to `total`, per side, local day, level and key, in place. Where a side's day and a
+    level's key did not move, only the counters that changed are added: most cancel (a status
+    change moves two counters of twenty), and adding both whole was most of `spread`'s work."""
+    after = {part[0]: (part, counters) for part, counters in now}  # one part per side
+    before = {part[0]: (part, counters) for part, counters in was}
+    for side in SIDES:
+        new, old = after.get(side), before.get(side)
+        if new and old and new[0][1] == old[0][1]:
+            (_, day, keys), counters = new
+            (_, _, old_keys), old_counters = old
+            changed = {name: count - old_counters.get(name, 0)
+                       for name, count in counters.items()
+                       if count != old_counters.get(name, 0)}
+            changed.update((name, -count) for name, count in old_counters.items()
+                           if name not in counters and count)
+            for (level, key), (_, old_key) in zip(keys, old_keys, strict=True):
+                if key == old_key:
+                    if changed:
+                        _add(total, (side, day, level, key), changed, 1)
+                else:
+                    _add(total, (side, day, level, key), counters, 1)
+                    _add(total, (side, day, level, old_key), old_counters, -1)
+            continue
+        for sign, piece in ((1, new), (-1, old)):
+            if piece:
+                (_, day, keys), counters = piece
+                for level, key in keys:
+                    _add(total, (side, day, level, key), counters, sign)
 
 
 def bucket_id(granularity: str, period: str, level: str, key: str) -> str:
@@ -202,32 +238,32 @@ def _merge(out: dict, slot: object, counters: Counters) -> None:
             into[name] = into.get(name, 0) + count
 
 
-def spread(total: dict[Part, Counters]) -> Contribution:
-    """Parts spread over the buckets: day, ISO week and month of each level, and (received
-    side) the since-the-beginning `e` buckets, the only ones that keep the backlog's age; the
-    concluded applications' ids only in their week's cells (`LISTED`); counters that
-    came to zero left out. Spreading once per batch, after adding up the parts, is what keeps
-    a batch's cost at one addition per application rather than one per bucket; and each level
-    key's parts are added up per day first, then the days into their week, month and `e`
-    (a day holds many applications of one unit, category or district: fewer additions)."""
-    days: dict[tuple[str, str, str, str], Counters] = {}
+def spread(total: dict[Slot, Counters]) -> Contribution:
+    """A batch's changes (`add_change`: per side, local day, level and key) spread over the
+    buckets: day, ISO week and month of each level, and (received side) the
+    since-the-beginning `e` buckets, the only ones that keep the backlog's age; the concluded
+    applications' ids only in their week's cells (`LISTED`); counters that came to zero left
+    out. Spreading once per batch, after adding up the changes, is what keeps a batch's cost at
+    one addition per application rather than one per bucket; and the changes are added up per
+    day first, then the days into their week, month and `e` (a day holds many applications of
+    one unit, category or district: fewer additions)."""
+    days: dict[Slot, Counters] = {}
     direct: dict[tuple[str, str, str, str], Counters] = {}  # (granularity, period, level, key)
-    for (side, day, keys), counters in total.items():
+    for slot, counters in total.items():
+        side, day, level, key = slot
         dated, now, listed = {}, {}, {}
         for name, count in counters.items():
             if count:
                 (now if name.startswith(NOW_ONLY) else listed if name.startswith(LISTED)
                  else dated)[name] = count
-        week = _periods(day)["w"] if listed else ""
-        for level, key in keys:
-            if dated:
-                _merge(days, (side, day, level, key), dated)
-            if side == "received":
-                ever = {name: dated[name] for name in SINCE_EVER if name in dated}
-                if now or ever:
-                    _merge(direct, ("e", "all", level, key), {**ever, **now})
-            if listed and level == "cell":
-                _merge(direct, ("w", week, level, key), listed)
+        if dated:
+            days[slot] = dated
+        if side == "received":
+            ever = {name: dated[name] for name in SINCE_EVER if name in dated}
+            if now or ever:
+                _merge(direct, ("e", "all", level, key), {**ever, **now})
+        if listed and level == "cell":
+            _merge(direct, ("w", _periods(day)["w"], level, key), listed)
     out: Contribution = {}
     periods_of: dict[str, dict[str, str]] = {}
     for (_side, day, level, key), counters in days.items():

@@ -97,9 +97,7 @@ def fold_batch(events: list[dict], stored: dict[str, dict], tz: tzinfo) -> Folde
             # the same, so that a redelivery is not kept as a fact again
             continue
         now, was = aggregates.parts(after, tz), aggregates.parts(before, tz)
-        for sign, pieces in ((1, now), (-1, was)):
-            for part, counters in pieces:
-                aggregates.add_part(total, part, counters, sign)
+        aggregates.add_change(total, now, was)
         shown = aggregates.names_of(after)
         # a bucket holds the names of every application counted in it: they are added only
         # where it counts anew, or under names it did not carry before

@@ -111,8 +111,10 @@ def _upsert_each(collection, docs: list[dict], spawn_map: Callable | None = None
 
 def _reinsert(collection, docs: list[dict], spawn_map: Callable | None = None) -> None:
     """Rewrite stored documents whole: delete 1,000 by `$in` on `_id`, insert them again in
-    bulk, and so on. One that another writer inserted in between (a process that lost the
-    lease) is replaced: the last writer wins, as with a replace."""
+    bulk, and so on, the chunks side by side through `spawn_map` (the server deletes and
+    inserts one while this process encodes the next). One that another writer inserted in
+    between (a process that lost the lease) is replaced: the last writer wins, as with a
+    replace."""
     def rewrite(chunk: list[dict]) -> list[dict]:
         collection.delete_many({"_id": {"$in": [doc["_id"] for doc in chunk]}})
         return [chunk[i] for i in sorted(insert_new(collection, chunk))]
@@ -376,11 +378,14 @@ class ReportingStore:
     def _rewrite(self, docs: list[dict], spawn_map: Callable | None = None) -> None:
         """Delete and insert stored buckets again, after writing them down in pages (their
         BSON cut in `PAGE`s) and marking the rewrite begun (odd `seq`)."""
+        self.resume_rewrite(spawn_map)  # one cut short first: its pages are written over here
         text = bson.encode({"docs": docs})
-        pages = [text[at:at + PAGE] for at in range(0, len(text), PAGE)]
-        for number, page in enumerate(pages):
-            self.projector.replace_one({"_id": f"{REWRITE}|{number}"},
-                                       {"_id": f"{REWRITE}|{number}", "z": page}, upsert=True)
+        pages = [{"_id": f"{REWRITE}|{number}", "z": text[at:at + PAGE]}
+                 for number, at in enumerate(range(0, len(text), PAGE))]
+        # deleted and inserted, not replaced (FerretDB reads and decodes a page it replaces):
+        # nothing reads the pages until the sequence number below is odd
+        self.projector.delete_many({"_id": {"$in": [page["_id"] for page in pages]}})
+        self.projector.insert_many(pages)
         seq = self._rewrite_seq()
         begun = seq + 1 if seq % 2 == 0 else seq
         self.projector.replace_one({"_id": REWRITE},

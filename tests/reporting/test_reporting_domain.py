@@ -225,3 +225,40 @@ def test_the_reports_due_are_last_week_s_and_last_month_s():
     assert domain.previous_week(date(2026, 1, 5))[0] == "2026-W01"  # 29 Dec - 4 Jan
     assert domain.previous_month(date(2026, 1, 15)) == ("2025-12", date(2025, 12, 1),
                                                         date(2025, 12, 31))
+
+
+def test_a_change_adds_what_adding_both_parts_whole_would(events):
+    """`aggregates.add_change` adds only the counters that moved where a side's day and a
+    level's key did not: spread over the buckets, it must give what adding the parts after and
+    subtracting the parts before, whole, at every level gives, at every step of a whole life
+    (routing and a transfer move the unit; a conclusion adds a side) and when a day moves."""
+    from services.reporting import aggregates
+
+    tz = domain.report_timezone(domain.DEFAULT_TIMEZONE)
+
+    def whole(now, was) -> dict:
+        total: dict = {}
+        for sign, pieces in ((1, now), (-1, was)):
+            for (side, day, keys), counters in pieces:
+                for level, key in keys:
+                    into = total.setdefault((side, day, level, key), {})
+                    for name, count in counters.items():
+                        into[name] = into.get(name, 0) + sign * count
+        return aggregates.spread(total)
+
+    _, loaded = a_whole_life(events)
+    before, steps = None, []
+    for event in loaded:
+        after, _ = domain.fold_summary(before, event)
+        steps.append((before, after))
+        before = after
+    moved = dict(before, received_at=before["received_at"] - timedelta(days=3))
+    steps.append((before, moved))
+    for was_summary, now_summary in steps:
+        now, was = aggregates.parts(now_summary, tz), aggregates.parts(was_summary, tz)
+        total: dict = {}
+        aggregates.add_change(total, now, was)
+        assert aggregates.spread(total) == whole(now, was)
+    assert any(key != old_key for (before_, after_) in steps[1:3] for (_, key), (_, old_key)
+               in zip(aggregates.parts(after_, tz)[0][0][2],
+                      aggregates.parts(before_, tz)[0][0][2], strict=True))

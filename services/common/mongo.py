@@ -211,6 +211,9 @@ _DATE = "$t"
 
 
 def _encode(value: object) -> object:
+    if type(value) is datetime and value.tzinfo is UTC and not value.microsecond % 1000:
+        # most dates: stored once already, or made here in UTC to the millisecond
+        return {_DATE: value.isoformat()}
     if isinstance(value, datetime):
         if value.tzinfo is None:  # as pymongo stores a naive datetime: UTC
             value = value.replace(tzinfo=UTC)
